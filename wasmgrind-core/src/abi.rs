@@ -1,0 +1,385 @@
+//! The runtime ABI: every import, export and signature that a guest module, the
+//! patcher, the instrumenter and the runtime agree on.
+//!
+//! # Imports (module [`IMPORT_MODULE`])
+//!
+//! | name | signature | meaning |
+//! |---|---|---|
+//! | `thread_create` | `(tid_ptr: i32, start_arg: i32) -> i32` | start a thread that calls the export `thread_start(start_arg)`; its id is stored at `tid_ptr`; returns an [`ErrorCode`] |
+//! | `thread_join` | `(tid: i32) -> i32` | block until thread `tid` has finished; returns an [`ErrorCode`] |
+//! | `panic` | `(code: i32, msg_ptr: i32, msg_len: i32)` | the guest gives up with an [`ErrorCode`] and a UTF-8 message in memory (`msg_len` may be 0) |
+//! | `start_lock` | `(lock: i32)` | the thread is about to block on `lock` (a request) |
+//! | `finish_lock` | `(lock: i32)` | the thread now holds `lock` |
+//! | `start_unlock` | `(lock: i32)` | the thread is about to release `lock` (still held) |
+//! | `finish_unlock` | `(lock: i32)` | the thread has released `lock` |
+//!
+//! `panic` takes the message as well as the code. The first design passed only a code, so a
+//! Rust panic reached the user as a number; a separate "message" import would have needed
+//! per-thread state in the runtime between two calls. One call carries both.
+//!
+//! After instrumentation every call to one of these imports passes one more trailing
+//! `loc: i32` argument, the call site's location: an index into the location table that
+//! instrumentation returns, whose entries name the original function and the instruction's
+//! offset in the code section.
+//! The import keeps its module and name; only its type gains the parameter
+//! ([`FuncSig::with_location`]). The instrumenter also adds the memory hooks
+//! [`MEM_READ`] and [`MEM_WRITE`].
+//!
+//! # Exports of a guest
+//!
+//! | name | signature |
+//! |---|---|
+//! | `thread_start` | `(start_arg: i32)` |
+//! | `__wasmgrind_malloc` | `(size: i32, align: i32) -> i32` |
+//! | `__wasmgrind_free` | `(ptr: i32, size: i32, align: i32)` |
+//!
+//! # Exports the linker must provide
+//!
+//! `__heap_base`, `__tls_size`, `__tls_align`, `__tls_base` (globals) and
+//! `__wasm_init_tls` (function); see [`LINKER_EXPORTS`].
+//!
+//! # Exports added by the patcher
+//!
+//! `__wasmgrind_thread_destroy(tls_base: i32, stack_base: i32)` and the global
+//! `__wasmgrind_stack_base`.
+
+use std::fmt;
+
+/// The import module of every runtime function.
+pub const IMPORT_MODULE: &str = "wasmgrind";
+
+/// A WebAssembly value type as used by the ABI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ValType {
+    /// 32-bit integer.
+    I32,
+    /// 64-bit integer.
+    I64,
+}
+
+impl fmt::Display for ValType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ValType::I32 => "i32",
+            ValType::I64 => "i64",
+        })
+    }
+}
+
+/// The name and signature of one ABI function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FuncSig {
+    /// Import or export name.
+    pub name: &'static str,
+    /// Parameter types, in order.
+    pub params: &'static [ValType],
+    /// Result types, in order.
+    pub results: &'static [ValType],
+}
+
+impl FuncSig {
+    /// The parameters of this import after instrumentation: the original ones followed by
+    /// the call site's `loc: i32`.
+    pub fn params_with_location(&self) -> Vec<ValType> {
+        let mut p = self.params.to_vec();
+        p.push(ValType::I32);
+        p
+    }
+
+    /// Whether `params`/`results` match this signature exactly.
+    pub fn matches(&self, params: &[ValType], results: &[ValType]) -> bool {
+        self.params == params && self.results == results
+    }
+
+    /// Whether `params`/`results` match this signature with the trailing location
+    /// parameter that instrumentation adds.
+    pub fn matches_with_location(&self, params: &[ValType], results: &[ValType]) -> bool {
+        params.len() == self.params.len() + 1
+            && params[..self.params.len()] == *self.params
+            && params[self.params.len()] == ValType::I32
+            && self.results == results
+    }
+}
+
+impl fmt::Display for FuncSig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}(", self.name)?;
+        for (i, p) in self.params.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{p}")?;
+        }
+        f.write_str(")")?;
+        if !self.results.is_empty() {
+            f.write_str(" -> ")?;
+            for (i, r) in self.results.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{r}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+use ValType::I32;
+
+/// `thread_create(tid_ptr: i32, start_arg: i32) -> i32`.
+pub const THREAD_CREATE: FuncSig = FuncSig {
+    name: "thread_create",
+    params: &[I32, I32],
+    results: &[I32],
+};
+/// `thread_join(tid: i32) -> i32`.
+pub const THREAD_JOIN: FuncSig = FuncSig {
+    name: "thread_join",
+    params: &[I32],
+    results: &[I32],
+};
+/// `panic(code: i32, msg_ptr: i32, msg_len: i32)`.
+pub const PANIC: FuncSig = FuncSig {
+    name: "panic",
+    params: &[I32, I32, I32],
+    results: &[],
+};
+/// `start_lock(lock: i32)`: about to request `lock`.
+pub const START_LOCK: FuncSig = FuncSig {
+    name: "start_lock",
+    params: &[I32],
+    results: &[],
+};
+/// `finish_lock(lock: i32)`: `lock` is now held.
+pub const FINISH_LOCK: FuncSig = FuncSig {
+    name: "finish_lock",
+    params: &[I32],
+    results: &[],
+};
+/// `start_unlock(lock: i32)`: about to release `lock`.
+pub const START_UNLOCK: FuncSig = FuncSig {
+    name: "start_unlock",
+    params: &[I32],
+    results: &[],
+};
+/// `finish_unlock(lock: i32)`: `lock` has been released.
+pub const FINISH_UNLOCK: FuncSig = FuncSig {
+    name: "finish_unlock",
+    params: &[I32],
+    results: &[],
+};
+
+/// Every function a guest may import from [`IMPORT_MODULE`].
+pub const IMPORTS: [FuncSig; 7] = [
+    THREAD_CREATE,
+    THREAD_JOIN,
+    PANIC,
+    START_LOCK,
+    FINISH_LOCK,
+    START_UNLOCK,
+    FINISH_UNLOCK,
+];
+
+/// Looks up an import of [`IMPORT_MODULE`] by name.
+pub fn import(name: &str) -> Option<FuncSig> {
+    IMPORTS.iter().copied().find(|s| s.name == name)
+}
+
+/// Memory hook added by the instrumenter: `mem_read(addr: i32, width: i32, atomic: i32, loc: i32)`.
+///
+/// `addr` is the effective address (base plus the memarg offset), `width` the number of
+/// bytes, `atomic` 1 for an atomic access and 0 otherwise, `loc` the location.
+pub const MEM_READ: FuncSig = FuncSig {
+    name: "mem_read",
+    params: &[I32, I32, I32, I32],
+    results: &[],
+};
+/// Memory hook added by the instrumenter: `mem_write(addr: i32, width: i32, atomic: i32, loc: i32)`.
+pub const MEM_WRITE: FuncSig = FuncSig {
+    name: "mem_write",
+    params: &[I32, I32, I32, I32],
+    results: &[],
+};
+
+/// Export of a guest: `thread_start(start_arg: i32)`, the entry point of every thread
+/// but the first.
+pub const THREAD_START: FuncSig = FuncSig {
+    name: "thread_start",
+    params: &[I32],
+    results: &[],
+};
+/// Export of a guest: `__wasmgrind_malloc(size: i32, align: i32) -> i32`; returns 0 when out
+/// of memory.
+pub const MALLOC: FuncSig = FuncSig {
+    name: "__wasmgrind_malloc",
+    params: &[I32, I32],
+    results: &[I32],
+};
+/// Export of a guest: `__wasmgrind_free(ptr: i32, size: i32, align: i32)`.
+pub const FREE: FuncSig = FuncSig {
+    name: "__wasmgrind_free",
+    params: &[I32, I32, I32],
+    results: &[],
+};
+/// Export added by the patcher: `__wasmgrind_thread_destroy(tls_base: i32, stack_base: i32)`.
+///
+/// Frees a thread's TLS block and stack. A zero argument means "this instance's own".
+/// It is safe to call from the dying thread itself as its last call into the module.
+pub const THREAD_DESTROY: FuncSig = FuncSig {
+    name: "__wasmgrind_thread_destroy",
+    params: &[I32, I32],
+    results: &[],
+};
+/// Global exported by the patcher: the base of this instance's stack allocation, or 0
+/// for the first instance, which runs on the linker's stack.
+pub const STACK_BASE_EXPORT: &str = "__wasmgrind_stack_base";
+
+/// Name of the custom section the patcher adds. Its payload is two little-endian `u32`s:
+/// the index of the first function the patcher injected and how many it injected (they
+/// are the last functions of the module). Its presence marks a module as patched, and
+/// the instrumenter leaves the functions it lists uninstrumented.
+pub const PATCH_SECTION: &str = "wasmgrind.patch";
+
+/// The global exports of the linker that patching needs.
+pub const HEAP_BASE: &str = "__heap_base";
+/// Size of one TLS block (global).
+pub const TLS_SIZE: &str = "__tls_size";
+/// Alignment of a TLS block (global).
+pub const TLS_ALIGN: &str = "__tls_align";
+/// Base of this instance's TLS block (mutable global).
+pub const TLS_BASE: &str = "__tls_base";
+/// Initializes a TLS block at the given address (function `(i32)`).
+pub const INIT_TLS: &str = "__wasm_init_tls";
+/// Name of the stack pointer global in the name section.
+pub const STACK_POINTER: &str = "__stack_pointer";
+
+/// What the linker must export, with the link argument that makes it do so.
+pub const LINKER_EXPORTS: [(&str, &str); 5] = [
+    (HEAP_BASE, "-C link-arg=--export=__heap_base"),
+    (TLS_SIZE, "-C link-arg=--export=__tls_size"),
+    (TLS_ALIGN, "-C link-arg=--export=__tls_align"),
+    (TLS_BASE, "-C link-arg=--export=__tls_base"),
+    (INIT_TLS, "-C link-arg=--export=__wasm_init_tls"),
+];
+
+/// Status codes passed between guest and runtime: the results of `thread_create` and
+/// `thread_join`, and the `code` of `panic`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(i32)]
+pub enum ErrorCode {
+    /// Success.
+    Ok = 0,
+    /// The runtime cannot start another thread (limit reached).
+    ThreadLimit = 1,
+    /// The runtime failed to start the thread.
+    SpawnFailed = 2,
+    /// `thread_join` named a thread that does not exist.
+    UnknownThread = 3,
+    /// `thread_join` named a thread that was already joined.
+    AlreadyJoined = 4,
+    /// A thread joined itself.
+    JoinSelf = 5,
+    /// The joined thread trapped.
+    ThreadTrapped = 6,
+    /// A Rust panic in the guest; the message says more.
+    GuestPanic = 100,
+    /// The guest ran out of memory.
+    OutOfMemory = 101,
+    /// A guest's call to `thread_create` failed and it could not go on.
+    CreateFailed = 102,
+    /// A guest's call to `thread_join` failed and it could not go on.
+    JoinFailed = 103,
+}
+
+impl ErrorCode {
+    /// Every code, for tables and tests.
+    pub const ALL: [ErrorCode; 11] = [
+        ErrorCode::Ok,
+        ErrorCode::ThreadLimit,
+        ErrorCode::SpawnFailed,
+        ErrorCode::UnknownThread,
+        ErrorCode::AlreadyJoined,
+        ErrorCode::JoinSelf,
+        ErrorCode::ThreadTrapped,
+        ErrorCode::GuestPanic,
+        ErrorCode::OutOfMemory,
+        ErrorCode::CreateFailed,
+        ErrorCode::JoinFailed,
+    ];
+
+    /// The code as passed over the ABI.
+    pub const fn code(self) -> i32 {
+        self as i32
+    }
+
+    /// The code for a raw value, if it is known.
+    pub fn from_code(code: i32) -> Result<ErrorCode, AbiError> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|c| c.code() == code)
+            .ok_or(AbiError::UnknownCode(code))
+    }
+
+    /// A sentence saying what the code means.
+    pub const fn description(self) -> &'static str {
+        match self {
+            ErrorCode::Ok => "success",
+            ErrorCode::ThreadLimit => "the runtime's thread limit is reached",
+            ErrorCode::SpawnFailed => "the runtime failed to start the thread",
+            ErrorCode::UnknownThread => "no thread has this id",
+            ErrorCode::AlreadyJoined => "the thread was already joined",
+            ErrorCode::JoinSelf => "a thread tried to join itself",
+            ErrorCode::ThreadTrapped => "the joined thread trapped",
+            ErrorCode::GuestPanic => "the guest panicked",
+            ErrorCode::OutOfMemory => "the guest ran out of memory",
+            ErrorCode::CreateFailed => "the guest could not create a thread",
+            ErrorCode::JoinFailed => "the guest could not join a thread",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (code {})", self.description(), self.code())
+    }
+}
+
+/// Errors about the ABI itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AbiError {
+    /// A status code that no [`ErrorCode`] has.
+    #[error("unknown wasmgrind status code {0}: the guest and the runtime disagree on the ABI version")]
+    UnknownCode(i32),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_and_are_unique() {
+        for c in ErrorCode::ALL {
+            assert_eq!(ErrorCode::from_code(c.code()), Ok(c));
+        }
+        let mut raw: Vec<i32> = ErrorCode::ALL.iter().map(|c| c.code()).collect();
+        raw.sort();
+        raw.dedup();
+        assert_eq!(raw.len(), ErrorCode::ALL.len());
+        assert_eq!(ErrorCode::from_code(77), Err(AbiError::UnknownCode(77)));
+    }
+
+    #[test]
+    fn located_signature_appends_one_i32() {
+        assert_eq!(THREAD_CREATE.params_with_location(), vec![I32, I32, I32]);
+        assert!(THREAD_JOIN.matches_with_location(&[I32, I32], &[I32]));
+        assert!(!THREAD_JOIN.matches_with_location(&[I32], &[I32]));
+        assert_eq!(THREAD_CREATE.to_string(), "thread_create(i32, i32) -> i32");
+    }
+
+    #[test]
+    fn import_lookup() {
+        assert_eq!(import("start_lock"), Some(START_LOCK));
+        assert_eq!(import("nope"), None);
+    }
+}

@@ -1,0 +1,1 @@
+//! Injects tracing hooks into a patched module (see the instrumentation issue).

@@ -1,0 +1,55 @@
+//! `cargo xtask <command>`: the project's build, test and release automation.
+//!
+//! Every command is plain Rust so that a fresh clone needs nothing but cargo. Commands
+//! install what they need (the pinned nightly, npm packages, Chromium, mdbook) themselves.
+
+mod bench;
+mod book;
+mod demo;
+mod dist;
+mod guests;
+mod test;
+mod toolchain;
+mod util;
+
+use std::process::ExitCode;
+
+const HELP: &str = "\
+cargo xtask <command>
+
+commands:
+  guests          build every guest program into target/guests/*.wasm (installs the pinned nightly)
+  dist            build pkg/, the npm package (wasm-bindgen output, JS runtime, CLI)
+  test            build what is needed and run every test, clippy and the fmt check
+  demo            run a bundled guest in Node with tracing and print the trace summary
+  bench <what>    run a benchmark: `transform` or `runtime`
+  book            build the mdBook into book/book
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((cmd, rest)) = args.split_first() else {
+        eprint!("{HELP}");
+        return ExitCode::FAILURE;
+    };
+    let result = match cmd.as_str() {
+        "guests" => guests::run(rest),
+        "dist" => dist::run(rest),
+        "test" => test::run(rest),
+        "demo" => demo::run(rest),
+        "bench" => bench::run(rest),
+        "book" => book::run(rest),
+        "help" | "--help" | "-h" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => Err(format!("unknown command `{other}`\n\n{HELP}").into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Installs the pinned nightly toolchain (being written).
