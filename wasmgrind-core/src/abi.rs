@@ -32,6 +32,7 @@
 //! | `thread_start` | `(start_arg: i32)` |
 //! | `__wasmgrind_malloc` | `(size: i32, align: i32) -> i32` |
 //! | `__wasmgrind_free` | `(ptr: i32, size: i32, align: i32)` |
+//! | `__wasmgrind_init` (optional) | `()`, called once by the runtime before the scenario |
 //!
 //! # Exports the linker must provide
 //!
@@ -206,6 +207,14 @@ pub const MEM_WRITE: FuncSig = FuncSig {
 pub const THREAD_START: FuncSig = FuncSig {
     name: "thread_start",
     params: &[I32],
+    results: &[],
+};
+/// Optional export of a guest: `__wasmgrind_init()`. The runtime calls it once, on the
+/// first instance, before the function it was asked to run. The guest library uses it to
+/// install the panic hook that reports panics through [`PANIC`] with their message.
+pub const GUEST_INIT: FuncSig = FuncSig {
+    name: "__wasmgrind_init",
+    params: &[],
     results: &[],
 };
 /// Export of a guest: `__wasmgrind_malloc(size: i32, align: i32) -> i32`; returns 0 when out

@@ -6,3 +6,4 @@
 //! is a change in one place.
 
 pub mod abi;
+pub mod location;
