@@ -135,14 +135,21 @@ pub fn patch(wasm: &[u8], config: &PatchConfig) -> Result<Vec<u8>, PatchError> {
     let plan = module.plan(config)?;
     let out = module.write(&plan);
     if config.validate {
-        validator().validate_all(&out).map_err(|out_err| {
-            match validator().validate_all(wasm) {
-                Err(in_err) => PatchError::InvalidInput(in_err),
-                Ok(_) => PatchError::InvalidOutput(out_err),
-            }
-        })?;
+        check_output(wasm, &out)?;
     }
     Ok(out)
+}
+
+/// Validates the patched module. When it is invalid, the input is validated too, to tell
+/// a bad input from a patcher bug.
+fn check_output(input: &[u8], output: &[u8]) -> Result<(), PatchError> {
+    validator().validate_all(output).map_err(|out_err| {
+        match validator().validate_all(input) {
+            Err(in_err) => PatchError::InvalidInput(in_err),
+            Ok(_) => PatchError::InvalidOutput(out_err),
+        }
+    })?;
+    Ok(())
 }
 
 /// A validator with the features Wasmgrind's modules use (the defaults, which include
@@ -872,4 +879,20 @@ fn destroy_function(plan: &Plan) -> Function {
     unlock(&mut f, plan);
     f.end().end();
     func
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_output_of_a_valid_input_is_reported_as_a_bug() {
+        let input = wat::parse_str("(module (func))").unwrap();
+        let broken = wat::parse_str("(module (func (result i32)))").unwrap();
+        let err = check_output(&input, &broken).unwrap_err();
+        assert!(matches!(err, PatchError::InvalidOutput(_)), "{err:?}");
+        assert!(err.to_string().contains("please report"));
+        let err = check_output(&broken, &broken).unwrap_err();
+        assert!(matches!(err, PatchError::InvalidInput(_)), "{err:?}");
+    }
 }
