@@ -1,8 +1,38 @@
-//! `cargo xtask test` (being written).
+//! `cargo xtask test`: everything CI checks, in the order a failure is cheapest to see.
+//!
+//! 1. the fmt check of the host workspace and of `guests/`;
+//! 2. the guests (`cargo xtask guests`), which the Rust tests read from `target/guests`;
+//! 3. clippy on every host crate and target with `-D warnings`;
+//! 4. `cargo test --workspace`.
 
-use crate::util::Result;
+use std::process::Command;
 
-/// Entry point of `cargo xtask test`.
-pub fn run(_args: &[String]) -> Result {
-    Err("`test` is not written yet".into())
+use crate::util::{self, root, Result};
+
+/// Entry point of `cargo xtask test`; it takes no arguments.
+pub fn run(args: &[String]) -> Result {
+    if let Some(extra) = args.first() {
+        return Err(format!("`cargo xtask test` takes no arguments (got `{extra}`)").into());
+    }
+    let root = root();
+    util::run(Command::new("cargo").current_dir(&root).args(["fmt", "--all", "--check"]))?;
+    util::run(Command::new("cargo").current_dir(&root).args([
+        "fmt",
+        "--manifest-path",
+        "guests/Cargo.toml",
+        "--all",
+        "--check",
+    ]))?;
+    crate::guests::run(&[])?;
+    util::run(Command::new("cargo").current_dir(&root).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    util::run(Command::new("cargo").current_dir(&root).args(["test", "--workspace"]))?;
+    Ok(())
 }
+
