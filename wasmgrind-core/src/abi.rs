@@ -22,7 +22,7 @@
 //! instrumentation returns, whose entries name the original function and the instruction's
 //! offset in the code section.
 //! The import keeps its module and name; only its type gains the parameter
-//! ([`FuncSig::with_location`]). The instrumenter also adds the memory hooks
+//! ([`FuncSig::params_with_location`]). The instrumenter also adds the memory hooks
 //! [`MEM_READ`] and [`MEM_WRITE`].
 //!
 //! # Exports of a guest
@@ -358,7 +358,9 @@ impl fmt::Display for ErrorCode {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AbiError {
     /// A status code that no [`ErrorCode`] has.
-    #[error("unknown wasmgrind status code {0}: the guest and the runtime disagree on the ABI version")]
+    #[error(
+        "unknown wasmgrind status code {0}: the guest and the runtime disagree on the ABI version"
+    )]
     UnknownCode(i32),
 }
 

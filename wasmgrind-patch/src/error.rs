@@ -32,7 +32,9 @@ pub enum PatchError {
     NoMaximum,
 
     /// The module has more than one memory.
-    #[error("the module has {0} memories; Wasmgrind supports exactly one (imported, shared) memory")]
+    #[error(
+        "the module has {0} memories; Wasmgrind supports exactly one (imported, shared) memory"
+    )]
     MultipleMemories(u32),
 
     /// An export the linker provides when asked is missing.

@@ -55,8 +55,8 @@ use wasm_encoder::{BlockType, Encode, Function, InstructionSink, MemArg, RawSect
 use wasmgrind_core::abi::{self, FuncSig, ValType as AbiType, PATCH_SECTION};
 use wasmparser::{
     BinaryReader, CompositeInnerType, Encoding, ExternalKind, FuncType, GlobalSectionReader,
-    ImportSectionReader, KnownCustom, Name, Operator, Parser, Payload, TypeRef, ValType,
-    Validator, WasmFeatures,
+    ImportSectionReader, KnownCustom, Name, Operator, Parser, Payload, TypeRef, ValType, Validator,
+    WasmFeatures,
 };
 
 pub use error::PatchError;
@@ -143,12 +143,12 @@ pub fn patch(wasm: &[u8], config: &PatchConfig) -> Result<Vec<u8>, PatchError> {
 /// Validates the patched module. When it is invalid, the input is validated too, to tell
 /// a bad input from a patcher bug.
 fn check_output(input: &[u8], output: &[u8]) -> Result<(), PatchError> {
-    validator().validate_all(output).map_err(|out_err| {
-        match validator().validate_all(input) {
+    validator()
+        .validate_all(output)
+        .map_err(|out_err| match validator().validate_all(input) {
             Err(in_err) => PatchError::InvalidInput(in_err),
             Ok(_) => PatchError::InvalidOutput(out_err),
-        }
-    })?;
+        })?;
     Ok(())
 }
 
@@ -375,9 +375,9 @@ impl<'a> Scan<'a> {
                 found: format!("{kind:?}").to_lowercase(),
             });
         }
-        let ty = self
-            .func_type(index)
-            .ok_or_else(|| PatchError::Unsupported(format!("`{}` has no function type", sig.name)))?;
+        let ty = self.func_type(index).ok_or_else(|| {
+            PatchError::Unsupported(format!("`{}` has no function type", sig.name))
+        })?;
         let conv = |v: &[ValType]| -> Option<Vec<AbiType>> {
             v.iter()
                 .map(|t| match t {
@@ -412,12 +412,20 @@ impl<'a> Scan<'a> {
             .exports
             .get(name)
             .ok_or(PatchError::MissingLinkerExport { name, link_arg })?;
-        let g = self.globals.get(index as usize).filter(|_| kind == ExternalKind::Global);
+        let g = self
+            .globals
+            .get(index as usize)
+            .filter(|_| kind == ExternalKind::Global);
         match g {
             Some(g) if g.ty.content_type == ValType::I32 && (!mutable || g.ty.mutable) => Ok(index),
             _ => Err(PatchError::WrongExportType {
                 name,
-                expected: if mutable { "mutable i32 global" } else { "i32 global" }.into(),
+                expected: if mutable {
+                    "mutable i32 global"
+                } else {
+                    "i32 global"
+                }
+                .into(),
                 found: match g {
                     Some(g) => format!(
                         "{}{} global",
@@ -482,8 +490,12 @@ impl<'a> Scan<'a> {
                 link_arg: "-C link-arg=--export=__wasm_init_tls",
             },
         )?;
-        let malloc = self.exported_func(&abi::MALLOC, PatchError::MissingGuestExport(abi::MALLOC.name))?;
-        let free = self.exported_func(&abi::FREE, PatchError::MissingGuestExport(abi::FREE.name))?;
+        let malloc = self.exported_func(
+            &abi::MALLOC,
+            PatchError::MissingGuestExport(abi::MALLOC.name),
+        )?;
+        let free =
+            self.exported_func(&abi::FREE, PatchError::MissingGuestExport(abi::FREE.name))?;
         let stack_pointer = self.stack_pointer(tls_base)?;
         let hb = &self.globals[heap_base_global as usize];
         let heap_base = match (hb.imported, hb.init) {
@@ -553,7 +565,11 @@ impl<'a> Scan<'a> {
                         results.len().encode(&mut extra);
                         extra.extend_from_slice(results);
                     }
-                    raw(&mut module, 1, &append_items(content, self.type_entries, 2, &extra));
+                    raw(
+                        &mut module,
+                        1,
+                        &append_items(content, self.type_entries, 2, &extra),
+                    );
                 }
                 (2, _) => {
                     let mut imports = wasm_encoder::ImportSection::new();
@@ -573,7 +589,10 @@ impl<'a> Scan<'a> {
                 (6, _) => {
                     let mut globals = wasm_encoder::GlobalSection::new();
                     let imported = self.globals.iter().filter(|g| g.imported).count() as u32;
-                    let reader = self.global_section.clone().expect("global section was scanned");
+                    let reader = self
+                        .global_section
+                        .clone()
+                        .expect("global section was scanned");
                     for (i, g) in reader.into_iter().enumerate() {
                         let g = g.expect("global section was scanned");
                         if imported + i as u32 == plan.heap_base_global {

@@ -20,7 +20,10 @@ fn patch_default(wasm: &[u8]) -> Result<Vec<u8>, PatchError> {
 #[track_caller]
 fn assert_message(err: &PatchError, needle: &str) {
     let msg = err.to_string();
-    assert!(msg.contains(needle), "message `{msg}` does not mention `{needle}`");
+    assert!(
+        msg.contains(needle),
+        "message `{msg}` does not mention `{needle}`"
+    );
 }
 
 #[test]
@@ -71,7 +74,10 @@ fn memory_not_shared() {
     let err = patch_default(&wasm).unwrap_err();
     assert!(matches!(err, PatchError::MemoryNotShared), "{err:?}");
     assert_message(&err, "--shared-memory");
-    assert!(matches!(memory_limits(&wasm), Err(PatchError::MemoryNotShared)));
+    assert!(matches!(
+        memory_limits(&wasm),
+        Err(PatchError::MemoryNotShared)
+    ));
 }
 
 #[test]
@@ -103,11 +109,26 @@ fn multiple_memories() {
 #[test]
 fn each_missing_linker_export_names_its_link_argument() {
     for (name, export) in [
-        ("__heap_base", r#"(export "__heap_base" (global $__heap_base))"#),
-        ("__tls_size", r#"(export "__tls_size" (global $__tls_size))"#),
-        ("__tls_align", r#"(export "__tls_align" (global $__tls_align))"#),
-        ("__tls_base", r#"(export "__tls_base" (global $__tls_base))"#),
-        ("__wasm_init_tls", r#"(export "__wasm_init_tls" (func $__wasm_init_tls))"#),
+        (
+            "__heap_base",
+            r#"(export "__heap_base" (global $__heap_base))"#,
+        ),
+        (
+            "__tls_size",
+            r#"(export "__tls_size" (global $__tls_size))"#,
+        ),
+        (
+            "__tls_align",
+            r#"(export "__tls_align" (global $__tls_align))"#,
+        ),
+        (
+            "__tls_base",
+            r#"(export "__tls_base" (global $__tls_base))"#,
+        ),
+        (
+            "__wasm_init_tls",
+            r#"(export "__wasm_init_tls" (func $__wasm_init_tls))"#,
+        ),
     ] {
         let err = patch_default(&fixture_with(&[(export, "")])).unwrap_err();
         assert!(
@@ -121,11 +142,20 @@ fn each_missing_linker_export_names_its_link_argument() {
 #[test]
 fn missing_guest_exports() {
     for (name, export) in [
-        ("__wasmgrind_malloc", r#"(export "__wasmgrind_malloc" (func $malloc))"#),
-        ("__wasmgrind_free", r#"(export "__wasmgrind_free" (func $free))"#),
+        (
+            "__wasmgrind_malloc",
+            r#"(export "__wasmgrind_malloc" (func $malloc))"#,
+        ),
+        (
+            "__wasmgrind_free",
+            r#"(export "__wasmgrind_free" (func $free))"#,
+        ),
     ] {
         let err = patch_default(&fixture_with(&[(export, "")])).unwrap_err();
-        assert!(matches!(err, PatchError::MissingGuestExport(n) if n == name), "{err:?}");
+        assert!(
+            matches!(err, PatchError::MissingGuestExport(n) if n == name),
+            "{err:?}"
+        );
         assert_message(&err, "wasmgrind-guest");
     }
 }
@@ -138,7 +168,13 @@ fn wrong_export_types() {
     )]))
     .unwrap_err();
     assert!(
-        matches!(err, PatchError::WrongExportType { name: "__wasmgrind_free", .. }),
+        matches!(
+            err,
+            PatchError::WrongExportType {
+                name: "__wasmgrind_free",
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert_message(&err, "__wasmgrind_free(i32, i32, i32)");
@@ -149,7 +185,13 @@ fn wrong_export_types() {
     )]))
     .unwrap_err();
     assert!(
-        matches!(err, PatchError::WrongExportType { name: "__tls_base", .. }),
+        matches!(
+            err,
+            PatchError::WrongExportType {
+                name: "__tls_base",
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert_message(&err, "mutable i32 global");
@@ -178,8 +220,14 @@ fn stack_pointer_found_by_heuristic_without_names() {
 fn no_stack_pointer() {
     // No name and no candidate: the only mutable globals are exported or __tls_base.
     let wasm = fixture_with(&[
-        ("(global $__stack_pointer (mut i32) (i32.const 1048576))", ""),
-        ("(global $bump (mut i32) (i32.const 2000000))", "(global $bump (mut i32) (i32.const 2000000)) (export \"bump\" (global $bump))"),
+        (
+            "(global $__stack_pointer (mut i32) (i32.const 1048576))",
+            "",
+        ),
+        (
+            "(global $bump (mut i32) (i32.const 2000000))",
+            "(global $bump (mut i32) (i32.const 2000000)) (export \"bump\" (global $bump))",
+        ),
     ]);
     let err = patch_default(&wasm).unwrap_err();
     assert!(matches!(err, PatchError::NoStackPointer), "{err:?}");
@@ -202,7 +250,10 @@ fn invalid_stack_size() {
             ..Default::default()
         };
         let err = patch(&fixture_with(&[]), &config).unwrap_err();
-        assert!(matches!(err, PatchError::InvalidStackSize(s) if s == size), "{err:?}");
+        assert!(
+            matches!(err, PatchError::InvalidStackSize(s) if s == size),
+            "{err:?}"
+        );
     }
 }
 
@@ -211,7 +262,13 @@ fn memory_too_small_for_the_reserved_page() {
     let wasm = fixture_with(&[("(memory 17 16384 shared)", "(memory 17 17 shared)")]);
     let err = patch_default(&wasm).unwrap_err();
     assert!(
-        matches!(err, PatchError::MemoryTooSmall { needed: 18, max: 17 }),
+        matches!(
+            err,
+            PatchError::MemoryTooSmall {
+                needed: 18,
+                max: 17
+            }
+        ),
         "{err:?}"
     );
     assert_message(&err, "--max-memory");
@@ -220,7 +277,10 @@ fn memory_too_small_for_the_reserved_page() {
 #[test]
 fn invalid_input() {
     // Well-formed but ill-typed: `$free` returns a value it does not declare.
-    let wasm = fixture_with(&[("(func $free (param i32 i32 i32))", "(func $free (param i32 i32 i32) i32.const 1)")]);
+    let wasm = fixture_with(&[(
+        "(func $free (param i32 i32 i32))",
+        "(func $free (param i32 i32 i32) i32.const 1)",
+    )]);
     let err = patch_default(&wasm).unwrap_err();
     assert!(matches!(err, PatchError::InvalidInput(_)), "{err:?}");
 }

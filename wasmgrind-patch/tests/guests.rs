@@ -11,7 +11,11 @@ fn guest_modules() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
         .collect();
     found.sort();
-    assert!(!found.is_empty(), "no guests in {}: run `cargo xtask guests` first", dir.display());
+    assert!(
+        !found.is_empty(),
+        "no guests in {}: run `cargo xtask guests` first",
+        dir.display()
+    );
     found
 }
 

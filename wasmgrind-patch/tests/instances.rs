@@ -25,7 +25,11 @@ console.log(JSON.stringify(out));
 
 #[test]
 fn instances_get_their_own_stack_and_tls() {
-    let wasm = wat::parse_file(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/minimal.wat")).unwrap();
+    let wasm = wat::parse_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/minimal.wat"
+    ))
+    .unwrap();
     let config = wasmgrind_patch::PatchConfig {
         stack_size: 65536,
         ..Default::default()
@@ -41,7 +45,11 @@ fn instances_get_their_own_stack_and_tls() {
         .output()
         .expect("node is required to run this test (Node.js 20); install it");
     std::fs::remove_file(&path).ok();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let v: Vec<serde_json::Value> = serde_json::from_str(text.trim()).unwrap();
     let field = |i: usize, k: &str| v[i][k].as_u64().unwrap();
@@ -54,7 +62,10 @@ fn instances_get_their_own_stack_and_tls() {
     // Every instance has its own TLS block, aligned to __tls_align (8) and initialized.
     let tls: Vec<u64> = (0..3).map(|i| field(i, "tls")).collect();
     assert!(tls.iter().all(|t| *t != 0 && t % 8 == 0), "{tls:?}");
-    assert!(tls[0] != tls[1] && tls[1] != tls[2] && tls[0] != tls[2], "{tls:?}");
+    assert!(
+        tls[0] != tls[1] && tls[1] != tls[2] && tls[0] != tls[2],
+        "{tls:?}"
+    );
     assert!((0..3).all(|i| field(i, "value") == 42));
     // Destroy gives the stack back and forgets it.
     assert_eq!(field(3, "after_destroy"), 0);

@@ -15,7 +15,11 @@ pub fn run(args: &[String]) -> Result {
         return Err(format!("`cargo xtask test` takes no arguments (got `{extra}`)").into());
     }
     let root = root();
-    util::run(Command::new("cargo").current_dir(&root).args(["fmt", "--all", "--check"]))?;
+    util::run(
+        Command::new("cargo")
+            .current_dir(&root)
+            .args(["fmt", "--all", "--check"]),
+    )?;
     util::run(Command::new("cargo").current_dir(&root).args([
         "fmt",
         "--manifest-path",
@@ -32,7 +36,10 @@ pub fn run(args: &[String]) -> Result {
         "-D",
         "warnings",
     ]))?;
-    util::run(Command::new("cargo").current_dir(&root).args(["test", "--workspace"]))?;
+    util::run(
+        Command::new("cargo")
+            .current_dir(&root)
+            .args(["test", "--workspace"]),
+    )?;
     Ok(())
 }
-

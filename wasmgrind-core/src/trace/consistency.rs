@@ -1,0 +1,235 @@
+//! Checks that a trace is a possible execution.
+
+use std::collections::{HashMap, HashSet};
+
+use super::{Event, Lock, Op};
+
+/// Why a trace cannot be an execution. `index` is the position of the offending event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConsistencyError {
+    /// A thread acquired a lock that a thread (possibly itself) still held.
+    #[error(
+        "event {index}: thread {thread} acquires lock {lock:#x} while thread {holder} holds it; \
+         the recorder must record a release before releasing and an acquire after acquiring"
+    )]
+    AcquireHeld {
+        /// Position of the event.
+        index: usize,
+        /// The acquiring thread.
+        thread: u32,
+        /// The lock.
+        lock: Lock,
+        /// The thread that held the lock.
+        holder: u32,
+    },
+    /// A thread released a lock it did not hold.
+    #[error(
+        "event {index}: thread {thread} releases lock {lock:#x}, which {}; \
+         only the holder may release a lock",
+        holder_text(.holder)
+    )]
+    ReleaseNotHeld {
+        /// Position of the event.
+        index: usize,
+        /// The releasing thread.
+        thread: u32,
+        /// The lock.
+        lock: Lock,
+        /// The thread that held the lock, if any.
+        holder: Option<u32>,
+    },
+    /// A thread that was waiting for a lock did something other than acquiring it.
+    #[error(
+        "event {index}: thread {thread} requested lock {lock:#x} and is still waiting for it, \
+         but does `{op}` instead of acquiring it"
+    )]
+    RequestInterrupted {
+        /// Position of the event.
+        index: usize,
+        /// The waiting thread.
+        thread: u32,
+        /// The requested lock.
+        lock: Lock,
+        /// What the thread did instead.
+        op: Op,
+    },
+    /// A thread forked or joined itself.
+    #[error("event {index}: thread {thread} does `{op}` on itself")]
+    SelfForkJoin {
+        /// Position of the event.
+        index: usize,
+        /// The thread.
+        thread: u32,
+        /// The fork or join.
+        op: Op,
+    },
+    /// A thread was forked after it had already run or been forked.
+    #[error(
+        "event {index}: thread {thread} forks thread {child}, which has already {}; \
+         record a fork before starting the thread",
+        if *.already_forked { "been forked" } else { "recorded events" }
+    )]
+    ForkOfStarted {
+        /// Position of the event.
+        index: usize,
+        /// The forking thread.
+        thread: u32,
+        /// The forked thread.
+        child: u32,
+        /// Whether the child had been forked before (otherwise it had events).
+        already_forked: bool,
+    },
+    /// A thread was joined twice.
+    #[error("event {index}: thread {thread} joins thread {child}, which was already joined")]
+    JoinTwice {
+        /// Position of the event.
+        index: usize,
+        /// The joining thread.
+        thread: u32,
+        /// The joined thread.
+        child: u32,
+    },
+    /// A thread recorded an event after it was joined.
+    #[error(
+        "event {index}: thread {thread} does `{op}` after it was joined; \
+         record a join only after the thread finished"
+    )]
+    EventAfterJoin {
+        /// Position of the event.
+        index: usize,
+        /// The joined thread.
+        thread: u32,
+        /// What it did.
+        op: Op,
+    },
+}
+
+fn holder_text(holder: &Option<u32>) -> String {
+    match holder {
+        Some(h) => format!("thread {h} holds"),
+        None => "nobody holds".to_string(),
+    }
+}
+
+/// Checks that the lock events of `events` are a possible execution:
+///
+/// - no thread acquires a lock that is held (by another thread or by itself: locks are not
+///   reentrant);
+/// - only the holder releases a lock;
+/// - requests are optional, but a thread that requested a lock does nothing but memory
+///   accesses until it acquires that lock (it is blocked). A request still pending at the
+///   end of the trace is fine: that is how a deadlocked trace ends.
+///
+/// Locks still held at the end are fine too. Memory accesses are not checked.
+pub fn check_lock_consistency(events: &[Event]) -> Result<(), ConsistencyError> {
+    let mut holder: HashMap<Lock, u32> = HashMap::new();
+    let mut pending: HashMap<u32, Lock> = HashMap::new();
+    for (index, e) in events.iter().enumerate() {
+        let thread = e.thread;
+        if let Some(&lock) = pending.get(&thread) {
+            let fine = match e.op {
+                Op::Acquire { lock: l } => l == lock,
+                Op::Read { .. } | Op::Write { .. } => true,
+                _ => false,
+            };
+            if !fine {
+                return Err(ConsistencyError::RequestInterrupted {
+                    index,
+                    thread,
+                    lock,
+                    op: e.op,
+                });
+            }
+        }
+        match e.op {
+            Op::Request { lock } => {
+                pending.insert(thread, lock);
+            }
+            Op::Acquire { lock } => {
+                if let Some(&h) = holder.get(&lock) {
+                    return Err(ConsistencyError::AcquireHeld {
+                        index,
+                        thread,
+                        lock,
+                        holder: h,
+                    });
+                }
+                holder.insert(lock, thread);
+                pending.remove(&thread);
+            }
+            Op::Release { lock } => match holder.get(&lock) {
+                Some(&h) if h == thread => {
+                    holder.remove(&lock);
+                }
+                h => {
+                    return Err(ConsistencyError::ReleaseNotHeld {
+                        index,
+                        thread,
+                        lock,
+                        holder: h.copied(),
+                    })
+                }
+            },
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Checks that the fork and join events of `events` are a possible execution:
+///
+/// - no thread forks or joins itself;
+/// - a thread is forked at most once, and before it records any event (threads that are
+///   never forked, such as the main thread, are fine);
+/// - a thread is joined at most once, and records no event after it was joined.
+///
+/// Joining a thread that recorded nothing, or never joining a thread, is fine.
+pub fn check_fork_join_consistency(events: &[Event]) -> Result<(), ConsistencyError> {
+    let mut started: HashSet<u32> = HashSet::new();
+    let mut forked: HashSet<u32> = HashSet::new();
+    let mut joined: HashSet<u32> = HashSet::new();
+    for (index, e) in events.iter().enumerate() {
+        let thread = e.thread;
+        if joined.contains(&thread) {
+            return Err(ConsistencyError::EventAfterJoin {
+                index,
+                thread,
+                op: e.op,
+            });
+        }
+        started.insert(thread);
+        match e.op {
+            Op::Fork { child } | Op::Join { child } if child == thread => {
+                return Err(ConsistencyError::SelfForkJoin {
+                    index,
+                    thread,
+                    op: e.op,
+                });
+            }
+            Op::Fork { child } => {
+                let already_forked = forked.contains(&child);
+                if already_forked || started.contains(&child) {
+                    return Err(ConsistencyError::ForkOfStarted {
+                        index,
+                        thread,
+                        child,
+                        already_forked,
+                    });
+                }
+                forked.insert(child);
+            }
+            Op::Join { child } => {
+                let first_join = joined.insert(child);
+                if !first_join {
+                    return Err(ConsistencyError::JoinTwice {
+                        index,
+                        thread,
+                        child,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,608 @@
+//! Dense ids: the one pass that turns a [`Trace`] into a [`DenseTrace`] and its
+//! [`Metadata`], and the error type of all trace formats.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::Hash;
+
+use crate::location::LocationId;
+
+use super::metadata::{Counts, LocationInfo, LockInfo, LockKind, Metadata, VariableInfo};
+use super::rapid_bin::{MAX_LOCATIONS, MAX_LOCKS, MAX_THREADS, MAX_VARIABLES};
+use super::{rapid_bin, std_text, Op, Trace};
+
+/// Which id space an id belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IdKind {
+    /// Dense thread ids (`T<n>`).
+    Thread,
+    /// Dense lock ids (`L<n>`).
+    Lock,
+    /// Dense variable ids (`V<n>`).
+    Variable,
+    /// Dense location ids.
+    Location,
+}
+
+impl fmt::Display for IdKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IdKind::Thread => "thread",
+            IdKind::Lock => "lock",
+            IdKind::Variable => "variable",
+            IdKind::Location => "location",
+        })
+    }
+}
+
+/// Everything that can go wrong when exporting, encoding or decoding a trace.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    /// More threads than RapidBin's 10-bit thread field holds.
+    #[error(
+        "the trace has {count} threads, but RapidBin holds at most 1024 (a 10-bit thread \
+         field); trace a run with fewer threads"
+    )]
+    TooManyThreads {
+        /// The number of threads.
+        count: u64,
+    },
+    /// More distinct locations than RapidBin's 15-bit location field holds.
+    #[error(
+        "the trace has {count} distinct locations, but RapidBin holds at most 32768 (a 15-bit \
+         location field); trace a shorter run or instrument fewer functions"
+    )]
+    TooManyLocations {
+        /// The number of distinct locations (counting "no location" as one).
+        count: u64,
+    },
+    /// More locks than RapidBin's `i32` header field holds.
+    #[error(
+        "the trace has {count} locks, but RapidBin holds at most 2147483647 (an i32 header \
+         field); trace a shorter run"
+    )]
+    TooManyLocks {
+        /// The number of locks.
+        count: u64,
+    },
+    /// More variables than RapidBin's `i32` header field holds.
+    #[error(
+        "the trace has {count} variables, but RapidBin holds at most 2147483647 (an i32 \
+         header field); trace a shorter run"
+    )]
+    TooManyVariables {
+        /// The number of variables.
+        count: u64,
+    },
+    /// More events than an `i64` counts.
+    #[error("the trace has {count} events, more than an i64 event count holds")]
+    TooManyEvents {
+        /// The number of events.
+        count: u64,
+    },
+    /// A dense event's location does not fit RapidBin's 15-bit location field.
+    #[error(
+        "event {event} has location {location}, but RapidBin location ids are below 32768 \
+         (a 15-bit field)"
+    )]
+    LocationOutOfRange {
+        /// Position of the event.
+        event: u64,
+        /// The dense location id.
+        location: u32,
+    },
+    /// A dense id is not below the count of its kind.
+    #[error("event {event} names {kind} {id}, but the trace has only {count} {kind} ids")]
+    IdOutOfRange {
+        /// Position of the event.
+        event: u64,
+        /// The id space.
+        kind: IdKind,
+        /// The id.
+        id: u64,
+        /// The count of that id space.
+        count: u64,
+    },
+    /// An event's location is not in the trace's location table.
+    #[error(
+        "event {event} has location {location}, but the location table has only {table_len} \
+         entries; pass the table returned by the instrumentation of this module"
+    )]
+    UnknownLocation {
+        /// Position of the event.
+        event: u64,
+        /// The location id.
+        location: LocationId,
+        /// The length of the location table.
+        table_len: u64,
+    },
+    /// RapidBin input shorter than its header says.
+    #[error(
+        "the RapidBin data is truncated: it needs {needed} bytes but has {actual}; \
+         the file was cut short or is not RapidBin"
+    )]
+    Truncated {
+        /// Bytes the header requires.
+        needed: u64,
+        /// Bytes present.
+        actual: u64,
+    },
+    /// RapidBin input longer than its header says.
+    #[error(
+        "the RapidBin data has {actual} bytes, but its header announces {expected}; \
+         it is corrupt or not RapidBin"
+    )]
+    TrailingBytes {
+        /// Bytes the header announces.
+        expected: u64,
+        /// Bytes present.
+        actual: u64,
+    },
+    /// A negative count in a RapidBin header.
+    #[error("the RapidBin header's {field} count is negative ({value}); the data is not RapidBin")]
+    NegativeCount {
+        /// Which count.
+        field: &'static str,
+        /// Its value.
+        value: i64,
+    },
+    /// An op code that Wasmgrind traces do not use.
+    #[error(
+        "RapidBin event {event} has op code {code}, which is not one of acquire 0, release 1, \
+         read 2, write 3, fork 4, join 5, request 8 (6 and 7, transaction begin and end, are \
+         not part of Wasmgrind traces)"
+    )]
+    UnknownOpCode {
+        /// Position of the event.
+        event: u64,
+        /// The op code.
+        code: u8,
+    },
+    /// A RapidBin event with its sign bit set.
+    #[error("RapidBin event {event} has its sign bit set; the data is corrupt or not RapidBin")]
+    SignBitSet {
+        /// Position of the event.
+        event: u64,
+    },
+    /// A line of STD text that does not parse.
+    #[error("STD line {line} `{text}` does not parse: expected {expected}")]
+    StdSyntax {
+        /// 1-based line number.
+        line: u64,
+        /// The line.
+        text: String,
+        /// What was expected.
+        expected: &'static str,
+    },
+    /// Metadata that is not valid JSON of the expected shape.
+    #[error("the trace metadata is not valid: {message}")]
+    Json {
+        /// serde_json's message.
+        message: String,
+    },
+    /// An unknown metadata format version.
+    #[error(
+        "the trace metadata has format version {version}, but this Wasmgrind reads version 1; \
+         decode it with the Wasmgrind version that wrote it"
+    )]
+    UnsupportedVersion {
+        /// The version found.
+        version: u32,
+    },
+    /// Metadata that does not match itself or the trace it is applied to.
+    #[error(
+        "the {what} is {metadata} in the metadata but {trace} in the trace; \
+         use the metadata written together with this trace"
+    )]
+    MetadataMismatch {
+        /// What differs.
+        what: &'static str,
+        /// The value in the metadata (or its declared count).
+        metadata: u64,
+        /// The value in the trace (or the actual length).
+        trace: u64,
+    },
+    /// A pseudo-lock event that is not part of an `acq(P)`, access, `rel(P)` bracket.
+    #[error(
+        "event {event} uses an atomic pseudo-lock outside an acquire, access, release bracket \
+         of one thread on the lock's address; the trace was not written by Wasmgrind's exporter"
+    )]
+    AtomicBracket {
+        /// Position of the event.
+        event: u64,
+    },
+}
+
+/// The operation of a [`DenseEvent`], with dense ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DenseOp {
+    /// `acq(L<lock>)`, op code 0.
+    Acquire {
+        /// Dense lock id.
+        lock: u32,
+    },
+    /// `rel(L<lock>)`, op code 1.
+    Release {
+        /// Dense lock id.
+        lock: u32,
+    },
+    /// `r(V<var>)`, op code 2.
+    Read {
+        /// Dense variable id.
+        var: u32,
+    },
+    /// `w(V<var>)`, op code 3.
+    Write {
+        /// Dense variable id.
+        var: u32,
+    },
+    /// `fork(T<child>)`, op code 4.
+    Fork {
+        /// Dense thread id of the child.
+        child: u32,
+    },
+    /// `join(T<child>)`, op code 5.
+    Join {
+        /// Dense thread id of the child.
+        child: u32,
+    },
+    /// `req(L<lock>)`, op code 8.
+    Request {
+        /// Dense lock id.
+        lock: u32,
+    },
+}
+
+impl DenseOp {
+    /// The RapidBin op code.
+    pub fn code(&self) -> u8 {
+        match self {
+            DenseOp::Acquire { .. } => rapid_bin::OP_ACQUIRE,
+            DenseOp::Release { .. } => rapid_bin::OP_RELEASE,
+            DenseOp::Read { .. } => rapid_bin::OP_READ,
+            DenseOp::Write { .. } => rapid_bin::OP_WRITE,
+            DenseOp::Fork { .. } => rapid_bin::OP_FORK,
+            DenseOp::Join { .. } => rapid_bin::OP_JOIN,
+            DenseOp::Request { .. } => rapid_bin::OP_REQUEST,
+        }
+    }
+
+    /// The operation for a RapidBin op code and decor, if the code is known.
+    pub fn from_code(code: u8, decor: u32) -> Option<DenseOp> {
+        Some(match code {
+            rapid_bin::OP_ACQUIRE => DenseOp::Acquire { lock: decor },
+            rapid_bin::OP_RELEASE => DenseOp::Release { lock: decor },
+            rapid_bin::OP_READ => DenseOp::Read { var: decor },
+            rapid_bin::OP_WRITE => DenseOp::Write { var: decor },
+            rapid_bin::OP_FORK => DenseOp::Fork { child: decor },
+            rapid_bin::OP_JOIN => DenseOp::Join { child: decor },
+            rapid_bin::OP_REQUEST => DenseOp::Request { lock: decor },
+            _ => return None,
+        })
+    }
+
+    /// The decor: the dense lock, variable or child thread id.
+    pub fn decor(&self) -> u32 {
+        match *self {
+            DenseOp::Acquire { lock } | DenseOp::Release { lock } | DenseOp::Request { lock } => {
+                lock
+            }
+            DenseOp::Read { var } | DenseOp::Write { var } => var,
+            DenseOp::Fork { child } | DenseOp::Join { child } => child,
+        }
+    }
+
+    /// The id space of the decor.
+    pub fn decor_kind(&self) -> IdKind {
+        match self {
+            DenseOp::Acquire { .. } | DenseOp::Release { .. } | DenseOp::Request { .. } => {
+                IdKind::Lock
+            }
+            DenseOp::Read { .. } | DenseOp::Write { .. } => IdKind::Variable,
+            DenseOp::Fork { .. } | DenseOp::Join { .. } => IdKind::Thread,
+        }
+    }
+}
+
+/// One event with dense ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DenseEvent {
+    /// Dense thread id (`T<n>`).
+    pub thread: u32,
+    /// The operation.
+    pub op: DenseOp,
+    /// Dense location id (an index into [`Metadata::locations`]).
+    pub location: u32,
+}
+
+/// A trace with dense ids: what RapidBin and STD hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DenseTrace {
+    /// Number of thread ids; every thread id is below it.
+    pub threads: u32,
+    /// Number of lock ids (real and pseudo-locks); every lock id is below it.
+    pub locks: u32,
+    /// Number of variable ids; every variable id is below it.
+    pub variables: u32,
+    /// The events in order.
+    pub events: Vec<DenseEvent>,
+}
+
+impl DenseTrace {
+    pub(crate) fn count(&self, kind: IdKind) -> u32 {
+        match kind {
+            IdKind::Thread => self.threads,
+            IdKind::Lock => self.locks,
+            IdKind::Variable => self.variables,
+            IdKind::Location => MAX_LOCATIONS,
+        }
+    }
+
+    /// Checks that the trace fits RapidBin: the counts within the format's limits, every
+    /// id below its count, every location below 32,768.
+    pub fn validate(&self) -> Result<(), FormatError> {
+        if self.threads > MAX_THREADS {
+            return Err(FormatError::TooManyThreads {
+                count: self.threads.into(),
+            });
+        }
+        if self.locks > MAX_LOCKS {
+            return Err(FormatError::TooManyLocks {
+                count: self.locks.into(),
+            });
+        }
+        if self.variables > MAX_VARIABLES {
+            return Err(FormatError::TooManyVariables {
+                count: self.variables.into(),
+            });
+        }
+        if i64::try_from(self.events.len()).is_err() {
+            return Err(FormatError::TooManyEvents {
+                count: self.events.len() as u64,
+            });
+        }
+        for (i, e) in self.events.iter().enumerate() {
+            self.validate_event(i as u64, e)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn validate_event(&self, event: u64, e: &DenseEvent) -> Result<(), FormatError> {
+        let check = |kind: IdKind, id: u32| {
+            let count = self.count(kind);
+            if id < count {
+                Ok(())
+            } else {
+                Err(FormatError::IdOutOfRange {
+                    event,
+                    kind,
+                    id: id.into(),
+                    count: count.into(),
+                })
+            }
+        };
+        check(IdKind::Thread, e.thread)?;
+        check(e.op.decor_kind(), e.op.decor())?;
+        if e.location >= MAX_LOCATIONS {
+            return Err(FormatError::LocationOutOfRange {
+                event,
+                location: e.location,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Options of [`export`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExportOptions {
+    /// Export every atomic access as `acq(P)`, the access, `rel(P)` with a per-address
+    /// pseudo-lock `P`, so that happens-before tools see the synchronization of atomics
+    /// (see the [module documentation](super)). Off by default.
+    pub atomics_as_locks: bool,
+}
+
+/// The result of [`export`]: the dense trace and the metadata that maps its ids back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Export {
+    /// The events with dense ids.
+    pub trace: DenseTrace,
+    /// What every dense id stands for.
+    pub metadata: Metadata,
+}
+
+impl Export {
+    /// The trace in RapidBin.
+    pub fn rapid_bin(&self) -> Result<Vec<u8>, FormatError> {
+        rapid_bin::encode(&self.trace)
+    }
+
+    /// The trace in STD text.
+    pub fn std_text(&self) -> String {
+        std_text::encode(&self.trace)
+    }
+
+    /// The metadata as pretty-printed JSON.
+    pub fn metadata_json(&self) -> String {
+        self.metadata.to_json()
+    }
+}
+
+/// Assigns dense ids `0, 1, 2, ...` in order of first appearance.
+struct Interner<K, V> {
+    ids: HashMap<K, u32>,
+    values: Vec<V>,
+}
+
+impl<K: Hash + Eq, V> Interner<K, V> {
+    fn new() -> Self {
+        Interner {
+            ids: HashMap::new(),
+            values: Vec::new(),
+        }
+    }
+
+    /// The id of `key`; `value` describes it when it is new. `export` refuses an id space
+    /// as soon as it passes its limit (at most `i32::MAX`), long before `u32` ids wrap.
+    fn id(&mut self, key: K, value: impl FnOnce() -> V) -> u32 {
+        let next = self.values.len() as u32;
+        *self.ids.entry(key).or_insert_with(|| {
+            self.values.push(value());
+            next
+        })
+    }
+
+    fn count(&self) -> u64 {
+        self.values.len() as u64
+    }
+}
+
+/// Computes the dense ids of `trace` in one pass and returns the dense trace and its
+/// metadata, from which [`Export::rapid_bin`], [`Export::std_text`] and
+/// [`Export::metadata_json`] write the three formats.
+///
+/// Fails with a named [`FormatError`] if the trace exceeds a limit of RapidBin (more than
+/// 1,024 threads, 32,768 distinct locations, or `i32::MAX` locks or variables), or if an
+/// event's location is not in `trace.locations`.
+pub fn export(trace: &Trace, options: ExportOptions) -> Result<Export, FormatError> {
+    let mut threads: Interner<u32, u32> = Interner::new();
+    let mut locks: Interner<(LockKind, u32), LockInfo> = Interner::new();
+    let mut variables: Interner<(u32, u32), VariableInfo> = Interner::new();
+    let mut locations: Interner<Option<LocationId>, Option<LocationInfo>> = Interner::new();
+    let mut events = Vec::with_capacity(trace.events.len());
+    let table_len = trace.locations.len();
+
+    for (i, e) in trace.events.iter().enumerate() {
+        let location = match e.location {
+            Some(id) => {
+                let entry =
+                    trace
+                        .locations
+                        .get(id as usize)
+                        .ok_or(FormatError::UnknownLocation {
+                            event: i as u64,
+                            location: id,
+                            table_len: table_len as u64,
+                        })?;
+                locations.id(Some(id), || {
+                    Some(LocationInfo {
+                        id,
+                        location: entry.clone(),
+                    })
+                })
+            }
+            None => locations.id(None, || None),
+        };
+        let thread = threads.id(e.thread, || e.thread);
+        let mut lock =
+            |kind: LockKind, address: u32| locks.id((kind, address), || LockInfo { address, kind });
+        let mut push = |op: DenseOp| {
+            events.push(DenseEvent {
+                thread,
+                op,
+                location,
+            })
+        };
+        match e.op {
+            Op::Request { lock: l } => push(DenseOp::Request {
+                lock: lock(LockKind::Lock, l),
+            }),
+            Op::Acquire { lock: l } => push(DenseOp::Acquire {
+                lock: lock(LockKind::Lock, l),
+            }),
+            Op::Release { lock: l } => push(DenseOp::Release {
+                lock: lock(LockKind::Lock, l),
+            }),
+            Op::Read {
+                addr,
+                width,
+                atomic,
+            }
+            | Op::Write {
+                addr,
+                width,
+                atomic,
+            } => {
+                let pseudo =
+                    (atomic && options.atomics_as_locks).then(|| lock(LockKind::Atomic, addr));
+                let var = variables.id((addr, width), || VariableInfo {
+                    address: addr,
+                    width,
+                });
+                if let Some(p) = pseudo {
+                    push(DenseOp::Acquire { lock: p });
+                }
+                push(if matches!(e.op, Op::Read { .. }) {
+                    DenseOp::Read { var }
+                } else {
+                    DenseOp::Write { var }
+                });
+                if let Some(p) = pseudo {
+                    push(DenseOp::Release { lock: p });
+                }
+            }
+            Op::Fork { child } => {
+                let child = threads.id(child, || child);
+                push(DenseOp::Fork { child })
+            }
+            Op::Join { child } => {
+                let child = threads.id(child, || child);
+                push(DenseOp::Join { child })
+            }
+        }
+        // Checked per event so that no id space can grow past `u32`; the other limits
+        // are checked once below, with the exact counts.
+        if locks.count() > u64::from(MAX_LOCKS) {
+            return Err(FormatError::TooManyLocks {
+                count: locks.count(),
+            });
+        }
+        if variables.count() > u64::from(MAX_VARIABLES) {
+            return Err(FormatError::TooManyVariables {
+                count: variables.count(),
+            });
+        }
+    }
+
+    if threads.count() > u64::from(MAX_THREADS) {
+        return Err(FormatError::TooManyThreads {
+            count: threads.count(),
+        });
+    }
+    if locations.count() > u64::from(MAX_LOCATIONS) {
+        return Err(FormatError::TooManyLocations {
+            count: locations.count(),
+        });
+    }
+    if i64::try_from(events.len()).is_err() {
+        return Err(FormatError::TooManyEvents {
+            count: events.len() as u64,
+        });
+    }
+
+    let dense = DenseTrace {
+        threads: threads.count() as u32,
+        locks: locks.count() as u32,
+        variables: variables.count() as u32,
+        events,
+    };
+    let metadata = Metadata {
+        format_version: Metadata::FORMAT_VERSION,
+        atomics_as_locks: options.atomics_as_locks,
+        counts: Counts {
+            threads: threads.count(),
+            locks: locks.count(),
+            variables: variables.count(),
+            locations: locations.count(),
+            events: dense.events.len() as u64,
+        },
+        threads: threads.values,
+        locks: locks.values,
+        variables: variables.values,
+        locations: locations.values,
+    };
+    Ok(Export {
+        trace: dense,
+        metadata,
+    })
+}

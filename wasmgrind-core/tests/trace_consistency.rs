@@ -1,0 +1,217 @@
+//! The consistency checkers accept executions and reject what cannot happen.
+
+use wasmgrind_core::trace::{
+    check_fork_join_consistency, check_lock_consistency, ConsistencyError, Event, Op,
+};
+
+fn ev(thread: u32, op: Op) -> Event {
+    Event::new(thread, op, None)
+}
+fn req(t: u32, lock: u32) -> Event {
+    ev(t, Op::Request { lock })
+}
+fn acq(t: u32, lock: u32) -> Event {
+    ev(t, Op::Acquire { lock })
+}
+fn rel(t: u32, lock: u32) -> Event {
+    ev(t, Op::Release { lock })
+}
+fn read(t: u32, addr: u32) -> Event {
+    ev(
+        t,
+        Op::Read {
+            addr,
+            width: 4,
+            atomic: true,
+        },
+    )
+}
+
+#[test]
+fn executions_are_accepted() {
+    let trace = [
+        ev(0, Op::Fork { child: 1 }),
+        req(0, 8),
+        acq(0, 8),
+        req(1, 8),
+        read(1, 8), // spinning on the lock word while waiting
+        rel(0, 8),
+        acq(1, 8),
+        acq(1, 16), // acquire without a request
+        rel(1, 16),
+        rel(1, 8),
+        ev(0, Op::Join { child: 1 }),
+    ];
+    check_lock_consistency(&trace).unwrap();
+    check_fork_join_consistency(&trace).unwrap();
+}
+
+#[test]
+fn a_deadlocked_trace_is_consistent() {
+    // Both threads hold one lock and wait for the other: the trace ends there.
+    let trace = [acq(0, 1), acq(1, 2), req(0, 2), req(1, 1)];
+    check_lock_consistency(&trace).unwrap();
+}
+
+#[test]
+fn acquiring_a_held_lock_is_rejected() {
+    let err = check_lock_consistency(&[acq(0, 0x40), acq(1, 0x40)]).unwrap_err();
+    assert_eq!(
+        err,
+        ConsistencyError::AcquireHeld {
+            index: 1,
+            thread: 1,
+            lock: 0x40,
+            holder: 0
+        }
+    );
+    assert!(
+        err.to_string()
+            .contains("record a release before releasing"),
+        "{err}"
+    );
+    // Locks are not reentrant.
+    assert_eq!(
+        check_lock_consistency(&[acq(0, 0x40), acq(0, 0x40)]),
+        Err(ConsistencyError::AcquireHeld {
+            index: 1,
+            thread: 0,
+            lock: 0x40,
+            holder: 0
+        })
+    );
+    // A release recorded after the next acquire (the contract broken).
+    assert_eq!(
+        check_lock_consistency(&[acq(0, 1), acq(1, 1), rel(0, 1)]),
+        Err(ConsistencyError::AcquireHeld {
+            index: 1,
+            thread: 1,
+            lock: 1,
+            holder: 0
+        })
+    );
+}
+
+#[test]
+fn releasing_without_holding_is_rejected() {
+    assert_eq!(
+        check_lock_consistency(&[rel(0, 1)]),
+        Err(ConsistencyError::ReleaseNotHeld {
+            index: 0,
+            thread: 0,
+            lock: 1,
+            holder: None
+        })
+    );
+    let err = check_lock_consistency(&[acq(0, 1), rel(1, 1)]).unwrap_err();
+    assert_eq!(
+        err,
+        ConsistencyError::ReleaseNotHeld {
+            index: 1,
+            thread: 1,
+            lock: 1,
+            holder: Some(0)
+        }
+    );
+    assert!(err.to_string().contains("thread 0 holds"), "{err}");
+    assert_eq!(
+        check_lock_consistency(&[acq(0, 1), rel(0, 1), rel(0, 1)]),
+        Err(ConsistencyError::ReleaseNotHeld {
+            index: 2,
+            thread: 0,
+            lock: 1,
+            holder: None
+        })
+    );
+}
+
+#[test]
+fn a_waiting_thread_does_nothing_but_acquire() {
+    assert_eq!(
+        check_lock_consistency(&[req(0, 1), acq(0, 2)]),
+        Err(ConsistencyError::RequestInterrupted {
+            index: 1,
+            thread: 0,
+            lock: 1,
+            op: Op::Acquire { lock: 2 }
+        })
+    );
+    assert_eq!(
+        check_lock_consistency(&[acq(0, 2), req(0, 1), rel(0, 2)]),
+        Err(ConsistencyError::RequestInterrupted {
+            index: 2,
+            thread: 0,
+            lock: 1,
+            op: Op::Release { lock: 2 }
+        })
+    );
+    assert_eq!(
+        check_lock_consistency(&[req(0, 1), req(0, 1)]),
+        Err(ConsistencyError::RequestInterrupted {
+            index: 1,
+            thread: 0,
+            lock: 1,
+            op: Op::Request { lock: 1 }
+        })
+    );
+    assert!(matches!(
+        check_lock_consistency(&[req(0, 1), ev(0, Op::Fork { child: 1 })]),
+        Err(ConsistencyError::RequestInterrupted { index: 1, .. })
+    ));
+    // Another thread is not affected by thread 0 waiting.
+    check_lock_consistency(&[req(0, 1), acq(1, 2), rel(1, 2)]).unwrap();
+}
+
+#[test]
+fn impossible_forks_and_joins_are_rejected() {
+    let fork = |t, child| ev(t, Op::Fork { child });
+    let join = |t, child| ev(t, Op::Join { child });
+    assert_eq!(
+        check_fork_join_consistency(&[read(1, 0), fork(0, 1)]),
+        Err(ConsistencyError::ForkOfStarted {
+            index: 1,
+            thread: 0,
+            child: 1,
+            already_forked: false
+        })
+    );
+    assert_eq!(
+        check_fork_join_consistency(&[fork(0, 1), fork(0, 1)]),
+        Err(ConsistencyError::ForkOfStarted {
+            index: 1,
+            thread: 0,
+            child: 1,
+            already_forked: true
+        })
+    );
+    assert_eq!(
+        check_fork_join_consistency(&[fork(0, 1), join(0, 1), join(2, 1)]),
+        Err(ConsistencyError::JoinTwice {
+            index: 2,
+            thread: 2,
+            child: 1
+        })
+    );
+    let err = check_fork_join_consistency(&[fork(0, 1), join(0, 1), read(1, 4)]).unwrap_err();
+    assert_eq!(
+        err,
+        ConsistencyError::EventAfterJoin {
+            index: 2,
+            thread: 1,
+            op: read(1, 4).op
+        }
+    );
+    assert!(
+        err.to_string()
+            .contains("`atomic read of 4 bytes at 0x4` after it was joined"),
+        "{err}"
+    );
+    assert_eq!(
+        check_fork_join_consistency(&[join(3, 3)]),
+        Err(ConsistencyError::SelfForkJoin {
+            index: 0,
+            thread: 3,
+            op: Op::Join { child: 3 }
+        })
+    );
+}
