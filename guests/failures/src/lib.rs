@@ -1,0 +1,108 @@
+//! Scenarios that fail: a trap in a child thread, panics, running out of memory, and a
+//! real deadlock.
+//!
+//! Every exported function is a scenario listed in `guests/manifest.json`.
+#![feature(stdarch_wasm_atomic_wait)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use core::arch::wasm32::{memory_atomic_notify, memory_atomic_wait32};
+use wasmgrind_guest::sync::Mutex;
+use wasmgrind_guest::thread;
+
+/// A child thread executes `unreachable`. The main thread joins it; a runtime that lets
+/// the join return sees an error, and the scenario then ends.
+#[no_mangle]
+pub extern "C" fn child_trap() {
+    let child = thread::spawn(|| {
+        core::arch::wasm32::unreachable();
+    });
+    if child.join().is_ok() {
+        panic!("child_trap: the child finished although it executed `unreachable`");
+    }
+}
+
+/// The main thread panics with a recognizable message.
+#[no_mangle]
+pub extern "C" fn guest_panic() {
+    let answer = std::hint::black_box(41);
+    if answer != 42 {
+        panic!("wasmgrind guest panic: {answer} is not the answer");
+    }
+}
+
+/// A child thread panics with a recognizable message; the main thread joins it.
+#[no_mangle]
+pub extern "C" fn child_panic() {
+    let child = thread::spawn(|| {
+        let items: Vec<u32> = std::hint::black_box(Vec::new());
+        if items.is_empty() {
+            panic!("wasmgrind child panic: no items to process");
+        }
+    });
+    if child.join().is_ok() {
+        panic!("child_panic: the child finished although it panicked");
+    }
+}
+
+/// The main thread asks for 2 GB, more than the 1 GiB the memory can grow to: the
+/// allocation error is reported through `wasmgrind.panic` with code `OutOfMemory`.
+#[no_mangle]
+pub extern "C" fn out_of_memory() {
+    let size = std::hint::black_box(2_000_000_000usize);
+    let mut block: Vec<u8> = Vec::with_capacity(size);
+    block.push(1);
+    // Used, so the compiler cannot drop the allocation.
+    std::hint::black_box(&block);
+    panic!(
+        "out_of_memory: got {} bytes although the memory cannot hold them",
+        block.capacity()
+    );
+}
+
+/// Blocks until `parties` threads have called it on `arrived`.
+fn arrive_and_wait(arrived: &AtomicU32, parties: u32) {
+    if arrived.fetch_add(1, Ordering::SeqCst) + 1 == parties {
+        // SAFETY: a valid atomic in shared memory.
+        unsafe { memory_atomic_notify(arrived.as_ptr().cast(), u32::MAX) };
+        return;
+    }
+    loop {
+        let seen = arrived.load(Ordering::SeqCst);
+        if seen >= parties {
+            return;
+        }
+        // Sleeps only while the count is still `seen`; the last arrival changes it first.
+        // SAFETY: a valid atomic in shared memory; no timeout.
+        unsafe { memory_atomic_wait32(arrived.as_ptr().cast(), seen as i32, -1) };
+    }
+}
+
+/// A certain deadlock: one thread holds A and requests B, the other holds B and requests
+/// A. A barrier makes both hold their first lock before either requests its second. The
+/// main thread blocks joining the first thread; the run never ends by itself.
+#[no_mangle]
+pub extern "C" fn deadlock() {
+    let a = Arc::new(Mutex::new(()));
+    let b = Arc::new(Mutex::new(()));
+    let both_hold_one = Arc::new(AtomicU32::new(0));
+    let (a1, b1, barrier1) = (Arc::clone(&a), Arc::clone(&b), Arc::clone(&both_hold_one));
+    let first = thread::spawn(move || {
+        let _a = a1.lock();
+        arrive_and_wait(&barrier1, 2);
+        let _b = b1.lock();
+    });
+    let (a2, b2, barrier2) = (a, b, both_hold_one);
+    let second = thread::spawn(move || {
+        let _b = b2.lock();
+        arrive_and_wait(&barrier2, 2);
+        let _a = a2.lock();
+    });
+    let first_result = first.join();
+    let second_result = second.join();
+    panic!(
+        "deadlock: the threads finished ({first_result:?}, {second_result:?}) although each \
+         waits for the lock the other holds"
+    );
+}

@@ -1,0 +1,133 @@
+//! Stress and benchmark scenarios: many spawn/join cycles, cross-thread allocation, and
+//! a memory-heavy sort with few threads and no locks.
+//!
+//! Every exported function is a scenario listed in `guests/manifest.json`.
+
+use wasmgrind_guest::thread;
+
+/// 2000 sequential spawn/join cycles: a runtime that leaks per-thread memory (stacks,
+/// TLS blocks, instances) runs out here.
+#[no_mangle]
+pub extern "C" fn spawn_join_2000() {
+    for i in 0..2000u32 {
+        let h = thread::spawn(move || i ^ 0x5a5a);
+        assert_eq!(h.join().expect("spawn_join_2000: join failed"), i ^ 0x5a5a);
+    }
+}
+
+/// A small deterministic pseudo-random generator (64-bit LCG, high bits).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) as u32
+    }
+}
+
+/// The byte pattern of block `i` of producer `p`.
+fn pattern(p: u32, i: u32, k: usize) -> u8 {
+    (p.wrapping_mul(31).wrapping_add(i).wrapping_mul(7) as usize + k) as u8
+}
+
+/// Four threads allocate 256 blocks each (8 bytes to 4 KiB) while churning short-lived
+/// allocations; four other threads then verify the blocks and free them, so every block is
+/// freed by another thread than the one that allocated it.
+#[no_mangle]
+pub extern "C" fn alloc_free_stress() {
+    const PRODUCERS: u32 = 4;
+    const BLOCKS: u32 = 256;
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            thread::spawn(move || {
+                let mut rng = Lcg(u64::from(p) + 1);
+                let mut blocks = Vec::new();
+                for i in 0..BLOCKS {
+                    let size = 8 + (rng.next() % 4089) as usize;
+                    let block: Vec<u8> = (0..size).map(|k| pattern(p, i, k)).collect();
+                    blocks.push(block);
+                    // Short-lived allocations, freed by the thread that made them.
+                    let scratch = vec![i as u8; 1 + (rng.next() % 512) as usize];
+                    assert!(scratch.iter().all(|&b| b == i as u8));
+                }
+                blocks
+            })
+        })
+        .collect();
+    let batches: Vec<Vec<Vec<u8>>> = producers
+        .into_iter()
+        .map(|h| h.join().expect("alloc_free_stress: producer join failed"))
+        .collect();
+    let consumers: Vec<_> = batches
+        .into_iter()
+        .enumerate()
+        .map(|(p, blocks)| {
+            thread::spawn(move || {
+                let p = p as u32;
+                for (i, block) in blocks.into_iter().enumerate() {
+                    let ok = block
+                        .iter()
+                        .enumerate()
+                        .all(|(k, &b)| b == pattern(p, i as u32, k));
+                    assert!(
+                        ok,
+                        "alloc_free_stress: block {i} of producer {p} was corrupted"
+                    );
+                    drop(block);
+                }
+            })
+        })
+        .collect();
+    for h in consumers {
+        h.join().expect("alloc_free_stress: consumer join failed");
+    }
+}
+
+/// Two threads each fill and sort 65536 pseudo-random numbers; the main thread merges
+/// the halves and checks order and checksum. Memory-heavy, two threads, no locks.
+#[no_mangle]
+pub extern "C" fn sort_large_array() {
+    const HALF: usize = 1 << 16;
+    let halves: Vec<_> = (0..2u64)
+        .map(|seed| {
+            thread::spawn(move || {
+                let mut rng = Lcg(seed + 17);
+                let mut v: Vec<u32> = (0..HALF).map(|_| rng.next()).collect();
+                let sum = v.iter().fold(0u32, |s, &x| s.wrapping_add(x));
+                v.sort_unstable();
+                (v, sum)
+            })
+        })
+        .collect();
+    let mut parts = Vec::new();
+    let mut expected_sum = 0u32;
+    for h in halves {
+        let (v, sum) = h.join().expect("sort_large_array: join failed");
+        expected_sum = expected_sum.wrapping_add(sum);
+        parts.push(v);
+    }
+    let (a, b) = (&parts[0], &parts[1]);
+    let mut merged = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i] <= b[j] {
+            merged.push(a[i]);
+            i += 1;
+        } else {
+            merged.push(b[j]);
+            j += 1;
+        }
+    }
+    merged.extend_from_slice(&a[i..]);
+    merged.extend_from_slice(&b[j..]);
+    assert_eq!(merged.len(), 2 * HALF, "sort_large_array: lost elements");
+    assert!(
+        merged.windows(2).all(|w| w[0] <= w[1]),
+        "sort_large_array: the result is not sorted"
+    );
+    let sum = merged.iter().fold(0u32, |s, &x| s.wrapping_add(x));
+    assert_eq!(sum, expected_sum, "sort_large_array: checksum mismatch");
+}

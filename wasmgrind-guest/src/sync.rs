@@ -1,0 +1,268 @@
+//! A mutual exclusion lock whose every request, acquisition and release the runtime
+//! traces.
+//!
+//! The lock's id in the trace is the address of the [`Mutex`] in linear memory. Waiting
+//! threads block in `memory.atomic.wait32` and are woken with `memory.atomic.notify`.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::sys;
+
+/// Nobody holds the lock.
+const UNLOCKED: u32 = 0;
+/// A thread holds the lock and no thread waits for it.
+const LOCKED: u32 = 1;
+/// A thread holds the lock and other threads may be waiting for it.
+const CONTENDED: u32 = 2;
+
+/// A mutual exclusion lock protecting a `T`, traced by the Wasmgrind runtime.
+///
+/// [`lock`](Mutex::lock) reports `start_lock(id)` before it tries and `finish_lock(id)`
+/// once it holds the lock; dropping the guard reports `start_unlock(id)` while the lock is
+/// still held and `finish_unlock(id)` after releasing it. [`try_lock`](Mutex::try_lock)
+/// never blocks, so it reports no request: only `finish_lock(id)` when it succeeds. The id
+/// is the address of the `Mutex`, so moving an unlocked `Mutex` changes its id.
+///
+/// Guests run with `panic = "abort"`, so a lock can never be poisoned and `lock` returns
+/// the guard directly.
+#[repr(C)]
+pub struct Mutex<T: ?Sized> {
+    // First field (`repr(C)`): its address is the address of the Mutex.
+    state: AtomicU32,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: the lock hands out access to `data` to one thread at a time.
+unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
+// SAFETY: as above; `T: Send` because the value moves between threads through the lock.
+unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
+
+impl<T> Mutex<T> {
+    /// A new, unlocked mutex holding `value`.
+    pub const fn new(value: T) -> Self {
+        Mutex {
+            state: AtomicU32::new(UNLOCKED),
+            data: UnsafeCell::new(value),
+        }
+    }
+
+    /// Consumes the mutex and returns the value.
+    pub fn into_inner(self) -> T {
+        self.data.into_inner()
+    }
+}
+
+impl<T: ?Sized> Mutex<T> {
+    /// The id the runtime sees for this lock: its address.
+    pub fn id(&self) -> usize {
+        self as *const Self as *const () as usize
+    }
+
+    /// Blocks until this thread holds the lock.
+    ///
+    /// Locking a mutex that this thread already holds deadlocks.
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        let id = self.id();
+        sys::start_lock(id);
+        if self
+            .state
+            .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            self.lock_contended();
+        }
+        sys::finish_lock(id);
+        MutexGuard {
+            mutex: self,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// The slow path: mark the lock contended and sleep until it is released.
+    fn lock_contended(&self) {
+        // Whoever holds the lock now sees CONTENDED when it unlocks and wakes a waiter. A
+        // thread that gets the lock here leaves CONTENDED behind, which at worst costs one
+        // needless wake-up.
+        while self.state.swap(CONTENDED, Ordering::Acquire) != UNLOCKED {
+            sys::wait(&self.state, CONTENDED);
+        }
+    }
+
+    /// Takes the lock if it is free, without blocking.
+    ///
+    /// Reports only `finish_lock(id)`, and only on success: a failed attempt is not a
+    /// request and cannot be part of a deadlock.
+    pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        self.state
+            .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .ok()?;
+        sys::finish_lock(self.id());
+        Some(MutexGuard {
+            mutex: self,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// The value, through an exclusive borrow (no locking needed, nothing is traced).
+    pub fn get_mut(&mut self) -> &mut T {
+        self.data.get_mut()
+    }
+
+    fn unlock(&self) {
+        let id = self.id();
+        sys::start_unlock(id);
+        if self.state.swap(UNLOCKED, Ordering::Release) == CONTENDED {
+            sys::wake_one(&self.state);
+        }
+        sys::finish_unlock(id);
+    }
+}
+
+impl<T: Default> Default for Mutex<T> {
+    fn default() -> Self {
+        Mutex::new(T::default())
+    }
+}
+
+impl<T> From<T> for Mutex<T> {
+    fn from(value: T) -> Self {
+        Mutex::new(value)
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for Mutex<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Reading the value would need the lock, which would show up in the trace.
+        f.debug_struct("Mutex")
+            .field("id", &self.id())
+            .field("locked", &(self.state.load(Ordering::Relaxed) != UNLOCKED))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Proof that the current thread holds a [`Mutex`]: gives access to the value and
+/// releases the lock when dropped.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct MutexGuard<'a, T: ?Sized> {
+    mutex: &'a Mutex<T>,
+    // The lock must be released by the thread that took it.
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: sharing the guard shares `&T`, which needs `T: Sync`.
+unsafe impl<T: ?Sized + Sync> Sync for MutexGuard<'_, T> {}
+
+impl<T: ?Sized> Deref for MutexGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: the guard proves this thread holds the lock.
+        unsafe { &*self.mutex.data.get() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the guard proves this thread holds the lock.
+        unsafe { &mut *self.mutex.data.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for MutexGuard<'_, T> {
+    fn drop(&mut self) {
+        self.mutex.unlock();
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::events;
+    use crate::thread;
+    use std::sync::Arc;
+
+    #[test]
+    fn lock_and_unlock_report_in_order() {
+        let m = Mutex::new(5);
+        let id = m.id();
+        assert_eq!(id, &m as *const _ as usize);
+        events::take();
+        *m.lock() += 1;
+        assert_eq!(
+            events::take(),
+            [
+                ("start_lock", id),
+                ("finish_lock", id),
+                ("start_unlock", id),
+                ("finish_unlock", id)
+            ]
+        );
+        assert_eq!(m.into_inner(), 6);
+    }
+
+    #[test]
+    fn try_lock_reports_no_request() {
+        let m = Mutex::new(());
+        let id = m.id();
+        events::take();
+        let g = m.try_lock().expect("the lock is free");
+        assert!(m.try_lock().is_none(), "the lock is held");
+        drop(g);
+        assert_eq!(
+            events::take(),
+            [
+                ("finish_lock", id),
+                ("start_unlock", id),
+                ("finish_unlock", id)
+            ]
+        );
+    }
+
+    #[test]
+    fn threads_add_under_the_lock() {
+        let counter = Arc::new(Mutex::new(0u64));
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let c = Arc::clone(&counter);
+                thread::spawn(move || {
+                    for _ in 0..2000 {
+                        let mut g = c.lock();
+                        // A non-atomic read-modify-write split by a yield: without mutual
+                        // exclusion updates would be lost.
+                        let v = *g;
+                        std::thread::yield_now();
+                        *g = v + 1;
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(*counter.lock(), 16_000);
+        assert_eq!(counter.state.load(Ordering::Relaxed), UNLOCKED);
+    }
+
+    #[test]
+    fn a_waiter_gets_the_lock_after_release() {
+        let m = Arc::new(Mutex::new(Vec::new()));
+        let g = m.lock();
+        let m2 = Arc::clone(&m);
+        let h = thread::spawn(move || m2.lock().push(2));
+        // The child is blocked (or about to block) until the guard is dropped.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        drop(g);
+        h.join().unwrap();
+        assert_eq!(*m.lock(), [2]);
+    }
+}
