@@ -128,7 +128,7 @@ pub fn memory_limits(wasm: &[u8]) -> Result<(u32, u32), PatchError> {
 /// Patches `wasm` for one instance per thread on a shared memory; see the crate docs for
 /// every change it makes.
 pub fn patch(wasm: &[u8], config: &PatchConfig) -> Result<Vec<u8>, PatchError> {
-    if config.stack_size < 4096 || config.stack_size % 16 != 0 {
+    if config.stack_size < 4096 || !config.stack_size.is_multiple_of(16) {
         return Err(PatchError::InvalidStackSize(config.stack_size));
     }
     let module = Scan::new(wasm)?;

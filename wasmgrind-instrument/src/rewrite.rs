@@ -1,0 +1,923 @@
+//! The rewriting pass: a [`Reencode`] implementation that renumbers functions, retypes the
+//! located imports, appends the hook imports and rewrites function bodies.
+
+use std::borrow::Cow;
+
+use wasm_encoder::reencode::{utils, Error, Reencode};
+use wasm_encoder::{
+    CodeSection, CustomSection, DataSection, EntityType, ExportSection, ImportSection, Module,
+    NameMap, NameSection, SectionId, TypeSection,
+};
+use wasmgrind_core::abi::{self, FuncSig};
+use wasmgrind_core::location::Location;
+use wasmparser::{
+    CompositeInnerType, ExternalKind, FuncType, FunctionBody, Operator, OperatorsReader,
+    OperatorsReaderAllocations, Parser, TypeRef,
+};
+
+use crate::memops::{classify, MemOp, Shape, Val};
+use crate::scan::Scan;
+use crate::{InstrumentConfig, InstrumentError, INSTRUMENT_SECTION, MAX_FUNCTION_SIZE, MAX_LOCALS};
+
+type Result<T, E = Error<InstrumentError>> = std::result::Result<T, E>;
+
+/// Runs the pass; returns the module and the location table.
+pub(crate) fn rewrite(
+    wasm: &[u8],
+    config: &InstrumentConfig,
+    scan: Scan,
+) -> Result<(Vec<u8>, Vec<Location>), InstrumentError> {
+    let mut r = Rewriter::new(wasm, config, scan);
+    let mut module = Module::new();
+    r.parse_core_module(&mut module, Parser::new(0), wasm)
+        .map_err(into_error)?;
+    let mut locations = std::mem::take(&mut r.locations);
+    if !r.func_names.is_empty() {
+        for loc in &mut locations {
+            if let Some(Some(name)) = r.func_names.get(loc.func_index as usize) {
+                loc.func_name = Some(name.clone());
+            }
+        }
+    }
+    Ok((module.finish(), locations))
+}
+
+fn into_error(e: Error<InstrumentError>) -> InstrumentError {
+    match e {
+        Error::UserError(e) => e,
+        Error::ParseError(e) => InstrumentError::Malformed(e.to_string()),
+        other => InstrumentError::Malformed(other.to_string()),
+    }
+}
+
+fn user(e: InstrumentError) -> Error<InstrumentError> {
+    Error::UserError(e)
+}
+
+/// A function type the pass appends to the type section.
+struct NewType {
+    params: Vec<abi::ValType>,
+    results: &'static [abi::ValType],
+}
+
+fn enc(v: abi::ValType) -> wasm_encoder::ValType {
+    match v {
+        abi::ValType::I32 => wasm_encoder::ValType::I32,
+        abi::ValType::I64 => wasm_encoder::ValType::I64,
+    }
+}
+
+fn to_abi(types: &[wasmparser::ValType]) -> Option<Vec<abi::ValType>> {
+    types
+        .iter()
+        .map(|t| match t {
+            wasmparser::ValType::I32 => Some(abi::ValType::I32),
+            wasmparser::ValType::I64 => Some(abi::ValType::I64),
+            _ => None,
+        })
+        .collect()
+}
+
+fn show_type(name: &str, f: &FuncType) -> String {
+    let list = |v: &[wasmparser::ValType]| {
+        v.iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if f.results().is_empty() {
+        format!("{name}({})", list(f.params()))
+    } else {
+        format!("{name}({}) -> {}", list(f.params()), list(f.results()))
+    }
+}
+
+// --- raw instruction encoding (the few instructions the pass emits) -------------------
+
+fn uleb(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+fn sleb(out: &mut Vec<u8>, mut v: i64) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if (v == 0 && b & 0x40 == 0) || (v == -1 && b & 0x40 != 0) {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+fn op_idx(out: &mut Vec<u8>, opcode: u8, idx: u32) {
+    out.push(opcode);
+    uleb(out, u64::from(idx));
+}
+
+fn local_get(out: &mut Vec<u8>, l: u32) {
+    op_idx(out, 0x20, l);
+}
+fn local_set(out: &mut Vec<u8>, l: u32) {
+    op_idx(out, 0x21, l);
+}
+fn local_tee(out: &mut Vec<u8>, l: u32) {
+    op_idx(out, 0x22, l);
+}
+fn call(out: &mut Vec<u8>, f: u32) {
+    op_idx(out, 0x10, f);
+}
+fn i32_const(out: &mut Vec<u8>, v: i32) {
+    out.push(0x41);
+    sleb(out, i64::from(v));
+}
+fn i64_const(out: &mut Vec<u8>, v: i64) {
+    out.push(0x42);
+    sleb(out, v);
+}
+const I32_ADD: u8 = 0x6a;
+const I32_AND: u8 = 0x71;
+const I64_AND: u8 = 0x83;
+const I32_EQ: u8 = 0x46;
+const I64_EQ: u8 = 0x51;
+const IF_EMPTY: [u8; 2] = [0x04, 0x40];
+const END: u8 = 0x0b;
+
+fn valtype_byte(v: Val) -> u8 {
+    match v {
+        Val::I32 => 0x7f,
+        Val::I64 => 0x7e,
+        Val::F32 => 0x7d,
+        Val::F64 => 0x7c,
+        Val::V128 => 0x7b,
+    }
+}
+
+/// Where a hook's `width` argument comes from.
+#[derive(Clone, Copy)]
+enum Width {
+    Const(u32),
+    Local(u32),
+}
+
+/// Emits one hook call: `hook(addr + offset, width, atomic, loc)`.
+fn hook(
+    out: &mut Vec<u8>,
+    hook: u32,
+    addr: u32,
+    offset: u64,
+    width: Width,
+    atomic: bool,
+    loc: i32,
+) {
+    local_get(out, addr);
+    if offset != 0 {
+        // Validated 32-bit memargs have offsets below 2^32; the add wraps modulo 2^32.
+        i32_const(out, offset as u32 as i32);
+        out.push(I32_ADD);
+    }
+    match width {
+        Width::Const(w) => i32_const(out, w as i32),
+        Width::Local(l) => local_get(out, l),
+    }
+    i32_const(out, i32::from(atomic));
+    i32_const(out, loc);
+    call(out, hook);
+}
+
+/// Fresh locals of the function being rewritten, allocated on first use.
+struct Locals {
+    /// Index of the first fresh local.
+    base: u32,
+    /// `slots[type][n]`: index of the n-th fresh local of that type, or `u32::MAX`.
+    slots: [[u32; 4]; 5],
+    /// Types of the fresh locals, in index order.
+    types: Vec<Val>,
+}
+
+impl Locals {
+    fn reset(&mut self, base: u32) {
+        self.base = base;
+        self.slots = [[u32::MAX; 4]; 5];
+        self.types.clear();
+    }
+
+    fn get(&mut self, ty: Val, slot: usize) -> u32 {
+        let s = &mut self.slots[ty as usize][slot];
+        if *s == u32::MAX {
+            *s = self.base.wrapping_add(self.types.len() as u32);
+            self.types.push(ty);
+        }
+        *s
+    }
+}
+
+struct Rewriter<'a> {
+    wasm: &'a [u8],
+    memory_tracing: bool,
+    scan: Scan,
+    /// Functions added to the import section (the two hooks, or none).
+    added: u32,
+    /// For each imported function: its index into `scan.located`, or `u32::MAX`.
+    located_at: Vec<u32>,
+    /// For each entry of `scan.located`: index into `new_types`.
+    located_type: Vec<usize>,
+    /// Index into `new_types` of the hooks' type.
+    hook_type: usize,
+    new_types: Vec<NewType>,
+    /// Types in the input's type section.
+    type_count: u32,
+    /// Parameter count of every input type (0 for non-function types).
+    param_counts: Vec<u32>,
+    /// Type index of every defined function.
+    func_types: Vec<u32>,
+    /// Which located imports had their type checked.
+    located_checked: Vec<bool>,
+    types_done: bool,
+    imports_done: bool,
+    code_done: bool,
+    /// Start of the input's code section payload.
+    code_start: u64,
+    /// How the function indices being translated are used, for error messages.
+    usage: &'static str,
+    locations: Vec<Location>,
+    /// Which input functions have locations.
+    has_locations: Vec<bool>,
+    /// Names from the name section, by input function index (only the needed ones).
+    func_names: Vec<Option<String>>,
+    // Buffers reused across functions.
+    ops_out: Vec<u8>,
+    body_out: Vec<u8>,
+    locals: Locals,
+    allocs: Option<OperatorsReaderAllocations>,
+}
+
+impl<'a> Rewriter<'a> {
+    fn new(wasm: &'a [u8], config: &InstrumentConfig, scan: Scan) -> Self {
+        let mut new_types: Vec<NewType> = Vec::new();
+        let mut intern =
+            |params: Vec<abi::ValType>, results: &'static [abi::ValType]| match new_types
+                .iter()
+                .position(|t| t.params == params && t.results == results)
+            {
+                Some(i) => i,
+                None => {
+                    new_types.push(NewType { params, results });
+                    new_types.len() - 1
+                }
+            };
+        let located_type = scan
+            .located
+            .iter()
+            .map(|l| intern(l.sig.params_with_location(), l.sig.results))
+            .collect();
+        let hook_type = if config.memory_tracing {
+            debug_assert_eq!(abi::MEM_READ.params, abi::MEM_WRITE.params);
+            intern(abi::MEM_READ.params.to_vec(), abi::MEM_READ.results)
+        } else {
+            usize::MAX
+        };
+        let mut located_at = vec![u32::MAX; scan.func_imports as usize];
+        for (i, l) in scan.located.iter().enumerate() {
+            // `i` < number of imports < 2^32.
+            located_at[l.func_index as usize] = i as u32;
+        }
+        let total_funcs = scan.func_imports as usize + scan.defined as usize;
+        Rewriter {
+            wasm,
+            memory_tracing: config.memory_tracing,
+            added: if config.memory_tracing { 2 } else { 0 },
+            located_checked: vec![false; scan.located.len()],
+            located_at,
+            located_type,
+            hook_type,
+            new_types,
+            type_count: 0,
+            param_counts: Vec::new(),
+            func_types: Vec::with_capacity(scan.defined as usize),
+            types_done: false,
+            imports_done: false,
+            code_done: false,
+            code_start: 0,
+            usage: "referenced other than by a direct call",
+            locations: Vec::new(),
+            has_locations: vec![false; total_funcs],
+            func_names: Vec::new(),
+            ops_out: Vec::new(),
+            body_out: Vec::new(),
+            locals: Locals {
+                base: 0,
+                slots: [[u32::MAX; 4]; 5],
+                types: Vec::new(),
+            },
+            allocs: Some(OperatorsReaderAllocations::default()),
+            scan,
+        }
+    }
+
+    /// The located import at function index `f`, if any.
+    fn located(&self, f: u32) -> Option<(usize, FuncSig)> {
+        let i = *self.located_at.get(f as usize)?;
+        if i == u32::MAX {
+            return None;
+        }
+        Some((i as usize, self.scan.located[i as usize].sig))
+    }
+
+    /// The output index of input function `f`.
+    fn remap(&self, f: u32) -> u32 {
+        if f >= self.scan.func_imports {
+            f + self.added
+        } else {
+            f
+        }
+    }
+
+    /// Checks the type of every located import whose type index is `index`.
+    fn check_located_type(&mut self, index: u32, ty: Option<&FuncType>) -> Result<()> {
+        for (i, l) in self.scan.located.iter().enumerate() {
+            if l.type_index != index {
+                continue;
+            }
+            self.located_checked[i] = true;
+            let sig = l.sig;
+            let Some(f) = ty else {
+                return Err(user(InstrumentError::ImportSignature {
+                    name: sig.name,
+                    expected: sig.to_string(),
+                    found: format!("type {index}, which is not a function type"),
+                }));
+            };
+            let params = to_abi(f.params());
+            let results = to_abi(f.results());
+            if let (Some(p), Some(r)) = (&params, &results) {
+                if sig.matches(p, r) {
+                    continue;
+                }
+                if sig.matches_with_location(p, r) {
+                    return Err(user(InstrumentError::AlreadyInstrumented {
+                        evidence: format!(
+                            "the import `{}.{}` already takes the location parameter",
+                            abi::IMPORT_MODULE,
+                            sig.name
+                        ),
+                    }));
+                }
+            }
+            return Err(user(InstrumentError::ImportSignature {
+                name: sig.name,
+                expected: sig.to_string(),
+                found: show_type(sig.name, f),
+            }));
+        }
+        Ok(())
+    }
+
+    fn append_types(&mut self, types: &mut TypeSection) -> Result<()> {
+        for (i, l) in self.scan.located.iter().enumerate() {
+            if !self.located_checked[i] {
+                return Err(user(InstrumentError::Malformed(format!(
+                    "the import `{}.{}` refers to type {}, which does not exist",
+                    abi::IMPORT_MODULE,
+                    l.sig.name,
+                    l.type_index
+                ))));
+            }
+        }
+        for t in &self.new_types {
+            types.ty().function(
+                t.params.iter().copied().map(enc),
+                t.results.iter().copied().map(enc),
+            );
+        }
+        self.types_done = true;
+        Ok(())
+    }
+
+    fn append_hook_imports(&mut self, imports: &mut ImportSection) {
+        if self.memory_tracing {
+            let ty = EntityType::Function(self.type_count + self.hook_type as u32);
+            imports.import(abi::IMPORT_MODULE, abi::MEM_READ.name, ty);
+            imports.import(abi::IMPORT_MODULE, abi::MEM_WRITE.name, ty);
+        }
+        self.imports_done = true;
+    }
+
+    fn add_location(&mut self, func_index: u32, offset: usize, instr: String) -> i32 {
+        let id = self.locations.len();
+        self.has_locations[func_index as usize] = true;
+        self.locations.push(Location {
+            func_index,
+            func_name: None,
+            code_offset: (offset as u64 - self.code_start) as u32,
+            instr,
+        });
+        id as u32 as i32
+    }
+
+    /// Rewrites the body of defined function number `defined`.
+    fn rewrite_body(
+        &mut self,
+        code: &mut CodeSection,
+        defined: u32,
+        body: FunctionBody<'_>,
+    ) -> Result<()> {
+        let wasm = self.wasm;
+        let func_index = self.scan.func_imports + defined;
+        let trace = self.memory_tracing && func_index < self.scan.patch.0;
+        let range = body.range();
+        let (body_start, body_end) = (range.start as usize, range.end as usize);
+        if !trace && self.added == 0 && self.scan.located.is_empty() {
+            code.raw(&wasm[body_start..body_end]);
+            return Ok(());
+        }
+
+        let mut locals = body.get_locals_reader()?;
+        let groups = locals.get_count();
+        let groups_start = locals.original_position() as usize;
+        let mut declared = 0u64;
+        for _ in 0..groups {
+            declared += u64::from(locals.read()?.0);
+        }
+        let params = self
+            .func_types
+            .get(defined as usize)
+            .and_then(|t| self.param_counts.get(*t as usize))
+            .copied()
+            .unwrap_or(0);
+        let base = u64::from(params) + declared;
+        self.locals.reset(u32::try_from(base).unwrap_or(u32::MAX));
+
+        let allocs = self.allocs.take().unwrap_or_default();
+        let mut reader = OperatorsReader::new_with_allocs(locals.get_binary_reader(), allocs);
+        let ops_start = reader.original_position() as usize;
+        let mut out = std::mem::take(&mut self.ops_out);
+        out.clear();
+        let mut copy_from = ops_start;
+        while !reader.eof() {
+            let start = reader.original_position() as usize;
+            let op = reader.read()?;
+            match op {
+                Operator::Call { function_index: f }
+                | Operator::ReturnCall { function_index: f } => {
+                    let is_call = matches!(op, Operator::Call { .. });
+                    let end = reader.original_position() as usize;
+                    if let Some((_, sig)) = self.located(f) {
+                        out.extend_from_slice(&wasm[copy_from..start]);
+                        let mut instr = String::with_capacity(12 + sig.name.len());
+                        instr.push_str(if is_call { "call " } else { "return_call " });
+                        instr.push_str(sig.name);
+                        let loc = self.add_location(func_index, start, instr);
+                        i32_const(&mut out, loc);
+                        out.extend_from_slice(&wasm[start..end]);
+                        copy_from = end;
+                    } else if self.added != 0 && f >= self.scan.func_imports {
+                        out.extend_from_slice(&wasm[copy_from..start]);
+                        op_idx(&mut out, if is_call { 0x10 } else { 0x12 }, f + self.added);
+                        copy_from = end;
+                    }
+                }
+                Operator::RefFunc { function_index: f } => {
+                    if let Some((_, sig)) = self.located(f) {
+                        return Err(user(InstrumentError::LocatedImportReferenced {
+                            name: sig.name,
+                            usage: format!("referenced by `ref.func` in function {func_index}"),
+                        }));
+                    }
+                    if self.added != 0 && f >= self.scan.func_imports {
+                        let end = reader.original_position() as usize;
+                        out.extend_from_slice(&wasm[copy_from..start]);
+                        op_idx(&mut out, 0xd2, f + self.added);
+                        copy_from = end;
+                    }
+                }
+                _ if trace => {
+                    if let Some(m) = classify(&op) {
+                        if let Some(&memory) = m.memories.iter().find(|m| **m != 0) {
+                            return Err(user(InstrumentError::MultiMemory {
+                                func_index,
+                                code_offset: (start as u64 - self.code_start) as u32,
+                                memory,
+                            }));
+                        }
+                        let end = reader.original_position() as usize;
+                        out.extend_from_slice(&wasm[copy_from..start]);
+                        let mut instr = String::with_capacity(24);
+                        m.write_text(&mut instr);
+                        let loc = self.add_location(func_index, start, instr);
+                        self.emit_access(&mut out, &m, &wasm[start..end], loc);
+                        copy_from = end;
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.extend_from_slice(&wasm[copy_from..body_end]);
+        self.allocs = Some(reader.into_allocations());
+
+        let mut body_out = std::mem::take(&mut self.body_out);
+        body_out.clear();
+        if self.locals.types.is_empty() {
+            body_out.extend_from_slice(&wasm[body_start..ops_start]);
+        } else {
+            let total = base + self.locals.types.len() as u64;
+            if total > MAX_LOCALS {
+                return Err(user(InstrumentError::TooManyLocals {
+                    func_index,
+                    locals: total,
+                }));
+            }
+            let types = &self.locals.types;
+            let runs = 1 + types.windows(2).filter(|w| w[0] != w[1]).count();
+            uleb(&mut body_out, u64::from(groups) + runs as u64);
+            body_out.extend_from_slice(&wasm[groups_start..ops_start]);
+            let mut i = 0;
+            while i < types.len() {
+                let mut j = i + 1;
+                while j < types.len() && types[j] == types[i] {
+                    j += 1;
+                }
+                uleb(&mut body_out, (j - i) as u64);
+                body_out.push(valtype_byte(types[i]));
+                i = j;
+            }
+        }
+        body_out.extend_from_slice(&out);
+        if body_out.len() > MAX_FUNCTION_SIZE {
+            return Err(user(InstrumentError::FunctionTooLarge {
+                func_index,
+                size: body_out.len(),
+            }));
+        }
+        code.raw(&body_out);
+        self.ops_out = out;
+        self.body_out = body_out;
+        Ok(())
+    }
+
+    /// Emits the instrumented form of memory instruction `m`, whose encoding is `raw`.
+    fn emit_access(&mut self, out: &mut Vec<u8>, m: &MemOp, raw: &[u8], loc: i32) {
+        let read = self.scan.func_imports;
+        let write = read + 1;
+        let off = m.offset();
+        let w = Width::Const(m.width);
+        let at = m.atomic;
+        let l = &mut self.locals;
+        let a = l.get(Val::I32, 0);
+        match m.shape {
+            Shape::Load => {
+                local_tee(out, a);
+                out.extend_from_slice(raw);
+                hook(out, read, a, off, w, at, loc);
+            }
+            Shape::Store(t) | Shape::Rmw(t) => {
+                let v = l.get(t, 1);
+                local_set(out, v);
+                local_tee(out, a);
+                local_get(out, v);
+                out.extend_from_slice(raw);
+                if matches!(m.shape, Shape::Rmw(_)) {
+                    hook(out, read, a, off, w, at, loc);
+                }
+                hook(out, write, a, off, w, at, loc);
+            }
+            Shape::LoadLane => {
+                let v = l.get(Val::V128, 1);
+                local_set(out, v);
+                local_tee(out, a);
+                local_get(out, v);
+                out.extend_from_slice(raw);
+                hook(out, read, a, off, w, at, loc);
+            }
+            Shape::Cmpxchg(t, mask) => {
+                let expected = l.get(t, 1);
+                let replacement = l.get(t, 2);
+                let loaded = l.get(t, 3);
+                local_set(out, replacement);
+                local_set(out, expected);
+                local_tee(out, a);
+                local_get(out, expected);
+                local_get(out, replacement);
+                out.extend_from_slice(raw);
+                local_tee(out, loaded);
+                hook(out, read, a, off, w, at, loc);
+                local_get(out, loaded);
+                local_get(out, expected);
+                match t {
+                    Val::I32 => {
+                        if mask != u64::from(u32::MAX) {
+                            i32_const(out, mask as u32 as i32);
+                            out.push(I32_AND);
+                        }
+                        out.push(I32_EQ);
+                    }
+                    _ => {
+                        if mask != u64::MAX {
+                            i64_const(out, mask as i64);
+                            out.push(I64_AND);
+                        }
+                        out.push(I64_EQ);
+                    }
+                }
+                out.extend_from_slice(&IF_EMPTY);
+                hook(out, write, a, off, w, at, loc);
+                out.push(END);
+            }
+            Shape::Wait(t) => {
+                let timeout = l.get(Val::I64, 0);
+                let expected = l.get(t, 1);
+                local_set(out, timeout);
+                local_set(out, expected);
+                local_tee(out, a);
+                hook(out, read, a, off, w, at, loc);
+                local_get(out, expected);
+                local_get(out, timeout);
+                out.extend_from_slice(raw);
+            }
+            Shape::Notify => {
+                let count = l.get(Val::I32, 1);
+                local_set(out, count);
+                local_tee(out, a);
+                hook(out, read, a, off, w, at, loc);
+                local_get(out, count);
+                out.extend_from_slice(raw);
+            }
+            Shape::Fill | Shape::Init | Shape::Copy => {
+                // `a` is the destination; operand 2 is the value (fill), the data offset
+                // (init) or the source address (copy).
+                let second = l.get(Val::I32, 1);
+                let n = l.get(Val::I32, 2);
+                local_set(out, n);
+                local_set(out, second);
+                local_tee(out, a);
+                local_get(out, second);
+                local_get(out, n);
+                out.extend_from_slice(raw);
+                if m.shape == Shape::Copy {
+                    hook(out, read, second, 0, Width::Local(n), false, loc);
+                }
+                hook(out, write, a, 0, Width::Local(n), false, loc);
+            }
+        }
+    }
+}
+
+impl Reencode for Rewriter<'_> {
+    type Error = InstrumentError;
+
+    fn function_index(&mut self, func: u32) -> Result<u32> {
+        if let Some((_, sig)) = self.located(func) {
+            return Err(user(InstrumentError::LocatedImportReferenced {
+                name: sig.name,
+                usage: self.usage.to_string(),
+            }));
+        }
+        Ok(self.remap(func))
+    }
+
+    fn parse_type_section(
+        &mut self,
+        types: &mut TypeSection,
+        section: wasmparser::TypeSectionReader<'_>,
+    ) -> Result<()> {
+        for group in section {
+            let group = group?;
+            for sub in group.types() {
+                let index = self.type_count;
+                self.type_count += 1;
+                let params = match &sub.composite_type.inner {
+                    CompositeInnerType::Func(f) => {
+                        if !self.scan.located.is_empty() {
+                            self.check_located_type(index, Some(f))?;
+                        }
+                        f.params().len() as u32
+                    }
+                    _ => {
+                        if !self.scan.located.is_empty() {
+                            self.check_located_type(index, None)?;
+                        }
+                        0
+                    }
+                };
+                self.param_counts.push(params);
+            }
+            self.parse_recursive_type_group(types.ty(), group)?;
+        }
+        self.append_types(types)
+    }
+
+    fn parse_import_section(
+        &mut self,
+        imports: &mut ImportSection,
+        section: wasmparser::ImportSectionReader<'_>,
+    ) -> Result<()> {
+        let mut func = 0u32;
+        for import in section.into_imports() {
+            let import = import?;
+            let ty = match import.ty {
+                TypeRef::Func(_) | TypeRef::FuncExact(_) => {
+                    let f = func;
+                    func += 1;
+                    match self.located(f) {
+                        Some((i, _)) => {
+                            EntityType::Function(self.type_count + self.located_type[i] as u32)
+                        }
+                        None => self.entity_type(import.ty)?,
+                    }
+                }
+                other => self.entity_type(other)?,
+            };
+            imports.import(import.module, import.name, ty);
+        }
+        self.append_hook_imports(imports);
+        Ok(())
+    }
+
+    fn parse_function_section(
+        &mut self,
+        functions: &mut wasm_encoder::FunctionSection,
+        section: wasmparser::FunctionSectionReader<'_>,
+    ) -> Result<()> {
+        for ty in section {
+            let ty = ty?;
+            self.func_types.push(ty);
+            functions.function(ty);
+        }
+        Ok(())
+    }
+
+    fn parse_export(
+        &mut self,
+        exports: &mut ExportSection,
+        export: wasmparser::Export<'_>,
+    ) -> Result<()> {
+        if matches!(export.kind, ExternalKind::Func | ExternalKind::FuncExact) {
+            if let Some((_, sig)) = self.located(export.index) {
+                return Err(user(InstrumentError::LocatedImportReferenced {
+                    name: sig.name,
+                    usage: format!("exported as `{}`", export.name),
+                }));
+            }
+        }
+        utils::parse_export(self, exports, export)
+    }
+
+    fn parse_element_section(
+        &mut self,
+        elements: &mut wasm_encoder::ElementSection,
+        section: wasmparser::ElementSectionReader<'_>,
+    ) -> Result<()> {
+        self.usage = "used in an element segment (a table entry or a declared reference)";
+        utils::parse_element_section(self, elements, section)?;
+        self.usage = "referenced other than by a direct call";
+        Ok(())
+    }
+
+    fn parse_global_section(
+        &mut self,
+        globals: &mut wasm_encoder::GlobalSection,
+        section: wasmparser::GlobalSectionReader<'_>,
+    ) -> Result<()> {
+        self.usage = "referenced by `ref.func` in a global initializer";
+        utils::parse_global_section(self, globals, section)?;
+        self.usage = "referenced other than by a direct call";
+        Ok(())
+    }
+
+    fn start_section(&mut self, start: u32) -> Result<u32> {
+        self.usage = "the start function";
+        let f = self.function_index(start)?;
+        self.usage = "referenced other than by a direct call";
+        Ok(f)
+    }
+
+    fn parse_data_section(
+        &mut self,
+        data: &mut DataSection,
+        section: wasmparser::DataSectionReader<'_>,
+    ) -> Result<()> {
+        // Data segments name no function: copy them as they are.
+        for segment in section {
+            let segment = segment?;
+            data.raw(&self.wasm[segment.range.start as usize..segment.range.end as usize]);
+        }
+        Ok(())
+    }
+
+    fn parse_code_section(
+        &mut self,
+        code: &mut CodeSection,
+        section: wasmparser::CodeSectionReader<'_>,
+    ) -> Result<()> {
+        self.code_start = section.range().start;
+        for (i, body) in section.into_iter().enumerate() {
+            self.rewrite_body(code, i as u32, body?)?;
+        }
+        self.code_done = true;
+        Ok(())
+    }
+
+    fn parse_custom_section(
+        &mut self,
+        module: &mut Module,
+        section: wasmparser::CustomSectionReader<'_>,
+    ) -> Result<()> {
+        let name = section.name();
+        if name == abi::PATCH_SECTION {
+            let (first, count) = self.scan.patch;
+            let mut data = Vec::with_capacity(8);
+            data.extend_from_slice(&(first + self.added).to_le_bytes());
+            data.extend_from_slice(&count.to_le_bytes());
+            module.section(&CustomSection {
+                name: Cow::Borrowed(abi::PATCH_SECTION),
+                data: Cow::Owned(data),
+            });
+            Ok(())
+        } else if name.starts_with("metadata.code.") {
+            // Instruction-level metadata addresses instructions by their offset inside
+            // the function; those offsets change, so the section is dropped.
+            Ok(())
+        } else {
+            utils::parse_custom_section(self, module, section)
+        }
+    }
+
+    fn parse_custom_name_subsection(
+        &mut self,
+        names: &mut NameSection,
+        section: wasmparser::Name<'_>,
+    ) -> Result<()> {
+        match section {
+            wasmparser::Name::Function(map) => {
+                let mut out = NameMap::new();
+                if self.func_names.is_empty() {
+                    self.func_names = vec![None; self.has_locations.len()];
+                }
+                for naming in map {
+                    let naming = naming?;
+                    out.append(self.remap(naming.index), naming.name);
+                    let i = naming.index as usize;
+                    // Before the code section we do not know yet which names are needed.
+                    if i < self.func_names.len() && (!self.code_done || self.has_locations[i]) {
+                        self.func_names[i] = Some(naming.name.to_string());
+                    }
+                }
+                names.functions(&out);
+            }
+            wasmparser::Name::Local(map) => {
+                let map = utils::indirect_name_map(map, |i| Ok(self.remap(i)))?;
+                names.locals(&map);
+            }
+            wasmparser::Name::Label(map) => {
+                let map = utils::indirect_name_map(map, |i| Ok(self.remap(i)))?;
+                names.labels(&map);
+            }
+            other => utils::parse_custom_name_subsection(self, names, other)?,
+        }
+        Ok(())
+    }
+
+    fn intersperse_section_hook(
+        &mut self,
+        module: &mut Module,
+        _after: Option<SectionId>,
+        before: Option<SectionId>,
+    ) -> Result<()> {
+        // The input has no type section but the pass adds types: emit one where it
+        // belongs, before the first section that follows it.
+        if !self.types_done && before != Some(SectionId::Type) {
+            let mut types = TypeSection::new();
+            self.append_types(&mut types)?;
+            if !types.is_empty() {
+                module.section(&types);
+            }
+        }
+        // Likewise for the import section and the hooks.
+        if !self.imports_done && !matches!(before, Some(SectionId::Type | SectionId::Import)) {
+            let mut imports = ImportSection::new();
+            self.append_hook_imports(&mut imports);
+            if !imports.is_empty() {
+                module.section(&imports);
+            }
+        }
+        if before.is_none() {
+            let mut data = Vec::with_capacity(12);
+            data.extend_from_slice(&1u32.to_le_bytes());
+            data.extend_from_slice(&u32::from(self.memory_tracing).to_le_bytes());
+            data.extend_from_slice(&(self.locations.len() as u32).to_le_bytes());
+            module.section(&CustomSection {
+                name: Cow::Borrowed(INSTRUMENT_SECTION),
+                data: Cow::Owned(data),
+            });
+        }
+        Ok(())
+    }
+}

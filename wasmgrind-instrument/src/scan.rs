@@ -1,0 +1,192 @@
+//! The header scan that runs before the rewrite.
+//!
+//! The rewrite must know a few facts before it reaches the sections that hold them: the
+//! `wasmgrind.patch` section (usually the last section) says which functions the patcher
+//! injected, and the import section says which imports are located (their types are
+//! appended to the type section, which comes first). The scan walks the section headers,
+//! skips the code section without looking inside, and reads only the small import,
+//! function and memory sections and the custom section names.
+
+use wasmgrind_core::abi::{self, FuncSig};
+use wasmparser::{Chunk, Encoding, Parser, Payload, TypeRef};
+
+use crate::{InstrumentError, INSTRUMENT_SECTION};
+
+/// One import of [`abi::IMPORT_MODULE`] whose calls get a location.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LocatedImport {
+    /// Its index in the function index space.
+    pub func_index: u32,
+    /// Its ABI signature.
+    pub sig: FuncSig,
+    /// Its type index in the input.
+    pub type_index: u32,
+}
+
+/// What the scan found.
+#[derive(Debug, Default)]
+pub(crate) struct Scan {
+    /// Number of imported functions.
+    pub func_imports: u32,
+    /// Number of functions defined in the module.
+    pub defined: u32,
+    /// The located imports, in import order.
+    pub located: Vec<LocatedImport>,
+    /// `(first injected function, count)` from the patch section.
+    pub patch: (u32, u32),
+    /// Whether memory 0 is a 64-bit memory.
+    pub memory0_is_64: bool,
+}
+
+/// The imports whose calls get the call site's location (every ABI import but `panic`).
+pub(crate) const LOCATED: [FuncSig; 6] = [
+    abi::THREAD_CREATE,
+    abi::THREAD_JOIN,
+    abi::START_LOCK,
+    abi::FINISH_LOCK,
+    abi::START_UNLOCK,
+    abi::FINISH_UNLOCK,
+];
+
+pub(crate) fn scan(wasm: &[u8]) -> Result<Scan, InstrumentError> {
+    let mut out = Scan::default();
+    let mut patch: Option<(u32, u32)> = None;
+    let mut parser = Parser::new(0);
+    let mut rest = wasm;
+    let mut memories_seen = false;
+    loop {
+        let (consumed, payload) = match parser.parse(rest, true).map_err(malformed)? {
+            Chunk::Parsed { consumed, payload } => (consumed, payload),
+            // `eof` is true, so the parser reports missing bytes as an error instead.
+            Chunk::NeedMoreData(_) => {
+                return Err(InstrumentError::Malformed(
+                    "the module ends in the middle of a section".into(),
+                ))
+            }
+        };
+        rest = &rest[consumed..];
+        match payload {
+            Payload::Version { encoding, .. } if encoding != Encoding::Module => {
+                return Err(InstrumentError::Component);
+            }
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    let import = import.map_err(malformed)?;
+                    let index = match import.ty {
+                        TypeRef::Func(_) | TypeRef::FuncExact(_) => {
+                            out.func_imports += 1;
+                            Some(out.func_imports - 1)
+                        }
+                        TypeRef::Memory(m) => {
+                            if !memories_seen {
+                                out.memory0_is_64 = m.memory64;
+                                memories_seen = true;
+                            }
+                            None
+                        }
+                        _ => None,
+                    };
+                    if import.module != abi::IMPORT_MODULE {
+                        continue;
+                    }
+                    if import.name == abi::MEM_READ.name || import.name == abi::MEM_WRITE.name {
+                        return Err(InstrumentError::AlreadyInstrumented {
+                            evidence: format!(
+                                "it imports the memory hook `{}.{}`",
+                                abi::IMPORT_MODULE,
+                                import.name
+                            ),
+                        });
+                    }
+                    let Some(sig) = LOCATED.iter().copied().find(|s| s.name == import.name) else {
+                        continue;
+                    };
+                    match (import.ty, index) {
+                        (TypeRef::Func(t) | TypeRef::FuncExact(t), Some(func_index)) => {
+                            out.located.push(LocatedImport {
+                                func_index,
+                                sig,
+                                type_index: t,
+                            })
+                        }
+                        _ => {
+                            return Err(InstrumentError::ImportSignature {
+                                name: sig.name,
+                                expected: sig.to_string(),
+                                found: "not a function".into(),
+                            })
+                        }
+                    }
+                }
+            }
+            Payload::FunctionSection(reader) => out.defined = reader.count(),
+            Payload::MemorySection(reader) if !memories_seen => {
+                if let Some(first) = reader.into_iter().next() {
+                    out.memory0_is_64 = first.map_err(malformed)?.memory64;
+                    memories_seen = true;
+                }
+            }
+            Payload::CodeSectionStart { size, .. } => {
+                parser.skip_section();
+                let size = size as usize;
+                if size > rest.len() {
+                    return Err(InstrumentError::Malformed(
+                        "the code section extends past the end of the module".into(),
+                    ));
+                }
+                rest = &rest[size..];
+            }
+            Payload::CustomSection(section) => {
+                if section.name() == abi::PATCH_SECTION {
+                    if patch.is_some() {
+                        return Err(InstrumentError::InvalidPatchSection {
+                            reason: "the section appears twice".into(),
+                        });
+                    }
+                    patch = Some(parse_patch_section(section.data())?);
+                } else if section.name() == INSTRUMENT_SECTION {
+                    return Err(InstrumentError::AlreadyInstrumented {
+                        evidence: format!("it has the `{INSTRUMENT_SECTION}` custom section"),
+                    });
+                }
+            }
+            Payload::End(_) => break,
+            _ => {}
+        }
+    }
+    let Some((first, count)) = patch else {
+        return Err(InstrumentError::NotPatched);
+    };
+    let total = u64::from(out.func_imports) + u64::from(out.defined);
+    if first < out.func_imports || u64::from(first) + u64::from(count) != total {
+        return Err(InstrumentError::InvalidPatchSection {
+            reason: format!(
+                "it lists functions {first}..{} as injected, but the injected functions must be \
+                 the last defined functions and the module has functions {}..{total}",
+                u64::from(first) + u64::from(count),
+                out.func_imports
+            ),
+        });
+    }
+    out.patch = (first, count);
+    Ok(out)
+}
+
+/// Decodes the payload of [`abi::PATCH_SECTION`]: two little-endian `u32`s.
+pub(crate) fn parse_patch_section(data: &[u8]) -> Result<(u32, u32), InstrumentError> {
+    let bytes: [u8; 8] = data
+        .try_into()
+        .map_err(|_| InstrumentError::InvalidPatchSection {
+            reason: format!(
+                "its payload is {} bytes long, but it must be exactly 8 (two little-endian u32s)",
+                data.len()
+            ),
+        })?;
+    let first = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    let count = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+    Ok((first, count))
+}
+
+pub(crate) fn malformed(e: wasmparser::BinaryReaderError) -> InstrumentError {
+    InstrumentError::Malformed(e.to_string())
+}

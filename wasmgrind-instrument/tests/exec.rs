@@ -1,0 +1,280 @@
+//! Runs instrumented code in Node.js and checks the hook calls it makes and that results
+//! are unchanged: the hooks receive the effective address, width, atomicity and a
+//! location whose text names the instruction.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::*;
+
+const MODULE: &str = r#"
+(module
+  (import "wasmgrind" "start_lock" (func $start_lock (param i32)))
+  (memory (export "memory") 1 1 shared)
+  (func (export "store_load") (param $p i32) (param $v i32) (result i32)
+    local.get $p
+    local.get $v
+    i32.store offset=4
+    local.get $p
+    i32.load offset=4)
+  (func (export "cas8") (param $p i32) (param $e i32) (param $n i32) (result i32)
+    local.get $p
+    local.get $e
+    local.get $n
+    i32.atomic.rmw8.cmpxchg_u)
+  (func (export "cas64") (param $p i32) (param $e i64) (param $n i64) (result i64)
+    local.get $p
+    local.get $e
+    local.get $n
+    i64.atomic.rmw.cmpxchg)
+  (func (export "rmw_add") (param $p i32) (param $v i32) (result i32)
+    local.get $p
+    local.get $v
+    i32.atomic.rmw.add offset=8)
+  (func (export "copy") (param $d i32) (param $s i32) (param $n i32)
+    local.get $d
+    local.get $s
+    local.get $n
+    memory.copy)
+  (func (export "fill") (param $d i32) (param $v i32) (param $n i32)
+    local.get $d
+    local.get $v
+    local.get $n
+    memory.fill)
+  (func (export "wait") (param $p i32) (param $e i32) (result i32)
+    local.get $p
+    local.get $e
+    i64.const 0
+    memory.atomic.wait32)
+  (func (export "notify") (param $p i32) (result i32)
+    local.get $p
+    i32.const 1
+    memory.atomic.notify)
+  (func (export "lock") (param $l i32)
+    local.get $l
+    call $start_lock)
+  (func (export "wrap") (param $p i32) (result i32)
+    local.get $p
+    i32.load offset=16)
+  (func (export "pair") (param $p i32) (result i32 i64)
+    local.get $p
+    i32.load8_u offset=1
+    local.get $p
+    i64.load16_s offset=2)
+  (@custom "wasmgrind.patch" "\0c\00\00\00\00\00\00\00")
+)
+"#;
+
+const HARNESS: &str = r#"
+const fs = require('fs');
+const [wasmPath, callsJson] = process.argv.slice(2);
+const calls = JSON.parse(callsJson);
+const log = [];
+const hook = (kind) => (addr, width, atomic, loc) => log.push([kind, addr >>> 0, width >>> 0, atomic, loc]);
+const imports = {
+  wasmgrind: {
+    mem_read: hook('r'),
+    mem_write: hook('w'),
+    start_lock: (lock, loc) => log.push(['start_lock', lock, loc === undefined ? null : loc]),
+  },
+};
+const instance = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(wasmPath)), imports);
+const conv = (v) => (typeof v === 'object' ? BigInt(v.i64) : v);
+const show = (v) => (typeof v === 'bigint' ? { i64: v.toString() } : v);
+const out = [];
+for (const [name, args] of calls) {
+  log.length = 0;
+  let result;
+  try {
+    const r = instance.exports[name](...args.map(conv));
+    result = Array.isArray(r) ? r.map(show) : show(r);
+  } catch (e) {
+    result = { trap: String(e.message) };
+  }
+  out.push({ name, result: result === undefined ? null : result, log: log.slice() });
+}
+console.log(JSON.stringify(out));
+"#;
+
+fn temp_path(name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("wasmgrind-instrument-exec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Runs `calls` on `wasm` in Node and returns its JSON output.
+fn run_node(wasm: &[u8], tag: &str, calls: &str) -> serde_json::Value {
+    let wasm_path = temp_path(&format!("{tag}.wasm"));
+    let js_path = temp_path("harness.js");
+    std::fs::write(&wasm_path, wasm).unwrap();
+    std::fs::write(&js_path, HARNESS).unwrap();
+    let out = Command::new("node")
+        .arg(&js_path)
+        .arg(&wasm_path)
+        .arg(calls)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run `node` ({e}): this test needs Node.js 20 or later on PATH")
+        });
+    assert!(
+        out.status.success(),
+        "node failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn hooks_see_the_accesses_and_results_are_unchanged() {
+    let input = wat(MODULE);
+    let out = instrument_checked(&input, true, "exec module");
+    let calls = r#"[
+        ["store_load", [100, 7]],
+        ["cas8", [200, 256, 5]],
+        ["cas8", [200, 256, 6]],
+        ["cas64", [208, {"i64": "0"}, {"i64": "9"}]],
+        ["cas64", [208, {"i64": "0"}, {"i64": "10"}]],
+        ["rmw_add", [300, 2]],
+        ["copy", [400, 100, 8]],
+        ["fill", [500, 1, 0]],
+        ["wait", [600, 1]],
+        ["wait", [600, 0]],
+        ["notify", [600]],
+        ["lock", [42]],
+        ["wrap", [-8]],
+        ["pair", [100]]
+    ]"#;
+    let instrumented = run_node(&out.wasm, "instrumented", calls);
+    let original = run_node(&input, "original", calls);
+    let _ = std::fs::remove_dir_all(temp_path("x").parent().unwrap());
+
+    // Same results as the original module, call by call.
+    let results = |v: &serde_json::Value| -> Vec<serde_json::Value> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["result"].clone())
+            .collect()
+    };
+    assert_eq!(results(&instrumented), results(&original));
+    // The original module calls no memory hook.
+    for call in original.as_array().unwrap() {
+        for event in call["log"].as_array().unwrap() {
+            assert_eq!(event[0], "start_lock");
+            assert!(event[2].is_null());
+        }
+    }
+
+    // The hook calls, with the location's text in place of its id.
+    let instr = |loc: &serde_json::Value| -> String {
+        out.locations[loc.as_u64().unwrap() as usize].instr.clone()
+    };
+    let describe = |call: &serde_json::Value| -> Vec<String> {
+        call["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let e = e.as_array().unwrap();
+                if e[0] == "start_lock" {
+                    format!("start_lock {} @{}", e[1], instr(&e[2]))
+                } else {
+                    format!(
+                        "{} {} {} {} @{}",
+                        e[0].as_str().unwrap(),
+                        e[1],
+                        e[2],
+                        e[3],
+                        instr(&e[4])
+                    )
+                }
+            })
+            .collect()
+    };
+    let calls = instrumented.as_array().unwrap();
+    let expected: [(&str, serde_json::Value, &[&str]); 14] = [
+        (
+            "store_load",
+            7.into(),
+            &[
+                "w 104 4 0 @i32.store offset=4",
+                "r 104 4 0 @i32.load offset=4",
+            ],
+        ),
+        // 256 & 0xff == 0 == memory: the exchange happens.
+        (
+            "cas8",
+            0.into(),
+            &[
+                "r 200 1 1 @i32.atomic.rmw8.cmpxchg_u",
+                "w 200 1 1 @i32.atomic.rmw8.cmpxchg_u",
+            ],
+        ),
+        // Memory now holds 5: no exchange, no write.
+        ("cas8", 5.into(), &["r 200 1 1 @i32.atomic.rmw8.cmpxchg_u"]),
+        (
+            "cas64",
+            serde_json::json!({"i64": "0"}),
+            &[
+                "r 208 8 1 @i64.atomic.rmw.cmpxchg",
+                "w 208 8 1 @i64.atomic.rmw.cmpxchg",
+            ],
+        ),
+        (
+            "cas64",
+            serde_json::json!({"i64": "9"}),
+            &["r 208 8 1 @i64.atomic.rmw.cmpxchg"],
+        ),
+        (
+            "rmw_add",
+            0.into(),
+            &[
+                "r 308 4 1 @i32.atomic.rmw.add offset=8",
+                "w 308 4 1 @i32.atomic.rmw.add offset=8",
+            ],
+        ),
+        (
+            "copy",
+            serde_json::Value::Null,
+            &["r 100 8 0 @memory.copy", "w 400 8 0 @memory.copy"],
+        ),
+        ("fill", serde_json::Value::Null, &["w 500 0 0 @memory.fill"]),
+        // 1 = "not-equal", 2 = "timed-out"; the read is recorded before the wait.
+        ("wait", 1.into(), &["r 600 4 1 @memory.atomic.wait32"]),
+        ("wait", 2.into(), &["r 600 4 1 @memory.atomic.wait32"]),
+        ("notify", 0.into(), &["r 600 4 1 @memory.atomic.notify"]),
+        (
+            "lock",
+            serde_json::Value::Null,
+            &["start_lock 42 @call start_lock"],
+        ),
+        // 0xfffffff8 + 16 is out of bounds: the access traps before its hook.
+        ("wrap", serde_json::Value::Null, &[]),
+        (
+            "pair",
+            serde_json::json!([0, {"i64": "0"}]),
+            &[
+                "r 101 1 0 @i32.load8_u offset=1",
+                "r 102 2 0 @i64.load16_s offset=2",
+            ],
+        ),
+    ];
+    for (call, (name, result, log)) in calls.iter().zip(expected) {
+        assert_eq!(call["name"], name);
+        if name == "wrap" {
+            assert!(
+                call["result"]["trap"]
+                    .as_str()
+                    .unwrap()
+                    .contains("out of bounds"),
+                "{call}"
+            );
+        } else {
+            assert_eq!(call["result"], result, "{name}");
+        }
+        assert_eq!(describe(call), log, "{name}");
+    }
+}

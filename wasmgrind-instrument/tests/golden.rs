@@ -1,0 +1,76 @@
+//! Golden tests: every `tests/fixtures/*.wat` is instrumented and printed with
+//! wasmprinter, followed by its location table, and compared with `tests/golden/`.
+//! Run with `BLESS=1` to rewrite the golden files after an intended change.
+//!
+//! A fixture is instrumented with memory tracing on; a line `;; modes: trace notrace`
+//! adds a second golden file `<name>.notrace.wat` with memory tracing off.
+
+mod common;
+
+use std::fmt::Write;
+use std::fs;
+
+use common::*;
+
+fn render(fixture: &str, trace: bool) -> String {
+    let path = crate_dir().join("tests/fixtures").join(fixture);
+    let input = wat_file(&path);
+    assert_valid(&input, fixture);
+    let out = instrument_checked(&input, trace, fixture);
+    // The default configuration (which validates) agrees with the unchecked run.
+    let checked = wasmgrind_instrument::instrument(&input, &config(trace)).unwrap();
+    assert_eq!(checked, out);
+    let mut text = wasmprinter::print_bytes(&out.wasm).unwrap();
+    text.push_str(";; locations (id: func_index func_name +code_offset instr)\n");
+    for (i, l) in out.locations.iter().enumerate() {
+        writeln!(
+            text,
+            ";; {i}: {} {} +{:#x} {}",
+            l.func_index,
+            l.func_name.as_deref().unwrap_or("-"),
+            l.code_offset,
+            l.instr
+        )
+        .unwrap();
+    }
+    text
+}
+
+#[test]
+fn fixtures_match_golden_output() {
+    let bless = std::env::var_os("BLESS").is_some();
+    let mut fixtures: Vec<String> = fs::read_dir(crate_dir().join("tests/fixtures"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".wat"))
+        .collect();
+    fixtures.sort();
+    assert!(!fixtures.is_empty());
+    let mut failures = Vec::new();
+    for fixture in &fixtures {
+        let stem = fixture.trim_end_matches(".wat");
+        let source = fs::read_to_string(crate_dir().join("tests/fixtures").join(fixture)).unwrap();
+        let mut modes = vec![(true, format!("{stem}.wat"))];
+        if source.contains(";; modes: trace notrace") {
+            modes.push((false, format!("{stem}.notrace.wat")));
+        }
+        for (trace, golden) in modes {
+            let actual = render(fixture, trace);
+            let path = crate_dir().join("tests/golden").join(&golden);
+            if bless {
+                fs::write(&path, &actual).unwrap();
+                continue;
+            }
+            match fs::read_to_string(&path) {
+                Ok(expected) if expected == actual => {}
+                Ok(expected) => failures.push(format!(
+                    "{golden} differs (run with BLESS=1 to accept):\n--- expected\n{expected}\n--- actual\n{actual}"
+                )),
+                Err(e) => failures.push(format!(
+                    "{golden}: {e} (run with BLESS=1 to create it)\n--- actual\n{actual}"
+                )),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

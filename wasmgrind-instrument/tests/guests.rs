@@ -1,0 +1,274 @@
+//! Instruments every real guest program (`target/guests/*.wasm`, built by
+//! `cargo xtask guests`) after patching it, with and without memory tracing, validates
+//! the output and counts the hook call sites against an independent classification of
+//! the input's instructions.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use common::*;
+use wasmgrind_core::abi;
+use wasmparser::{Operator, Parser, Payload, TypeRef};
+
+fn guests() -> Vec<(String, Vec<u8>)> {
+    let dir = crate_dir().parent().unwrap().join("target/guests");
+    let hint = "run `cargo xtask guests` first (`cargo xtask test` does it before the tests)";
+    let entries = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}; {hint}", dir.display()));
+    let mut paths: Vec<PathBuf> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .collect();
+    paths.sort();
+    assert!(
+        !paths.is_empty(),
+        "{} has no .wasm files; {hint}",
+        dir.display()
+    );
+    paths
+        .into_iter()
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&p).unwrap())
+        })
+        .collect()
+}
+
+/// How many hook call sites an instruction must get, decided from the operator's name
+/// alone (independently of the instrumenter's own table).
+fn expected_hook_sites(op: &Operator<'_>) -> u32 {
+    let debug = format!("{op:?}");
+    let name = debug.split([' ', '{', '(']).next().unwrap();
+    match name {
+        "MemoryCopy" => 2,
+        "MemoryFill" | "MemoryInit" => 1,
+        "MemoryAtomicWait32" | "MemoryAtomicWait64" | "MemoryAtomicNotify" => 1,
+        // Read-modify-write, compare-exchange included: a read and a (possibly
+        // conditional) write.
+        n if n.contains("AtomicRmw") => 2,
+        n if n.contains("Load") || n.contains("Store") => 1,
+        _ => 0,
+    }
+}
+
+/// Facts about a module gathered with plain wasmparser.
+struct Facts {
+    /// Function imports: (module, name), by index.
+    func_imports: Vec<(String, String)>,
+    /// `(first injected, count)` of the patch section.
+    patch: (u32, u32),
+    /// Per defined function: its operators' hook sites, located calls, and calls by target.
+    hook_sites: Vec<u32>,
+    /// Calls (and tail calls) by callee, per defined function.
+    calls: Vec<HashMap<u32, u32>>,
+    /// For each call of a function, the operator before it (as text).
+    calls_preceded_by_const: Vec<HashMap<u32, u32>>,
+    /// Number of memory instructions, per defined function.
+    memory_instrs: Vec<u32>,
+    /// Operator name (`I32Load`, `Call`) of every memory instruction and call, by its
+    /// offset from the start of the code section payload.
+    op_at: HashMap<u32, String>,
+}
+
+fn facts(wasm: &[u8]) -> Facts {
+    let mut f = Facts {
+        func_imports: Vec::new(),
+        patch: (u32::MAX, 0),
+        hook_sites: Vec::new(),
+        calls: Vec::new(),
+        calls_preceded_by_const: Vec::new(),
+        memory_instrs: Vec::new(),
+        op_at: HashMap::new(),
+    };
+    let mut code_start = 0;
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload.unwrap() {
+            Payload::ImportSection(s) => {
+                for imp in s.into_imports() {
+                    let imp = imp.unwrap();
+                    if matches!(imp.ty, TypeRef::Func(_)) {
+                        f.func_imports.push((imp.module.into(), imp.name.into()));
+                    }
+                }
+            }
+            Payload::CustomSection(c) if c.name() == abi::PATCH_SECTION => {
+                let d = c.data();
+                f.patch = (
+                    u32::from_le_bytes(d[0..4].try_into().unwrap()),
+                    u32::from_le_bytes(d[4..8].try_into().unwrap()),
+                );
+            }
+            Payload::CodeSectionStart {
+                unchecked_range, ..
+            } => code_start = unchecked_range.start,
+            Payload::CodeSectionEntry(body) => {
+                let (mut sites, mut mem) = (0, 0);
+                let mut calls = HashMap::new();
+                let mut after_const = HashMap::new();
+                let mut prev_const = false;
+                for op in body
+                    .get_operators_reader()
+                    .unwrap()
+                    .into_iter_with_offsets()
+                {
+                    let (op, offset) = op.unwrap();
+                    let s = expected_hook_sites(&op);
+                    if s > 0 || matches!(op, Operator::Call { .. } | Operator::ReturnCall { .. }) {
+                        let debug = format!("{op:?}");
+                        let name = debug.split([' ', '{', '(']).next().unwrap();
+                        f.op_at
+                            .insert((offset - code_start) as u32, name.to_string());
+                    }
+                    sites += s;
+                    mem += u32::from(s > 0);
+                    if let Operator::Call { function_index }
+                    | Operator::ReturnCall { function_index } = op
+                    {
+                        *calls.entry(function_index).or_insert(0) += 1;
+                        if prev_const {
+                            *after_const.entry(function_index).or_insert(0) += 1;
+                        }
+                    }
+                    prev_const = matches!(op, Operator::I32Const { .. });
+                }
+                f.hook_sites.push(sites);
+                f.memory_instrs.push(mem);
+                f.calls.push(calls);
+                f.calls_preceded_by_const.push(after_const);
+            }
+            _ => {}
+        }
+    }
+    f
+}
+
+const LOCATED: [&str; 6] = [
+    "thread_create",
+    "thread_join",
+    "start_lock",
+    "finish_lock",
+    "start_unlock",
+    "finish_unlock",
+];
+
+fn located_import_indices(f: &Facts) -> Vec<u32> {
+    (0..f.func_imports.len() as u32)
+        .filter(|i| {
+            let (m, n) = &f.func_imports[*i as usize];
+            m == abi::IMPORT_MODULE && LOCATED.contains(&n.as_str())
+        })
+        .collect()
+}
+
+fn sum_calls(
+    per_func: &[HashMap<u32, u32>],
+    targets: &[u32],
+    funcs: std::ops::Range<usize>,
+) -> u32 {
+    per_func[funcs]
+        .iter()
+        .flat_map(|m| targets.iter().map(move |t| m.get(t).copied().unwrap_or(0)))
+        .sum()
+}
+
+#[test]
+fn guests_instrument_validate_and_have_one_hook_site_per_access() {
+    for (name, original) in guests() {
+        let patched = wasmgrind_patch::patch(&original, &wasmgrind_patch::PatchConfig::default())
+            .unwrap_or_else(|e| panic!("{name}: patching failed: {e}"));
+        let input = facts(&patched);
+        let imports = input.func_imports.len() as u32;
+        let (first, count) = input.patch;
+        let user_funcs = 0..(first - imports) as usize;
+        let all_funcs = 0..input.hook_sites.len();
+        assert_eq!(
+            first + count,
+            imports + input.hook_sites.len() as u32,
+            "{name}"
+        );
+        let expected_sites: u32 = input.hook_sites[user_funcs.clone()].iter().sum();
+        let expected_accesses: u32 = input.memory_instrs[user_funcs.clone()].iter().sum();
+        let located = located_import_indices(&input);
+        let located_calls = sum_calls(&input.calls, &located, all_funcs.clone());
+        assert!(
+            expected_sites > 100,
+            "{name}: suspiciously few memory instructions"
+        );
+
+        for trace in [true, false] {
+            let what = format!("{name} (memory tracing {trace})");
+            let out = instrument_checked(&patched, trace, &what);
+            let output = facts(&out.wasm);
+            let read = import_indices(&out.wasm, abi::IMPORT_MODULE, abi::MEM_READ.name);
+            let write = import_indices(&out.wasm, abi::IMPORT_MODULE, abi::MEM_WRITE.name);
+            if trace {
+                assert_eq!((read.len(), write.len()), (1, 1), "{what}");
+                // The hooks are the last imports: every defined function moved by 2.
+                assert_eq!(read[0], imports, "{what}");
+                assert_eq!(write[0], imports + 1, "{what}");
+                assert_eq!(output.patch, (first + 2, count), "{what}");
+                let sites = sum_calls(&output.calls, &[read[0], write[0]], all_funcs.clone());
+                assert_eq!(sites, expected_sites, "{what}: hook call sites");
+                // None in the injected functions.
+                let injected = user_funcs.end..all_funcs.end;
+                assert_eq!(
+                    sum_calls(&output.calls, &[read[0], write[0]], injected),
+                    0,
+                    "{what}"
+                );
+            } else {
+                assert!(read.is_empty() && write.is_empty(), "{what}");
+                assert_eq!(output.patch, (first, count), "{what}");
+            }
+            // Every call of a located import passes a constant location.
+            let out_located = located_import_indices(&output);
+            assert_eq!(
+                out_located, located,
+                "{what}: located imports keep their indices"
+            );
+            assert_eq!(
+                sum_calls(&output.calls, &located, all_funcs.clone()),
+                located_calls,
+                "{what}"
+            );
+            assert_eq!(
+                sum_calls(&output.calls_preceded_by_const, &located, all_funcs.clone()),
+                located_calls,
+                "{what}: located calls without a constant location"
+            );
+            // One location per located call and per traced memory instruction.
+            let accesses = if trace { expected_accesses } else { 0 };
+            assert_eq!(
+                out.locations.len() as u32,
+                located_calls + accesses,
+                "{what}"
+            );
+            let call_locs = out
+                .locations
+                .iter()
+                .filter(|l| l.instr.starts_with("call ") || l.instr.starts_with("return_call "))
+                .count() as u32;
+            assert_eq!(call_locs, located_calls, "{what}");
+            // Every location points at its instruction in the input's code section.
+            let squash = |s: &str| s.replace(['.', '_'], "").to_lowercase();
+            for l in &out.locations {
+                assert!(
+                    l.func_index >= imports && l.func_index < first + count,
+                    "{what}: {l:?}"
+                );
+                assert!(
+                    l.func_name.is_some(),
+                    "{what}: guests have a name section: {l:?}"
+                );
+                let op = input
+                    .op_at
+                    .get(&l.code_offset)
+                    .unwrap_or_else(|| panic!("{what}: no instruction at {l:?}"));
+                let mnemonic = l.instr.split(' ').next().unwrap();
+                assert_eq!(squash(mnemonic), squash(op), "{what}: {l:?}");
+            }
+        }
+    }
+}
