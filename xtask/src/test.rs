@@ -24,7 +24,6 @@ pub fn run(args: &[String]) -> Result {
         "fmt",
         "--manifest-path",
         "guests/Cargo.toml",
-        "--all",
         "--check",
     ]))?;
     crate::guests::run(&[])?;

@@ -2,12 +2,11 @@
 //! real deadlock.
 //!
 //! Every exported function is a scenario listed in `guests/manifest.json`.
-#![feature(stdarch_wasm_atomic_wait)]
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 
-use core::arch::wasm32::{memory_atomic_notify, memory_atomic_wait32};
+use support::arrive_and_wait;
 use wasmgrind_guest::sync::Mutex;
 use wasmgrind_guest::thread;
 
@@ -59,24 +58,6 @@ pub extern "C" fn out_of_memory() {
         "out_of_memory: got {} bytes although the memory cannot hold them",
         block.capacity()
     );
-}
-
-/// Blocks until `parties` threads have called it on `arrived`.
-fn arrive_and_wait(arrived: &AtomicU32, parties: u32) {
-    if arrived.fetch_add(1, Ordering::SeqCst) + 1 == parties {
-        // SAFETY: a valid atomic in shared memory.
-        unsafe { memory_atomic_notify(arrived.as_ptr().cast(), u32::MAX) };
-        return;
-    }
-    loop {
-        let seen = arrived.load(Ordering::SeqCst);
-        if seen >= parties {
-            return;
-        }
-        // Sleeps only while the count is still `seen`; the last arrival changes it first.
-        // SAFETY: a valid atomic in shared memory; no timeout.
-        unsafe { memory_atomic_wait32(arrived.as_ptr().cast(), seen as i32, -1) };
-    }
 }
 
 /// A certain deadlock: one thread holds A and requests B, the other holds B and requests
