@@ -24,6 +24,7 @@ pub fn run(args: &[String]) -> Result {
         "fmt",
         "--manifest-path",
         "guests/Cargo.toml",
+        "--all",
         "--check",
     ]))?;
     crate::guests::run(&[])?;
