@@ -6,9 +6,11 @@
 //! the name of `__stack_pointer`; its exported parameterless functions other than the ABI
 //! ones are its scenarios, which must be exactly the manifest's.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
 
 use wasmgrind_core::abi::{self, FuncSig};
 use wasmparser::{ExternalKind, KnownCustom, Name, Parser, Payload, TypeRef, ValType};
@@ -46,7 +48,7 @@ pub fn build() -> Result<Vec<PathBuf>> {
     let manifest_path = guests_dir.join("manifest.json");
     let manifest = Manifest::load(&manifest_path)?;
     let built: BTreeSet<&str> = crates.iter().map(String::as_str).collect();
-    let listed: BTreeSet<&str> = manifest.guests.iter().map(|g| g.name.as_str()).collect();
+    let listed: BTreeSet<&str> = manifest.guests.keys().map(String::as_str).collect();
     if built != listed {
         return Err(format!(
             "{}: the guests ({}) differ from the cdylib crates of guests/ ({}); add or remove \
@@ -63,7 +65,7 @@ pub fn build() -> Result<Vec<PathBuf>> {
     let release = build_dir.join(toolchain::WASM_TARGET).join("release");
     let mut outputs = Vec::new();
     let mut scenarios = 0;
-    for guest in &manifest.guests {
+    for (name, guest) in &manifest.guests {
         let built = release.join(&guest.file);
         toolchain::check_shared_memory(&built)?;
         let bytes =
@@ -71,7 +73,7 @@ pub fn build() -> Result<Vec<PathBuf>> {
         let what = built.display().to_string();
         let module = Module::parse(&what, &bytes)?;
         module.check_abi(&what)?;
-        module.check_scenarios(&what, guest)?;
+        module.check_scenarios(&what, name, guest)?;
         scenarios += guest.scenarios.len();
         let out = out_dir.join(&guest.file);
         if std::fs::read(&out).ok().as_deref() != Some(&bytes[..]) {
@@ -96,7 +98,7 @@ fn remove_stale(out_dir: &Path, manifest: &Manifest) -> Result {
     for entry in entries {
         let path = entry?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.ends_with(".wasm") && !manifest.guests.iter().any(|g| g.file == name) {
+        if name.ends_with(".wasm") && !manifest.guests.values().any(|g| g.file == name) {
             std::fs::remove_file(&path)
                 .map_err(|e| format!("cannot remove stale {}: {e}", path.display()))?;
         }
@@ -106,6 +108,21 @@ fn remove_stale(out_dir: &Path, manifest: &Manifest) -> Result {
 
 /// The names of the cdylib targets of the guests workspace (`cargo metadata`).
 fn guest_crates(guests_dir: &Path) -> Result<Vec<String>> {
+    /// The part of `cargo metadata` that names the cdylib targets.
+    #[derive(Deserialize)]
+    struct Metadata {
+        packages: Vec<Package>,
+    }
+    #[derive(Deserialize)]
+    struct Package {
+        targets: Vec<Target>,
+    }
+    #[derive(Deserialize)]
+    struct Target {
+        name: String,
+        kind: Vec<String>,
+    }
+
     let out = util::output(toolchain::nightly_cargo().current_dir(guests_dir).args([
         "metadata",
         "--format-version",
@@ -113,23 +130,15 @@ fn guest_crates(guests_dir: &Path) -> Result<Vec<String>> {
         "--no-deps",
         "--offline",
     ]))?;
-    let meta = json::parse(&out).map_err(|e| format!("cannot read `cargo metadata`: {e}"))?;
-    let mut crates = Vec::new();
-    for package in meta.get("packages").and_then(Json::as_array).unwrap_or(&[]) {
-        for target in package
-            .get("targets")
-            .and_then(Json::as_array)
-            .unwrap_or(&[])
-        {
-            let cdylib = target
-                .get("kind")
-                .and_then(Json::as_array)
-                .is_some_and(|k| k.iter().any(|k| k.as_str() == Some("cdylib")));
-            if let (true, Some(name)) = (cdylib, target.get("name").and_then(Json::as_str)) {
-                crates.push(name.replace('-', "_"));
-            }
-        }
-    }
+    let meta: Metadata =
+        serde_json::from_str(&out).map_err(|e| format!("cannot read `cargo metadata`: {e}"))?;
+    let crates: Vec<String> = meta
+        .packages
+        .iter()
+        .flat_map(|p| &p.targets)
+        .filter(|t| t.kind.iter().any(|k| k == "cdylib"))
+        .map(|t| t.name.replace('-', "_"))
+        .collect();
     if crates.is_empty() {
         return Err(format!("{}: no cdylib crate found", guests_dir.display()).into());
     }
@@ -140,169 +149,140 @@ fn join(names: &BTreeSet<&str>) -> String {
     names.iter().copied().collect::<Vec<_>>().join(", ")
 }
 
-/// The outcomes a scenario may have.
-const OUTCOMES: [&str; 4] = ["ok", "trap", "panic", "deadlock"];
-
-/// `guests/manifest.json`, validated (the schema is documented in `guests/README.md`).
-#[derive(Debug)]
-struct Manifest {
-    guests: Vec<Guest>,
+/// `guests/manifest.json`: the guest crates, their scenarios and what a run of each scenario
+/// must show. The schema is documented in `guests/README.md`; [`Manifest::load`] and
+/// [`Manifest::parse`] return only manifests that follow it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Version of the format, [`Manifest::SCHEMA`].
+    pub schema: u32,
+    /// The guest crates, keyed by crate name (with `_` for `-`).
+    pub guests: BTreeMap<String, Guest>,
 }
 
-/// One guest crate of the manifest.
-#[derive(Debug)]
-struct Guest {
-    name: String,
-    file: String,
-    scenarios: Vec<String>,
+/// One guest crate of the [`Manifest`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Guest {
+    /// The module's file name in `target/guests/`, always `<crate name>.wasm`.
+    pub file: String,
+    /// One line about the crate; not empty.
+    pub description: String,
+    /// The scenarios, keyed by the exported function's name; at least one.
+    pub scenarios: BTreeMap<String, Scenario>,
+}
+
+/// One scenario of a [`Guest`]: an exported `() -> ()` function and what a traced run of it
+/// must show. The counts are `None` (`null`) when they depend on timing; their keys must be
+/// present all the same.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// One line: what the scenario does; not empty.
+    pub description: String,
+    /// How the run ends.
+    pub outcome: Outcome,
+    /// Number of `thread_create` calls.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub forks: Option<u32>,
+    /// Number of `thread_join` calls made, including one that never returns.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub joins: Option<u32>,
+    /// Number of distinct lock ids reported (traced `Mutex` only).
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub locks: Option<u32>,
+    /// Number of `finish_lock` calls.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub acquisitions: Option<u32>,
+    /// A thread is still running when the scenario function returns.
+    pub detached: bool,
+    /// The lock-order graph has a cycle, whether or not the run deadlocks.
+    pub potential_deadlock: bool,
+    /// Two threads access the same memory without a happens-before order, one writing.
+    pub data_race: bool,
+    /// A substring of the message passed to `wasmgrind.panic`: `Some` exactly when
+    /// [`Scenario::outcome`] is [`Outcome::Panic`], and then not empty.
+    #[serde(default)]
+    pub panic_message: Option<String>,
+}
+
+/// How a scenario's run ends (`outcome` in the manifest); see `guests/README.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// `"ok"`: the scenario function returns.
+    Ok,
+    /// `"trap"`: a thread executes a trap and the runtime reports the run as trapped.
+    Trap,
+    /// `"panic"`: a thread calls `wasmgrind.panic` (a Rust panic or an allocation failure).
+    Panic,
+    /// `"deadlock"`: threads block each other forever; the run needs a timeout.
+    Deadlock,
 }
 
 impl Manifest {
-    fn load(path: &Path) -> Result<Manifest> {
+    /// The format version this xtask reads.
+    pub const SCHEMA: u32 = 1;
+
+    /// Reads and checks the manifest at `path`; errors start with the path.
+    pub fn load(path: &Path) -> Result<Manifest> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         Manifest::parse(&text).map_err(|e| format!("{}: {e}", path.display()).into())
     }
 
-    fn parse(text: &str) -> std::result::Result<Manifest, String> {
-        let root = json::parse(text)?;
-        let top = fields(
-            &root,
-            "the manifest",
-            &["schema", "guests"],
-            &["schema", "guests"],
-        )?;
-        if top[0].as_f64() != Some(1.0) {
-            return Err("`schema` must be 1".into());
-        }
-        let Json::Object(entries) = top[1] else {
-            return Err("`guests` must be an object keyed by crate name".into());
-        };
-        let mut guests = Vec::new();
-        for (name, guest) in entries {
-            let at = format!("guest `{name}`");
-            let g = fields(
-                guest,
-                &at,
-                &["file", "description", "scenarios"],
-                &["file", "description", "scenarios"],
-            )?;
-            let file = string(g[0], &format!("{at}: `file`"))?;
-            if file != format!("{name}.wasm") {
-                return Err(format!(
-                    "{at}: `file` must be \"{name}.wasm\", not \"{file}\""
-                ));
-            }
-            string(g[1], &format!("{at}: `description`"))?;
-            let Json::Object(scenarios) = g[2] else {
-                return Err(format!(
-                    "{at}: `scenarios` must be an object keyed by export name"
-                ));
-            };
-            if scenarios.is_empty() {
-                return Err(format!("{at}: no scenarios"));
-            }
-            for (scenario, value) in scenarios {
-                check_scenario(&format!("{at}, scenario `{scenario}`"), value)?;
-            }
-            guests.push(Guest {
-                name: name.clone(),
-                file: file.to_string(),
-                scenarios: scenarios.iter().map(|(s, _)| s.clone()).collect(),
-            });
-        }
-        Ok(Manifest { guests })
+    /// Parses and checks a manifest. serde's errors give the line and column; the checks
+    /// of [`Manifest::validate`] name the guest and scenario.
+    pub fn parse(text: &str) -> std::result::Result<Manifest, String> {
+        let manifest: Manifest = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        manifest.validate()?;
+        Ok(manifest)
     }
-}
 
-/// Checks one scenario entry against the schema.
-fn check_scenario(at: &str, value: &Json) -> std::result::Result<(), String> {
-    const ALL: [&str; 10] = [
-        "description",
-        "outcome",
-        "forks",
-        "joins",
-        "detached",
-        "potential_deadlock",
-        "data_race",
-        "locks",
-        "acquisitions",
-        "panic_message",
-    ];
-    let f = fields(value, at, &ALL, &ALL[..9])?;
-    string(f[0], &format!("{at}: `description`"))?;
-    let outcome = string(f[1], &format!("{at}: `outcome`"))?;
-    if !OUTCOMES.contains(&outcome) {
-        return Err(format!(
-            "{at}: `outcome` is \"{outcome}\", expected one of {}",
-            OUTCOMES.join(", ")
-        ));
-    }
-    for (i, key) in [
-        (2, "forks"),
-        (3, "joins"),
-        (7, "locks"),
-        (8, "acquisitions"),
-    ] {
-        let ok = match f[i] {
-            Json::Null => true,
-            Json::Number(n) => *n >= 0.0 && n.fract() == 0.0,
-            _ => false,
-        };
-        if !ok {
+    /// The rules of the schema that the types alone do not express.
+    fn validate(&self) -> std::result::Result<(), String> {
+        if self.schema != Manifest::SCHEMA {
             return Err(format!(
-                "{at}: `{key}` must be a non-negative integer, or null when the run does not \
-                 determine it"
+                "`schema` must be {}, not {}",
+                Manifest::SCHEMA,
+                self.schema
             ));
         }
-    }
-    for (i, key) in [(4, "detached"), (5, "potential_deadlock"), (6, "data_race")] {
-        if !matches!(f[i], Json::Bool(_)) {
-            return Err(format!("{at}: `{key}` must be true or false"));
+        let filled = |at: &str, key: &str, value: &str| match value.trim() {
+            "" => Err(format!("{at}: `{key}` must not be empty")),
+            _ => Ok(()),
+        };
+        for (name, guest) in &self.guests {
+            let at = format!("guest `{name}`");
+            if guest.file != format!("{name}.wasm") {
+                return Err(format!(
+                    "{at}: `file` must be \"{name}.wasm\", not \"{}\"",
+                    guest.file
+                ));
+            }
+            filled(&at, "description", &guest.description)?;
+            if guest.scenarios.is_empty() {
+                return Err(format!("{at}: `scenarios` needs at least one entry"));
+            }
+            for (scenario, s) in &guest.scenarios {
+                let at = format!("{at}, scenario `{scenario}`");
+                filled(&at, "description", &s.description)?;
+                match (s.outcome == Outcome::Panic, &s.panic_message) {
+                    (true, None) => {
+                        return Err(format!("{at}: outcome \"panic\" needs `panic_message`"))
+                    }
+                    (false, Some(_)) => {
+                        return Err(format!(
+                            "{at}: `panic_message` is only for outcome \"panic\""
+                        ))
+                    }
+                    (true, Some(message)) => filled(&at, "panic_message", message)?,
+                    (false, None) => {}
+                }
+            }
         }
-    }
-    match (outcome, f[9]) {
-        ("panic", Json::Null) => Err(format!(
-            "{at}: a scenario whose outcome is \"panic\" needs `panic_message`"
-        )),
-        ("panic", v) => string(v, &format!("{at}: `panic_message`")).map(|_| ()),
-        (_, Json::Null) => Ok(()),
-        (_, _) => Err(format!(
-            "{at}: `panic_message` belongs only to scenarios whose outcome is \"panic\""
-        )),
-    }
-}
-
-/// The values of `keys` in object `value` (`Json::Null` for an absent optional key);
-/// fails on unknown or missing required keys.
-fn fields<'a>(
-    value: &'a Json,
-    at: &str,
-    keys: &[&str],
-    required: &[&str],
-) -> std::result::Result<Vec<&'a Json>, String> {
-    let Json::Object(entries) = value else {
-        return Err(format!("{at} must be an object"));
-    };
-    if let Some((k, _)) = entries.iter().find(|(k, _)| !keys.contains(&k.as_str())) {
-        return Err(format!(
-            "{at}: unknown key `{k}` (known: {})",
-            keys.join(", ")
-        ));
-    }
-    if let Some(k) = required.iter().find(|k| value.get(k).is_none()) {
-        return Err(format!("{at}: missing key `{k}`"));
-    }
-    Ok(keys
-        .iter()
-        .map(|k| value.get(k).unwrap_or(&Json::Null))
-        .collect())
-}
-
-fn string<'a>(value: &'a Json, at: &str) -> std::result::Result<&'a str, String> {
-    match value.as_str() {
-        Some(s) if !s.trim().is_empty() => Ok(s),
-        _ => Err(format!("{at} must be a non-empty string")),
+        Ok(())
     }
 }
 
@@ -497,8 +477,8 @@ impl Module {
     }
 
     /// The exported `() -> ()` functions that are not part of the ABI are exactly the
-    /// manifest's scenarios of `guest`.
-    fn check_scenarios(&self, what: &str, guest: &Guest) -> Result {
+    /// manifest's scenarios of `guest`, named `guest_name` in the manifest.
+    fn check_scenarios(&self, what: &str, guest_name: &str, guest: &Guest) -> Result {
         let abi_exports = [
             abi::THREAD_START.name,
             abi::MALLOC.name,
@@ -517,7 +497,7 @@ impl Module {
             .filter(|(n, sig)| *sig == unit && !abi_exports.contains(&n.as_str()))
             .map(|(n, _)| n.as_str())
             .collect();
-        let listed: BTreeSet<&str> = guest.scenarios.iter().map(String::as_str).collect();
+        let listed: BTreeSet<&str> = guest.scenarios.keys().map(String::as_str).collect();
         let mut problems = String::new();
         for name in listed.difference(&exported) {
             match self.exports.iter().find(|(n, _)| n == name) {
@@ -541,308 +521,13 @@ impl Module {
             let _ = writeln!(
                 problems,
                 "  exports `{name}()`, which guests/manifest.json does not list under `{}`",
-                guest.name
+                guest_name
             );
         }
         if problems.is_empty() {
             Ok(())
         } else {
             Err(format!("{what} does not match guests/manifest.json:\n{problems}").into())
-        }
-    }
-}
-
-use json::Json;
-
-/// A small JSON reader: the xtask needs to read `manifest.json` and `cargo metadata`.
-mod json {
-    /// A JSON value; objects keep their order.
-    #[derive(Debug, Clone, PartialEq)]
-    pub enum Json {
-        Null,
-        Bool(bool),
-        Number(f64),
-        String(String),
-        Array(Vec<Json>),
-        Object(Vec<(String, Json)>),
-    }
-
-    impl Json {
-        /// The value of `key` in an object.
-        pub fn get(&self, key: &str) -> Option<&Json> {
-            match self {
-                Json::Object(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
-                _ => None,
-            }
-        }
-
-        pub fn as_str(&self) -> Option<&str> {
-            match self {
-                Json::String(s) => Some(s),
-                _ => None,
-            }
-        }
-
-        pub fn as_f64(&self) -> Option<f64> {
-            match self {
-                Json::Number(n) => Some(*n),
-                _ => None,
-            }
-        }
-
-        pub fn as_array(&self) -> Option<&[Json]> {
-            match self {
-                Json::Array(a) => Some(a),
-                _ => None,
-            }
-        }
-    }
-
-    /// Parses one JSON document; errors name the line and column.
-    pub fn parse(text: &str) -> Result<Json, String> {
-        let mut p = Parser {
-            s: text.as_bytes(),
-            i: 0,
-        };
-        let v = p.value(0)?;
-        p.ws();
-        if p.i != p.s.len() {
-            return Err(p.err("trailing characters after the JSON value"));
-        }
-        Ok(v)
-    }
-
-    /// Nesting limit, far above what the manifest or `cargo metadata` need.
-    const MAX_DEPTH: usize = 128;
-
-    struct Parser<'a> {
-        s: &'a [u8],
-        i: usize,
-    }
-
-    impl Parser<'_> {
-        fn err(&self, msg: &str) -> String {
-            let before = &self.s[..self.i.min(self.s.len())];
-            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-            let col = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
-            format!("JSON error at line {line}, column {col}: {msg}")
-        }
-
-        fn ws(&mut self) {
-            while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t' | b'\n' | b'\r') {
-                self.i += 1;
-            }
-        }
-
-        fn eat(&mut self, lit: &str) -> bool {
-            if self.s[self.i..].starts_with(lit.as_bytes()) {
-                self.i += lit.len();
-                true
-            } else {
-                false
-            }
-        }
-
-        fn value(&mut self, depth: usize) -> Result<Json, String> {
-            if depth > MAX_DEPTH {
-                return Err(self.err("nested deeper than 128 levels"));
-            }
-            self.ws();
-            match self.s.get(self.i) {
-                None => Err(self.err("unexpected end of input")),
-                Some(b'{') => {
-                    self.i += 1;
-                    let mut entries: Vec<(String, Json)> = Vec::new();
-                    self.ws();
-                    if self.eat("}") {
-                        return Ok(Json::Object(entries));
-                    }
-                    loop {
-                        self.ws();
-                        if self.s.get(self.i) != Some(&b'"') {
-                            return Err(self.err("expected a string key"));
-                        }
-                        let key = self.string()?;
-                        if entries.iter().any(|(k, _)| *k == key) {
-                            return Err(self.err(&format!("duplicate key \"{key}\"")));
-                        }
-                        self.ws();
-                        if !self.eat(":") {
-                            return Err(self.err("expected `:`"));
-                        }
-                        let v = self.value(depth + 1)?;
-                        entries.push((key, v));
-                        self.ws();
-                        if self.eat(",") {
-                            continue;
-                        }
-                        if self.eat("}") {
-                            return Ok(Json::Object(entries));
-                        }
-                        return Err(self.err("expected `,` or `}`"));
-                    }
-                }
-                Some(b'[') => {
-                    self.i += 1;
-                    let mut items = Vec::new();
-                    self.ws();
-                    if self.eat("]") {
-                        return Ok(Json::Array(items));
-                    }
-                    loop {
-                        items.push(self.value(depth + 1)?);
-                        self.ws();
-                        if self.eat(",") {
-                            continue;
-                        }
-                        if self.eat("]") {
-                            return Ok(Json::Array(items));
-                        }
-                        return Err(self.err("expected `,` or `]`"));
-                    }
-                }
-                Some(b'"') => self.string().map(Json::String),
-                Some(b't') if self.eat("true") => Ok(Json::Bool(true)),
-                Some(b'f') if self.eat("false") => Ok(Json::Bool(false)),
-                Some(b'n') if self.eat("null") => Ok(Json::Null),
-                Some(b'-' | b'0'..=b'9') => self.number(),
-                Some(_) => Err(self.err("expected a JSON value")),
-            }
-        }
-
-        fn number(&mut self) -> Result<Json, String> {
-            let start = self.i;
-            while self.i < self.s.len()
-                && matches!(
-                    self.s[self.i],
-                    b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
-                )
-            {
-                self.i += 1;
-            }
-            let text = std::str::from_utf8(&self.s[start..self.i]).expect("ASCII digits");
-            let leading_zero = text.trim_start_matches('-').starts_with("0")
-                && text.trim_start_matches('-').len() > 1
-                && text.trim_start_matches('-').as_bytes()[1].is_ascii_digit();
-            match text.parse::<f64>() {
-                Ok(n) if !leading_zero && !text.ends_with('.') && n.is_finite() => {
-                    Ok(Json::Number(n))
-                }
-                _ => Err(self.err(&format!("invalid number `{text}`"))),
-            }
-        }
-
-        fn hex4(&mut self) -> Result<u32, String> {
-            let digits = self
-                .s
-                .get(self.i..self.i + 4)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                .ok_or_else(|| self.err("expected four hex digits after \\u"))?;
-            self.i += 4;
-            Ok(digits)
-        }
-
-        fn string(&mut self) -> Result<String, String> {
-            self.i += 1; // the opening quote
-            let mut out = String::new();
-            loop {
-                let start = self.i;
-                while self.i < self.s.len() && !matches!(self.s[self.i], b'"' | b'\\' | 0..=0x1f) {
-                    self.i += 1;
-                }
-                out.push_str(
-                    std::str::from_utf8(&self.s[start..self.i])
-                        .map_err(|_| self.err("invalid UTF-8 in a string"))?,
-                );
-                match self.s.get(self.i) {
-                    Some(b'"') => {
-                        self.i += 1;
-                        return Ok(out);
-                    }
-                    Some(b'\\') => {
-                        self.i += 1;
-                        let c = *self
-                            .s
-                            .get(self.i)
-                            .ok_or_else(|| self.err("unterminated string"))?;
-                        self.i += 1;
-                        let ch = match c {
-                            b'"' => '"',
-                            b'\\' => '\\',
-                            b'/' => '/',
-                            b'b' => '\u{8}',
-                            b'f' => '\u{c}',
-                            b'n' => '\n',
-                            b'r' => '\r',
-                            b't' => '\t',
-                            b'u' => {
-                                let hi = self.hex4()?;
-                                let code = if (0xd800..0xdc00).contains(&hi) {
-                                    if !self.eat("\\u") {
-                                        return Err(self.err("unpaired surrogate in \\u escape"));
-                                    }
-                                    let lo = self.hex4()?;
-                                    if !(0xdc00..0xe000).contains(&lo) {
-                                        return Err(self.err("invalid surrogate pair"));
-                                    }
-                                    0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00)
-                                } else {
-                                    hi
-                                };
-                                char::from_u32(code)
-                                    .ok_or_else(|| self.err("invalid \\u escape"))?
-                            }
-                            _ => return Err(self.err("invalid escape")),
-                        };
-                        out.push(ch);
-                    }
-                    Some(_) => return Err(self.err("control character in a string")),
-                    None => return Err(self.err("unterminated string")),
-                }
-            }
-        }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn parses_values() {
-            let v =
-                parse(r#" {"a": [1, -2.5e1, true, false, null], "b": "x\"\u00e9\ud83d\ude00\n"} "#)
-                    .unwrap();
-            assert_eq!(
-                v.get("a"),
-                Some(&Json::Array(vec![
-                    Json::Number(1.0),
-                    Json::Number(-25.0),
-                    Json::Bool(true),
-                    Json::Bool(false),
-                    Json::Null
-                ]))
-            );
-            assert_eq!(v.get("b").and_then(Json::as_str), Some("x\"é😀\n"));
-        }
-
-        #[test]
-        fn rejects_bad_json_with_a_position() {
-            for (bad, msg) in [
-                ("{\"a\": 1,}", "expected a string key"),
-                ("{\"a\": 1, \"a\": 2}", "duplicate key"),
-                ("[1 2]", "expected `,` or `]`"),
-                ("01", "invalid number"),
-                ("\"abc", "unterminated string"),
-                ("{} x", "trailing characters"),
-            ] {
-                let e = parse(bad).unwrap_err();
-                assert!(e.contains(msg), "{bad}: {e}");
-                assert!(e.starts_with("JSON error at line 1, column "), "{e}");
-            }
-            assert!(parse("{\n  \"a\": ?\n}")
-                .unwrap_err()
-                .contains("line 2, column 8"));
         }
     }
 }
@@ -875,9 +560,7 @@ mod tests {
             "spawn_join_2000",
         ] {
             assert!(
-                m.guests
-                    .iter()
-                    .any(|g| g.scenarios.iter().any(|s| s == name)),
+                m.guests.values().any(|g| g.scenarios.contains_key(name)),
                 "{name}"
             );
         }
@@ -886,25 +569,51 @@ mod tests {
     #[test]
     fn accepts_a_minimal_manifest() {
         let m = manifest(SCENARIO).unwrap();
-        assert_eq!(m.guests[0].name, "g");
-        assert_eq!(m.guests[0].scenarios, ["s"]);
+        let s = &m.guests["g"].scenarios["s"];
+        assert_eq!((s.outcome, s.forks, s.joins), (Outcome::Ok, Some(1), None));
+        let m = manifest(&format!(
+            "{}, \"panic_message\": \"boom\"",
+            SCENARIO.replace("\"ok\"", "\"panic\"")
+        ))
+        .unwrap();
+        let s = &m.guests["g"].scenarios["s"];
+        assert_eq!(s.outcome, Outcome::Panic);
+        assert_eq!(s.panic_message.as_deref(), Some("boom"));
     }
 
     #[test]
     fn rejects_schema_violations() {
-        let cases = [
-            (SCENARIO.replace("\"ok\"", "\"crash\""), "expected one of"),
+        // serde's own checks: the message gives the position.
+        for (scenario, msg) in [
+            (
+                SCENARIO.replace("\"ok\"", "\"crash\""),
+                "unknown variant `crash`",
+            ),
             (
                 SCENARIO.replace("\"forks\": 1", "\"forks\": -1"),
-                "non-negative integer",
+                "expected u32",
             ),
             (
                 SCENARIO.replace("\"forks\": 1", "\"forkz\": 1"),
-                "unknown key `forkz`",
+                "unknown field `forkz`",
             ),
             (
                 SCENARIO.replace("\"detached\": false,", ""),
-                "missing key `detached`",
+                "missing field `detached`",
+            ),
+            (
+                SCENARIO.replace("\"joins\": null,", ""),
+                "missing field `joins`",
+            ),
+        ] {
+            let e = manifest(&scenario).unwrap_err();
+            assert!(e.contains(msg) && e.contains(" at line "), "{e}");
+        }
+        // The checks of `validate`: the message names the guest and scenario.
+        for (scenario, msg) in [
+            (
+                SCENARIO.replace("\"d\"", "\" \""),
+                "`description` must not be empty",
             ),
             (
                 SCENARIO.replace("\"ok\"", "\"panic\""),
@@ -912,14 +621,55 @@ mod tests {
             ),
             (
                 format!("{SCENARIO}, \"panic_message\": \"x\""),
-                "only to scenarios",
+                "only for outcome",
             ),
-        ];
-        for (scenario, msg) in cases {
+            (
+                format!("{SCENARIO}, \"panic_message\": \"\"").replace("\"ok\"", "\"panic\""),
+                "`panic_message` must not be empty",
+            ),
+        ] {
             let e = manifest(&scenario).unwrap_err();
-            assert!(e.contains(msg), "{e}");
-            assert!(e.contains("guest `g`, scenario `s`"), "{e}");
+            assert!(
+                e.starts_with("guest `g`, scenario `s`: ") && e.contains(msg),
+                "{e}"
+            );
         }
+        let text = |guest: &str| format!(r#"{{"schema": 1, "guests": {{"g": {guest}}}}}"#);
+        let e = Manifest::parse(&text(&format!(
+            r#"{{"file": "h.wasm", "description": "d", "scenarios": {{"s": {{{SCENARIO}}}}}}}"#
+        )))
+        .unwrap_err();
+        assert_eq!(e, "guest `g`: `file` must be \"g.wasm\", not \"h.wasm\"");
+        let e = Manifest::parse(&text(
+            r#"{"file": "g.wasm", "description": "d", "scenarios": {}}"#,
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("guest `g`: `scenarios` needs at least one entry"),
+            "{e}"
+        );
+        let e = Manifest::parse(r#"{"schema": 2, "guests": {}}"#).unwrap_err();
+        assert!(e.contains("`schema` must be 1, not 2"), "{e}");
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_position() {
+        let path = std::env::temp_dir().join(format!("xtask-manifest-{}.json", std::process::id()));
+        let text = format!(
+            r#"{{"schema": 1, "guests": {{"g": {{"file": "g.wasm", "description": "d",
+            "scenarios": {{"s": {{{}}}}}}}}}}}"#,
+            SCENARIO.replace("\"detached\": false", "\"detached\": \"no\"")
+        );
+        std::fs::write(&path, text).unwrap();
+        let e = Manifest::load(&path)
+            .map_err(|e| e.to_string())
+            .unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert!(
+            e.starts_with(&format!("{}: invalid type: string \"no\"", path.display())),
+            "{e}"
+        );
+        assert!(e.ends_with("at line 3 column 24"), "{e}");
     }
 
     #[test]
@@ -939,13 +689,28 @@ mod tests {
             ],
             global_names: vec![],
         };
+        let scenario = |name: &str| {
+            let scenario = Scenario {
+                description: "d".into(),
+                outcome: Outcome::Ok,
+                forks: Some(0),
+                joins: Some(0),
+                detached: false,
+                potential_deadlock: false,
+                data_race: false,
+                locks: Some(0),
+                acquisitions: Some(0),
+                panic_message: None,
+            };
+            (name.to_string(), scenario)
+        };
         let guest = Guest {
-            name: "g".into(),
             file: "g.wasm".into(),
-            scenarios: vec!["a".into(), "b".into(), "missing".into()],
+            description: "d".into(),
+            scenarios: BTreeMap::from([scenario("a"), scenario("b"), scenario("missing")]),
         };
         let e = module
-            .check_scenarios("g.wasm", &guest)
+            .check_scenarios("g.wasm", "g", &guest)
             .unwrap_err()
             .to_string();
         assert!(e.contains("`b` is exported as (i32) -> (i32)"), "{e}");
