@@ -299,16 +299,13 @@ fn metadata_json_maps_every_dense_id_back() {
     assert_eq!(ex.metadata.locks[1].kind, LockKind::Atomic);
 }
 
-/// The formats in the module documentation (which the book includes) are real output.
+/// The formats in the module documentation (`trace.md`, which the book includes) are real
+/// output.
 #[test]
 fn module_documentation_examples_are_accurate() {
-    let source = include_str!("../src/trace/mod.rs");
+    let source = include_str!("../src/trace/trace.md");
     let block = |fence: &str| -> String {
-        let doc: Vec<&str> = source
-            .lines()
-            .filter_map(|l| l.strip_prefix("//!"))
-            .map(|l| l.strip_prefix(' ').unwrap_or(l))
-            .collect();
+        let doc: Vec<&str> = source.lines().collect();
         let start = doc.iter().position(|l| *l == fence).unwrap() + 1;
         let len = doc[start..].iter().position(|l| *l == "```").unwrap();
         doc[start..start + len].join("\n") + "\n"
