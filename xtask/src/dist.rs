@@ -1,8 +1,307 @@
-//! `cargo xtask dist` (being written).
+//! `cargo xtask dist`: builds `pkg/`, the npm package of the JS runtime.
+//!
+//! 1. builds `wasmgrind-js` for wasm32 with the pinned nightly, `-Z build-std` and the
+//!    shared-memory RUSTFLAGS of [`toolchain::wasm_rustflags`], into
+//!    `target/wasmgrind-js/`;
+//! 2. fails unless its memory is imported and shared ([`toolchain::check_shared_memory`]);
+//! 3. generates the bindings with `wasm-bindgen-cli-support` (as a library, target `web`,
+//!    with TypeScript declarations) into `pkg/` and checks the shared memory again on the
+//!    output;
+//! 4. copies the JS runtime (`wasmgrind-js/js/`: `wasmgrind.js`, `wgrind_worker.js`,
+//!    `worker.js`, `shim.js`, `cli.js`, `wasmgrind.d.ts`, `README.md`) and writes
+//!    `package.json`.
+//!
+//! `pkg/` is deleted first, so it never holds files of an older build.
 
-use crate::util::Result;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use wasmparser::{Parser, Payload, TypeRef};
+
+use crate::toolchain;
+use crate::util::{self, root, Result};
+
+/// The files of `wasmgrind-js/js/` that `pkg/` ships.
+pub const JS_FILES: [&str; 7] = [
+    "wasmgrind.js",
+    "wgrind_worker.js",
+    "worker.js",
+    "shim.js",
+    "cli.js",
+    "wasmgrind.d.ts",
+    "README.md",
+];
+
+/// The largest utility memory in bytes: all of a 32-bit memory.
+pub const UTILITY_MAX_MEMORY: u64 = 1 << 32;
+
+/// The stem of the wasm-bindgen output (`wasmgrind_js.js`, `wasmgrind_js_bg.wasm`).
+pub const BINDGEN_STEM: &str = "wasmgrind_js";
+
+const HELP: &str = "\
+cargo xtask dist [--debug]
+
+Builds pkg/: wasmgrind-js for wasm32 (shared memory, pinned nightly), its wasm-bindgen
+bindings, the JS runtime, cli.js, package.json, types and README.
+
+  --debug   build wasmgrind-js without optimizations (faster to build, slower to run)
+";
 
 /// Entry point of `cargo xtask dist`.
-pub fn run(_args: &[String]) -> Result {
-    Err("`dist` is not written yet".into())
+pub fn run(args: &[String]) -> Result {
+    let mut release = true;
+    for a in args {
+        match a.as_str() {
+            "--debug" => release = false,
+            "-h" | "--help" => {
+                print!("{HELP}");
+                return Ok(());
+            }
+            other => return Err(format!("unknown argument `{other}`\n\n{HELP}").into()),
+        }
+    }
+    build(release)?;
+    Ok(())
+}
+
+/// The `pkg/` directory.
+pub fn pkg_dir() -> PathBuf {
+    root().join("pkg")
+}
+
+/// Builds `pkg/` and returns its path.
+pub fn build(release: bool) -> Result<PathBuf> {
+    let wasm = build_utility(release)?;
+    toolchain::check_shared_memory(&wasm)?;
+    let pkg = pkg_dir();
+    if pkg.exists() {
+        fs::remove_dir_all(&pkg).map_err(|e| format!("cannot remove {}: {e}", pkg.display()))?;
+    }
+    fs::create_dir_all(&pkg).map_err(|e| format!("cannot create {}: {e}", pkg.display()))?;
+    bindgen(&wasm, &pkg)?;
+    let out_wasm = pkg.join(format!("{BINDGEN_STEM}_bg.wasm"));
+    check_bindgen_output(&out_wasm)?;
+    copy_js(&pkg)?;
+    write_package_json(&pkg)?;
+    eprintln!("xtask: wrote {}", pkg.display());
+    Ok(pkg)
+}
+
+/// Builds the wasm32 utility module and returns the path of `wasmgrind_js.wasm`.
+fn build_utility(release: bool) -> Result<PathBuf> {
+    toolchain::ensure_nightly()?;
+    let target_dir = root().join("target").join("wasmgrind-js");
+    let mut cmd = toolchain::nightly_cargo();
+    // The recorder keeps a run's events in the utility memory: allow it the whole 4 GiB
+    // of a 32-bit memory (wasm-ld takes the last `--max-memory`).
+    let rustflags = format!(
+        "{} -C link-arg=--max-memory={UTILITY_MAX_MEMORY}",
+        toolchain::wasm_rustflags()
+    );
+    cmd.current_dir(root())
+        .env("RUSTFLAGS", rustflags)
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .args([
+            "build",
+            "--package",
+            "wasmgrind-js",
+            "--lib",
+            "--target",
+            toolchain::WASM_TARGET,
+            toolchain::BUILD_STD,
+        ]);
+    if release {
+        cmd.arg("--release");
+    }
+    util::run(&mut cmd)?;
+    let wasm = target_dir
+        .join(toolchain::WASM_TARGET)
+        .join(if release { "release" } else { "debug" })
+        .join("wasmgrind_js.wasm");
+    if !wasm.exists() {
+        return Err(format!("the build did not produce {}", wasm.display()).into());
+    }
+    Ok(wasm)
+}
+
+/// Runs wasm-bindgen (target `web`, TypeScript declarations) on `wasm` into `pkg`.
+fn bindgen(wasm: &Path, pkg: &Path) -> Result {
+    eprintln!(
+        "xtask: wasm-bindgen {} -> {}",
+        wasm.display(),
+        pkg.display()
+    );
+    let mut b = wasm_bindgen_cli_support::Bindgen::new();
+    b.input_path(wasm)
+        .out_name(BINDGEN_STEM)
+        .typescript(true)
+        .web(true)
+        .map_err(|e| format!("wasm-bindgen: {e:#}"))?;
+    b.generate(pkg)
+        .map_err(|e| format!("wasm-bindgen failed on {}: {e:#}", wasm.display()))?;
+    Ok(())
+}
+
+/// Fails unless the bindgen output imports a shared memory: the JS runtime runs one
+/// utility instance per thread on it.
+fn check_bindgen_output(path: &Path) -> Result {
+    let bytes = fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    shared_memory_import(&bytes).map_err(|problem| {
+        format!(
+            "{}: {problem}; the utility module must import a shared memory (build it with \
+             RUSTFLAGS=\"{}\")",
+            path.display(),
+            toolchain::wasm_rustflags()
+        )
+        .into()
+    })
+}
+
+/// Ok if the module imports exactly one memory and it is shared.
+fn shared_memory_import(bytes: &[u8]) -> std::result::Result<(), String> {
+    let mut shared = Vec::new();
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.map_err(|e| format!("not a valid WebAssembly module ({e})"))? {
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    let import = import.map_err(|e| format!("bad import section ({e})"))?;
+                    if let TypeRef::Memory(ty) = import.ty {
+                        shared.push(ty.shared);
+                    }
+                }
+            }
+            Payload::MemorySection(reader) if reader.count() > 0 => {
+                return Err("it defines its own memory instead of importing one".into())
+            }
+            _ => {}
+        }
+    }
+    match shared.as_slice() {
+        [true] => Ok(()),
+        [false] => Err("its memory is not shared".into()),
+        [] => Err("it imports no memory".into()),
+        _ => Err(format!(
+            "it imports {} memories, expected one",
+            shared.len()
+        )),
+    }
+}
+
+fn copy_js(pkg: &Path) -> Result {
+    let src = root().join("wasmgrind-js").join("js");
+    for name in JS_FILES {
+        let from = src.join(name);
+        fs::copy(&from, pkg.join(name))
+            .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), pkg.display()))?;
+    }
+    Ok(())
+}
+
+/// The version of the workspace (from xtask's own manifest, which inherits it).
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn package_json() -> String {
+    format!(
+        r#"{{
+  "name": "wasmgrind",
+  "version": "{VERSION}",
+  "description": "Run a multithreaded WebAssembly module in Node.js or a browser and trace what its threads did",
+  "license": "MIT OR Apache-2.0",
+  "type": "module",
+  "main": "./wasmgrind.js",
+  "types": "./wasmgrind.d.ts",
+  "exports": {{
+    ".": {{
+      "types": "./wasmgrind.d.ts",
+      "default": "./wasmgrind.js"
+    }},
+    "./wgrind_worker.js": "./wgrind_worker.js",
+    "./worker.js": "./worker.js",
+    "./{BINDGEN_STEM}.js": {{
+      "types": "./{BINDGEN_STEM}.d.ts",
+      "default": "./{BINDGEN_STEM}.js"
+    }},
+    "./{BINDGEN_STEM}_bg.wasm": "./{BINDGEN_STEM}_bg.wasm",
+    "./package.json": "./package.json"
+  }},
+  "bin": {{
+    "wasmgrind": "./cli.js"
+  }},
+  "files": [
+    "wasmgrind.js",
+    "wasmgrind.d.ts",
+    "wgrind_worker.js",
+    "worker.js",
+    "shim.js",
+    "cli.js",
+    "{BINDGEN_STEM}.js",
+    "{BINDGEN_STEM}.d.ts",
+    "{BINDGEN_STEM}_bg.wasm",
+    "{BINDGEN_STEM}_bg.wasm.d.ts",
+    "README.md"
+  ],
+  "engines": {{
+    "node": ">=20"
+  }}
+}}
+"#
+    )
+}
+
+fn write_package_json(pkg: &Path) -> Result {
+    let path = pkg.join("package.json");
+    fs::write(&path, package_json())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn module(memory: &str) -> Vec<u8> {
+        let mut m = b"\0asm\x01\0\0\0".to_vec();
+        match memory {
+            "shared" | "unshared" => {
+                let flags = if memory == "shared" { 3 } else { 1 };
+                // import section: 1 import, "a" "m", memory, limits (flags, 1, 2)
+                m.extend([2, 9, 1, 1, b'a', 1, b'm', 2, flags, 1, 2]);
+            }
+            "defined" => m.extend([5, 4, 1, 1, 1, 2]),
+            _ => {}
+        }
+        m
+    }
+
+    #[test]
+    fn shared_memory_import_is_required() {
+        assert_eq!(shared_memory_import(&module("shared")), Ok(()));
+        assert_eq!(
+            shared_memory_import(&module("unshared")),
+            Err("its memory is not shared".into())
+        );
+        assert!(shared_memory_import(&module("defined"))
+            .unwrap_err()
+            .contains("defines its own memory"));
+        assert_eq!(
+            shared_memory_import(&module("none")),
+            Err("it imports no memory".into())
+        );
+    }
+
+    #[test]
+    fn package_json_is_valid_and_complete() {
+        let text = package_json();
+        // The files list names every shipped JS file.
+        for f in JS_FILES {
+            assert!(text.contains(&format!("\"{f}\"")), "{f}");
+        }
+        assert!(text.contains("\"type\": \"module\""));
+        assert!(text.contains("\"bin\""));
+        assert!(text.contains("\"exports\""));
+        // Balanced braces and brackets: a cheap structural check without a JSON parser.
+        let count = |c| text.chars().filter(|x| *x == c).count();
+        assert_eq!(count('{'), count('}'));
+        assert_eq!(count('['), count(']'));
+    }
 }

@@ -5,6 +5,7 @@
 
 mod bench;
 mod book;
+mod browser;
 mod demo;
 mod dist;
 mod guests;

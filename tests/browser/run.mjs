@@ -1,0 +1,252 @@
+// Wasmgrind's end-to-end tests in headless Chromium.
+//
+//   node tests/browser/run.mjs [--only NAME[,NAME...]] [--verbose] [--preflight]
+//
+// Serves the repository from 127.0.0.1 with COOP/COEP, opens tests/browser/index.html in
+// Chromium (playwright-core, /usr/bin/chromium) and runs guest scenarios from the page's
+// main thread through pkg/wgrind_worker.js. For each scenario it checks the outcome that
+// guests/manifest.json expects:
+//
+// - ok: the run resolves, its trace has the manifest's fork and join counts, locks and
+//   lock acquisitions, and every lock event pairs up (see trace_checks.mjs);
+// - trap / panic: the run rejects with an error that names the failing thread and the
+//   trap or the panic message;
+// - deadlock: the run rejects with a Timeout error, well within the test's limits, that
+//   lists the blocked threads and the locks they wait for.
+//
+// Prints one line per scenario and `N passed, N failed`; exits 1 on any failure. A
+// watchdog ends the whole run (exit 2) if it takes longer than WASMGRIND_BROWSER_WATCHDOG
+// seconds (default 300), so the test can never hang.
+//
+// `--preflight` only checks the page itself (isolation, shared memory, content types).
+//
+// Needs `cargo xtask guests` and `cargo xtask dist` first, and `npm ci` here;
+// `cargo xtask test` does all of it.
+
+import { assertPreflight, checkBuildOutputs, loadManifest, openTestPage } from './browser.mjs';
+import { checkOk } from './trace_checks.mjs';
+
+/** The scenarios that must run in Chromium; they run first. */
+export const REQUIRED = ['nested_threads', 'thread_hierarchy', 'mutex_counter', 'child_trap', 'deadlock'];
+
+/**
+ * Manifest scenarios this test leaves to the Node.js tests, which run every scenario:
+ * they are long, and add nothing browser-specific to the ones above.
+ */
+export const LEFT_TO_NODE = {
+  spawn_join_2000: '2,000 threads one after the other; spawn_join_200 covers reuse here',
+  alloc_free_stress: 'allocation stress with full memory tracing records millions of events',
+  sort_large_array: 'the benchmark workload (cargo xtask bench runtime)',
+};
+
+/** The scenarios to run: the required ones, then every other one of the manifest. */
+function scenarioNames(manifest) {
+  const all = Object.values(manifest.guests).flatMap((g) => Object.keys(g.scenarios));
+  return [...REQUIRED, ...all.filter((n) => !REQUIRED.includes(n) && !(n in LEFT_TO_NODE))];
+}
+
+/** The `timeout` option (milliseconds) for the deadlock scenario: short, it is expected. */
+const DEADLOCK_TIMEOUT_MS = 3000;
+/** A deadlock run must have ended this long after its timeout. */
+const DEADLOCK_SLACK_MS = 15000;
+/** The page's own bound on a single run. */
+const RUN_WATCHDOG_MS = 90000;
+
+const args = process.argv.slice(2);
+let only = null;
+let verbose = false;
+let preflightOnly = false;
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--only') only = (args[++i] ?? '').split(',').filter(Boolean);
+  else if (args[i] === '--verbose') verbose = true;
+  else if (args[i] === '--preflight') preflightOnly = true;
+  else if (args[i] === '-h' || args[i] === '--help') {
+    console.log('node tests/browser/run.mjs [--only NAME[,NAME...]] [--verbose] [--preflight]');
+    process.exit(0);
+  } else {
+    console.error(`unknown argument ${args[i]}`);
+    process.exit(2);
+  }
+}
+
+const watchdogS = Number(process.env.WASMGRIND_BROWSER_WATCHDOG || 300);
+/** Closes the browser and the server; set once they are open. */
+let cleanup = async () => {};
+/** Set when the watchdog fired: the run stops and only the watchdog reports. */
+let stopped = false;
+const watchdog = setTimeout(async () => {
+  stopped = true;
+  console.error(
+    `browser tests: watchdog: the run took longer than ${watchdogS} s and was stopped ` +
+      '(a scenario or the browser hangs; rerun with --verbose to see the page log)',
+  );
+  console.log('0 passed, 1 failed');
+  // Close what can be closed in 5 s; playwright kills the browser at exit anyway.
+  await Promise.race([cleanup().catch(() => {}), new Promise((r) => setTimeout(r, 5000))]);
+  process.exit(2);
+}, watchdogS * 1000);
+watchdog.unref();
+
+function findScenario(manifest, name) {
+  for (const [guest, g] of Object.entries(manifest.guests)) {
+    if (name in g.scenarios) return { guest, file: g.file, expected: g.scenarios[name] };
+  }
+  throw new Error(`scenario ${name} is not in guests/manifest.json`);
+}
+
+/** The thread named by an error: "thread 1", "thread #1", "T1". */
+function namesThread(message, tid) {
+  return new RegExp(`(\\bthread\\s*#?${tid}\\b)|(\\bT${tid}\\b)`, 'i').test(message);
+}
+
+/** What is wrong with the outcome `r` of `name`; empty when it is what the manifest says. */
+function judge(name, expected, r) {
+  const wrong = [];
+  const err = r.error ?? {};
+  const msg = err.message ?? '';
+  switch (expected.outcome) {
+    case 'ok':
+      if (!r.ok) return [`expected success, got ${err.kind ?? err.name}: ${msg}`];
+      if (r.status !== 'ok') wrong.push(`return status ${JSON.stringify(r.status)}, expected "ok"`);
+      if (r.summary === null) return [...wrong, 'the result has no STD trace'];
+      wrong.push(...checkOk(r.summary, expected));
+      if (r.metadataCounts && r.metadataCounts.events !== r.summary.events) {
+        wrong.push(`metadata counts ${r.metadataCounts.events} events, STD has ${r.summary.events}`);
+      }
+      if (r.events !== r.summary.events) {
+        wrong.push(`the result says ${r.events} events, STD has ${r.summary.events}`);
+      }
+      if (r.lockConsistency) wrong.push(`lock consistency: ${r.lockConsistency}`);
+      if (r.forkJoinConsistency) wrong.push(`fork/join consistency: ${r.forkJoinConsistency}`);
+      if (expected.detached !== (r.detached > 0)) {
+        wrong.push(`${r.detached} detached threads reported, expected ${expected.detached ? 'some' : 'none'}`);
+      }
+      return wrong;
+    case 'trap':
+      if (r.ok) return ['expected a trap, the run succeeded'];
+      if (err.kind !== 'Trap') wrong.push(`expected a Trap error, got ${err.kind ?? err.name}`);
+      if (err.thread !== 1) wrong.push(`error.thread is ${err.thread}, expected 1`);
+      if (!namesThread(msg, 1)) wrong.push(`the error does not name thread 1: ${msg}`);
+      if (!/unreachable/i.test(msg)) wrong.push(`the error does not describe the trap: ${msg}`);
+      return wrong;
+    case 'panic':
+      if (r.ok) return ['expected a panic, the run succeeded'];
+      if (err.kind !== 'GuestPanic') wrong.push(`expected a GuestPanic error, got ${err.kind ?? err.name}`);
+      if (!msg.includes(expected.panic_message)) {
+        wrong.push(`the error lacks the panic message ${JSON.stringify(expected.panic_message)}: ${msg}`);
+      }
+      if (expected.forks > 0 && !namesThread(msg, 1)) {
+        wrong.push(`the error does not name thread 1: ${msg}`);
+      }
+      return wrong;
+    case 'deadlock': {
+      if (r.ok) return ['expected a timeout, the run succeeded'];
+      if (err.kind !== 'Timeout') wrong.push(`expected a Timeout error, got ${err.kind ?? err.name}: ${msg}`);
+      // The message lists every thread that was still running and what it was blocked on.
+      for (const t of [1, 2]) {
+        if (!new RegExp(`thread ${t}\\b[^\\n]*blocked on lock`).test(msg)) {
+          wrong.push(`the error does not say that thread ${t} is blocked on a lock: ${msg}`);
+        }
+      }
+      if (!/thread 0\b[^\n]*blocked joining thread 1\b/.test(msg)) {
+        wrong.push(`the error does not say that thread 0 is blocked joining thread 1: ${msg}`);
+      }
+      const blocked = [...(err.blockedOnLocks ?? [])].sort();
+      if (blocked.join() !== '1,2') wrong.push(`blockedOnLocks is ${JSON.stringify(err.blockedOnLocks)}, expected [1, 2]`);
+      if (r.ms > DEADLOCK_TIMEOUT_MS + DEADLOCK_SLACK_MS) {
+        wrong.push(`the timeout error came after ${r.ms.toFixed(0)} ms, not about ${DEADLOCK_TIMEOUT_MS} ms`);
+      }
+      return wrong;
+    }
+    default:
+      return [`unknown outcome ${expected.outcome} in the manifest`];
+  }
+}
+
+function describe(r, expected) {
+  if (!r.ok) {
+    const e = r.error ?? {};
+    const first = String(e.message ?? '').split('\n')[0];
+    return `${e.kind ?? e.name}: ${first}`;
+  }
+  const s = r.summary;
+  return (
+    `${s.events} events, ${s.threads} threads, ${s.forks} forks/${s.joins} joins, ` +
+    `${s.realLocks} locks/${s.acquisitions} acquisitions` +
+    (expected.detached ? ', detached thread stopped' : '')
+  );
+}
+
+async function main() {
+  const manifest = await loadManifest();
+  const names = only ?? scenarioNames(manifest);
+  const plan = names.map((name) => ({ name, ...findScenario(manifest, name) }));
+  if (!preflightOnly) checkBuildOutputs([...new Set(plan.map((p) => p.file))]);
+
+  const pageLog = [];
+  const { page, close } = await openTestPage({
+    log: (line) => {
+      pageLog.push(line);
+      if (verbose) console.error(`  | ${line}`);
+    },
+  });
+  cleanup = close;
+  let passed = 0;
+  let failed = 0;
+  try {
+    const pre = await assertPreflight(page, plan[0].file);
+    console.log(
+      `ok   preflight (crossOriginIsolated=${pre.crossOriginIsolated}, shared memory ok, ` +
+        `${plan[0].file} served as ${pre.wasmContentType})`,
+    );
+    passed++;
+    if (preflightOnly) plan.length = 0;
+    for (const p of plan) {
+      if (stopped) break;
+      const options = p.expected.outcome === 'deadlock' ? { timeout: DEADLOCK_TIMEOUT_MS } : {};
+      const label = `${p.guest}::${p.name}`;
+      let r;
+      try {
+        r = await page.evaluate(
+          ([url, fn, opts, ms]) => globalThis.wgTest.run(url, fn, opts, ms),
+          [`/target/guests/${p.file}`, p.name, options, RUN_WATCHDOG_MS],
+        );
+      } catch (e) {
+        r = { ok: false, ms: 0, error: { name: 'DriverError', message: e.message } };
+      }
+      if (stopped) break;
+      const wrong = judge(p.name, p.expected, r);
+      const time = `${r.ms.toFixed(0)} ms`;
+      if (wrong.length === 0) {
+        passed++;
+        console.log(`ok   ${label} (${p.expected.outcome}: ${describe(r, p.expected)}; ${time})`);
+        if (verbose && !r.ok) console.log(`     error: ${r.error.message.replace(/\n/g, '\n     ')}`);
+      } else {
+        failed++;
+        console.log(`FAIL ${label} (expected ${p.expected.outcome}; ${time})`);
+        for (const w of wrong) console.log(`     ${w.replace(/\n/g, '\n     ')}`);
+      }
+    }
+  } finally {
+    await close();
+  }
+  if (stopped) return 2;
+  if (failed > 0 && !verbose && pageLog.length > 0) {
+    console.log('page log:');
+    for (const l of pageLog.slice(-40)) console.log(`  | ${l}`);
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+  return failed === 0 ? 0 : 1;
+}
+
+main().then(
+  // Exit explicitly: nothing left behind (a browser that would not close) may keep the
+  // process alive after the verdict.
+  (code) => stopped || process.exit(code),
+  (e) => {
+    if (stopped) return;
+    console.error(`browser tests: ${e.message}`);
+    console.log('0 passed, 1 failed');
+    process.exit(1);
+  },
+);

@@ -1,0 +1,83 @@
+// The command line: `node pkg/cli.js run <module.wasm> <function> ...`.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { manifest, guestPath, cliPath, runNode, parseStd, checkRapidBin, checkTrace } from './helpers.mjs';
+
+const m = manifest();
+
+test('--help documents the command and exits 0', async () => {
+  const out = await runNode([cliPath, '--help']);
+  assert.equal(out.code, 0);
+  for (const word of ['run <module.wasm> <function>', '--out DIR', '--no-memory-trace', '--timeout S', 'trace.bin', 'trace.std', 'trace.json']) {
+    assert.ok(out.stdout.includes(word), `--help mentions ${word}`);
+  }
+});
+
+test('usage errors exit 2 with the problem on stderr', async () => {
+  let out = await runNode([cliPath]);
+  assert.equal(out.code, 2);
+  assert.match(out.stderr, /missing command/);
+  out = await runNode([cliPath, 'run', 'only-one-argument']);
+  assert.equal(out.code, 2);
+  assert.match(out.stderr, /needs <module.wasm> and <function>/);
+  out = await runNode([cliPath, 'run', 'a.wasm', 'f', '--bogus']);
+  assert.equal(out.code, 2);
+  assert.match(out.stderr, /unknown option `--bogus`/);
+  out = await runNode([cliPath, 'run', 'a.wasm', 'f', '--timeout', 'soon']);
+  assert.equal(out.code, 2);
+  assert.match(out.stderr, /--timeout needs a positive number of seconds/);
+});
+
+test('run writes trace.bin, trace.std and trace.json and prints a summary', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wasmgrind-cli-'));
+  try {
+    const s = m.guests.locks.scenarios.mutex_counter;
+    const out = await runNode([cliPath, 'run', guestPath(m.guests.locks.file), 'mutex_counter', '--out', dir]);
+    assert.equal(out.code, 0, out.stderr);
+    assert.match(out.stdout, /`mutex_counter` of .*locks\.wasm returned/);
+    assert.match(out.stdout, /threads: +9/);
+    assert.match(out.stdout, /events: +\d+/);
+    assert.match(out.stdout, new RegExp(`locks: +1 \\(${s.acquisitions} acquisitions\\)`));
+    for (const f of ['trace.bin', 'trace.std', 'trace.json']) assert.ok(existsSync(join(dir, f)), f);
+    const metadata = JSON.parse(readFileSync(join(dir, 'trace.json'), 'utf8'));
+    const events = parseStd(readFileSync(join(dir, 'trace.std'), 'utf8'));
+    checkRapidBin(new Uint8Array(readFileSync(join(dir, 'trace.bin'))), events, metadata);
+    const counts = checkTrace(events, metadata);
+    assert.equal(counts.acquisitions, s.acquisitions);
+    assert.equal(counts.forks, s.forks);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--no-memory-trace writes a trace without memory accesses', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wasmgrind-cli-'));
+  try {
+    const out = await runNode([
+      cliPath,
+      'run',
+      guestPath(m.guests.basics.file),
+      'nested_threads',
+      '--no-memory-trace',
+      '--out',
+      dir,
+    ]);
+    assert.equal(out.code, 0, out.stderr);
+    const metadata = JSON.parse(readFileSync(join(dir, 'trace.json'), 'utf8'));
+    assert.equal(metadata.counts.variables, 0);
+    assert.equal(metadata.counts.events, 6);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an unknown function exits 1 with the error on stderr', async () => {
+  const out = await runNode([cliPath, 'run', guestPath(m.guests.basics.file), 'nope', '--out', '/tmp/wasmgrind-test-nope']);
+  assert.equal(out.code, 1);
+  assert.match(out.stderr, /wasmgrind: error: the module exports no function `nope`/);
+  assert.equal(out.stdout, '');
+});

@@ -1,0 +1,127 @@
+// Failure semantics of the runtime: what is rejected before anything runs, how a failing
+// thread ends the run, and that nothing is left running afterwards.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { loadRuntime, manifest, guestPath, cliPath, runNode } from './helpers.mjs';
+
+const { wasmgrind } = await loadRuntime();
+const m = manifest();
+const basics = () => guestPath(m.guests.basics.file);
+const failures = () => guestPath(m.guests.failures.file);
+
+async function rejection(promise) {
+  return promise.then(
+    (r) => assert.fail(`expected a rejection, got ${JSON.stringify(r && r.status)}`),
+    (e) => e,
+  );
+}
+
+test('an unknown export is rejected before anything runs, naming the runnable ones', async () => {
+  const err = await rejection(wasmgrind(basics(), 'no_such_function'));
+  assert.ok(err instanceof Error);
+  assert.equal(err.kind, 'EntryError');
+  assert.equal(err.variant, 'UnknownExport');
+  assert.match(err.message, /exports no function `no_such_function`/);
+  assert.match(err.message, /`spawn_join`/);
+});
+
+test('an export with parameters is rejected', async () => {
+  const err = await rejection(wasmgrind(basics(), 'thread_start'));
+  assert.equal(err.kind, 'EntryError');
+  assert.equal(err.variant, 'NotParameterless');
+  assert.match(err.message, /`thread_start` has the type \(i32\)/);
+});
+
+test('an export with results is rejected', async () => {
+  const err = await rejection(wasmgrind(basics(), '__wasmgrind_malloc'));
+  assert.equal(err.variant, 'NotParameterless');
+  assert.match(err.message, /\(i32, i32\) -> \(i32\)/);
+});
+
+test('a bad binary is rejected with the patcher error', async () => {
+  const err = await rejection(wasmgrind(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]), 'run'));
+  assert.equal(err.kind, 'PatchError');
+  assert.match(err.message, /not a valid WebAssembly module/);
+});
+
+test('a module without shared memory is rejected with the patcher error', async () => {
+  // (module (func (export "run")))
+  const wasm = new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01,
+    0x00, 0x07, 0x07, 0x01, 0x03, 0x72, 0x75, 0x6e, 0x00, 0x00, 0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b,
+  ]);
+  assert.ok(WebAssembly.validate(wasm));
+  const err = await rejection(wasmgrind(wasm, 'run'));
+  assert.equal(err.kind, 'PatchError');
+  assert.match(err.message, /memory/);
+});
+
+test('a missing file is rejected with the path', async () => {
+  await assert.rejects(wasmgrind('/no/such/module.wasm', 'run'), /no\/such\/module\.wasm/);
+});
+
+test('bad options are rejected with the option named', async () => {
+  let err = await rejection(wasmgrind(basics(), 'spawn_join', { timout: 5 }));
+  assert.equal(err.kind, 'UsageError');
+  assert.match(err.message, /unknown option `timout`/);
+  err = await rejection(wasmgrind(basics(), 'spawn_join', { memoryTrace: 'yes' }));
+  assert.match(err.message, /`memoryTrace` must be a boolean/);
+  err = await rejection(wasmgrind(basics(), 'spawn_join', { stackSize: 1000 }));
+  assert.equal(err.kind, 'PatchError');
+  assert.match(err.message, /invalid stack size 1000/);
+});
+
+test('the caller\'s bytes are left intact', async () => {
+  const bytes = new Uint8Array(readFileSync(basics()));
+  const copy = bytes.slice();
+  const r = await wasmgrind(bytes, 'spawn_join', { memoryTrace: false });
+  assert.equal(r.status, 'ok');
+  assert.deepEqual(bytes, copy);
+});
+
+test('a trap in a child thread names the thread, and the process exits', async () => {
+  const out = await runNode([cliPath, 'run', failures(), 'child_trap', '--out', '/tmp/wasmgrind-test-trap']);
+  assert.equal(out.code, 1, out.stderr);
+  assert.match(out.stderr, /wasmgrind: error: thread 1 trapped: .*unreachable/);
+});
+
+test('a panic in a child thread reports its message, and the process exits', async () => {
+  const out = await runNode([cliPath, 'run', failures(), 'child_panic', '--out', '/tmp/wasmgrind-test-panic']);
+  assert.equal(out.code, 1, out.stderr);
+  assert.match(out.stderr, /thread 1 panicked: .*wasmgrind child panic: no items to process/);
+});
+
+test('a detached thread is reported and stopped, and does not keep Node alive', async () => {
+  const out = await runNode([cliPath, 'run', basics(), 'detached_thread', '--out', '/tmp/wasmgrind-test-detached']);
+  assert.equal(out.code, 0, out.stderr);
+  assert.match(out.stdout, /thread 1 was still running .* \(a detached thread\); it was stopped/);
+  // The thread loops forever: the process ending at all shows it was stopped.
+  assert.ok(out.ms < 60_000);
+});
+
+test('a deadlock ends in a timeout error listing the blocked threads', async () => {
+  const out = await runNode([
+    cliPath,
+    'run',
+    failures(),
+    'deadlock',
+    '--timeout',
+    '2',
+    '--out',
+    '/tmp/wasmgrind-test-deadlock',
+  ]);
+  assert.equal(out.code, 1, out.stderr);
+  assert.match(out.stderr, /did not finish within 2000 ms/);
+  assert.match(out.stderr, /thread \d+: running, blocked on lock 0x[0-9a-f]+ held by thread \d+, holds 0x[0-9a-f]+/);
+  assert.match(out.stderr, /thread 0: running, blocked joining thread \d+/);
+  assert.match(out.stderr, /the trace up to the failure is in/);
+});
+
+test('an error thrown in one run does not affect the next one', async () => {
+  await rejection(wasmgrind(failures(), 'guest_panic'));
+  const r = await wasmgrind(basics(), 'spawn_join', { memoryTrace: false });
+  assert.equal(r.status, 'ok');
+  assert.equal(r.threads.forks, 1);
+});

@@ -1,0 +1,218 @@
+// The small platform layer that lets the same runtime run in browsers and in Node.js 20:
+// workers (Web Workers or worker_threads), the worker's own message port, reading files,
+// and text decoding from shared memory.
+
+/** Whether we run in Node.js (as opposed to a browser). */
+export const isNode =
+  typeof process !== 'undefined' &&
+  process.versions != null &&
+  process.versions.node != null &&
+  typeof globalThis.WorkerGlobalScope === 'undefined' &&
+  typeof globalThis.window === 'undefined';
+
+/**
+ * Works around an engine bug before any module is compiled.
+ *
+ * Node 20's V8 (11.3) miscompiles `memory.atomic.wait32` in its baseline compiler
+ * (Liftoff): after the wait returns, locals and parameters of the calling function read
+ * as 0. Code that keeps a value in a local across an inline wait (a lock's slow path, the
+ * patcher's and wasm-bindgen's temporary-stack locks) then misbehaves: a lock is never
+ * released, a start function takes the wrong branch. The optimizing compiler is correct,
+ * so in Node the runtime turns the baseline compiler off (`--no-liftoff`, a process-wide V8
+ * flag that only changes how WebAssembly is compiled). Browsers are left as they are.
+ */
+export async function configureEngine() {
+  if (!isNode) return;
+  const v8 = await import('node:v8');
+  v8.setFlagsFromString('--no-liftoff');
+}
+
+let nodeWorkerThreads = null;
+async function workerThreads() {
+  if (nodeWorkerThreads === null) {
+    nodeWorkerThreads = await import('node:worker_threads');
+  }
+  return nodeWorkerThreads;
+}
+
+/**
+ * A worker running the module script at `url`, with one interface on both platforms:
+ * `post(message, transfer)`, `onMessage(fn)`, `onError(fn)` (an uncaught error or an
+ * unexpected exit), `terminate()`.
+ */
+export async function startWorker(url, name) {
+  if (isNode) {
+    const { Worker } = await workerThreads();
+    const w = new Worker(url, { name });
+    // A worker must never keep the Node process alive on its own: the runtime terminates
+    // all of them when a run ends, and an abandoned run must not hang the process.
+    w.unref();
+    let onError = () => {};
+    let exited = false;
+    w.on('error', (e) => onError(e));
+    w.on('exit', (code) => {
+      exited = true;
+      if (code !== 0) onError(new Error(`worker exited with code ${code}`));
+    });
+    return {
+      post: (m, t) => w.postMessage(m, t),
+      onMessage: (fn) => w.on('message', fn),
+      onError: (fn) => {
+        onError = fn;
+      },
+      terminate: () => (exited ? Promise.resolve() : w.terminate()),
+    };
+  }
+  const w = new Worker(url, { type: 'module', name });
+  let onError = () => {};
+  w.onerror = (e) => {
+    e.preventDefault?.();
+    onError(new Error(e.message || `worker ${name} failed to load or threw`));
+  };
+  w.onmessageerror = () => onError(new Error(`worker ${name} received a message it cannot read`));
+  return {
+    post: (m, t) => w.postMessage(m, t),
+    onMessage: (fn) => {
+      w.onmessage = (e) => fn(e.data);
+    },
+    onError: (fn) => {
+      onError = fn;
+    },
+    terminate: () => {
+      w.terminate();
+      return Promise.resolve();
+    },
+  };
+}
+
+/**
+ * The port of the current worker to its creator: `post(message, transfer)`,
+ * `onMessage(fn)`, `close()` (ends this worker).
+ */
+export async function ownPort() {
+  if (isNode) {
+    const { parentPort } = await workerThreads();
+    if (parentPort === null) throw new Error('this script must run in a worker thread');
+    return {
+      post: (m, t) => parentPort.postMessage(m, t),
+      onMessage: (fn) => parentPort.on('message', fn),
+      close: () => process.exit(0),
+    };
+  }
+  return {
+    post: (m, t) => globalThis.postMessage(m, t),
+    onMessage: (fn) => {
+      globalThis.onmessage = (e) => fn(e.data);
+    },
+    close: () => globalThis.close(),
+  };
+}
+
+/** The bytes at a URL: `fetch` in browsers, the filesystem for `file:` URLs in Node. */
+export async function readUrl(url) {
+  if (isNode && url.protocol === 'file:') {
+    const { readFile } = await import('node:fs/promises');
+    const buf = await readFile(url);
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  const response = await fetch(url);
+  if (!response.ok) {
+    throw new Error(`cannot fetch ${url}: HTTP ${response.status} ${response.statusText}`);
+  }
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+/** The bytes of a path in Node (relative to the working directory). */
+export async function readPath(path) {
+  const { readFile } = await import('node:fs/promises');
+  const buf = await readFile(path);
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: false });
+
+/** UTF-8 text of `len` bytes at `ptr` in a (possibly shared) memory. */
+export function readString(memory, ptr, len) {
+  if (len <= 0) return '';
+  const view = new Uint8Array(memory.buffer, ptr >>> 0, len >>> 0);
+  // TextDecoder refuses views of a SharedArrayBuffer in browsers: copy first.
+  return decoder.decode(view.slice());
+}
+
+// ---------------------------------------------------------------------------------------
+// The control block: one SharedArrayBuffer of Int32 cells that the manager and every
+// thread worker share. It holds the thread table, the job queue of the worker pool and
+// the flags that end a run. Header cells:
+
+/** Next never-used thread id (thread 0 is the main thread). */
+export const C_NEXT_TID = 0;
+/** Ring index of the next job to take. */
+export const C_JOB_HEAD = 1;
+/** Ring index of the next job to publish. */
+export const C_JOB_TAIL = 2;
+/** Bumped on every new job and close request; idle workers wait on it. */
+export const C_JOB_SEQ = 3;
+/** Workers waiting for a job. */
+export const C_IDLE = 4;
+/** Idle workers asked to close. */
+export const C_CLOSE_REQ = 5;
+/** The run is ending: threads park at their next safe point. */
+export const C_STOPPING = 6;
+/** Workers inside a utility instantiation or destruction. */
+export const C_UTIL_BUSY = 7;
+/** `tid + 1` of the first thread that failed, 0 while none did. */
+export const C_FIRST_ERROR = 8;
+/** Spin lock of the free thread-id list. */
+export const C_FREE_LOCK = 9;
+/** Number of entries in the free thread-id list. */
+export const C_FREE_COUNT = 10;
+/** Never changes: parked threads wait on it until they are terminated. */
+export const C_PARK = 11;
+/** Threads created and not finished. */
+export const C_LIVE = 12;
+/** Threads ever created (forks), including recycled ids. */
+export const C_FORKS = 13;
+/** Number of header cells. */
+export const C_HEADER = 16;
+
+/** Thread states in the status table. */
+export const T_FREE = 0;
+export const T_PENDING = 1;
+export const T_RUNNING = 2;
+export const T_DONE = 3;
+export const T_FAILED = 4;
+
+/** Names of the thread states for reports. */
+export const STATE_NAMES = ['free', 'pending', 'running', 'finished', 'failed'];
+
+/** The views of a control block for `maxThreads` threads. */
+export function controlViews(sab, maxThreads) {
+  const n = maxThreads;
+  const i32 = (offset, len) => new Int32Array(sab, offset * 4, len);
+  let at = C_HEADER;
+  const take = (len) => {
+    const v = i32(at, len);
+    at += len;
+    return v;
+  };
+  return {
+    ctrl: i32(0, C_HEADER),
+    status: take(n),
+    joined: take(n),
+    arg: take(n),
+    joining: take(n),
+    worker: take(n),
+    free: take(n),
+    jobs: take(2 * n),
+  };
+}
+
+/** Bytes of a control block for `maxThreads` threads. */
+export function controlBytes(maxThreads) {
+  return (C_HEADER + 8 * maxThreads) * 4;
+}
+
+/** Blocks the calling worker until it is terminated. */
+export function parkForever(ctrl) {
+  for (;;) Atomics.wait(ctrl, C_PARK, 0);
+}

@@ -1,0 +1,637 @@
+// wasmgrind.js: run an exported function of a multithreaded WebAssembly module with real
+// threads and get back a trace of what the threads did.
+//
+//   import { wasmgrind } from 'wasmgrind';
+//   const { rapidbin, std, metadata, status } = await wasmgrind('app.wasm', 'run');
+//
+// `wasmgrind()` can be called from any thread, including a browser page's main thread:
+// the run itself happens in a dedicated worker, `wgrind_worker.js`, which never blocks.
+// There, `runSession()` does the steps of a run:
+//   1. instantiate the wasmgrind-js utility module (on its own shared memory);
+//   2. take the binary (bytes, or fetched/read from a URL);
+//   3. patch it for multithreading (each instance gets its own stack and TLS);
+//   4. instrument it (lock hooks with locations, and memory hooks unless memoryTrace is off);
+//   5. compile it to a WebAssembly.Module;
+//   6. create the shared WebAssembly.Memory with the limits read from the instrumented module;
+//   7. start the thread workers (worker.js), which instantiate it with the runtime ABI, the
+//      lock callbacks and the memory hooks (the utility instance's raw exports);
+//   8. run the exported function on thread 0 and wait for the outcome.
+// Then it stops every thread that is still running, terminates all workers and returns the
+// trace as RapidBin bytes, STD text and the JSON metadata.
+
+import {
+  isNode,
+  configureEngine,
+  startWorker,
+  readUrl,
+  readPath,
+  controlViews,
+  controlBytes,
+  STATE_NAMES,
+  C_NEXT_TID,
+  C_JOB_HEAD,
+  C_JOB_TAIL,
+  C_IDLE,
+  C_STOPPING,
+  C_UTIL_BUSY,
+  C_FIRST_ERROR,
+  C_LIVE,
+  C_FORKS,
+  T_FREE,
+  T_PENDING,
+  T_RUNNING,
+} from './shim.js';
+
+/** The options of `wasmgrind()` and their defaults. */
+export const DEFAULT_OPTIONS = Object.freeze({
+  /** Record every memory access (reads and writes with address and width). */
+  memoryTrace: true,
+  /** Instrument and record at all. `false` runs the patched module untraced. */
+  trace: true,
+  /** Stack size in bytes of every thread but the first (a multiple of 16, >= 4096). */
+  stackSize: 2 * 1024 * 1024,
+  /** Milliseconds until the run is stopped and rejected with the state of every thread. */
+  timeout: 60_000,
+  /** Thread ids available at once (joined threads give theirs back). */
+  maxThreads: 1024,
+  /** Most events recorded; a run that records more fails with a named error. */
+  maxEvents: 16_777_216,
+  /** Export atomic accesses as acquire/release of a per-address pseudo-lock. */
+  atomicsAsLocks: false,
+  /** Idle workers kept ready for new threads (they start a thread in well under 1 ms). */
+  spareWorkers: 2,
+});
+
+/** Stack size of the utility module's instances (a multiple of 64 KiB). */
+const UTIL_STACK_SIZE = 1 << 20;
+/** How long the end of a run waits for threads to leave the recorder. */
+const QUIESCE_MS = 5_000;
+/** How long the caller waits beyond the timeout for the manager to answer. */
+const ANSWER_GRACE_MS = 20_000;
+
+/** An Error with a `kind` (and more properties) as every Wasmgrind error has. */
+export class WasmgrindError extends Error {
+  constructor(kind, message, props = {}) {
+    super(message);
+    this.name = 'WasmgrindError';
+    this.kind = kind;
+    Object.assign(this, props);
+  }
+}
+
+function checkOptions(options) {
+  if (options === undefined || options === null) return { ...DEFAULT_OPTIONS };
+  if (typeof options !== 'object') {
+    throw new WasmgrindError('UsageError', `options must be an object, not ${typeof options}`);
+  }
+  const out = { ...DEFAULT_OPTIONS };
+  for (const [key, value] of Object.entries(options)) {
+    if (!(key in DEFAULT_OPTIONS)) {
+      throw new WasmgrindError(
+        'UsageError',
+        `unknown option \`${key}\`; the options are ${Object.keys(DEFAULT_OPTIONS).join(', ')}`,
+      );
+    }
+    if (value === undefined) continue;
+    const want = typeof DEFAULT_OPTIONS[key];
+    if (typeof value !== want) {
+      throw new WasmgrindError(
+        'UsageError',
+        `option \`${key}\` must be a ${want}, not ${typeof value} (${String(value)})`,
+      );
+    }
+    out[key] = value;
+  }
+  const positive = (key, max) => {
+    const v = out[key];
+    if (!(v > 0) || (Number.isFinite(max) && v > max) || (key !== 'timeout' && !Number.isInteger(v))) {
+      throw new WasmgrindError(
+        'UsageError',
+        `option \`${key}\` must be a positive ${key === 'timeout' ? 'number of milliseconds' : 'integer'}${
+          Number.isFinite(max) ? ` of at most ${max}` : ''
+        }, not ${v}`,
+      );
+    }
+  };
+  positive('timeout', Infinity);
+  positive('maxThreads', 1 << 20);
+  positive('maxEvents', Number.MAX_SAFE_INTEGER);
+  positive('stackSize', 2 ** 31);
+  if (!Number.isInteger(out.spareWorkers) || out.spareWorkers < 0 || out.spareWorkers > 64) {
+    throw new WasmgrindError(
+      'UsageError',
+      `option \`spareWorkers\` must be an integer from 0 to 64, not ${out.spareWorkers}`,
+    );
+  }
+  return out;
+}
+
+function isUrlLike(s) {
+  return /^(https?|file|blob|data):/i.test(s);
+}
+
+/** `bytes` if they own their whole buffer (so it can be transferred), else a copy. */
+function whole(bytes) {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
+}
+
+/** The module's bytes from a path (Node), a URL, or bytes. Always a fresh copy. */
+async function loadBinary(binary) {
+  if (binary instanceof Uint8Array) return binary.slice();
+  if (binary instanceof ArrayBuffer) return new Uint8Array(binary.slice(0));
+  if (ArrayBuffer.isView(binary)) {
+    return new Uint8Array(binary.buffer, binary.byteOffset, binary.byteLength).slice();
+  }
+  if (binary instanceof URL) return whole(await readUrl(binary));
+  if (typeof binary === 'string') {
+    if (isUrlLike(binary)) return whole(await readUrl(new URL(binary)));
+    if (isNode) return whole(await readPath(binary));
+    return whole(await readUrl(new URL(binary, globalThis.location.href)));
+  }
+  throw new WasmgrindError(
+    'UsageError',
+    `the binary must be a path, a URL or bytes (Uint8Array/ArrayBuffer), not ${
+      binary === null ? 'null' : typeof binary
+    }`,
+  );
+}
+
+/** A plain object carrying every property of an error, for postMessage. */
+export function serializeError(e) {
+  if (e === null || typeof e !== 'object') {
+    return { message: String(e), kind: 'RuntimeError' };
+  }
+  const out = { message: String(e.message), kind: e.kind || 'RuntimeError' };
+  for (const key of Object.keys(e)) {
+    if (key !== 'message' && key !== 'stack') out[key] = e[key];
+  }
+  if (e.variant !== undefined) out.variant = e.variant;
+  return out;
+}
+
+function deserializeError(o) {
+  const { message, kind, ...rest } = o;
+  return new WasmgrindError(kind, message, rest);
+}
+
+/**
+ * Runs `functionName` of the module `binary` (a path in Node, a URL, or bytes) with real
+ * threads and resolves to `{ rapidbin, std, metadata, status, ... }`; see README.md.
+ * Rejects with a `WasmgrindError` (with `kind`) when the module cannot run, a thread
+ * traps or panics, or the run exceeds `options.timeout`.
+ */
+export async function wasmgrind(binary, functionName, options) {
+  if (typeof functionName !== 'string' || functionName === '') {
+    throw new WasmgrindError('UsageError', 'the function name must be a non-empty string');
+  }
+  const opts = checkOptions(options);
+  const bytes = await loadBinary(binary);
+  const proxy = await startWorker(new URL('./wgrind_worker.js', import.meta.url), 'wasmgrind-manager');
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const finish = (fn, value) => {
+      if (done) return;
+      done = true;
+      clearTimeout(backstop);
+      // Nothing of the run outlives it: terminating the manager ends its thread workers.
+      proxy.terminate().then(
+        () => fn(value),
+        () => fn(value),
+      );
+    };
+    const backstop = Number.isFinite(opts.timeout)
+      ? setTimeout(
+          () =>
+            finish(
+              reject,
+              new WasmgrindError(
+                'Timeout',
+                `the Wasmgrind manager did not answer within ${opts.timeout + ANSWER_GRACE_MS} ms ` +
+                  `(the timeout plus ${ANSWER_GRACE_MS} ms); it was terminated`,
+              ),
+            ),
+          opts.timeout + ANSWER_GRACE_MS,
+        )
+      : undefined;
+    proxy.onMessage((m) => {
+      if (m.result !== undefined) finish(resolve, m.result);
+      else if (m.error !== undefined) finish(reject, deserializeError(m.error));
+    });
+    proxy.onError((e) =>
+      finish(reject, new WasmgrindError('WorkerError', `the Wasmgrind manager failed: ${e.message}`)),
+    );
+    proxy.post({ binary: bytes, functionName, options: opts }, [bytes.buffer]);
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const hex = (n) => `0x${(n >>> 0).toString(16)}`;
+
+/**
+ * One run, in the calling thread, which must be allowed to block briefly and must be the
+ * only run in this realm (the utility module is instantiated once per realm). This is what
+ * `wgrind_worker.js` calls; use `wasmgrind()` everywhere else.
+ */
+export async function runSession(binary, functionName, options) {
+  const opts = checkOptions(options);
+  const bytes = await loadBinary(binary);
+  await configureEngine();
+
+  // 1. The utility module, on a shared memory of its own.
+  const glue = await import('./wasmgrind_js.js');
+  const utilModule = await WebAssembly.compile(
+    await readUrl(new URL('./wasmgrind_js_bg.wasm', import.meta.url)),
+  );
+  const u = glue.initSync({ module: utilModule, thread_stack_size: UTIL_STACK_SIZE });
+  const utilMemory = u.memory;
+
+  // 3./4. Patch, check the entry, instrument. Errors reject before anything runs.
+  const patched = glue.patch(bytes, opts.stackSize);
+  glue.checkEntry(bytes, functionName);
+  let wasm = patched;
+  let locations = '[]';
+  if (opts.trace) {
+    const out = glue.instrument(patched, opts.memoryTrace);
+    wasm = out.wasm;
+    locations = out.locations;
+  }
+
+  // 5. Compile, and check that the runtime provides every import.
+  const targetModule = await WebAssembly.compile(wasm);
+  const memoryImport = checkImports(targetModule);
+  const exportNames = new Set(WebAssembly.Module.exports(targetModule).map((e) => e.name));
+  const hasInit = exportNames.has('__wasmgrind_init');
+
+  // 6. The target's shared memory.
+  const [minPages, maxPages] = glue.memoryLimits(wasm);
+  const targetMemory = new WebAssembly.Memory({
+    initial: minPages,
+    maximum: maxPages,
+    shared: true,
+  });
+
+  glue.traceStart(opts.maxThreads, opts.maxEvents, locations);
+  const session = new Session({
+    glue,
+    opts,
+    functionName,
+    hasInit,
+    util: { module: utilModule, memory: utilMemory, stackSize: UTIL_STACK_SIZE },
+    target: { module: targetModule, memory: targetMemory, memoryImport },
+  });
+  return session.run();
+}
+
+/** The ABI imports the runtime provides; anything else is refused up front. */
+const PROVIDED = new Set([
+  'thread_create',
+  'thread_join',
+  'panic',
+  'start_lock',
+  'finish_lock',
+  'start_unlock',
+  'finish_unlock',
+  'mem_read',
+  'mem_write',
+]);
+
+function checkImports(module) {
+  let memoryImport = null;
+  for (const imp of WebAssembly.Module.imports(module)) {
+    if (imp.kind === 'memory') {
+      memoryImport = { module: imp.module, name: imp.name };
+    } else if (!(imp.module === 'wasmgrind' && imp.kind === 'function' && PROVIDED.has(imp.name))) {
+      throw new WasmgrindError(
+        'UnsupportedImport',
+        `the module imports the ${imp.kind} \`${imp.module}.${imp.name}\`, which the Wasmgrind runtime does not ` +
+          `provide; it provides the memory and the functions ${[...PROVIDED].map((n) => `wasmgrind.${n}`).join(', ')}`,
+      );
+    }
+  }
+  if (memoryImport === null) {
+    throw new WasmgrindError('UnsupportedImport', 'the module imports no memory; it needs an imported shared memory');
+  }
+  return memoryImport;
+}
+
+/** The manager of one run: the worker pool, the outcome, the end of the run. */
+class Session {
+  constructor({ glue, opts, functionName, hasInit, util, target }) {
+    this.glue = glue;
+    this.opts = opts;
+    this.functionName = functionName;
+    this.util = util;
+    this.target = target;
+    this.maxThreads = opts.maxThreads;
+    this.control = new SharedArrayBuffer(controlBytes(this.maxThreads));
+    this.v = controlViews(this.control, this.maxThreads);
+    this.ctrl = this.v.ctrl;
+    this.workers = new Map();
+    this.nextIndex = 0;
+    this.starting = 0;
+    this.failures = new Map();
+    this.crashes = [];
+    this.runInfo = {
+      maxThreads: this.maxThreads,
+      entry: functionName,
+      hasInit,
+      traced: opts.trace,
+      spare: opts.spareWorkers,
+      maxIdle: Math.max(4, 2 * opts.spareWorkers),
+    };
+  }
+
+  async run() {
+    const { ctrl, v } = this;
+    Atomics.store(ctrl, C_NEXT_TID, 1);
+    const outcome = new Promise((resolve) => {
+      this.settle = resolve;
+    });
+    const timer = Number.isFinite(this.opts.timeout)
+      ? setTimeout(() => this.settle({ type: 'timeout' }), this.opts.timeout)
+      : undefined;
+    // Thread 0 is the first job; the pool picks it up as soon as a worker is ready.
+    Atomics.store(v.status, 0, T_PENDING);
+    Atomics.store(ctrl, C_LIVE, 1);
+    Atomics.store(v.jobs, 0, 1);
+    Atomics.store(ctrl, C_JOB_TAIL, 1);
+    this.topUp(1 + this.opts.spareWorkers);
+    let result;
+    try {
+      result = await outcome;
+    } finally {
+      clearTimeout(timer);
+    }
+    return this.end(result);
+  }
+
+  /** Starts workers until the idle ones cover the queued jobs plus the spare ones. */
+  topUp(atLeast = 0) {
+    const { ctrl } = this;
+    if (Atomics.load(ctrl, C_STOPPING) !== 0) return;
+    const pending = Atomics.load(ctrl, C_JOB_TAIL) - Atomics.load(ctrl, C_JOB_HEAD);
+    const idle = Atomics.load(ctrl, C_IDLE);
+    let want = Math.max(atLeast, pending + this.opts.spareWorkers - idle - this.starting);
+    // Every live thread may need a worker; more than that is never useful.
+    const cap = this.maxThreads + this.opts.spareWorkers;
+    while (want-- > 0 && this.workers.size < cap) this.startWorker();
+  }
+
+  startWorker() {
+    const index = this.nextIndex++;
+    this.starting++;
+    const entry = { handle: null, ready: false };
+    this.workers.set(index, entry);
+    startWorker(new URL('./worker.js', import.meta.url), `wasmgrind-thread-worker-${index}`).then(
+      (handle) => {
+        entry.handle = handle;
+        if (this.ended) {
+          handle.terminate();
+          return;
+        }
+        handle.onMessage((m) => this.onMessage(m));
+        handle.onError((e) => {
+          if (!entry.closed) this.settle({ type: 'crashed', message: `thread worker ${index} failed: ${e.message}` });
+        });
+        handle.post({
+          type: 'init',
+          index,
+          util: this.util,
+          target: this.target,
+          control: this.control,
+          run: this.runInfo,
+        });
+      },
+      (e) => this.settle({ type: 'crashed', message: `cannot start a thread worker: ${e.message}` }),
+    );
+  }
+
+  onMessage(m) {
+    switch (m.type) {
+      case 'ready': {
+        const w = this.workers.get(m.index);
+        if (w) w.ready = true;
+        this.starting--;
+        this.topUp();
+        break;
+      }
+      case 'demand':
+        this.topUp();
+        break;
+      case 'closed': {
+        const w = this.workers.get(m.index);
+        if (w) w.closed = true;
+        this.workers.delete(m.index);
+        this.topUp();
+        break;
+      }
+      case 'exit':
+        // A thread that failed first decides the outcome, even if main returned after it.
+        if (Atomics.load(this.ctrl, C_FIRST_ERROR) === 0) this.settle({ type: 'exit' });
+        break;
+      case 'failed':
+        this.failures.set(m.tid, m);
+        this.checkFailure();
+        break;
+      case 'crashed': {
+        const message = `thread worker ${m.index} crashed: ${m.message}`;
+        this.crashes.push(message);
+        this.settle({ type: 'crashed', message });
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  checkFailure() {
+    const first = Atomics.load(this.ctrl, C_FIRST_ERROR) - 1;
+    if (first >= 0 && this.failures.has(first)) this.settle({ type: 'failed', first });
+  }
+
+  /**
+   * Stops every thread at a safe point. Resolves to null once no thread is inside the
+   * utility module any more, else to a description of the threads that are.
+   */
+  async quiesce() {
+    const { ctrl, glue } = this;
+    Atomics.store(ctrl, C_STOPPING, 1);
+    if (this.opts.trace) glue.traceStop();
+    const upto = Math.min(Atomics.load(ctrl, C_NEXT_TID), this.maxThreads);
+    const deadline = Date.now() + QUIESCE_MS;
+    for (;;) {
+      const inits = Atomics.load(ctrl, C_UTIL_BUSY);
+      const busy = this.opts.trace ? Array.from(glue.traceBusy(upto)) : [];
+      if (inits === 0 && busy.length === 0) return null;
+      if (Date.now() > deadline) {
+        const parts = [];
+        if (busy.length > 0) parts.push(`thread(s) ${busy.join(', ')} inside the trace recorder`);
+        if (inits !== 0) parts.push(`${inits} worker(s) inside the utility module's start or destroy`);
+        return parts.join(' and ');
+      }
+      await sleep(1);
+    }
+  }
+
+  /** The state of every thread that has an id right now. */
+  threadStates() {
+    const { ctrl, v, glue } = this;
+    const traced = this.opts.trace;
+    const upto = Math.min(Atomics.load(ctrl, C_NEXT_TID), this.maxThreads);
+    const states = [];
+    for (let tid = 0; tid < upto; tid++) {
+      const s = Atomics.load(v.status, tid);
+      if (s === T_FREE) continue;
+      const st = { tid, state: STATE_NAMES[s] };
+      const w = Atomics.load(v.worker, tid);
+      if (w > 0) st.worker = w - 1;
+      if (s === T_RUNNING) {
+        const j = Atomics.load(v.joining, tid);
+        if (j > 0) st.joining = j - 1;
+        if (traced) {
+          const lock = glue.traceWaitingOn(tid);
+          if (lock >= 0) {
+            st.waitingOn = lock;
+            const holder = glue.traceLockOwner(lock);
+            if (holder >= 0) st.lockHolder = holder;
+          }
+          const held = Array.from(glue.traceHeldLocks(tid));
+          if (held.length > 0) st.holds = held;
+        }
+      }
+      states.push(st);
+    }
+    return states;
+  }
+
+  async terminateAll() {
+    this.ended = true;
+    const all = [...this.workers.values()].filter((w) => w.handle !== null);
+    for (const w of all) w.closed = true;
+    await Promise.all(all.map((w) => w.handle.terminate()));
+    this.workers.clear();
+  }
+
+  finishTrace() {
+    if (!this.opts.trace) return null;
+    const t = this.glue.traceFinish(this.opts.atomicsAsLocks);
+    return {
+      rapidbin: t.rapidbin,
+      std: t.std,
+      metadata: JSON.parse(t.metadata),
+      events: t.events,
+      lockConsistency: t.lockConsistency,
+    };
+  }
+
+  async end(outcome) {
+    const { ctrl } = this;
+    const stuck = await this.quiesce();
+    const states = this.threadStates();
+    await this.terminateAll();
+    const forks = Atomics.load(ctrl, C_FORKS);
+    const threadIds = Math.min(Atomics.load(ctrl, C_NEXT_TID), this.maxThreads);
+    // The trace can be read only if no thread was stopped inside the recorder.
+    const traceOrWhyNot = () => {
+      if (stuck !== null) {
+        return {
+          error: new WasmgrindError(
+            'StopFailed',
+            `the run ended, but after ${QUIESCE_MS} ms there were still ${stuck}, so the trace cannot be read safely` +
+              (this.crashes.length > 0 ? `; runtime errors: ${this.crashes.join('; ')}` : ''),
+          ),
+        };
+      }
+      try {
+        return { trace: this.finishTrace() };
+      } catch (e) {
+        return { error: e };
+      }
+    };
+
+    if (outcome.type === 'exit' && this.crashes.length > 0) {
+      outcome = { type: 'crashed', message: this.crashes.join('; ') };
+    }
+    if (outcome.type === 'exit') {
+      const { trace, error } = traceOrWhyNot();
+      if (error) throw error;
+      const detached = states.filter((s) => s.tid !== 0 && (s.state === 'running' || s.state === 'pending'));
+      return {
+        rapidbin: trace ? trace.rapidbin : null,
+        std: trace ? trace.std : null,
+        metadata: trace ? trace.metadata : null,
+        status: 'ok',
+        detached,
+        threads: { forks, ids: threadIds },
+        events: trace ? trace.events : 0,
+        lockConsistency: trace ? trace.lockConsistency : null,
+        memory: {
+          target: this.target.memory.buffer.byteLength,
+          utility: this.util.memory.buffer.byteLength,
+        },
+      };
+    }
+
+    let err;
+    if (outcome.type === 'failed') {
+      const f = this.failures.get(outcome.first);
+      err = this.failureError(f);
+      const others = [...this.failures.values()].filter((o) => o.tid !== f.tid);
+      if (others.length > 0) err.others = others.map((o) => this.failureText(o));
+    } else if (outcome.type === 'timeout') {
+      const unfinished = states.filter((s) => s.state === 'running' || s.state === 'pending');
+      const lines = unfinished.map((s) => `  ${this.stateText(s)}`);
+      err = new WasmgrindError(
+        'Timeout',
+        `the run of \`${this.functionName}\` did not finish within ${this.opts.timeout} ms; ` +
+          `${unfinished.length} thread(s) were still running and were stopped:\n${lines.join('\n')}`,
+        { threads: states },
+      );
+      const locked = unfinished.filter((s) => s.waitingOn !== undefined);
+      if (locked.length > 0) err.blockedOnLocks = locked.map((s) => s.tid);
+    } else {
+      err = new WasmgrindError('WorkerError', outcome.message);
+    }
+    err.threadStates = states;
+    const { trace } = traceOrWhyNot();
+    if (trace) err.trace = trace;
+    throw err;
+  }
+
+  stateText(s) {
+    let t = `thread ${s.tid}: ${s.state}`;
+    if (s.state === 'pending') t += ' (created, not started yet)';
+    if (s.joining !== undefined) t += `, blocked joining thread ${s.joining}`;
+    if (s.waitingOn !== undefined) {
+      t += `, blocked on lock ${hex(s.waitingOn)}`;
+      if (s.lockHolder !== undefined) t += ` held by thread ${s.lockHolder}`;
+    }
+    if (s.holds !== undefined) t += `, holds ${s.holds.map(hex).join(', ')}`;
+    return t;
+  }
+
+  failureText(f) {
+    if (f.kind === 'GuestPanic') {
+      return `thread ${f.tid} panicked: ${f.message || '(no message)'} [${this.codeText(f.code)}]`;
+    }
+    if (f.kind === 'Trap') return `thread ${f.tid} trapped: ${f.message}`;
+    return `thread ${f.tid} failed (${f.kind}): ${f.message}`;
+  }
+
+  codeText(code) {
+    return this.glue.errorCodeText(code);
+  }
+
+  failureError(f) {
+    const props = { thread: f.tid };
+    if (f.code !== undefined) {
+      props.code = f.code;
+      props.panicMessage = f.message;
+    }
+    if (f.kind === 'Trap') {
+      props.trapMessage = f.message;
+      if (f.stack) props.wasmStack = f.stack;
+    }
+    return new WasmgrindError(f.kind, this.failureText(f), props);
+  }
+}

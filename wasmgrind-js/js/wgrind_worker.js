@@ -1,0 +1,57 @@
+// wgrind_worker.js: the worker in which a Wasmgrind run happens.
+//
+// A browser's main thread must never block, and a Worker created by a blocked worker
+// never starts, so the run is managed from here: this worker never blocks. It patches and
+// instruments the module, starts the thread workers (worker.js), tops their pool up, and
+// answers with the trace or the error. `wasmgrind()` in wasmgrind.js starts one of these
+// per run from any thread (a page, Node's main thread); a page may also use it directly:
+//
+//   const w = new Worker(new URL('wasmgrind/wgrind_worker.js', import.meta.url), { type: 'module' });
+//   w.postMessage({ binary: bytesOrAbsoluteUrl, functionName: 'run', options: {} });
+//   w.onmessage = (e) => e.data.error ? fail(e.data.error) : use(e.data.result);
+//
+// The answer is `{ result }` or `{ error }` (a plain object with `message`, `kind`, ...).
+// One worker serves one run; terminate it afterwards, which also ends every thread worker.
+
+import { isNode } from './shim.js';
+import { runSession, serializeError } from './wasmgrind.js';
+
+let post;
+let used = false;
+
+async function onRun(msg) {
+  if (used) {
+    post({
+      error: {
+        kind: 'UsageError',
+        message: 'a wgrind_worker.js worker runs one run; start a new worker for the next one',
+      },
+    });
+    return;
+  }
+  used = true;
+  try {
+    const result = await runSession(msg.binary, msg.functionName, msg.options);
+    const transfer = result.rapidbin ? [result.rapidbin.buffer] : [];
+    post({ result }, transfer);
+  } catch (e) {
+    let error;
+    try {
+      error = serializeError(e);
+      // Fail here, not in the caller, if something in it cannot be cloned.
+      structuredClone(error);
+    } catch (cloneError) {
+      error = { kind: (e && e.kind) || 'RuntimeError', message: String((e && e.message) || e) };
+    }
+    post({ error });
+  }
+}
+
+if (!isNode) {
+  post = (m, t) => globalThis.postMessage(m, t);
+  globalThis.onmessage = (e) => onRun(e.data);
+} else {
+  const { parentPort } = await import('node:worker_threads');
+  post = (m, t) => parentPort.postMessage(m, t);
+  parentPort.on('message', onRun);
+}

@@ -1,0 +1,355 @@
+// worker.js: a thread worker of the Wasmgrind runtime.
+//
+// The manager (wasmgrind.js, running in wgrind_worker.js) starts a pool of these workers
+// before the run needs them. Each one receives one `init` message with
+//   - the compiled utility module (wasmgrind-js) and the utility's shared memory,
+//   - the compiled target module and the target's shared memory,
+//   - the control block (a SharedArrayBuffer: thread table, job queue, flags),
+// instantiates the utility module once, and then serves threads, one after the other:
+// it waits (Atomics.wait) for a job in the control block's queue, which is a thread id
+// whose start argument is in the thread table, and runs that thread:
+//   1. it tells the utility instance the thread id (threadBegin), so that the hooks record
+//      the thread's events under it;
+//   2. it instantiates the target module on the target memory (the patched start function
+//      gives the instance its own stack and TLS), with the utility instance's raw hook
+//      exports as the target's imports, so traced memory accesses and lock operations are
+//      WebAssembly-to-WebAssembly calls;
+//   3. it calls `thread_start(start_arg)` (thread 0: `__wasmgrind_init()` and then the
+//      function the user asked for);
+//   4. it calls `__wasmgrind_thread_destroy(0, 0)` as the thread's last call into the
+//      target instance, which frees the instance's stack and TLS block (the patcher runs
+//      the freeing on its reserved temporary stack, so the instance does not free the
+//      stack it is running on);
+//   5. it publishes the thread's end in the thread table, which wakes a joiner.
+// Then it takes the next job, with a fresh target instance. When too many workers are
+// idle, a worker closes: it calls `__wbindgen_thread_destroy()` on its utility instance as
+// its last call into it and ends.
+//
+// Thread creation never depends on this worker starting another Worker: `thread_create`
+// only allocates an id and queues a job, which an idle pool worker picks up, and it asks
+// the manager (which never blocks) to top the pool up. That is what makes it work in
+// browsers, where a Worker created by a worker does not start while its creator blocks.
+
+import {
+  isNode,
+  readString,
+  controlViews,
+  parkForever,
+  C_NEXT_TID,
+  C_JOB_HEAD,
+  C_JOB_TAIL,
+  C_JOB_SEQ,
+  C_IDLE,
+  C_CLOSE_REQ,
+  C_STOPPING,
+  C_UTIL_BUSY,
+  C_FIRST_ERROR,
+  C_FREE_LOCK,
+  C_FREE_COUNT,
+  C_LIVE,
+  C_FORKS,
+  T_FREE,
+  T_PENDING,
+  T_RUNNING,
+  T_DONE,
+  T_FAILED,
+} from './shim.js';
+import { initSync, threadBegin, threadEnd } from './wasmgrind_js.js';
+
+// Status codes of the runtime ABI (wasmgrind_core::abi::ErrorCode).
+const OK = 0;
+const THREAD_LIMIT = 1;
+const UNKNOWN_THREAD = 3;
+const ALREADY_JOINED = 4;
+const JOIN_SELF = 5;
+const THREAD_TRAPPED = 6;
+
+/** A guest's call of `wasmgrind.panic`: thrown to unwind the thread. */
+class GuestPanic extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = 'GuestPanic';
+    this.code = code;
+  }
+}
+
+// The port to the manager, set up synchronously in browsers so that the init message
+// cannot arrive before the handler.
+let post;
+let closePort;
+const firstMessage = new Promise((resolve) => {
+  if (!isNode) {
+    post = (m) => globalThis.postMessage(m);
+    closePort = () => globalThis.close();
+    globalThis.onmessage = (e) => resolve(e.data);
+  } else {
+    import('node:worker_threads').then(({ parentPort }) => {
+      post = (m) => parentPort.postMessage(m);
+      closePort = () => process.exit(0);
+      parentPort.once('message', resolve);
+    });
+  }
+});
+
+const init = await firstMessage;
+try {
+  serve(init);
+} catch (e) {
+  // A bug of the runtime itself (not of the guest): report it and stop.
+  post({ type: 'crashed', index: init.index, message: String((e && e.stack) || e) });
+  parkForever(new Int32Array(init.control, 0, 16));
+}
+
+function serve(init) {
+  const { index, util, target, control, run } = init;
+  const v = controlViews(control, run.maxThreads);
+  const { ctrl, status, joined, arg, joining, worker, free, jobs } = v;
+  const ring = jobs.length;
+  const traced = run.traced;
+
+  // --- the utility instance --------------------------------------------------------------
+  // Instantiation allocates this instance's stack and TLS in the utility memory: it must
+  // not overlap the end of the run, when the manager reads the trace.
+  enterUtil();
+  let u;
+  try {
+    u = initSync({
+      module: util.module,
+      memory: util.memory,
+      thread_stack_size: util.stackSize,
+    });
+  } finally {
+    leaveUtil();
+  }
+
+  function enterUtil() {
+    Atomics.add(ctrl, C_UTIL_BUSY, 1);
+    if (Atomics.load(ctrl, C_STOPPING) !== 0) {
+      Atomics.sub(ctrl, C_UTIL_BUSY, 1);
+      parkForever(ctrl);
+    }
+  }
+  function leaveUtil() {
+    Atomics.sub(ctrl, C_UTIL_BUSY, 1);
+  }
+
+  // --- the target's imports --------------------------------------------------------------
+  let current = -1;
+  const memory = target.memory;
+  const wasmgrind = {
+    thread_create: threadCreate,
+    thread_join: threadJoin,
+    panic(code, ptr, len) {
+      throw new GuestPanic(code, readString(memory, ptr, len));
+    },
+  };
+  if (traced) {
+    wasmgrind.start_lock = u.wgrind_start_lock;
+    wasmgrind.finish_lock = u.wgrind_finish_lock;
+    wasmgrind.start_unlock = u.wgrind_start_unlock;
+    wasmgrind.finish_unlock = u.wgrind_finish_unlock;
+    wasmgrind.mem_read = u.wgrind_mem_read;
+    wasmgrind.mem_write = u.wgrind_mem_write;
+  } else {
+    wasmgrind.start_lock = u.wgrind_untraced_lock;
+    wasmgrind.finish_lock = u.wgrind_untraced_lock;
+    wasmgrind.start_unlock = u.wgrind_untraced_lock;
+    wasmgrind.finish_unlock = u.wgrind_untraced_lock;
+  }
+  const imports = { wasmgrind };
+  const mi = target.memoryImport;
+  imports[mi.module] = { ...(imports[mi.module] || {}), [mi.name]: memory };
+
+  function stopIfEnding() {
+    if (Atomics.load(ctrl, C_STOPPING) !== 0) parkForever(ctrl);
+  }
+
+  function lockFree() {
+    while (Atomics.compareExchange(ctrl, C_FREE_LOCK, 0, 1) !== 0) {
+      Atomics.wait(ctrl, C_FREE_LOCK, 1, 1);
+    }
+  }
+  function unlockFree() {
+    Atomics.store(ctrl, C_FREE_LOCK, 0);
+    Atomics.notify(ctrl, C_FREE_LOCK, 1);
+  }
+
+  /**
+   * A thread id: a new one while there are, then one of a joined thread (-1 if none).
+   * Ids stay unique, as trace tools want, until `maxThreads` ids were handed out; only a
+   * run with more threads than that reuses the ids of joined threads, like POSIX does.
+   */
+  function allocTid() {
+    for (;;) {
+      const n = Atomics.load(ctrl, C_NEXT_TID);
+      if (n >= run.maxThreads) break;
+      if (Atomics.compareExchange(ctrl, C_NEXT_TID, n, n + 1) === n) return n;
+    }
+    lockFree();
+    let tid = -1;
+    const n = Atomics.load(ctrl, C_FREE_COUNT);
+    if (n > 0) {
+      tid = Atomics.load(free, n - 1);
+      Atomics.store(ctrl, C_FREE_COUNT, n - 1);
+    }
+    unlockFree();
+    return tid;
+  }
+
+  function recycleTid(tid) {
+    lockFree();
+    const n = Atomics.load(ctrl, C_FREE_COUNT);
+    Atomics.store(free, n, tid);
+    Atomics.store(ctrl, C_FREE_COUNT, n + 1);
+    unlockFree();
+  }
+
+  function pushJob(tid) {
+    const t = Atomics.add(ctrl, C_JOB_TAIL, 1);
+    Atomics.store(jobs, t % ring, tid + 1);
+    Atomics.add(ctrl, C_JOB_SEQ, 1);
+    Atomics.notify(ctrl, C_JOB_SEQ);
+  }
+
+  function threadCreate(tidPtr, startArg, loc) {
+    stopIfEnding();
+    const tid = allocTid();
+    if (tid < 0) return THREAD_LIMIT;
+    Atomics.store(joined, tid, 0);
+    Atomics.store(joining, tid, 0);
+    Atomics.store(worker, tid, 0);
+    Atomics.store(arg, tid, startArg);
+    // The fork is recorded before the child can run, so it precedes all its events.
+    if (traced) u.wgrind_fork(tid, loc === undefined ? -1 : loc);
+    new DataView(memory.buffer).setUint32(tidPtr >>> 0, tid, true);
+    Atomics.add(ctrl, C_LIVE, 1);
+    Atomics.add(ctrl, C_FORKS, 1);
+    Atomics.store(status, tid, T_PENDING);
+    pushJob(tid);
+    const pending = Atomics.load(ctrl, C_JOB_TAIL) - Atomics.load(ctrl, C_JOB_HEAD);
+    if (Atomics.load(ctrl, C_IDLE) - pending < run.spare) post({ type: 'demand' });
+    return OK;
+  }
+
+  function threadJoin(tid, loc) {
+    const self = current;
+    if (tid === self) return JOIN_SELF;
+    if (tid < 0 || tid >= run.maxThreads || Atomics.load(status, tid) === T_FREE) {
+      return UNKNOWN_THREAD;
+    }
+    if (Atomics.compareExchange(joined, tid, 0, 1) !== 0) return ALREADY_JOINED;
+    Atomics.store(joining, self, tid + 1);
+    let s;
+    while ((s = Atomics.load(status, tid)) < T_DONE) Atomics.wait(status, tid, s);
+    Atomics.store(joining, self, 0);
+    if (s === T_FAILED) return THREAD_TRAPPED;
+    // Recorded after the child finished, so it follows all the child's events.
+    if (traced) u.wgrind_join(tid, loc === undefined ? -1 : loc);
+    // A joined thread's id can be reused once all ids are taken (see allocTid).
+    Atomics.store(status, tid, T_FREE);
+    recycleTid(tid);
+    return OK;
+  }
+
+  // --- running threads ---------------------------------------------------------------------
+  function describe(e) {
+    if (e instanceof GuestPanic) return { kind: 'GuestPanic', code: e.code, message: e.message };
+    const message = String((e && e.message) || e);
+    const stack = String((e && e.stack) || '');
+    if (e instanceof WebAssembly.RuntimeError) return { kind: 'Trap', message, stack };
+    if (e instanceof RangeError) {
+      return { kind: 'Trap', message: `${message} (the thread's call stack overflowed)`, stack };
+    }
+    if (e instanceof WebAssembly.LinkError) return { kind: 'LinkError', message, stack };
+    return { kind: 'RuntimeError', message, stack };
+  }
+
+  function runThread(tid) {
+    current = tid;
+    const was = Atomics.compareExchange(status, tid, T_PENDING, T_RUNNING);
+    if (was !== T_PENDING) {
+      throw new Error(`internal error: job for thread ${tid} taken in state ${was}, not pending`);
+    }
+    Atomics.store(worker, tid, index + 1);
+    if (traced) threadBegin(tid);
+    let failure = null;
+    try {
+      const ex = new WebAssembly.Instance(target.module, imports).exports;
+      if (tid === 0) {
+        if (run.hasInit) ex.__wasmgrind_init();
+        ex[run.entry]();
+      } else {
+        ex.thread_start(Atomics.load(arg, tid));
+      }
+      ex.__wasmgrind_thread_destroy(0, 0);
+    } catch (e) {
+      failure = describe(e);
+    }
+    if (traced) threadEnd();
+    if (failure !== null) {
+      // The instance is broken (a lock may be held, its stack pointer is wherever the trap
+      // left it): it is not destroyed, and the run ends with this error.
+      const first = Atomics.compareExchange(ctrl, C_FIRST_ERROR, 0, tid + 1) === 0;
+      post({ type: 'failed', tid, first, ...failure });
+      Atomics.store(status, tid, T_FAILED);
+      Atomics.notify(status, tid);
+      parkForever(ctrl);
+    }
+    Atomics.sub(ctrl, C_LIVE, 1);
+    Atomics.store(status, tid, T_DONE);
+    Atomics.notify(status, tid);
+    current = -1;
+    if (tid === 0) post({ type: 'exit', tid: 0 });
+  }
+
+  /** The next thread id to run, or -1 if this worker should close. */
+  function takeJob() {
+    Atomics.add(ctrl, C_IDLE, 1);
+    for (;;) {
+      const seq = Atomics.load(ctrl, C_JOB_SEQ);
+      stopIfEnding();
+      const h = Atomics.load(ctrl, C_JOB_HEAD);
+      if (h < Atomics.load(ctrl, C_JOB_TAIL)) {
+        const slot = h % ring;
+        const job = Atomics.load(jobs, slot);
+        if (job === 0) {
+          // Reserved but not written yet: the producer writes it right away.
+          Atomics.wait(jobs, slot, 0, 1);
+          continue;
+        }
+        if (Atomics.compareExchange(ctrl, C_JOB_HEAD, h, h + 1) === h) {
+          Atomics.store(jobs, slot, 0);
+          Atomics.sub(ctrl, C_IDLE, 1);
+          return job - 1;
+        }
+        continue;
+      }
+      const c = Atomics.load(ctrl, C_CLOSE_REQ);
+      if (c > 0) {
+        if (Atomics.compareExchange(ctrl, C_CLOSE_REQ, c, c - 1) === c) {
+          Atomics.sub(ctrl, C_IDLE, 1);
+          return -1;
+        }
+        continue;
+      }
+      Atomics.wait(ctrl, C_JOB_SEQ, seq);
+    }
+  }
+
+  post({ type: 'ready', index });
+  for (;;) {
+    const tid = takeJob();
+    if (tid < 0) break;
+    runThread(tid);
+    // Too many idle workers: this one closes instead of waiting.
+    if (Atomics.load(ctrl, C_IDLE) >= run.maxIdle) break;
+  }
+  // The last call into the utility instance frees its stack and TLS block.
+  enterUtil();
+  u.__wbindgen_thread_destroy();
+  leaveUtil();
+  post({ type: 'closed', index });
+  closePort();
+}
+
+export {};

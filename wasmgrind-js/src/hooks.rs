@@ -1,0 +1,87 @@
+//! The hooks a target module calls, as raw WebAssembly exports of the utility module.
+//!
+//! The JS runtime passes these exports of a thread's utility instance directly as the
+//! target instance's imports, so a hook call is a WebAssembly-to-WebAssembly call with no
+//! JavaScript in between. Their signatures are the instrumented ones of
+//! [`wasmgrind_core::abi`]: the original parameters followed by `loc: i32`.
+//!
+//! The thread is the one named by the last `threadBegin` in this utility instance; its
+//! [`ThreadCtx`] lives in the instance's TLS.
+
+use std::cell::RefCell;
+use std::sync::OnceLock;
+
+use crate::session::{Session, ThreadCtx};
+
+/// The session of this utility memory, shared by all its instances.
+pub static SESSION: OnceLock<Session> = OnceLock::new();
+
+thread_local! {
+    /// The recording context of the thread this utility instance serves.
+    pub static CURRENT: RefCell<Option<ThreadCtx>> = const { RefCell::new(None) };
+}
+
+#[inline]
+fn with_ctx(f: impl FnOnce(&ThreadCtx)) {
+    CURRENT.with(|c| match &*c.borrow() {
+        Some(ctx) => f(ctx),
+        None => {
+            if let Some(s) = SESSION.get() {
+                s.count_unattributed();
+            }
+        }
+    });
+}
+
+/// `mem_read(addr, width, atomic, loc)`: a load.
+#[no_mangle]
+pub extern "C" fn wgrind_mem_read(addr: u32, width: u32, atomic: u32, loc: u32) {
+    with_ctx(|c| c.read(addr, width, atomic != 0, loc));
+}
+
+/// `mem_write(addr, width, atomic, loc)`: a store.
+#[no_mangle]
+pub extern "C" fn wgrind_mem_write(addr: u32, width: u32, atomic: u32, loc: u32) {
+    with_ctx(|c| c.write(addr, width, atomic != 0, loc));
+}
+
+/// `start_lock(lock, loc)`: about to block on `lock`.
+#[no_mangle]
+pub extern "C" fn wgrind_start_lock(lock: u32, loc: u32) {
+    with_ctx(|c| c.start_lock(lock, loc));
+}
+
+/// `finish_lock(lock, loc)`: `lock` is now held.
+#[no_mangle]
+pub extern "C" fn wgrind_finish_lock(lock: u32, loc: u32) {
+    with_ctx(|c| c.finish_lock(lock, loc));
+}
+
+/// `start_unlock(lock, loc)`: about to release `lock`.
+#[no_mangle]
+pub extern "C" fn wgrind_start_unlock(lock: u32, loc: u32) {
+    with_ctx(|c| c.start_unlock(lock, loc));
+}
+
+/// `finish_unlock(lock, loc)`: `lock` was released. Nothing is recorded: the release
+/// was recorded by `start_unlock`, while the lock was still held.
+#[no_mangle]
+pub extern "C" fn wgrind_finish_unlock(_lock: u32, _loc: u32) {}
+
+/// A lock hook of a module that is not instrumented (no location): does nothing.
+#[no_mangle]
+pub extern "C" fn wgrind_untraced_lock(_lock: u32) {}
+
+/// Records that this thread forked `child` at `loc` (negative: no location). The runtime
+/// calls it from `thread_create` before the child can start.
+#[no_mangle]
+pub extern "C" fn wgrind_fork(child: u32, loc: i32) {
+    with_ctx(|c| c.fork(child, u32::try_from(loc).ok()));
+}
+
+/// Records that this thread joined `child` at `loc` (negative: no location). The runtime
+/// calls it from `thread_join` after the child finished.
+#[no_mangle]
+pub extern "C" fn wgrind_join(child: u32, loc: i32) {
+    with_ctx(|c| c.join(child, u32::try_from(loc).ok()));
+}
