@@ -4,8 +4,10 @@
 //
 // Serves the repository from 127.0.0.1 with COOP/COEP, opens tests/browser/index.html in
 // Chromium (playwright-core, /usr/bin/chromium) and runs guest scenarios from the page's
-// main thread through pkg/wgrind_worker.js. For each scenario it checks the outcome that
-// guests/manifest.json expects:
+// main thread through pkg/wgrind_worker.js: the required ones (nested, hierarchy, mutex
+// counter, trap, real deadlock) first, then every other scenario of guests/manifest.json
+// but the few long ones left to the Node.js tests. For each it checks the outcome that the
+// manifest expects:
 //
 // - ok: the run resolves, its trace has the manifest's fork and join counts, locks and
 //   lock acquisitions, and every lock event pairs up (see trace_checks.mjs);
@@ -27,13 +29,13 @@ import { assertPreflight, checkBuildOutputs, loadManifest, openTestPage } from '
 import { checkOk } from './trace_checks.mjs';
 
 /** The scenarios that must run in Chromium; they run first. */
-export const REQUIRED = ['nested_threads', 'thread_hierarchy', 'mutex_counter', 'child_trap', 'deadlock'];
+const REQUIRED = ['nested_threads', 'thread_hierarchy', 'mutex_counter', 'child_trap', 'deadlock'];
 
 /**
  * Manifest scenarios this test leaves to the Node.js tests, which run every scenario:
  * they are long, and add nothing browser-specific to the ones above.
  */
-export const LEFT_TO_NODE = {
+const LEFT_TO_NODE = {
   spawn_join_2000: '2,000 threads one after the other; spawn_join_200 covers reuse here',
   alloc_free_stress: 'allocation stress with full memory tracing records millions of events',
   sort_large_array: 'the benchmark workload (cargo xtask bench runtime)',
@@ -119,7 +121,8 @@ function judge(name, expected, r) {
       if (r.lockConsistency) wrong.push(`lock consistency: ${r.lockConsistency}`);
       if (r.forkJoinConsistency) wrong.push(`fork/join consistency: ${r.forkJoinConsistency}`);
       if (expected.detached !== (r.detached > 0)) {
-        wrong.push(`${r.detached} detached threads reported, expected ${expected.detached ? 'some' : 'none'}`);
+        const want = expected.detached ? 'some' : 'none';
+        wrong.push(`${r.detached} detached threads reported, expected ${want}`);
       }
       return wrong;
     case 'trap':
@@ -152,7 +155,9 @@ function judge(name, expected, r) {
         wrong.push(`the error does not say that thread 0 is blocked joining thread 1: ${msg}`);
       }
       const blocked = [...(err.blockedOnLocks ?? [])].sort();
-      if (blocked.join() !== '1,2') wrong.push(`blockedOnLocks is ${JSON.stringify(err.blockedOnLocks)}, expected [1, 2]`);
+      if (blocked.join() !== '1,2') {
+        wrong.push(`blockedOnLocks is ${JSON.stringify(err.blockedOnLocks)}, expected [1, 2]`);
+      }
       if (r.ms > DEADLOCK_TIMEOUT_MS + DEADLOCK_SLACK_MS) {
         wrong.push(`the timeout error came after ${r.ms.toFixed(0)} ms, not about ${DEADLOCK_TIMEOUT_MS} ms`);
       }

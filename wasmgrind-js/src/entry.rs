@@ -195,7 +195,10 @@ mod tests {
     #[test]
     fn a_global_is_not_a_function() {
         let err = check_entry(&module(), "g").unwrap_err();
-        assert!(matches!(err, EntryError::NotAFunction { kind: "global", .. }));
+        assert!(matches!(
+            err,
+            EntryError::NotAFunction { kind: "global", .. }
+        ));
     }
 
     #[test]

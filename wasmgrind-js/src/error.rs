@@ -99,17 +99,25 @@ mod tests {
     #[test]
     fn variant_names_are_read_from_debug() {
         assert_eq!(variant_name("Parse(BinaryReaderError { .. })"), "Parse");
-        assert_eq!(variant_name("MissingLinkerExport { name: \"x\" }"), "MissingLinkerExport");
+        assert_eq!(
+            variant_name("MissingLinkerExport { name: \"x\" }"),
+            "MissingLinkerExport"
+        );
         assert_eq!(variant_name("NoMemory"), "NoMemory");
         assert_eq!(variant_name("(weird)"), "Unknown");
     }
 
     #[test]
     fn failure_keeps_message_kind_and_variant() {
-        let f = Failure::new("SessionError", &SessionError::ThreadIdOutOfRange { tid: 9, max: 4 });
+        let f = Failure::new(
+            "SessionError",
+            &SessionError::ThreadIdOutOfRange { tid: 9, max: 4 },
+        );
         assert_eq!(f.kind, "SessionError");
         assert_eq!(f.variant, "ThreadIdOutOfRange");
         assert!(f.message.contains("thread id 9"), "{}", f.message);
-        assert!(f.to_string().starts_with("SessionError::ThreadIdOutOfRange: "));
+        assert!(f
+            .to_string()
+            .starts_with("SessionError::ThreadIdOutOfRange: "));
     }
 }

@@ -223,7 +223,11 @@ pub fn trace_finish(atomics_as_locks: bool) -> JsResult<Object> {
     set(&obj, "events", &(finished.events as f64).into());
     let opt = |s: Option<String>| s.map_or(JsValue::NULL, |s| s.into());
     set(&obj, "lockConsistency", &opt(finished.lock_consistency));
-    set(&obj, "forkJoinConsistency", &opt(finished.fork_join_consistency));
+    set(
+        &obj,
+        "forkJoinConsistency",
+        &opt(finished.fork_join_consistency),
+    );
     Ok(obj)
 }
 
@@ -233,8 +237,8 @@ pub fn trace_finish(atomics_as_locks: bool) -> JsResult<Object> {
 pub fn encode_trace(trace_json: &str, atomics_as_locks: bool) -> JsResult<Object> {
     let trace: Trace = serde_json::from_str(trace_json)
         .map_err(|e| fail("SessionError", SessionError::BadTrace(e.to_string())))?;
-    let export = export(&trace, ExportOptions { atomics_as_locks })
-        .map_err(|e| fail("FormatError", e))?;
+    let export =
+        export(&trace, ExportOptions { atomics_as_locks }).map_err(|e| fail("FormatError", e))?;
     let rapid_bin = export.rapid_bin().map_err(|e| fail("FormatError", e))?;
     let obj = Object::new();
     set(&obj, "rapidbin", &Uint8Array::from(&rapid_bin[..]).into());

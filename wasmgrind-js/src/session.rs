@@ -373,7 +373,16 @@ impl ThreadCtx {
         if width == 0 {
             return;
         }
-        self.guarded(|c| c.record(Op::Read { addr, width, atomic }, Some(loc)));
+        self.guarded(|c| {
+            c.record(
+                Op::Read {
+                    addr,
+                    width,
+                    atomic,
+                },
+                Some(loc),
+            )
+        });
     }
 
     /// A store of `width` bytes at `addr`.
@@ -382,7 +391,16 @@ impl ThreadCtx {
         if width == 0 {
             return;
         }
-        self.guarded(|c| c.record(Op::Write { addr, width, atomic }, Some(loc)));
+        self.guarded(|c| {
+            c.record(
+                Op::Write {
+                    addr,
+                    width,
+                    atomic,
+                },
+                Some(loc),
+            )
+        });
     }
 
     /// The thread is about to block on `lock`.
@@ -453,11 +471,71 @@ mod tests {
                 Event::new(0, Op::Fork { child: 1 }, None),
                 Event::new(1, Op::Request { lock: 0x100 }, Some(0)),
                 Event::new(1, Op::Acquire { lock: 0x100 }, Some(0)),
-                Event::new(1, Op::Write { addr: 0x200, width: 4, atomic: false }, Some(0)),
+                Event::new(
+                    1,
+                    Op::Write {
+                        addr: 0x200,
+                        width: 4,
+                        atomic: false
+                    },
+                    Some(0)
+                ),
                 Event::new(1, Op::Release { lock: 0x100 }, Some(0)),
                 Event::new(0, Op::Join { child: 1 }, None),
             ]
         );
+    }
+
+    #[test]
+    fn a_reused_thread_id_records_into_its_buffer_in_order() {
+        let s = session(4);
+        let first = s.begin_thread(1).unwrap();
+        first.write(0x10, 4, false, 0);
+        first.end();
+        let second = s.begin_thread(1).unwrap();
+        second.read(0x20, 1, true, 0);
+        second.write(0x30, 0, false, 0);
+        let events = s.recorder.finish().unwrap();
+        assert_eq!(
+            events,
+            vec![
+                Event::new(
+                    1,
+                    Op::Write {
+                        addr: 0x10,
+                        width: 4,
+                        atomic: false
+                    },
+                    Some(0)
+                ),
+                Event::new(
+                    1,
+                    Op::Read {
+                        addr: 0x20,
+                        width: 1,
+                        atomic: true
+                    },
+                    Some(0)
+                ),
+            ],
+            "one buffer per thread id; zero-width accesses are not recorded"
+        );
+    }
+
+    #[test]
+    fn location_text_names_the_function_and_instruction() {
+        let loc = Location {
+            func_index: 7,
+            func_name: Some("worker".into()),
+            code_offset: 0x2a,
+            instr: "call start_lock".into(),
+        };
+        let s = Session::new(1, 10, vec![loc]).unwrap();
+        assert_eq!(
+            s.location_text(0),
+            "in `worker` (function 7), code offset 0x2a: call start_lock"
+        );
+        assert_eq!(s.location_text(5), "at unknown location 5");
     }
 
     #[test]
@@ -540,8 +618,7 @@ mod tests {
 
     #[test]
     fn capacity_overflow_fails_finish() {
-        let s: &'static Session =
-            Box::leak(Box::new(Session::new(2, 1, Vec::new()).unwrap()));
+        let s: &'static Session = Box::leak(Box::new(Session::new(2, 1, Vec::new()).unwrap()));
         let t0 = s.begin_thread(0).unwrap();
         t0.write(1, 1, false, 0);
         t0.write(1, 1, false, 0);

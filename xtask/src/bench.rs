@@ -7,7 +7,8 @@
 //!   `wasmgrind-instrument/examples/bench_transform.rs`, run with `cargo run --release`
 //!   (the `cargo xtask` alias builds xtask in debug mode, and timing debug code would be
 //!   meaningless); this module only gathers the inputs and writes the report.
-//! - `runtime`: not available yet.
+//! - `runtime`: thread create+join latency in Node and Chromium, and the slowdown of
+//!   tracing; see `bench_runtime.rs`.
 //!
 //! Each benchmark owns one section of `BENCHMARKS.md`, delimited by
 //! `<!-- bench:<name>:begin -->` and `<!-- bench:<name>:end -->`, and replaces only that
@@ -25,11 +26,7 @@ const USAGE: &str = "usage: cargo xtask bench transform [--min-time SECS]
 pub fn run(args: &[String]) -> Result {
     match args.split_first() {
         Some((what, rest)) if what == "transform" => transform(rest),
-        Some((what, _)) if what == "runtime" => Err(
-            "`cargo xtask bench runtime` is not available yet: the runtime benchmark has not \
-             been written; `cargo xtask bench transform` is"
-                .into(),
-        ),
+        Some((what, rest)) if what == "runtime" => crate::bench_runtime::run(rest),
         Some((what, _)) => Err(format!("unknown benchmark `{what}`\n{USAGE}").into()),
         None => Err(USAGE.into()),
     }

@@ -4,6 +4,7 @@
 //! install what they need (the pinned nightly, npm packages, Chromium, mdbook) themselves.
 
 mod bench;
+mod bench_runtime;
 mod book;
 mod browser;
 mod demo;

@@ -3,7 +3,10 @@
 //! 1. the fmt check of the host workspace and of `guests/`;
 //! 2. the guests (`cargo xtask guests`), which the Rust tests read from `target/guests`;
 //! 3. clippy on every host crate and target with `-D warnings`;
-//! 4. `cargo test --workspace`.
+//! 4. `cargo test --workspace`;
+//! 5. `pkg/` (`cargo xtask dist`) and the Node end-to-end tests in `tests/node`;
+//! 6. the browser tests in `tests/browser` (installs Chromium and playwright-core);
+//! 7. the book (installs mdbook), which fails when an `{{#include}}` is missing.
 
 use std::process::Command;
 
@@ -41,5 +44,13 @@ pub fn run(args: &[String]) -> Result {
             .current_dir(&root)
             .args(["test", "--workspace"]),
     )?;
+    crate::dist::run(&[])?;
+    util::run(
+        Command::new("node")
+            .current_dir(&root)
+            .args(["--test", "tests/node/"]),
+    )?;
+    crate::browser::run_browser_tests()?;
+    crate::book::build()?;
     Ok(())
 }

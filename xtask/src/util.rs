@@ -54,8 +54,3 @@ pub fn show(cmd: &Command) -> String {
     }
     s
 }
-
-/// Whether we run under CI (`CI=true`).
-pub fn is_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
