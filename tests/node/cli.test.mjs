@@ -76,7 +76,9 @@ test('--no-memory-trace writes a trace without memory accesses', async () => {
 });
 
 test('an unknown function exits 1 with the error on stderr', async () => {
-  const out = await runNode([cliPath, 'run', guestPath(m.guests.basics.file), 'nope', '--out', '/tmp/wasmgrind-test-nope']);
+  const dir = mkdtempSync(join(tmpdir(), 'wasmgrind-cli-'));
+  const out = await runNode([cliPath, 'run', guestPath(m.guests.basics.file), 'nope', '--out', dir]);
+  rmSync(dir, { recursive: true, force: true });
   assert.equal(out.code, 1);
   assert.match(out.stderr, /wasmgrind: error: the module exports no function `nope`/);
   assert.equal(out.stdout, '');

@@ -1,15 +1,19 @@
 // Failure semantics of the runtime: what is rejected before anything runs, how a failing
 // thread ends the run, and that nothing is left running afterwards.
 
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadRuntime, manifest, guestPath, cliPath, runNode } from './helpers.mjs';
 
 const { wasmgrind } = await loadRuntime();
 const m = manifest();
 const basics = () => guestPath(m.guests.basics.file);
 const failures = () => guestPath(m.guests.failures.file);
+const outDir = mkdtempSync(join(tmpdir(), 'wasmgrind-failures-'));
+after(() => rmSync(outDir, { recursive: true, force: true }));
 
 async function rejection(promise) {
   return promise.then(
@@ -82,19 +86,19 @@ test('the caller\'s bytes are left intact', async () => {
 });
 
 test('a trap in a child thread names the thread, and the process exits', async () => {
-  const out = await runNode([cliPath, 'run', failures(), 'child_trap', '--out', '/tmp/wasmgrind-test-trap']);
+  const out = await runNode([cliPath, 'run', failures(), 'child_trap', '--out', join(outDir, 'trap')]);
   assert.equal(out.code, 1, out.stderr);
   assert.match(out.stderr, /wasmgrind: error: thread 1 trapped: .*unreachable/);
 });
 
 test('a panic in a child thread reports its message, and the process exits', async () => {
-  const out = await runNode([cliPath, 'run', failures(), 'child_panic', '--out', '/tmp/wasmgrind-test-panic']);
+  const out = await runNode([cliPath, 'run', failures(), 'child_panic', '--out', join(outDir, 'panic')]);
   assert.equal(out.code, 1, out.stderr);
   assert.match(out.stderr, /thread 1 panicked: .*wasmgrind child panic: no items to process/);
 });
 
 test('a detached thread is reported and stopped, and does not keep Node alive', async () => {
-  const out = await runNode([cliPath, 'run', basics(), 'detached_thread', '--out', '/tmp/wasmgrind-test-detached']);
+  const out = await runNode([cliPath, 'run', basics(), 'detached_thread', '--out', join(outDir, 'detached')]);
   assert.equal(out.code, 0, out.stderr);
   assert.match(out.stdout, /thread 1 was still running .* \(a detached thread\); it was stopped/);
   // The thread loops forever: the process ending at all shows it was stopped.
@@ -110,7 +114,7 @@ test('a deadlock ends in a timeout error listing the blocked threads', async () 
     '--timeout',
     '2',
     '--out',
-    '/tmp/wasmgrind-test-deadlock',
+    join(outDir, 'deadlock'),
   ]);
   assert.equal(out.code, 1, out.stderr);
   assert.match(out.stderr, /did not finish within 2000 ms/);

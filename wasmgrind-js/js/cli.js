@@ -129,6 +129,10 @@ async function main(argv) {
     result = await wasmgrind(args.module, args.fn, args.options);
   } catch (e) {
     process.stderr.write(`wasmgrind: error: ${e.message}\n`);
+    if (e.wasmStack) {
+      const frames = e.wasmStack.split('\n').filter((l) => l.includes('wasm://'));
+      for (const f of frames.slice(0, 8)) process.stderr.write(`wasmgrind:   ${f.trim()}\n`);
+    }
     if (e.others) for (const o of e.others) process.stderr.write(`wasmgrind: also: ${o}\n`);
     if (e.trace && e.trace.rapidbin) {
       const files = await writeTrace(args.out, e.trace);

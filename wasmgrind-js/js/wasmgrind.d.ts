@@ -89,6 +89,12 @@ export interface WasmgrindResult {
   lockConsistency: string | null;
   /** Bytes of the target's and the utility module's memory at the end of the run. */
   memory: { target: number; utility: number };
+  /**
+   * Milliseconds: reading, patching, instrumenting and compiling the module (`prepareMs`);
+   * the function's own run on thread 0, from its call to its return (`functionMs`);
+   * stopping the threads and exporting the trace (`finishMs`).
+   */
+  timings: { prepareMs: number; functionMs: number; finishMs: number };
 }
 
 /** The error of a failed run. */

@@ -64,6 +64,11 @@ export const DEFAULT_OPTIONS = Object.freeze({
 
 /** Stack size of the utility module's instances (a multiple of 64 KiB). */
 const UTIL_STACK_SIZE = 1 << 20;
+/**
+ * Utility memory grown up front: the stacks of the first workers and the first trace
+ * buffers then need no memory growth while threads run (see reserveHeap in lib.rs).
+ */
+const UTIL_RESERVE_BYTES = 32 << 20;
 /** How long the end of a run waits for threads to leave the recorder. */
 const QUIESCE_MS = 5_000;
 /** How long the caller waits beyond the timeout for the manager to answer. */
@@ -234,6 +239,7 @@ const hex = (n) => `0x${(n >>> 0).toString(16)}`;
  */
 export async function runSession(binary, functionName, options) {
   const opts = checkOptions(options);
+  const started = performance.now();
   const bytes = await loadBinary(binary);
   await configureEngine();
 
@@ -244,6 +250,7 @@ export async function runSession(binary, functionName, options) {
   );
   const u = glue.initSync({ module: utilModule, thread_stack_size: UTIL_STACK_SIZE });
   const utilMemory = u.memory;
+  glue.reserveHeap(UTIL_RESERVE_BYTES);
 
   // 3./4. Patch, check the entry, instrument. Errors reject before anything runs.
   const patched = glue.patch(bytes, opts.stackSize);
@@ -279,6 +286,7 @@ export async function runSession(binary, functionName, options) {
     util: { module: utilModule, memory: utilMemory, stackSize: UTIL_STACK_SIZE },
     target: { module: targetModule, memory: targetMemory, memoryImport },
   });
+  session.prepareMs = performance.now() - started;
   return session.run();
 }
 
@@ -426,6 +434,7 @@ class Session {
         break;
       }
       case 'exit':
+        this.entryMs = m.entryMs;
         // A thread that failed first decides the outcome, even if main returned after it.
         if (Atomics.load(this.ctrl, C_FIRST_ERROR) === 0) this.settle({ type: 'exit' });
         break;
@@ -526,6 +535,7 @@ class Session {
 
   async end(outcome) {
     const { ctrl } = this;
+    const ending = performance.now();
     const stuck = await this.quiesce();
     const states = this.threadStates();
     await this.terminateAll();
@@ -569,6 +579,11 @@ class Session {
           target: this.target.memory.buffer.byteLength,
           utility: this.util.memory.buffer.byteLength,
         },
+        timings: {
+          prepareMs: this.prepareMs,
+          functionMs: this.entryMs,
+          finishMs: performance.now() - ending,
+        },
       };
     }
 
@@ -587,6 +602,9 @@ class Session {
           `${unfinished.length} thread(s) were still running and were stopped:\n${lines.join('\n')}`,
         { threads: states },
       );
+      if (this.opts.trace && this.glue.traceLockTableOverflowed()) {
+        err.message += '\n  (more distinct locks were taken than the owner table holds: some holders are not shown)';
+      }
       const locked = unfinished.filter((s) => s.waitingOn !== undefined);
       if (locked.length > 0) err.blockedOnLocks = locked.map((s) => s.tid);
     } else {

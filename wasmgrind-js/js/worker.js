@@ -273,11 +273,14 @@ function serve(init) {
     Atomics.store(worker, tid, index + 1);
     if (traced) threadBegin(tid);
     let failure = null;
+    let entryMs = 0;
     try {
       const ex = new WebAssembly.Instance(target.module, imports).exports;
       if (tid === 0) {
         if (run.hasInit) ex.__wasmgrind_init();
+        const t0 = performance.now();
         ex[run.entry]();
+        entryMs = performance.now() - t0;
       } else {
         ex.thread_start(Atomics.load(arg, tid));
       }
@@ -299,7 +302,7 @@ function serve(init) {
     Atomics.store(status, tid, T_DONE);
     Atomics.notify(status, tid);
     current = -1;
-    if (tid === 0) post({ type: 'exit', tid: 0 });
+    if (tid === 0) post({ type: 'exit', tid: 0, entryMs });
   }
 
   /** The next thread id to run, or -1 if this worker should close. */

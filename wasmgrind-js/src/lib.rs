@@ -100,6 +100,28 @@ pub fn check_entry(wasm: &[u8], name: &str) -> JsResult<()> {
     entry::check_entry(wasm, name).map_err(|e| fail("EntryError", e))
 }
 
+/// Grows the utility heap by `bytes` now and keeps it free for later allocations.
+///
+/// The runtime calls it once before it starts the thread workers, so that instantiating
+/// a worker's utility instance (its stack and TLS block) and the first recorder buffers
+/// take memory that already exists instead of growing the shared memory while other
+/// threads run: an engine instance may see another thread's growth late, and a bulk
+/// memory instruction (such as the TLS initialization) on the new pages then traps.
+#[wasm_bindgen(js_name = reserveHeap)]
+pub fn reserve_heap(bytes: u32) -> JsResult<()> {
+    let mut block: Vec<u8> = Vec::new();
+    block.try_reserve_exact(bytes as usize).map_err(|e| {
+        Failure {
+            kind: "SessionError",
+            variant: "ReserveFailed".into(),
+            message: format!("cannot reserve {bytes} bytes of utility memory: {e}"),
+        }
+        .into_js()
+    })?;
+    drop(block);
+    Ok(())
+}
+
 /// The description of a status code of the runtime ABI, with the code:
 /// `the guest panicked (code 100)`; unknown codes say so.
 #[wasm_bindgen(js_name = errorCodeText)]
