@@ -29,7 +29,10 @@ pub fn build() -> Result {
     if !out.status.success() || log.contains("ERROR") {
         return Err("`mdbook build book` failed or reported an error (see above)".into());
     }
-    eprintln!("book written to {}", root().join("book/book/index.html").display());
+    eprintln!(
+        "book written to {}",
+        root().join("book/book/index.html").display()
+    );
     Ok(())
 }
 
