@@ -1,26 +1,4 @@
-//! The library a Wasmgrind guest program links.
-//!
-//! WebAssembly has no threads of its own; the Wasmgrind runtime supplies them. A guest
-//! program built with this crate gets:
-//!
-//! - [`thread::spawn`] and [`thread::JoinHandle::join`], shaped like `std::thread`, which
-//!   ask the runtime for a thread through the `wasmgrind.thread_create` and
-//!   `wasmgrind.thread_join` imports;
-//! - [`sync::Mutex`], a blocking lock (`memory.atomic.wait32` / `memory.atomic.notify`)
-//!   that reports every request, acquisition and release to the runtime so that the trace
-//!   shows lock order, contention and deadlocks;
-//! - the exports the runtime calls: `thread_start`, `__wasmgrind_malloc`,
-//!   `__wasmgrind_free` and `__wasmgrind_init` (which installs a panic hook that reports a
-//!   panic's message and location through `wasmgrind.panic`).
-//!
-//! The names and signatures are those of `wasmgrind_core::abi`.
-//!
-//! # Building
-//!
-//! Guests are built for `wasm32-unknown-unknown` with the pinned nightly, shared memory
-//! and `panic = "abort"`; `cargo xtask guests` does it. On every other target the crate
-//! falls back to `std::thread` and untraced locking, so guest logic can be unit-tested
-//! natively.
+#![doc = include_str!("../README.md")]
 #![cfg_attr(
     target_arch = "wasm32",
     feature(stdarch_wasm_atomic_wait, alloc_error_hook)

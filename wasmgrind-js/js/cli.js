@@ -5,6 +5,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { wasmgrind } from './wasmgrind.js';
 
+// ANCHOR: help
 const HELP = `\
 Usage: wasmgrind run <module.wasm> <function> [options]
        wasmgrind --help
@@ -35,6 +36,7 @@ Exit status: 0 when the function returned, 1 when the run failed (a trap or pani
 thread, a timeout, a module that cannot be run; the error is on stderr), 2 for a usage
 error.
 `;
+// ANCHOR_END: help
 
 class UsageError extends Error {}
 

@@ -1,3 +1,4 @@
+// ANCHOR: overview
 // wasmgrind.js: run an exported function of a multithreaded WebAssembly module with real
 // threads and get back a trace of what the threads did.
 //
@@ -18,6 +19,7 @@
 //   8. run the exported function on thread 0 and wait for the outcome.
 // Then it stops every thread that is still running, terminates all workers and returns the
 // trace as RapidBin bytes, STD text and the JSON metadata.
+// ANCHOR_END: overview
 
 import {
   isNode,

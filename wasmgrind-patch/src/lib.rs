@@ -1,49 +1,4 @@
-//! Rewrites a threaded WebAssembly module so that every instance of it, one per thread,
-//! gets its own stack and TLS block on the shared memory, and can free them again.
-//!
-//! rustc/wasm-ld output with `--shared-memory` initializes its data segments once
-//! (`__wasm_init_memory` guards itself), but every instance starts on the same
-//! `__stack_pointer` and only the first one gets a TLS block. [`patch`] fixes that. It
-//! parses the module once, copies every original function body byte for byte, and
-//! changes exactly this:
-//!
-//! 1. **A reserved page.** `__heap_base` is rounded up to 16 and the next
-//!    [`RESERVED_BYTES`] are taken for Wasmgrind: a lock word at offset 0, an instance
-//!    counter at offset 4, and a temporary stack whose top is the end of the page. The
-//!    `__heap_base` global is moved past the page, and the memory import's minimum grows if
-//!    the page does not fit in it. Rust's allocator takes its memory from `memory.grow`, so
-//!    it never hands out this page. The patcher requires `__heap_base` to be exported
-//!    (`--export=__heap_base`); it does not guess where the heap starts.
-//! 2. **Two globals**, `$__wasmgrind_stack_base` (exported as `__wasmgrind_stack_base`) and
-//!    `$__wasmgrind_tls_block`: this instance's stack and TLS allocations (0 = none).
-//! 3. **A new start function** `$__wasmgrind_start`, which
-//!    - calls the original start function, if there was one;
-//!    - increments the instance counter; the instance that saw 0 is the first and keeps
-//!      the linker's stack;
-//!    - on every later instance, takes the lock (waiting with `memory.atomic.wait32`),
-//!      switches to the temporary stack, allocates a stack of
-//!      [`PatchConfig::stack_size`] bytes (aligned to 16) with `__wasmgrind_malloc`,
-//!      releases the lock and switches to the new stack;
-//!    - on every instance, allocates `__tls_size` bytes aligned to `__tls_align` and
-//!      calls `__wasm_init_tls` on them (skipped when `__tls_size` is 0).
-//!
-//!    An allocation that fails traps with `unreachable`.
-//! 4. **A new export** `__wasmgrind_thread_destroy(tls_base, stack_base)`, which frees a
-//!    thread's TLS block and stack with `__wasmgrind_free`. A zero argument means "this
-//!    instance's own". When it frees its own stack it runs `__wasmgrind_free` on the
-//!    temporary stack under the lock, so the dying thread can call it as its last call.
-//!    The first instance's stack belongs to the linker and is never freed.
-//! 5. **Two types** for the new functions are appended to the type section, and their
-//!    names to the name section (if there is one). Nothing else in the name section or any
-//!    other custom section changes.
-//! 6. **A custom section** [`PATCH_SECTION`] records which functions the patcher added
-//!    (they are the last two), so that a second [`patch`] fails with
-//!    [`PatchError::AlreadyPatched`] and the instrumenter skips them.
-//!
-//! The stack pointer is the global named `__stack_pointer` in the name section. Without
-//! a name for it, the patcher takes the first defined global that is a mutable `i32`,
-//! initialized by `i32.const`, not exported and not `__tls_base`: wasm-ld always emits
-//! `__stack_pointer` that way, as the first global.
+#![doc = include_str!("../README.md")]
 
 mod error;
 
@@ -70,6 +25,8 @@ pub const RESERVED_BYTES: u32 = 65536;
 const LOCK_OFFSET: u32 = 0;
 /// Offset of the instance counter in the reserved page.
 const COUNTER_OFFSET: u32 = 4;
+/// Number of functions the patcher adds.
+const NEW_FUNCS: u32 = 3;
 /// WebAssembly page size.
 const PAGE: u64 = 65536;
 
@@ -238,7 +195,8 @@ struct Plan {
     orig_start: Option<u32>,
     /// Index of the first new type: `() -> ()`, then `(i32, i32) -> ()`.
     first_new_type: u32,
-    /// Index of `$__wasmgrind_start`; `$__wasmgrind_thread_destroy` follows it.
+    /// Index of `$__wasmgrind_start`; `$__wasmgrind_thread_destroy` and
+    /// `$__wasmgrind_lock` follow it.
     first_new_func: u32,
     /// Index of `$__wasmgrind_stack_base`; `$__wasmgrind_tls_block` follows it.
     first_new_global: u32,
@@ -581,10 +539,12 @@ impl<'a> Scan<'a> {
                 }
                 (3, _) => {
                     let mut extra = Vec::new();
-                    plan.first_new_type.encode(&mut extra);
-                    (plan.first_new_type + 1).encode(&mut extra);
+                    // `$__wasmgrind_start`, `$__wasmgrind_thread_destroy`, `$__wasmgrind_lock`.
+                    for ty in [0, 1, 0] {
+                        (plan.first_new_type + ty).encode(&mut extra);
+                    }
                     let defined = self.funcs.len() as u32 - self.imported_funcs;
-                    raw(&mut module, 3, &append_items(content, defined, 2, &extra));
+                    raw(&mut module, 3, &append_items(content, defined, NEW_FUNCS, &extra));
                 }
                 (6, _) => {
                     let mut globals = wasm_encoder::GlobalSection::new();
@@ -636,8 +596,9 @@ impl<'a> Scan<'a> {
                     let mut extra = Vec::new();
                     start_function(plan).encode(&mut extra);
                     destroy_function(plan).encode(&mut extra);
+                    lock_function(plan).encode(&mut extra);
                     let defined = self.funcs.len() as u32 - self.imported_funcs;
-                    raw(&mut module, 10, &append_items(content, defined, 2, &extra));
+                    raw(&mut module, 10, &append_items(content, defined, NEW_FUNCS, &extra));
                 }
                 (0, Some("name")) => {
                     module.section(&self.name_section(plan));
@@ -647,7 +608,7 @@ impl<'a> Scan<'a> {
         }
         let mut payload = Vec::with_capacity(8);
         payload.extend_from_slice(&plan.first_new_func.to_le_bytes());
-        payload.extend_from_slice(&2u32.to_le_bytes());
+        payload.extend_from_slice(&NEW_FUNCS.to_le_bytes());
         module.section(&wasm_encoder::CustomSection {
             name: PATCH_SECTION.into(),
             data: payload.into(),
@@ -720,6 +681,7 @@ impl<'a> Scan<'a> {
         if kind == 1 {
             m.append(plan.first_new_func, "__wasmgrind_start");
             m.append(plan.first_new_func + 1, abi::THREAD_DESTROY.name);
+            m.append(plan.first_new_func + 2, "__wasmgrind_lock");
         } else {
             m.append(plan.first_new_global, abi::STACK_BASE_EXPORT);
             m.append(plan.first_new_global + 1, "__wasmgrind_tls_block");
@@ -770,9 +732,19 @@ fn memarg_i32() -> MemArg {
     }
 }
 
-/// Waits until the lock word of the reserved page was 0 and sets it to 1.
+/// Takes the lock of the reserved page.
 fn lock(f: &mut InstructionSink<'_>, plan: &Plan) {
-    f.loop_(BlockType::Empty)
+    f.call(plan.first_new_func + 2);
+}
+
+/// `$__wasmgrind_lock`: waits until the lock word of the reserved page was 0 and sets it
+/// to 1. It is a function of its own, without locals, because V8's baseline compiler in
+/// Node 20 loses a function's locals across `memory.atomic.wait32`: the callers keep
+/// theirs in a frame that never waits.
+fn lock_function(plan: &Plan) -> Function {
+    let mut func = Function::new([]);
+    func.instructions()
+        .loop_(BlockType::Empty)
         .i32_const(plan.lock_addr as i32)
         .i32_const(0)
         .i32_const(1)
@@ -785,7 +757,9 @@ fn lock(f: &mut InstructionSink<'_>, plan: &Plan) {
         .drop()
         .br(1)
         .end()
+        .end()
         .end();
+    func
 }
 
 /// Releases the lock word and wakes one waiter.

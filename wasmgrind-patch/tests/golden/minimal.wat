@@ -53,20 +53,7 @@
     i32.const 1
     i32.atomic.rmw.add
     if ;; label = @1
-      loop ;; label = @2
-        i32.const 1049904
-        i32.const 0
-        i32.const 1
-        i32.atomic.rmw.cmpxchg
-        if ;; label = @3
-          i32.const 1049904
-          i32.const 1
-          i64.const -1
-          memory.atomic.wait32
-          drop
-          br 1 (;@2;)
-        end
-      end
+      call $__wasmgrind_lock
       i32.const 1115440
       global.set $__stack_pointer
       i32.const 65536
@@ -129,20 +116,7 @@
     end
     local.get 2
     if ;; label = @1
-      loop ;; label = @2
-        i32.const 1049904
-        i32.const 0
-        i32.const 1
-        i32.atomic.rmw.cmpxchg
-        if ;; label = @3
-          i32.const 1049904
-          i32.const 1
-          i64.const -1
-          memory.atomic.wait32
-          drop
-          br 1 (;@2;)
-        end
-      end
+      call $__wasmgrind_lock
       i32.const 1115440
       global.set $__stack_pointer
     end
@@ -171,5 +145,21 @@
       drop
     end
   )
-  (@custom "wasmgrind.patch" (after code) "\05\00\00\00\02\00\00\00")
+  (func $__wasmgrind_lock (;7;) (type 5)
+    loop ;; label = @1
+      i32.const 1049904
+      i32.const 0
+      i32.const 1
+      i32.atomic.rmw.cmpxchg
+      if ;; label = @2
+        i32.const 1049904
+        i32.const 1
+        i64.const -1
+        memory.atomic.wait32
+        drop
+        br 1 (;@1;)
+      end
+    end
+  )
+  (@custom "wasmgrind.patch" (after code) "\05\00\00\00\03\00\00\00")
 )
