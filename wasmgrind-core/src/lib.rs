@@ -6,5 +6,6 @@
 //! is a change in one place.
 
 pub mod abi;
+pub mod analysis;
 pub mod location;
 pub mod trace;

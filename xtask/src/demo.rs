@@ -7,7 +7,6 @@
 //!    which prints the trace summary;
 //! 4. lists the trace files it wrote.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -105,124 +104,27 @@ pub fn run(args: &[String]) -> Result {
     Ok(())
 }
 
-/// An edge of the lock-order graph: `to` was acquired while `from` was held.
-type Edge = (u32, u32);
-
-/// The lock-order graph of an STD trace: for every pair of locks taken nested, the
-/// threads that did so and how often, in order of first appearance.
-fn lock_order(std_text: &str) -> Result<Vec<(Edge, BTreeMap<u32, u32>)>> {
-    let mut held: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
-    let mut edges: Vec<(Edge, BTreeMap<u32, u32>)> = Vec::new();
-    for (n, line) in std_text.lines().enumerate() {
-        let bad = || format!("trace.std line {}: cannot read `{line}`", n + 1);
-        let mut fields = line.split('|');
-        let (Some(thread), Some(op)) = (fields.next(), fields.next()) else {
-            return Err(bad().into());
-        };
-        let thread: u32 = thread
-            .strip_prefix('T')
-            .and_then(|t| t.parse().ok())
-            .ok_or_else(bad)?;
-        let lock = |prefix: &str| -> Option<u32> {
-            op.strip_prefix(prefix)?
-                .strip_suffix(')')?
-                .strip_prefix('L')?
-                .parse()
-                .ok()
-        };
-        if let Some(lock) = lock("acq(") {
-            let stack = held.entry(thread).or_default();
-            for &outer in stack.iter() {
-                let edge = (outer, lock);
-                let at = match edges.iter().position(|(e, _)| *e == edge) {
-                    Some(at) => at,
-                    None => {
-                        edges.push((edge, BTreeMap::new()));
-                        edges.len() - 1
-                    }
-                };
-                *edges[at].1.entry(thread).or_default() += 1;
-            }
-            stack.push(lock);
-        } else if let Some(lock) = lock("rel(") {
-            let stack = held.entry(thread).or_default();
-            if let Some(at) = stack.iter().rposition(|&l| l == lock) {
-                stack.remove(at);
-            }
-        }
-    }
-    Ok(edges)
-}
-
-/// The cycles of the lock-order graph, each as its locks in order, starting with its
-/// smallest lock, without duplicates.
-fn lock_cycles(edges: &[(Edge, BTreeMap<u32, u32>)]) -> Vec<Vec<u32>> {
-    let next = |l: u32| {
-        edges
-            .iter()
-            .filter(move |(e, _)| e.0 == l)
-            .map(|(e, _)| e.1)
-    };
-    let mut cycles: Vec<Vec<u32>> = Vec::new();
-    for &((from, to), _) in edges {
-        // Breadth-first search from `to` back to `from`: the shortest cycle through the edge.
-        let mut parent: BTreeMap<u32, u32> = BTreeMap::new();
-        let mut queue = std::collections::VecDeque::from([to]);
-        let mut found = to == from;
-        while let Some(l) = queue.pop_front() {
-            if found {
-                break;
-            }
-            for n in next(l) {
-                if n == from {
-                    parent.insert(from, l);
-                    found = true;
-                    break;
-                }
-                if n != to && !parent.contains_key(&n) {
-                    parent.insert(n, l);
-                    queue.push_back(n);
-                }
-            }
-        }
-        if !found {
-            continue;
-        }
-        let mut cycle = vec![from];
-        let mut l = from;
-        while l != to {
-            l = parent[&l];
-            cycle.push(l);
-        }
-        // `cycle` is from, ..., to backwards; make it from -> to -> ... -> from.
-        cycle[1..].reverse();
-        let min_at = (0..cycle.len()).min_by_key(|&i| cycle[i]).unwrap_or(0);
-        cycle.rotate_left(min_at);
-        if !cycles.contains(&cycle) {
-            cycles.push(cycle);
-        }
-    }
-    cycles
-}
-
 /// What the demo says about the locks of a trace: the nested acquisitions and the
 /// lock-order cycles, which are potential deadlocks.
 fn lock_order_report(std_text: &str) -> Result<String> {
-    let edges = lock_order(std_text)?;
+    let trace =
+        wasmgrind_core::trace::std_text::decode(std_text).map_err(|e| format!("trace.std: {e}"))?;
+    let order = wasmgrind_core::analysis::lock_order(&trace);
+    let edges = &order.edges;
     let mut out = String::new();
     if edges.is_empty() {
         out.push_str("lock order: no lock was taken while another was held\n");
         return Ok(out);
     }
     out.push_str("lock order in the trace (a lock taken while another one is held):\n");
-    for ((from, to), threads) in &edges {
+    for ((from, to), threads) in edges {
         let by: Vec<String> = threads
             .iter()
             .map(|(t, n)| format!("T{t} ({n}x)"))
             .collect();
         out.push_str(&format!("  L{from} then L{to}, by {}\n", by.join(", ")));
     }
-    let cycles = lock_cycles(&edges);
+    let cycles = order.cycles();
     if cycles.is_empty() {
         out.push_str("no lock-order cycle: these locks cannot deadlock each other\n");
     }
@@ -343,16 +245,10 @@ mod tests {
     }
 
     #[test]
-    fn lock_order_cycles_are_potential_deadlocks() {
+    fn the_report_names_nested_locks_and_cycles() {
         let trace = "T0|fork(T1)|0\nT1|req(L0)|1\nT1|acq(L0)|1\nT1|acq(L1)|2\nT1|r(V0)|3\n\
                      T1|rel(L1)|4\nT1|rel(L0)|4\nT2|acq(L1)|5\nT2|acq(L0)|6\nT2|rel(L0)|7\n\
                      T2|rel(L1)|7\nT2|acq(L2)|8\nT2|rel(L2)|8\n";
-        let edges = lock_order(trace).unwrap();
-        assert_eq!(edges.len(), 2);
-        assert_eq!(edges[0].0, (0, 1));
-        assert_eq!(edges[0].1, BTreeMap::from([(1, 1)]));
-        assert_eq!(edges[1].0, (1, 0));
-        assert_eq!(lock_cycles(&edges), vec![vec![0, 1]]);
         let report = lock_order_report(trace).unwrap();
         assert!(report.contains("L0 then L1, by T1 (1x)"), "{report}");
         assert!(report.contains("L1 then L0, by T2 (1x)"), "{report}");
@@ -360,43 +256,23 @@ mod tests {
             report.contains("potential deadlock: the locks are taken in the cycle L0 -> L1 -> L0"),
             "{report}"
         );
-    }
-
-    #[test]
-    fn consistent_lock_order_has_no_cycle() {
-        // A three-lock chain taken in one global order, as dining philosophers who take
-        // the lower fork first.
-        let trace = "T1|acq(L0)|0\nT1|acq(L1)|0\nT1|rel(L1)|0\nT1|rel(L0)|0\n\
-                     T2|acq(L1)|0\nT2|acq(L2)|0\nT2|rel(L2)|0\nT2|rel(L1)|0\n\
-                     T3|acq(L0)|0\nT3|acq(L2)|0\nT3|rel(L2)|0\nT3|rel(L0)|0\n";
-        let edges = lock_order(trace).unwrap();
-        assert_eq!(edges.len(), 3);
-        assert!(lock_cycles(&edges).is_empty());
-        assert!(lock_order_report(trace)
+        let ordered = "T1|acq(L0)|0\nT1|acq(L1)|0\nT1|rel(L1)|0\nT1|rel(L0)|0\n";
+        assert!(lock_order_report(ordered)
             .unwrap()
             .contains("no lock-order cycle"));
-        // Taking L0 while holding L2 closes two cycles: L0 -> L1 -> L2 -> L0 and
-        // L0 -> L2 -> L0.
-        let cyclic = format!("{trace}T4|acq(L2)|0\nT4|acq(L0)|0\n");
-        assert_eq!(
-            lock_cycles(&lock_order(&cyclic).unwrap()),
-            vec![vec![0, 1, 2], vec![0, 2]]
-        );
-        assert!(lock_order("garbage").is_err());
         assert!(lock_order_report("T0|w(V0)|0\n")
             .unwrap()
             .contains("no lock was taken"));
+        assert!(lock_order_report("garbage").is_err());
     }
 
     #[test]
     fn the_demo_scenario_is_a_potential_deadlock_in_the_manifest() {
-        let manifest = fs::read_to_string(root().join("guests").join("manifest.json")).unwrap();
-        assert!(manifest.contains(&format!("\"file\": \"{GUEST}\"")));
-        let at = manifest
-            .find(&format!("\"{SCENARIO}\": {{"))
-            .expect("the demo scenario is in the manifest");
-        let entry = &manifest[at..at + manifest[at..].find('}').unwrap()];
-        assert!(entry.contains("\"potential_deadlock\": true"), "{entry}");
-        assert!(entry.contains("\"outcome\": \"ok\""), "{entry}");
+        let manifest =
+            crate::guests::Manifest::load(&root().join("guests").join("manifest.json")).unwrap();
+        let guest = &manifest.guests[GUEST.trim_end_matches(".wasm")];
+        let scenario = &guest.scenarios[SCENARIO];
+        assert!(scenario.potential_deadlock);
+        assert_eq!(scenario.outcome, crate::guests::Outcome::Ok);
     }
 }
