@@ -112,12 +112,12 @@ test('a deadlock ends in a timeout error listing the blocked threads', async () 
     failures(),
     'deadlock',
     '--timeout',
-    '2',
+    '10',
     '--out',
     join(outDir, 'deadlock'),
   ]);
   assert.equal(out.code, 1, out.stderr);
-  assert.match(out.stderr, /did not finish within 2000 ms/);
+  assert.match(out.stderr, /did not finish within 10000 ms/);
   assert.match(out.stderr, /thread \d+: running, blocked on lock 0x[0-9a-f]+ held by thread \d+, holds 0x[0-9a-f]+/);
   assert.match(out.stderr, /thread 0: running, blocked joining thread \d+/);
   assert.match(out.stderr, /the trace up to the failure is in/);

@@ -65,15 +65,14 @@ const RUNS = [
 ];
 
 /**
- * Sequential spawn/join allocates and frees the same blocks in the same order every time.
- * So within one guest, the target memory after 200 cycles is exactly the memory after 1
- * cycle. Across two guest binaries, one page of slack allows for a different static data
- * layout. Leaking the 12-byte TLS block of each thread grows the 2,000-cycle run by
+ * Sequential spawn/join allocates and frees the same blocks in the same order every time,
+ * so the target memory after 200 cycles is the memory after 1 cycle (measured: equal). One
+ * page of slack keeps a harmless change of allocation order from failing the test; across
+ * two guest binaries it also allows for a different static data layout. Leaking the 12-byte TLS block of each thread grows the 2,000-cycle run by
  * 2,162,688 bytes (33 pages): the leaked blocks fragment the heap, so later stacks no
  * longer fit where the freed ones were.
  */
-const TARGET_SLACK_SAME_GUEST = 0;
-const TARGET_SLACK_OTHER_GUEST = PAGE;
+const TARGET_SLACK = PAGE;
 /**
  * The utility memory holds the recorder's event buffers, which legitimately grow with the
  * fork and join events (2 a thread). Leaking one utility instance (a 1 MiB stack plus TLS)
@@ -158,16 +157,16 @@ test('the target memory does not grow with the number of threads', (t) => {
   const hundreds = get('spawn_join_200').memory.target;
   t.diagnostic(`target memory: 1 cycle ${show(one)}, 200 cycles ${show(hundreds)}`);
   assert.ok(
-    hundreds <= one + TARGET_SLACK_SAME_GUEST,
+    hundreds <= one + TARGET_SLACK,
     `the target memory grew from ${show(one)} after 1 cycle to ${show(hundreds)} after 200 cycles of the same ` +
       `guest: threads leak their stack or TLS block (is __wasmgrind_thread_destroy called when a thread ends?)`,
   );
   const thousands = get('spawn_join_2000').memory.target;
   t.diagnostic(`target memory: 2,000 cycles ${show(thousands)}`);
   assert.ok(
-    thousands <= hundreds + TARGET_SLACK_OTHER_GUEST,
+    thousands <= hundreds + TARGET_SLACK,
     `the target memory grew from ${show(hundreds)} after 200 cycles to ${show(thousands)} after 2,000 cycles, ` +
-      `more than the ${TARGET_SLACK_OTHER_GUEST}-byte slack: threads leak their stack or TLS block`,
+      `more than the ${TARGET_SLACK}-byte slack: threads leak their stack or TLS block`,
   );
 });
 

@@ -85,29 +85,6 @@ export async function startWorker(url, name) {
   };
 }
 
-/**
- * The port of the current worker to its creator: `post(message, transfer)`,
- * `onMessage(fn)`, `close()` (ends this worker).
- */
-export async function ownPort() {
-  if (isNode) {
-    const { parentPort } = await workerThreads();
-    if (parentPort === null) throw new Error('this script must run in a worker thread');
-    return {
-      post: (m, t) => parentPort.postMessage(m, t),
-      onMessage: (fn) => parentPort.on('message', fn),
-      close: () => process.exit(0),
-    };
-  }
-  return {
-    post: (m, t) => globalThis.postMessage(m, t),
-    onMessage: (fn) => {
-      globalThis.onmessage = (e) => fn(e.data);
-    },
-    close: () => globalThis.close(),
-  };
-}
-
 /** The bytes at a URL: `fetch` in browsers, the filesystem for `file:` URLs in Node. */
 export async function readUrl(url) {
   if (isNode && url.protocol === 'file:') {
@@ -150,12 +127,11 @@ export const C_NEXT_TID = 0;
 export const C_JOB_HEAD = 1;
 /** Ring index of the next job to publish. */
 export const C_JOB_TAIL = 2;
-/** Bumped on every new job and close request; idle workers wait on it. */
+/** Bumped on every new job; idle workers wait on it. */
 export const C_JOB_SEQ = 3;
 /** Workers waiting for a job. */
 export const C_IDLE = 4;
-/** Idle workers asked to close. */
-export const C_CLOSE_REQ = 5;
+/* Cell 5 is unused. */
 /** The run is ending: threads park at their next safe point. */
 export const C_STOPPING = 6;
 /** Workers inside a utility instantiation or destruction. */
@@ -168,8 +144,7 @@ export const C_FREE_LOCK = 9;
 export const C_FREE_COUNT = 10;
 /** Never changes: parked threads wait on it until they are terminated. */
 export const C_PARK = 11;
-/** Threads created and not finished. */
-export const C_LIVE = 12;
+/* Cell 12 is unused. */
 /** Threads ever created (forks), including recycled ids. */
 export const C_FORKS = 13;
 /** Number of header cells. */

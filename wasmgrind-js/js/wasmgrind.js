@@ -37,7 +37,6 @@ import {
   C_STOPPING,
   C_UTIL_BUSY,
   C_FIRST_ERROR,
-  C_LIVE,
   C_FORKS,
   T_FREE,
   T_PENDING,
@@ -255,7 +254,9 @@ export async function runSession(binary, functionName, options) {
   glue.reserveHeap(UTIL_RESERVE_BYTES);
 
   // 3./4. Patch, check the entry, instrument. Errors reject before anything runs.
-  const patched = glue.patch(bytes, opts.stackSize);
+  // Without tracing the patched module is the result, so the patcher validates it;
+  // otherwise the instrumenter validates its output.
+  const patched = glue.patch(bytes, opts.stackSize, !opts.trace);
   glue.checkEntry(bytes, functionName);
   let wasm = patched;
   let locations = '[]';
@@ -362,7 +363,6 @@ class Session {
       : undefined;
     // Thread 0 is the first job; the pool picks it up as soon as a worker is ready.
     Atomics.store(v.status, 0, T_PENDING);
-    Atomics.store(ctrl, C_LIVE, 1);
     Atomics.store(v.jobs, 0, 1);
     Atomics.store(ctrl, C_JOB_TAIL, 1);
     this.topUp(1 + this.opts.spareWorkers);

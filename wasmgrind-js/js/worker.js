@@ -40,13 +40,11 @@ import {
   C_JOB_TAIL,
   C_JOB_SEQ,
   C_IDLE,
-  C_CLOSE_REQ,
   C_STOPPING,
   C_UTIL_BUSY,
   C_FIRST_ERROR,
   C_FREE_LOCK,
   C_FREE_COUNT,
-  C_LIVE,
   C_FORKS,
   T_FREE,
   T_PENDING,
@@ -54,15 +52,8 @@ import {
   T_DONE,
   T_FAILED,
 } from './shim.js';
-import { initSync, threadBegin, threadEnd } from './wasmgrind_js.js';
+import { initSync, statusCodes, threadBegin, threadEnd } from './wasmgrind_js.js';
 
-// Status codes of the runtime ABI (wasmgrind_core::abi::ErrorCode).
-const OK = 0;
-const THREAD_LIMIT = 1;
-const UNKNOWN_THREAD = 3;
-const ALREADY_JOINED = 4;
-const JOIN_SELF = 5;
-const THREAD_TRAPPED = 6;
 
 /** A guest's call of `wasmgrind.panic`: thrown to unwind the thread. */
 class GuestPanic extends Error {
@@ -112,15 +103,26 @@ function serve(init) {
   // not overlap the end of the run, when the manager reads the trace.
   enterUtil();
   let u;
+  let codes;
   try {
     u = initSync({
       module: util.module,
       memory: util.memory,
       thread_stack_size: util.stackSize,
     });
+    codes = statusCodes();
   } finally {
     leaveUtil();
   }
+  // Status codes of the runtime ABI, from wasmgrind_core::abi::ErrorCode.
+  const {
+    Ok: OK,
+    ThreadLimit: THREAD_LIMIT,
+    UnknownThread: UNKNOWN_THREAD,
+    AlreadyJoined: ALREADY_JOINED,
+    JoinSelf: JOIN_SELF,
+    ThreadTrapped: THREAD_TRAPPED,
+  } = codes;
 
   function enterUtil() {
     Atomics.add(ctrl, C_UTIL_BUSY, 1);
@@ -222,7 +224,6 @@ function serve(init) {
     // The fork is recorded before the child can run, so it precedes all its events.
     if (traced) u.wgrind_fork(tid, loc === undefined ? -1 : loc);
     new DataView(memory.buffer).setUint32(tidPtr >>> 0, tid, true);
-    Atomics.add(ctrl, C_LIVE, 1);
     Atomics.add(ctrl, C_FORKS, 1);
     Atomics.store(status, tid, T_PENDING);
     pushJob(tid);
@@ -298,14 +299,13 @@ function serve(init) {
       Atomics.notify(status, tid);
       parkForever(ctrl);
     }
-    Atomics.sub(ctrl, C_LIVE, 1);
     Atomics.store(status, tid, T_DONE);
     Atomics.notify(status, tid);
     current = -1;
     if (tid === 0) post({ type: 'exit', tid: 0, entryMs });
   }
 
-  /** The next thread id to run, or -1 if this worker should close. */
+  /** The next thread id to run. */
   function takeJob() {
     Atomics.add(ctrl, C_IDLE, 1);
     for (;;) {
@@ -327,23 +327,13 @@ function serve(init) {
         }
         continue;
       }
-      const c = Atomics.load(ctrl, C_CLOSE_REQ);
-      if (c > 0) {
-        if (Atomics.compareExchange(ctrl, C_CLOSE_REQ, c, c - 1) === c) {
-          Atomics.sub(ctrl, C_IDLE, 1);
-          return -1;
-        }
-        continue;
-      }
       Atomics.wait(ctrl, C_JOB_SEQ, seq);
     }
   }
 
   post({ type: 'ready', index });
   for (;;) {
-    const tid = takeJob();
-    if (tid < 0) break;
-    runThread(tid);
+    runThread(takeJob());
     // Too many idle workers: this one closes instead of waiting.
     if (Atomics.load(ctrl, C_IDLE) >= run.maxIdle) break;
   }

@@ -54,14 +54,26 @@ fn session() -> JsResult<&'static Session> {
 }
 
 /// Patches `wasm` for multithreading (`wasmgrind-patch`) with stacks of `stack_size`
-/// bytes for every thread but the first.
+/// bytes for every thread but the first. `validate` is off when [`instrument`] runs next:
+/// it validates its output, which covers the patch.
 #[wasm_bindgen]
-pub fn patch(wasm: &[u8], stack_size: u32) -> JsResult<Vec<u8>> {
+pub fn patch(wasm: &[u8], stack_size: u32, validate: bool) -> JsResult<Vec<u8>> {
     let config = wasmgrind_patch::PatchConfig {
         stack_size,
-        ..Default::default()
+        validate,
     };
     wasmgrind_patch::patch(wasm, &config).map_err(|e| fail("PatchError", e))
+}
+
+/// The runtime ABI's status codes by name (`Ok`, `ThreadLimit`, ...), from
+/// [`wasmgrind_core::abi::ErrorCode`], so that the JS runtime does not repeat them.
+#[wasm_bindgen(js_name = statusCodes)]
+pub fn status_codes() -> Object {
+    let obj = Object::new();
+    for code in wasmgrind_core::abi::ErrorCode::ALL {
+        set(&obj, &format!("{code:?}"), &code.code().into());
+    }
+    obj
 }
 
 /// The default stack size of [`patch`].

@@ -199,32 +199,6 @@ mod tests {
         assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
     }
 
-    /// A fresh copy of `tests/browser`'s manifest and lock file installs from scratch,
-    /// a second call skips the install, and a changed lock file installs again.
-    #[test]
-    fn npm_deps_install_from_scratch_and_then_skip() {
-        let dir = std::env::temp_dir().join(format!("wasmgrind-npm-test-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        for f in ["package.json", "package-lock.json"] {
-            fs::copy(tests_dir().join(f), dir.join(f)).unwrap();
-        }
-        ensure_npm_deps(&dir).unwrap();
-        let installed = dir.join("node_modules/playwright-core/package.json");
-        assert!(installed.exists());
-        let stamp = dir.join("node_modules").join(STAMP);
-        let first = fs::metadata(&stamp).unwrap().modified().unwrap();
-        // Up to date: nothing runs, the stamp is not rewritten.
-        ensure_npm_deps(&dir).unwrap();
-        assert_eq!(fs::metadata(&stamp).unwrap().modified().unwrap(), first);
-        // A stale stamp (as after a lock file change) installs again.
-        fs::write(&stamp, "0\n").unwrap();
-        ensure_npm_deps(&dir).unwrap();
-        assert_ne!(fs::read_to_string(&stamp).unwrap(), "0\n");
-        assert!(installed.exists());
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
     #[test]
     fn the_browser_tests_pin_playwright_core_exactly() {
         let manifest = fs::read_to_string(tests_dir().join("package.json")).unwrap();
