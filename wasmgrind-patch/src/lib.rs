@@ -544,7 +544,11 @@ impl<'a> Scan<'a> {
                         (plan.first_new_type + ty).encode(&mut extra);
                     }
                     let defined = self.funcs.len() as u32 - self.imported_funcs;
-                    raw(&mut module, 3, &append_items(content, defined, NEW_FUNCS, &extra));
+                    raw(
+                        &mut module,
+                        3,
+                        &append_items(content, defined, NEW_FUNCS, &extra),
+                    );
                 }
                 (6, _) => {
                     let mut globals = wasm_encoder::GlobalSection::new();
@@ -598,7 +602,11 @@ impl<'a> Scan<'a> {
                     destroy_function(plan).encode(&mut extra);
                     lock_function(plan).encode(&mut extra);
                     let defined = self.funcs.len() as u32 - self.imported_funcs;
-                    raw(&mut module, 10, &append_items(content, defined, NEW_FUNCS, &extra));
+                    raw(
+                        &mut module,
+                        10,
+                        &append_items(content, defined, NEW_FUNCS, &extra),
+                    );
                 }
                 (0, Some("name")) => {
                     module.section(&self.name_section(plan));
