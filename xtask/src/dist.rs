@@ -16,8 +16,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use wasmparser::{Parser, Payload, TypeRef};
-
 use crate::toolchain;
 use crate::util::{self, root, Result};
 
@@ -146,45 +144,15 @@ fn bindgen(wasm: &Path, pkg: &Path) -> Result {
 /// utility instance per thread on it.
 fn check_bindgen_output(path: &Path) -> Result {
     let bytes = fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    shared_memory_import(&bytes).map_err(|problem| {
+    wasmgrind_patch::memory_limits(&bytes).map_err(|problem| {
         format!(
             "{}: {problem}; the utility module must import a shared memory (build it with \
              RUSTFLAGS=\"{}\")",
             path.display(),
             toolchain::wasm_rustflags()
         )
-        .into()
-    })
-}
-
-/// Ok if the module imports exactly one memory and it is shared.
-fn shared_memory_import(bytes: &[u8]) -> std::result::Result<(), String> {
-    let mut shared = Vec::new();
-    for payload in Parser::new(0).parse_all(bytes) {
-        match payload.map_err(|e| format!("not a valid WebAssembly module ({e})"))? {
-            Payload::ImportSection(reader) => {
-                for import in reader.into_imports() {
-                    let import = import.map_err(|e| format!("bad import section ({e})"))?;
-                    if let TypeRef::Memory(ty) = import.ty {
-                        shared.push(ty.shared);
-                    }
-                }
-            }
-            Payload::MemorySection(reader) if reader.count() > 0 => {
-                return Err("it defines its own memory instead of importing one".into())
-            }
-            _ => {}
-        }
-    }
-    match shared.as_slice() {
-        [true] => Ok(()),
-        [false] => Err("its memory is not shared".into()),
-        [] => Err("it imports no memory".into()),
-        _ => Err(format!(
-            "it imports {} memories, expected one",
-            shared.len()
-        )),
-    }
+    })?;
+    Ok(())
 }
 
 fn copy_js(pkg: &Path) -> Result {
@@ -258,36 +226,6 @@ fn write_package_json(pkg: &Path) -> Result {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn module(memory: &str) -> Vec<u8> {
-        let mut m = b"\0asm\x01\0\0\0".to_vec();
-        match memory {
-            "shared" | "unshared" => {
-                let flags = if memory == "shared" { 3 } else { 1 };
-                // import section: 1 import, "a" "m", memory, limits (flags, 1, 2)
-                m.extend([2, 9, 1, 1, b'a', 1, b'm', 2, flags, 1, 2]);
-            }
-            "defined" => m.extend([5, 4, 1, 1, 1, 2]),
-            _ => {}
-        }
-        m
-    }
-
-    #[test]
-    fn shared_memory_import_is_required() {
-        assert_eq!(shared_memory_import(&module("shared")), Ok(()));
-        assert_eq!(
-            shared_memory_import(&module("unshared")),
-            Err("its memory is not shared".into())
-        );
-        assert!(shared_memory_import(&module("defined"))
-            .unwrap_err()
-            .contains("defines its own memory"));
-        assert_eq!(
-            shared_memory_import(&module("none")),
-            Err("it imports no memory".into())
-        );
-    }
 
     #[test]
     fn package_json_is_valid_and_complete() {

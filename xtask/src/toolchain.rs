@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use wasmgrind_core::abi;
-use wasmparser::{ExternalKind, Parser, Payload, TypeRef};
+use wasmparser::{ExternalKind, Parser, Payload};
 
 use crate::util::{self, Result};
 
@@ -161,43 +161,18 @@ fn check_shared_memory_bytes(what: &str, bytes: &[u8]) -> Result {
         wasm_rustflags()
     );
     let fail = |problem: String| -> util::Error { format!("{what}: {problem}; {fix}").into() };
-    let mut memory_import = None;
-    let mut defines_memory = false;
+    // The memory rules are the patcher's: its errors say which link argument is missing.
+    wasmgrind_patch::memory_limits(bytes).map_err(|e| fail(e.to_string()))?;
     let mut exports: Vec<(String, ExternalKind)> = Vec::new();
     for payload in Parser::new(0).parse_all(bytes) {
-        match payload.map_err(|e| fail(format!("not a valid WebAssembly module ({e})")))? {
-            Payload::ImportSection(reader) => {
-                for import in reader.into_imports() {
-                    let import = import.map_err(|e| fail(format!("bad import section ({e})")))?;
-                    if let TypeRef::Memory(ty) = import.ty {
-                        memory_import = Some((import.module.to_string(), ty));
-                    }
-                }
+        if let Payload::ExportSection(reader) =
+            payload.map_err(|e| fail(format!("not a valid WebAssembly module ({e})")))?
+        {
+            for export in reader {
+                let export = export.map_err(|e| fail(format!("bad export section ({e})")))?;
+                exports.push((export.name.to_string(), export.kind));
             }
-            Payload::MemorySection(reader) => defines_memory |= reader.count() > 0,
-            Payload::ExportSection(reader) => {
-                for export in reader {
-                    let export = export.map_err(|e| fail(format!("bad export section ({e})")))?;
-                    exports.push((export.name.to_string(), export.kind));
-                }
-            }
-            _ => {}
         }
-    }
-    match memory_import {
-        None if defines_memory => {
-            return Err(fail(
-                "the module defines its own memory instead of importing one".into(),
-            ))
-        }
-        None => return Err(fail("the module imports no memory".into())),
-        Some((module, ty)) if !ty.shared => {
-            return Err(fail(format!(
-                "its memory (imported from `{module}`) is not shared: with {NIGHTLY} \
-                 `+atomics` alone does not make it shared, `-C link-arg=--shared-memory` does"
-            )))
-        }
-        Some(_) => {}
     }
     for (name, _) in abi::LINKER_EXPORTS {
         let want = if name == abi::INIT_TLS {
@@ -309,11 +284,17 @@ mod tests {
     #[test]
     fn rejects_unshared_defined_or_missing_memory() {
         let msg = check(Memory::ImportedUnshared, true);
-        assert!(msg.starts_with("test.wasm: its memory"), "{msg}");
-        assert!(msg.contains("is not shared"), "{msg}");
+        assert!(
+            msg.starts_with("test.wasm: the memory is not shared"),
+            "{msg}"
+        );
         assert!(msg.contains("--shared-memory"), "{msg}");
-        assert!(check(Memory::Defined, true).contains("defines its own memory"));
-        assert!(check(Memory::None, true).contains("imports no memory"));
+        let msg = check(Memory::Defined, true);
+        assert!(
+            msg.contains("not imported") && msg.contains("--import-memory"),
+            "{msg}"
+        );
+        assert!(check(Memory::None, true).contains("has no memory"));
     }
 
     #[test]
