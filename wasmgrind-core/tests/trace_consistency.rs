@@ -215,3 +215,48 @@ fn impossible_forks_and_joins_are_rejected() {
         })
     );
 }
+
+#[test]
+fn a_joined_thread_id_may_be_forked_again() {
+    // The runtime reuses the ids of joined threads: thread 1 runs, is joined, and its id
+    // is forked again for a new thread, which runs and is joined in turn.
+    let fork = |t, child| ev(t, Op::Fork { child });
+    let join = |t, child| ev(t, Op::Join { child });
+    let trace = [
+        fork(0, 1),
+        acq(1, 8),
+        rel(1, 8),
+        join(0, 1),
+        fork(0, 1),
+        read(1, 4),
+        acq(1, 8),
+        rel(1, 8),
+        join(0, 1),
+    ];
+    check_fork_join_consistency(&trace).unwrap();
+    check_lock_consistency(&trace).unwrap();
+    // The new thread obeys the rules afresh: no event after its own join, no second
+    // fork while it runs.
+    assert_eq!(
+        check_fork_join_consistency(&[fork(0, 1), join(0, 1), fork(0, 1), join(0, 1), read(1, 4)]),
+        Err(ConsistencyError::EventAfterJoin {
+            index: 4,
+            thread: 1,
+            op: read(1, 4).op
+        })
+    );
+    assert_eq!(
+        check_fork_join_consistency(&[fork(0, 1), join(0, 1), fork(0, 1), read(1, 4), fork(0, 1)]),
+        Err(ConsistencyError::ForkOfStarted {
+            index: 4,
+            thread: 0,
+            child: 1,
+            already_forked: true
+        })
+    );
+    // A thread id that finished without being joined is still not forked again.
+    assert!(matches!(
+        check_fork_join_consistency(&[fork(0, 1), read(1, 4), fork(0, 1)]),
+        Err(ConsistencyError::ForkOfStarted { index: 2, .. })
+    ));
+}

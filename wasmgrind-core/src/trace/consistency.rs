@@ -1,8 +1,10 @@
 //! Checks that a trace is a possible execution.
 
-use std::collections::{HashMap, HashSet};
-
+use super::export::FastMap;
 use super::{Event, Lock, Op};
+
+/// A set of thread ids with the fast hasher.
+type FastSet = FastMap<u32, ()>;
 
 /// Why a trace cannot be an execution. `index` is the position of the offending event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -122,16 +124,16 @@ fn holder_text(holder: &Option<u32>) -> String {
 ///
 /// Locks still held at the end are fine too. Memory accesses are not checked.
 pub fn check_lock_consistency(events: &[Event]) -> Result<(), ConsistencyError> {
-    let mut holder: HashMap<Lock, u32> = HashMap::new();
-    let mut pending: HashMap<u32, Lock> = HashMap::new();
+    let mut holder: FastMap<Lock, u32> = FastMap::default();
+    let mut pending: FastMap<u32, Lock> = FastMap::default();
     for (index, e) in events.iter().enumerate() {
+        // A memory access neither changes lock state nor interrupts a request.
+        if e.op.is_access() {
+            continue;
+        }
         let thread = e.thread;
         if let Some(&lock) = pending.get(&thread) {
-            let fine = match e.op {
-                Op::Acquire { lock: l } => l == lock,
-                Op::Read { .. } | Op::Write { .. } => true,
-                _ => false,
-            };
+            let fine = matches!(e.op, Op::Acquire { lock: l } if l == lock);
             if !fine {
                 return Err(ConsistencyError::RequestInterrupted {
                     index,
@@ -183,21 +185,32 @@ pub fn check_lock_consistency(events: &[Event]) -> Result<(), ConsistencyError> 
 ///   never forked, such as the main thread, are fine);
 /// - a thread is joined at most once, and records no event after it was joined.
 ///
-/// Joining a thread that recorded nothing, or never joining a thread, is fine.
+/// Joining a thread that recorded nothing, or never joining a thread, is fine. A thread
+/// id that was joined may be forked again (the runtime reuses the ids of joined
+/// threads): from that fork on it names a new thread, to which the rules apply afresh.
 pub fn check_fork_join_consistency(events: &[Event]) -> Result<(), ConsistencyError> {
-    let mut started: HashSet<u32> = HashSet::new();
-    let mut forked: HashSet<u32> = HashSet::new();
-    let mut joined: HashSet<u32> = HashSet::new();
+    let mut started = FastSet::default();
+    let mut forked = FastSet::default();
+    let mut joined = FastSet::default();
+    // The thread of the previous event, if it was checked and no fork or join came since:
+    // consecutive events of one thread then need no lookup.
+    let mut checked: Option<u32> = None;
     for (index, e) in events.iter().enumerate() {
         let thread = e.thread;
-        if joined.contains(&thread) {
-            return Err(ConsistencyError::EventAfterJoin {
-                index,
-                thread,
-                op: e.op,
-            });
+        if checked != Some(thread) {
+            if joined.contains_key(&thread) {
+                return Err(ConsistencyError::EventAfterJoin {
+                    index,
+                    thread,
+                    op: e.op,
+                });
+            }
+            started.insert(thread, ());
+            checked = Some(thread);
         }
-        started.insert(thread);
+        if e.op.child().is_some() {
+            checked = None;
+        }
         match e.op {
             Op::Fork { child } | Op::Join { child } if child == thread => {
                 return Err(ConsistencyError::SelfForkJoin {
@@ -207,8 +220,13 @@ pub fn check_fork_join_consistency(events: &[Event]) -> Result<(), ConsistencyEr
                 });
             }
             Op::Fork { child } => {
-                let already_forked = forked.contains(&child);
-                if already_forked || started.contains(&child) {
+                if joined.remove(&child).is_some() {
+                    // A reused id: a new thread.
+                    started.remove(&child);
+                    forked.remove(&child);
+                }
+                let already_forked = forked.contains_key(&child);
+                if already_forked || started.contains_key(&child) {
                     return Err(ConsistencyError::ForkOfStarted {
                         index,
                         thread,
@@ -216,10 +234,10 @@ pub fn check_fork_join_consistency(events: &[Event]) -> Result<(), ConsistencyEr
                         already_forked,
                     });
                 }
-                forked.insert(child);
+                forked.insert(child, ());
             }
             Op::Join { child } => {
-                let first_join = joined.insert(child);
+                let first_join = joined.insert(child, ()).is_none();
                 if !first_join {
                     return Err(ConsistencyError::JoinTwice {
                         index,

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::Hash;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::location::LocationId;
 
@@ -428,23 +428,81 @@ impl Export {
     }
 }
 
-/// Assigns dense ids `0, 1, 2, ...` in order of first appearance.
-struct Interner<K, V> {
-    ids: HashMap<K, u32>,
+/// A fast, non-cryptographic hasher for the integer keys of the trace code (thread ids,
+/// addresses): a multiply-and-rotate mix, much cheaper than the default SipHash. The keys
+/// come from the traced program, not from an adversary that could force collisions.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FastHasher(u64);
+
+impl FastHasher {
+    /// An odd constant with well-spread bits (from the golden ratio).
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+
+    #[inline]
+    fn add(&mut self, x: u64) {
+        self.0 = (self.0 ^ x).wrapping_mul(Self::K).rotate_left(23);
+    }
+}
+
+impl Hasher for FastHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        // One more multiply so that the low bits (the bucket index) depend on every key
+        // bit, also for keys that differ only in their high bits.
+        let h = self.0.wrapping_mul(Self::K);
+        h ^ (h >> 32)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut buf = [0u8; 8];
+            buf[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(buf));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+}
+
+/// A hash map with [`FastHasher`].
+pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+
+/// Assigns dense ids `0, 1, 2, ...` in order of first appearance; keys are `u64`.
+struct Interner<V> {
+    ids: FastMap<u64, u32>,
     values: Vec<V>,
 }
 
-impl<K: Hash + Eq, V> Interner<K, V> {
+impl<V> Interner<V> {
     fn new() -> Self {
         Interner {
-            ids: HashMap::new(),
+            ids: FastMap::default(),
             values: Vec::new(),
         }
     }
 
     /// The id of `key`; `value` describes it when it is new. `export` refuses an id space
     /// as soon as it passes its limit (at most `i32::MAX`), long before `u32` ids wrap.
-    fn id(&mut self, key: K, value: impl FnOnce() -> V) -> u32 {
+    #[inline]
+    fn id(&mut self, key: u64, value: impl FnOnce() -> V) -> u32 {
         let next = self.values.len() as u32;
         *self.ids.entry(key).or_insert_with(|| {
             self.values.push(value());
@@ -465,37 +523,61 @@ impl<K: Hash + Eq, V> Interner<K, V> {
 /// 1,024 threads, 32,768 distinct locations, or `i32::MAX` locks or variables), or if an
 /// event's location is not in `trace.locations`.
 pub fn export(trace: &Trace, options: ExportOptions) -> Result<Export, FormatError> {
-    let mut threads: Interner<u32, u32> = Interner::new();
-    let mut locks: Interner<(LockKind, u32), LockInfo> = Interner::new();
-    let mut variables: Interner<(u32, u32), VariableInfo> = Interner::new();
-    let mut locations: Interner<Option<LocationId>, Option<LocationInfo>> = Interner::new();
+    let mut threads: Interner<u32> = Interner::new();
+    let mut locks: Interner<LockInfo> = Interner::new();
+    let mut variables: Interner<VariableInfo> = Interner::new();
+    // Locations index the table, so their dense ids are kept in a table too (`NONE`:
+    // not seen yet); `no_location` is the dense id of "no location".
+    const NONE: u32 = u32::MAX;
+    let mut location_ids: Vec<u32> = vec![NONE; trace.locations.len()];
+    let mut location_values: Vec<Option<LocationInfo>> = Vec::new();
+    let mut no_location = NONE;
     let mut events = Vec::with_capacity(trace.events.len());
     let table_len = trace.locations.len();
+    // The dense id of the previous event's thread: consecutive events of one thread are
+    // the common case.
+    let mut last_thread: Option<(u32, u32)> = None;
 
     for (i, e) in trace.events.iter().enumerate() {
         let location = match e.location {
             Some(id) => {
-                let entry =
-                    trace
-                        .locations
-                        .get(id as usize)
+                let slot =
+                    location_ids
+                        .get_mut(id as usize)
                         .ok_or(FormatError::UnknownLocation {
                             event: i as u64,
                             location: id,
                             table_len: table_len as u64,
                         })?;
-                locations.id(Some(id), || {
-                    Some(LocationInfo {
+                if *slot == NONE {
+                    *slot = location_values.len() as u32;
+                    location_values.push(Some(LocationInfo {
                         id,
-                        location: entry.clone(),
-                    })
-                })
+                        location: trace.locations[id as usize].clone(),
+                    }));
+                }
+                *slot
             }
-            None => locations.id(None, || None),
+            None => {
+                if no_location == NONE {
+                    no_location = location_values.len() as u32;
+                    location_values.push(None);
+                }
+                no_location
+            }
         };
-        let thread = threads.id(e.thread, || e.thread);
-        let mut lock =
-            |kind: LockKind, address: u32| locks.id((kind, address), || LockInfo { address, kind });
+        let thread = match last_thread {
+            Some((t, dense)) if t == e.thread => dense,
+            _ => {
+                let dense = threads.id(e.thread.into(), || e.thread);
+                last_thread = Some((e.thread, dense));
+                dense
+            }
+        };
+        let mut lock = |kind: LockKind, address: u32| {
+            let key = u64::from(kind == LockKind::Atomic) << 32 | u64::from(address);
+            locks.id(key, || LockInfo { address, kind })
+        };
         let mut push = |op: DenseOp| {
             events.push(DenseEvent {
                 thread,
@@ -525,7 +607,8 @@ pub fn export(trace: &Trace, options: ExportOptions) -> Result<Export, FormatErr
             } => {
                 let pseudo =
                     (atomic && options.atomics_as_locks).then(|| lock(LockKind::Atomic, addr));
-                let var = variables.id((addr, width), || VariableInfo {
+                let key = u64::from(addr) << 32 | u64::from(width);
+                let var = variables.id(key, || VariableInfo {
                     address: addr,
                     width,
                 });
@@ -542,11 +625,11 @@ pub fn export(trace: &Trace, options: ExportOptions) -> Result<Export, FormatErr
                 }
             }
             Op::Fork { child } => {
-                let child = threads.id(child, || child);
+                let child = threads.id(child.into(), || child);
                 push(DenseOp::Fork { child })
             }
             Op::Join { child } => {
-                let child = threads.id(child, || child);
+                let child = threads.id(child.into(), || child);
                 push(DenseOp::Join { child })
             }
         }
@@ -569,9 +652,10 @@ pub fn export(trace: &Trace, options: ExportOptions) -> Result<Export, FormatErr
             count: threads.count(),
         });
     }
-    if locations.count() > u64::from(MAX_LOCATIONS) {
+    let location_count = location_values.len() as u64;
+    if location_count > u64::from(MAX_LOCATIONS) {
         return Err(FormatError::TooManyLocations {
-            count: locations.count(),
+            count: location_count,
         });
     }
     if i64::try_from(events.len()).is_err() {
@@ -593,13 +677,13 @@ pub fn export(trace: &Trace, options: ExportOptions) -> Result<Export, FormatErr
             threads: threads.count(),
             locks: locks.count(),
             variables: variables.count(),
-            locations: locations.count(),
+            locations: location_count,
             events: dense.events.len() as u64,
         },
         threads: threads.values,
         locks: locks.values,
         variables: variables.values,
-        locations: locations.values,
+        locations: location_values,
     };
     Ok(Export {
         trace: dense,
