@@ -9,7 +9,7 @@
 //    difference of their run times divided by 1,999, which cancels what a run does once
 //    (loading, patching, instrumenting, compiling, starting the worker pool, exporting the
 //    trace). The run time is the runtime's own
-//    `timing.runMs` (from starting thread 0 to its exit) when the result has it, and the
+//    `timings.functionMs` (the run time of the function on thread 0) when the result has it, and the
 //    wall time of the whole `wasmgrind()` call otherwise. Median over the repetitions.
 // 2. Slowdown of tracing on the memory-heavy guest stress::sort_large_array (two threads
 //    each sort 65,536 numbers, main merges), in Node.js: run time traced ÷ untraced, with
@@ -76,8 +76,8 @@ function measurement(wallMs, result) {
   const num = (x) => (typeof x === 'number' ? x : null);
   return {
     wallMs,
-    runMs: num(result?.timing?.runMs),
-    finishMs: num(result?.timing?.finishMs),
+    runMs: num(result?.timings?.functionMs),
+    finishMs: num(result?.timings?.finishMs),
     events: result?.events ?? null,
   };
 }
@@ -151,7 +151,7 @@ async function latency(platform) {
   return {
     platform: platform.name,
     method: useRun
-      ? "the runtime's run time (timing.runMs)"
+      ? "the runtime's run time (timings.functionMs)"
       : platform.name === 'Chromium'
         ? "the page's wall time from posting the run to wgrind_worker.js to its answer"
         : 'the wall time of the whole wasmgrind() call',
@@ -200,7 +200,7 @@ async function slowdown(platform) {
   return {
     platform: platform.name,
     method: useRun
-      ? "the runtime's run time (timing.runMs)"
+      ? "the runtime's run time (timings.functionMs)"
       : 'the wall time of the whole wasmgrind() call minus that of basics::single_thread ' +
         'with the same options (the runtime reports no run time of its own)',
     untracedMs: ms.untraced,
@@ -291,8 +291,10 @@ workload's ${s.fullEvents} events cost about ${fmt(perEventNs, 0)} ns each over 
 run (a call into the utility module, a global sequence number, a write of the event to the
 thread's buffer, and, in the wall time, the export of every event to RapidBin, STD and
 metadata). The untraced sort does a memory access every few nanoseconds in a cache-resident
-array; recording even one 16-byte event per access costs more than the access, so ≤ 3x is
-out of reach of recording every access: it would take sampling, or recording fewer accesses.
+array. In an experiment with hooks that return at once, recording nothing, the run already
+took about 7x the untraced one: the hook call per access alone is above the target, so ≤ 3x
+is out of reach of calling a hook on every access; it would take sampling, or fewer hook
+calls (for example one per basic block with the addresses batched).
 Locks-only tracing records no memory access, and this guest takes no lock, so its only
 events are the forks and joins; what separates it from the untraced run is the instrumented
 module itself and the noise of a run of a few tens of milliseconds on a shared 2-core
