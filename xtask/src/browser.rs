@@ -39,13 +39,9 @@ pub fn ensure_chromium() -> Result<PathBuf> {
             cmd
         };
         util::run(&mut apt(&["update"]))?;
-        util::run(&mut apt(&[
-            "install",
-            "-y",
-            "--no-install-recommends",
-            "chromium",
-        ]))
-        .map_err(|e| {
+        // With its recommended packages (fonts among them), as on the machines the browser
+        // tests were verified on.
+        util::run(&mut apt(&["install", "-y", "chromium"])).map_err(|e| {
             format!(
                 "{e}\ninstalling Chromium failed; install it by hand with \
                      `DEBIAN_FRONTEND=noninteractive apt-get install -y chromium`"
