@@ -22,10 +22,14 @@ export const isNode =
  * flag that only changes how WebAssembly is compiled). Browsers are left as they are.
  */
 export async function configureEngine() {
-  if (!isNode) return;
+  if (!isNode || engineConfigured) return;
+  engineConfigured = true;
   const v8 = await import('node:v8');
   v8.setFlagsFromString('--no-liftoff');
 }
+// V8 flags are meant to be set before the engine runs: `wasmgrind()` sets this one once,
+// in the calling thread, before it starts any worker.
+let engineConfigured = false;
 
 let nodeWorkerThreads = null;
 async function workerThreads() {

@@ -192,6 +192,7 @@ export async function wasmgrind(binary, functionName, options) {
   }
   const opts = checkOptions(options);
   const bytes = await loadBinary(binary);
+  await configureEngine();
   const proxy = await startWorker(new URL('./wgrind_worker.js', import.meta.url), 'wasmgrind-manager');
   return new Promise((resolve, reject) => {
     let done = false;
@@ -242,7 +243,6 @@ export async function runSession(binary, functionName, options) {
   const opts = checkOptions(options);
   const started = performance.now();
   const bytes = await loadBinary(binary);
-  await configureEngine();
 
   // 1. The utility module, on a shared memory of its own.
   const glue = await import('./wasmgrind_js.js');
