@@ -179,7 +179,10 @@ fn concurrent_recording_merges_into_a_consistent_order() {
         .collect();
     let ex = export(
         &Trace::new(without_locations.clone(), vec![]),
-        ExportOptions::default(),
+        ExportOptions {
+            lock_requests: true,
+            ..ExportOptions::default()
+        },
     )
     .unwrap();
     let decoded = rapid_bin::decode(&ex.rapid_bin().unwrap()).unwrap();

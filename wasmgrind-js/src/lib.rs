@@ -242,9 +242,12 @@ pub fn location_text(loc: u32) -> JsResult<String> {
 /// metadata: string (JSON), events: number, lockConsistency: string | null,
 /// forkJoinConsistency: string | null }`.
 #[wasm_bindgen(js_name = traceFinish)]
-pub fn trace_finish(atomics_as_locks: bool) -> JsResult<Object> {
+pub fn trace_finish(atomics_as_locks: bool, lock_requests: bool) -> JsResult<Object> {
     let finished = session()?
-        .finish(ExportOptions { atomics_as_locks })
+        .finish(ExportOptions {
+            atomics_as_locks,
+            lock_requests,
+        })
         .map_err(Failure::into_js)?;
     let obj = Object::new();
     set(
@@ -268,11 +271,18 @@ pub fn trace_finish(atomics_as_locks: bool) -> JsResult<Object> {
 /// Encodes a trace given as JSON (the serde form of `wasmgrind_core::trace::Trace`):
 /// `{ rapidbin: Uint8Array, std: string, metadata: string }`.
 #[wasm_bindgen(js_name = encodeTrace)]
-pub fn encode_trace(trace_json: &str, atomics_as_locks: bool) -> JsResult<Object> {
+pub fn encode_trace(
+    trace_json: &str,
+    atomics_as_locks: bool,
+    lock_requests: bool,
+) -> JsResult<Object> {
     let trace: Trace = serde_json::from_str(trace_json)
         .map_err(|e| fail("SessionError", SessionError::BadTrace(e.to_string())))?;
-    let export =
-        export(&trace, ExportOptions { atomics_as_locks }).map_err(|e| fail("FormatError", e))?;
+    let options = ExportOptions {
+        atomics_as_locks,
+        lock_requests,
+    };
+    let export = export(&trace, options).map_err(|e| fail("FormatError", e))?;
     let rapid_bin = export.rapid_bin().map_err(|e| fail("FormatError", e))?;
     let obj = Object::new();
     set(&obj, "rapidbin", &Uint8Array::from(&rapid_bin[..]).into());

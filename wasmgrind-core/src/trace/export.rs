@@ -393,6 +393,17 @@ impl DenseTrace {
     }
 }
 
+/// Whether `op` appears in the export: the formats have no allocation events (only
+/// Wasmgrind's own detectors use them), and lock requests only with
+/// [`ExportOptions::lock_requests`].
+fn exported(op: &Op, options: ExportOptions) -> bool {
+    match op {
+        Op::Alloc { .. } | Op::Free { .. } => false,
+        Op::Request { .. } => options.lock_requests,
+        _ => true,
+    }
+}
+
 /// Options of [`export`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExportOptions {
@@ -400,6 +411,10 @@ pub struct ExportOptions {
     /// pseudo-lock `P`, so that happens-before tools see the synchronization of atomics
     /// (see the [module documentation](super)). Off by default.
     pub atomics_as_locks: bool,
+    /// Export lock requests (`req(L)` in STD, op code 8 in RapidBin). Off by default:
+    /// upstream RAPID's STD parser knows only `acq rel r w fork join` and misreads a
+    /// `req` line, and the happens-before relation does not depend on requests.
+    pub lock_requests: bool,
 }
 
 /// The result of [`export`]: the dense trace and the metadata that maps its ids back.
@@ -539,6 +554,9 @@ pub fn export(trace: &Trace, options: ExportOptions) -> Result<Export, FormatErr
     let mut last_thread: Option<(u32, u32)> = None;
 
     for (i, e) in trace.events.iter().enumerate() {
+        if !exported(&e.op, options) {
+            continue;
+        }
         let location = match e.location {
             Some(id) => {
                 let slot =
@@ -589,6 +607,25 @@ pub fn export(trace: &Trace, options: ExportOptions) -> Result<Export, FormatErr
             Op::Request { lock: l } => push(DenseOp::Request {
                 lock: lock(LockKind::Lock, l),
             }),
+            Op::Alloc { .. } | Op::Free { .. } => {}
+            Op::Rmw { addr, width } => {
+                let pseudo = options
+                    .atomics_as_locks
+                    .then(|| lock(LockKind::Atomic, addr));
+                let key = u64::from(addr) << 32 | u64::from(width);
+                let var = variables.id(key, || VariableInfo {
+                    address: addr,
+                    width,
+                });
+                if let Some(p) = pseudo {
+                    push(DenseOp::Acquire { lock: p });
+                }
+                push(DenseOp::Read { var });
+                push(DenseOp::Write { var });
+                if let Some(p) = pseudo {
+                    push(DenseOp::Release { lock: p });
+                }
+            }
             Op::Acquire { lock: l } => push(DenseOp::Acquire {
                 lock: lock(LockKind::Lock, l),
             }),

@@ -60,6 +60,31 @@ pub enum Op {
         /// Whether the access is atomic.
         atomic: bool,
     },
+    /// An atomic read-modify-write (`*.atomic.rmw*`, or a `cmpxchg` that exchanged) of
+    /// `width` bytes at `addr`: one event that reads and writes, so no other thread's
+    /// event falls between its read and its write.
+    Rmw {
+        /// Effective address (base plus the memarg offset).
+        addr: u32,
+        /// Number of bytes read and written.
+        width: u32,
+    },
+    /// The guest's allocator returned the block `[addr, addr + size)`; recorded after the
+    /// allocation, outside the allocator's own code.
+    Alloc {
+        /// The block's address.
+        addr: u32,
+        /// The block's size in bytes.
+        size: u32,
+    },
+    /// The guest's allocator is about to free the block `[addr, addr + size)`; recorded
+    /// before the block is handed back.
+    Free {
+        /// The block's address.
+        addr: u32,
+        /// The block's size in bytes.
+        size: u32,
+    },
     /// The thread started thread `child`.
     Fork {
         /// The runtime's id of the new thread.
@@ -89,9 +114,9 @@ impl Op {
         }
     }
 
-    /// Whether this is a memory access (read or write).
+    /// Whether this is a memory access (read, write or read-modify-write).
     pub fn is_access(&self) -> bool {
-        matches!(self, Op::Read { .. } | Op::Write { .. })
+        matches!(self, Op::Read { .. } | Op::Write { .. } | Op::Rmw { .. })
     }
 }
 
@@ -117,6 +142,11 @@ impl fmt::Display for Op {
                 let a = if atomic { "atomic " } else { "" };
                 write!(f, "{a}write of {width} bytes at {addr:#x}")
             }
+            Op::Rmw { addr, width } => {
+                write!(f, "atomic read-modify-write of {width} bytes at {addr:#x}")
+            }
+            Op::Alloc { addr, size } => write!(f, "allocate {size} bytes at {addr:#x}"),
+            Op::Free { addr, size } => write!(f, "free {size} bytes at {addr:#x}"),
             Op::Fork { child } => write!(f, "fork thread {child}"),
             Op::Join { child } => write!(f, "join thread {child}"),
         }
