@@ -12,6 +12,12 @@
 //! | `finish_lock` | `(lock: i32)` | the thread now holds `lock` |
 //! | `start_unlock` | `(lock: i32)` | the thread is about to release `lock` (still held) |
 //! | `finish_unlock` | `(lock: i32)` | the thread has released `lock` |
+//! | `alloc` | `(ptr: i32, size: i32)` | the guest's allocator handed out `[ptr, ptr + size)` (called after the allocation) |
+//! | `free` | `(ptr: i32, size: i32)` | the guest is about to free `[ptr, ptr + size)` (called before the block goes back) |
+//!
+//! `alloc` and `free` are optional: a guest that calls them lets the race detector start
+//! every block with fresh state, so that memory reused by another thread is never
+//! reported. The guest library calls them from its global allocator.
 //!
 //! `panic` takes the message as well as the code. The first design passed only a code, so a
 //! Rust panic reached the user as a number; a separate "message" import would have needed
@@ -170,8 +176,21 @@ pub const FINISH_UNLOCK: FuncSig = FuncSig {
     results: &[],
 };
 
+/// `alloc(ptr: i32, size: i32)`: the allocator handed out `[ptr, ptr + size)`.
+pub const ALLOC: FuncSig = FuncSig {
+    name: "alloc",
+    params: &[I32, I32],
+    results: &[],
+};
+/// `free(ptr: i32, size: i32)`: `[ptr, ptr + size)` is about to be freed.
+pub const FREE_BLOCK: FuncSig = FuncSig {
+    name: "free",
+    params: &[I32, I32],
+    results: &[],
+};
+
 /// Every function a guest may import from [`IMPORT_MODULE`].
-pub const IMPORTS: [FuncSig; 7] = [
+pub const IMPORTS: [FuncSig; 9] = [
     THREAD_CREATE,
     THREAD_JOIN,
     PANIC,
@@ -179,6 +198,8 @@ pub const IMPORTS: [FuncSig; 7] = [
     FINISH_LOCK,
     START_UNLOCK,
     FINISH_UNLOCK,
+    ALLOC,
+    FREE_BLOCK,
 ];
 
 /// Looks up an import of [`IMPORT_MODULE`] by name.
@@ -189,7 +210,8 @@ pub fn import(name: &str) -> Option<FuncSig> {
 /// Memory hook added by the instrumenter: `mem_read(addr: i32, width: i32, atomic: i32, loc: i32)`.
 ///
 /// `addr` is the effective address (base plus the memarg offset), `width` the number of
-/// bytes, `atomic` 1 for an atomic access and 0 otherwise, `loc` the location.
+/// bytes, `atomic` one of the `ACCESS_*` kinds ([`ACCESS_PLAIN`], [`ACCESS_ATOMIC`], and
+/// for `mem_write` also [`ACCESS_RMW`]), `loc` the location.
 pub const MEM_READ: FuncSig = FuncSig {
     name: "mem_read",
     params: &[I32, I32, I32, I32],
@@ -201,6 +223,27 @@ pub const MEM_WRITE: FuncSig = FuncSig {
     params: &[I32, I32, I32, I32],
     results: &[],
 };
+
+/// Memory hook added by the instrumenter: `mem_atomic_begin(addr: i32)`, called right
+/// before every atomic load, store, read-modify-write and compare-exchange.
+///
+/// The access's own hook (`mem_read` or `mem_write` with a non-plain kind) follows right
+/// after the access. The runtime keeps the two calls and the access between them atomic
+/// with respect to the other atomic accesses of the same address, so that the recorded
+/// order of the atomics on an address is the order in which they happened.
+pub const MEM_ATOMIC_BEGIN: FuncSig = FuncSig {
+    name: "mem_atomic_begin",
+    params: &[I32],
+    results: &[],
+};
+
+/// The `atomic` argument of a memory hook: a plain access.
+pub const ACCESS_PLAIN: i32 = 0;
+/// The `atomic` argument of a memory hook: an atomic load or store, a `wait` or `notify`.
+pub const ACCESS_ATOMIC: i32 = 1;
+/// The `atomic` argument of `mem_write`: an atomic read-modify-write, or a compare-exchange
+/// that exchanged; one event that reads and writes.
+pub const ACCESS_RMW: i32 = 2;
 
 /// Export of a guest: `thread_start(start_arg: i32)`, the entry point of every thread
 /// but the first.

@@ -149,6 +149,7 @@ const I64_AND: u8 = 0x83;
 const I32_EQ: u8 = 0x46;
 const I64_EQ: u8 = 0x51;
 const IF_EMPTY: [u8; 2] = [0x04, 0x40];
+const ELSE: u8 = 0x05;
 const END: u8 = 0x0b;
 
 fn valtype_byte(v: Val) -> u8 {
@@ -168,27 +169,33 @@ enum Width {
     Local(u32),
 }
 
-/// Emits one hook call: `hook(addr + offset, width, atomic, loc)`.
-fn hook(
-    out: &mut Vec<u8>,
-    hook: u32,
-    addr: u32,
-    offset: u64,
-    width: Width,
-    atomic: bool,
-    loc: i32,
-) {
+/// Pushes the effective address `addr + offset`.
+fn effective_address(out: &mut Vec<u8>, addr: u32, offset: u64) {
     local_get(out, addr);
     if offset != 0 {
         // Validated 32-bit memargs have offsets below 2^32; the add wraps modulo 2^32.
         i32_const(out, offset as u32 as i32);
         out.push(I32_ADD);
     }
+}
+
+/// Emits one hook call: `hook(addr + offset, width, kind, loc)`, `kind` one of the
+/// `abi::ACCESS_*` values.
+fn hook(
+    out: &mut Vec<u8>,
+    hook: u32,
+    addr: u32,
+    offset: u64,
+    width: Width,
+    kind: i32,
+    loc: i32,
+) {
+    effective_address(out, addr, offset);
     match width {
         Width::Const(w) => i32_const(out, w as i32),
         Width::Local(l) => local_get(out, l),
     }
-    i32_const(out, i32::from(atomic));
+    i32_const(out, kind);
     i32_const(out, loc);
     call(out, hook);
 }
@@ -224,14 +231,16 @@ struct Rewriter<'a> {
     wasm: &'a [u8],
     memory_tracing: bool,
     scan: Scan,
-    /// Functions added to the import section (the two hooks, or none).
+    /// Functions added to the import section (the three memory hooks, or none).
     added: u32,
     /// For each imported function: its index into `scan.located`, or `u32::MAX`.
     located_at: Vec<u32>,
     /// For each entry of `scan.located`: index into `new_types`.
     located_type: Vec<usize>,
-    /// Index into `new_types` of the hooks' type.
+    /// Index into `new_types` of the access hooks' type.
     hook_type: usize,
+    /// Index into `new_types` of `mem_atomic_begin`'s type.
+    begin_type: usize,
     new_types: Vec<NewType>,
     /// Types in the input's type section.
     type_count: u32,
@@ -279,11 +288,17 @@ impl<'a> Rewriter<'a> {
             .iter()
             .map(|l| intern(l.sig.params_with_location(), l.sig.results))
             .collect();
-        let hook_type = if config.memory_tracing {
+        let (hook_type, begin_type) = if config.memory_tracing {
             debug_assert_eq!(abi::MEM_READ.params, abi::MEM_WRITE.params);
-            intern(abi::MEM_READ.params.to_vec(), abi::MEM_READ.results)
+            (
+                intern(abi::MEM_READ.params.to_vec(), abi::MEM_READ.results),
+                intern(
+                    abi::MEM_ATOMIC_BEGIN.params.to_vec(),
+                    abi::MEM_ATOMIC_BEGIN.results,
+                ),
+            )
         } else {
-            usize::MAX
+            (usize::MAX, usize::MAX)
         };
         let mut located_at = vec![u32::MAX; scan.func_imports as usize];
         for (i, l) in scan.located.iter().enumerate() {
@@ -294,11 +309,12 @@ impl<'a> Rewriter<'a> {
         Rewriter {
             wasm,
             memory_tracing: config.memory_tracing,
-            added: if config.memory_tracing { 2 } else { 0 },
+            added: if config.memory_tracing { 3 } else { 0 },
             located_checked: vec![false; scan.located.len()],
             located_at,
             located_type,
             hook_type,
+            begin_type,
             new_types,
             type_count: 0,
             param_counts: Vec::new(),
@@ -407,6 +423,8 @@ impl<'a> Rewriter<'a> {
             let ty = EntityType::Function(self.type_count + self.hook_type as u32);
             imports.import(abi::IMPORT_MODULE, abi::MEM_READ.name, ty);
             imports.import(abi::IMPORT_MODULE, abi::MEM_WRITE.name, ty);
+            let begin = EntityType::Function(self.type_count + self.begin_type as u32);
+            imports.import(abi::IMPORT_MODULE, abi::MEM_ATOMIC_BEGIN.name, begin);
         }
         self.imports_done = true;
     }
@@ -432,7 +450,9 @@ impl<'a> Rewriter<'a> {
     ) -> Result<()> {
         let wasm = self.wasm;
         let func_index = self.scan.func_imports + defined;
-        let trace = self.memory_tracing && func_index < self.scan.patch.0;
+        let trace = self.memory_tracing
+            && func_index < self.scan.patch.0
+            && self.scan.allocator.binary_search(&func_index).is_err();
         let range = body.range();
         let (body_start, body_end) = (range.start as usize, range.end as usize);
         if !trace && self.added == 0 && self.scan.located.is_empty() {
@@ -567,27 +587,47 @@ impl<'a> Rewriter<'a> {
     fn emit_access(&mut self, out: &mut Vec<u8>, m: &MemOp, raw: &[u8], loc: i32) {
         let read = self.scan.func_imports;
         let write = read + 1;
+        let begin = read + 2;
         let off = m.offset();
         let w = Width::Const(m.width);
-        let at = m.atomic;
+        let kind = if m.atomic {
+            abi::ACCESS_ATOMIC
+        } else {
+            abi::ACCESS_PLAIN
+        };
         let l = &mut self.locals;
         let a = l.get(Val::I32, 0);
+        // `mem_atomic_begin(addr)` before an atomic access whose address is in `a`.
+        let atomic_begin = |out: &mut Vec<u8>| {
+            if m.atomic {
+                effective_address(out, a, off);
+                call(out, begin);
+            }
+        };
         match m.shape {
             Shape::Load => {
                 local_tee(out, a);
+                atomic_begin(out);
                 out.extend_from_slice(raw);
-                hook(out, read, a, off, w, at, loc);
+                hook(out, read, a, off, w, kind, loc);
             }
-            Shape::Store(t) | Shape::Rmw(t) => {
+            Shape::Store(t) => {
                 let v = l.get(t, 1);
                 local_set(out, v);
                 local_tee(out, a);
+                atomic_begin(out);
                 local_get(out, v);
                 out.extend_from_slice(raw);
-                if matches!(m.shape, Shape::Rmw(_)) {
-                    hook(out, read, a, off, w, at, loc);
-                }
-                hook(out, write, a, off, w, at, loc);
+                hook(out, write, a, off, w, kind, loc);
+            }
+            Shape::Rmw(t) => {
+                let v = l.get(t, 1);
+                local_set(out, v);
+                local_tee(out, a);
+                atomic_begin(out);
+                local_get(out, v);
+                out.extend_from_slice(raw);
+                hook(out, write, a, off, w, abi::ACCESS_RMW, loc);
             }
             Shape::LoadLane => {
                 let v = l.get(Val::V128, 1);
@@ -595,7 +635,7 @@ impl<'a> Rewriter<'a> {
                 local_tee(out, a);
                 local_get(out, v);
                 out.extend_from_slice(raw);
-                hook(out, read, a, off, w, at, loc);
+                hook(out, read, a, off, w, kind, loc);
             }
             Shape::Cmpxchg(t, mask) => {
                 let expected = l.get(t, 1);
@@ -604,11 +644,11 @@ impl<'a> Rewriter<'a> {
                 local_set(out, replacement);
                 local_set(out, expected);
                 local_tee(out, a);
+                atomic_begin(out);
                 local_get(out, expected);
                 local_get(out, replacement);
                 out.extend_from_slice(raw);
                 local_tee(out, loaded);
-                hook(out, read, a, off, w, at, loc);
                 local_get(out, loaded);
                 local_get(out, expected);
                 match t {
@@ -627,8 +667,11 @@ impl<'a> Rewriter<'a> {
                         out.push(I64_EQ);
                     }
                 }
+                // Exchanged: one read-modify-write; else an atomic read.
                 out.extend_from_slice(&IF_EMPTY);
-                hook(out, write, a, off, w, at, loc);
+                hook(out, write, a, off, w, abi::ACCESS_RMW, loc);
+                out.push(ELSE);
+                hook(out, read, a, off, w, kind, loc);
                 out.push(END);
             }
             Shape::Wait(t) => {
@@ -637,7 +680,7 @@ impl<'a> Rewriter<'a> {
                 local_set(out, timeout);
                 local_set(out, expected);
                 local_tee(out, a);
-                hook(out, read, a, off, w, at, loc);
+                hook(out, read, a, off, w, kind, loc);
                 local_get(out, expected);
                 local_get(out, timeout);
                 out.extend_from_slice(raw);
@@ -646,7 +689,7 @@ impl<'a> Rewriter<'a> {
                 let count = l.get(Val::I32, 1);
                 local_set(out, count);
                 local_tee(out, a);
-                hook(out, read, a, off, w, at, loc);
+                hook(out, read, a, off, w, kind, loc);
                 local_get(out, count);
                 out.extend_from_slice(raw);
             }
@@ -662,9 +705,9 @@ impl<'a> Rewriter<'a> {
                 local_get(out, n);
                 out.extend_from_slice(raw);
                 if m.shape == Shape::Copy {
-                    hook(out, read, second, 0, Width::Local(n), false, loc);
+                    hook(out, read, second, 0, Width::Local(n), kind, loc);
                 }
-                hook(out, write, a, 0, Width::Local(n), false, loc);
+                hook(out, write, a, 0, Width::Local(n), kind, loc);
             }
         }
     }

@@ -36,6 +36,72 @@ pub(crate) struct Scan {
     pub patch: (u32, u32),
     /// Whether memory 0 is a 64-bit memory.
     pub memory0_is_64: bool,
+    /// The functions of the guest's allocator (see [`is_allocator`]), sorted: their
+    /// memory accesses are the runtime's business, not the program's, and are not traced.
+    pub allocator: Vec<u32>,
+}
+
+/// Whether the function named `name` (as in the name section) belongs to the guest's
+/// memory allocator.
+///
+/// The allocator's own accesses would otherwise be reported as races and its spin lock
+/// would order every thread that allocates; like ThreadSanitizer, Wasmgrind records
+/// allocations at the allocator's boundary instead (the `alloc`/`free` imports). Recognised:
+/// Rust's allocator shims (`__rust_alloc`, `__rust_dealloc`, `__rust_realloc`,
+/// `__rust_alloc_zeroed`, `__rdl_*`, mangled or not), every function of the `dlmalloc`
+/// crate (std's allocator on wasm32), and the C allocator entry points and internals of
+/// wasi-libc's dlmalloc (`malloc`, `free`, `calloc`, `realloc`, `aligned_alloc`,
+/// `posix_memalign`, `dlmalloc`, `dlfree`, ...).
+pub(crate) fn is_allocator(name: &str) -> bool {
+    const RUST: [&str; 6] = [
+        "__rust_alloc",
+        "__rust_dealloc",
+        "__rust_realloc",
+        "__rdl_",
+        "dlmalloc",
+        "__rg_",
+    ];
+    const C: [&str; 13] = [
+        "malloc",
+        "free",
+        "calloc",
+        "realloc",
+        "aligned_alloc",
+        "posix_memalign",
+        "memalign",
+        "dlmalloc",
+        "dlfree",
+        "dlrealloc",
+        "dlcalloc",
+        "internal_memalign",
+        "dispose_chunk",
+    ];
+    RUST.iter().any(|p| name.contains(p)) || C.contains(&name)
+}
+
+/// The allocator's functions named in the name section `data` (at `offset` in the
+/// module). A malformed name section is skipped as engines skip it: it only costs the
+/// exclusion of the allocator.
+fn allocator_functions(data: &[u8], offset: u64) -> Vec<u32> {
+    let mut out = Vec::new();
+    let reader = wasmparser::NameSectionReader::new(wasmparser::BinaryReader::new(data, offset));
+    for sub in reader {
+        let Ok(wasmparser::Name::Function(map)) = sub else {
+            if sub.is_err() {
+                break;
+            }
+            continue;
+        };
+        for naming in map {
+            let Ok(naming) = naming else { break };
+            if is_allocator(naming.name) {
+                out.push(naming.index);
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// The imports whose calls get the call site's location (every ABI import but `panic`).
@@ -89,7 +155,10 @@ pub(crate) fn scan(wasm: &[u8]) -> Result<Scan, InstrumentError> {
                     if import.module != abi::IMPORT_MODULE {
                         continue;
                     }
-                    if import.name == abi::MEM_READ.name || import.name == abi::MEM_WRITE.name {
+                    if [abi::MEM_READ, abi::MEM_WRITE, abi::MEM_ATOMIC_BEGIN]
+                        .iter()
+                        .any(|h| h.name == import.name)
+                    {
                         return Err(InstrumentError::AlreadyInstrumented {
                             evidence: format!(
                                 "it imports the memory hook `{}.{}`",
@@ -144,6 +213,8 @@ pub(crate) fn scan(wasm: &[u8]) -> Result<Scan, InstrumentError> {
                         });
                     }
                     patch = Some(parse_patch_section(section.data())?);
+                } else if section.name() == "name" {
+                    out.allocator = allocator_functions(section.data(), section.data_offset());
                 } else if section.name() == INSTRUMENT_SECTION {
                     return Err(InstrumentError::AlreadyInstrumented {
                         evidence: format!("it has the `{INSTRUMENT_SECTION}` custom section"),

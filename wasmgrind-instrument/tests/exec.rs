@@ -77,6 +77,7 @@ const imports = {
   wasmgrind: {
     mem_read: hook('r'),
     mem_write: hook('w'),
+    mem_atomic_begin: (addr) => log.push(['begin', addr >>> 0]),
     start_lock: (lock, loc) => log.push(['start_lock', lock, loc === undefined ? null : loc]),
   },
 };
@@ -181,6 +182,8 @@ fn hooks_see_the_accesses_and_results_are_unchanged() {
                 let e = e.as_array().unwrap();
                 if e[0] == "start_lock" {
                     format!("start_lock {} @{}", e[1], instr(&e[2]))
+                } else if e[0] == "begin" {
+                    format!("begin {}", e[1])
                 } else {
                     format!(
                         "{} {} {} {} @{}",
@@ -208,33 +211,29 @@ fn hooks_see_the_accesses_and_results_are_unchanged() {
         (
             "cas8",
             0.into(),
-            &[
-                "r 200 1 1 @i32.atomic.rmw8.cmpxchg_u",
-                "w 200 1 1 @i32.atomic.rmw8.cmpxchg_u",
-            ],
+            &["begin 200", "w 200 1 2 @i32.atomic.rmw8.cmpxchg_u"],
         ),
-        // Memory now holds 5: no exchange, no write.
-        ("cas8", 5.into(), &["r 200 1 1 @i32.atomic.rmw8.cmpxchg_u"]),
+        // Memory now holds 5: no exchange, so an atomic read.
+        (
+            "cas8",
+            5.into(),
+            &["begin 200", "r 200 1 1 @i32.atomic.rmw8.cmpxchg_u"],
+        ),
         (
             "cas64",
             serde_json::json!({"i64": "0"}),
-            &[
-                "r 208 8 1 @i64.atomic.rmw.cmpxchg",
-                "w 208 8 1 @i64.atomic.rmw.cmpxchg",
-            ],
+            &["begin 208", "w 208 8 2 @i64.atomic.rmw.cmpxchg"],
         ),
         (
             "cas64",
             serde_json::json!({"i64": "9"}),
-            &["r 208 8 1 @i64.atomic.rmw.cmpxchg"],
+            &["begin 208", "r 208 8 1 @i64.atomic.rmw.cmpxchg"],
         ),
+        // A read-modify-write is one event (kind 2), after `mem_atomic_begin`.
         (
             "rmw_add",
             0.into(),
-            &[
-                "r 308 4 1 @i32.atomic.rmw.add offset=8",
-                "w 308 4 1 @i32.atomic.rmw.add offset=8",
-            ],
+            &["begin 308", "w 308 4 2 @i32.atomic.rmw.add offset=8"],
         ),
         (
             "copy",

@@ -36,21 +36,32 @@ fn guests() -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-/// How many hook call sites an instruction must get, decided from the operator's name
-/// alone (independently of the instrumenter's own table).
-fn expected_hook_sites(op: &Operator<'_>) -> u32 {
+/// How many access hook call sites (`mem_read`/`mem_write`) and `mem_atomic_begin` call
+/// sites an instruction must get, decided from the operator's name alone (independently
+/// of the instrumenter's own table).
+fn expected_hook_sites(op: &Operator<'_>) -> (u32, u32) {
     let debug = format!("{op:?}");
     let name = debug.split([' ', '{', '(']).next().unwrap();
     match name {
-        "MemoryCopy" => 2,
-        "MemoryFill" | "MemoryInit" => 1,
-        "MemoryAtomicWait32" | "MemoryAtomicWait64" | "MemoryAtomicNotify" => 1,
-        // Read-modify-write, compare-exchange included: a read and a (possibly
-        // conditional) write.
-        n if n.contains("AtomicRmw") => 2,
-        n if n.contains("Load") || n.contains("Store") => 1,
-        _ => 0,
+        "MemoryCopy" => (2, 0),
+        "MemoryFill" | "MemoryInit" => (1, 0),
+        "MemoryAtomicWait32" | "MemoryAtomicWait64" | "MemoryAtomicNotify" => (1, 0),
+        // A compare-exchange: a read-modify-write if it exchanged, else an atomic read.
+        n if n.contains("AtomicRmw") && n.contains("Cmpxchg") => (2, 1),
+        // Any other read-modify-write: one event.
+        n if n.contains("AtomicRmw") => (1, 1),
+        n if n.contains("Atomic") && (n.contains("Load") || n.contains("Store")) => (1, 1),
+        n if n.contains("Load") || n.contains("Store") => (1, 0),
+        _ => (0, 0),
     }
+}
+
+/// Whether a function of this name belongs to the guest's allocator, which is not traced:
+/// std's dlmalloc and Rust's allocator shims.
+fn is_allocator(name: &str) -> bool {
+    ["dlmalloc", "__rust_alloc", "__rust_dealloc", "__rust_realloc", "__rdl_"]
+        .iter()
+        .any(|p| name.contains(p))
 }
 
 /// Facts about a module gathered with plain wasmparser.
@@ -59,8 +70,12 @@ struct Facts {
     func_imports: Vec<(String, String)>,
     /// `(first injected, count)` of the patch section.
     patch: (u32, u32),
-    /// Per defined function: its operators' hook sites, located calls, and calls by target.
+    /// Per defined function: its operators' access hook sites.
     hook_sites: Vec<u32>,
+    /// Per defined function: its operators' `mem_atomic_begin` sites.
+    begin_sites: Vec<u32>,
+    /// Function names from the name section, by function index.
+    names: HashMap<u32, String>,
     /// Calls (and tail calls) by callee, per defined function.
     calls: Vec<HashMap<u32, u32>>,
     /// For each call of a function, the operator before it (as text).
@@ -77,6 +92,8 @@ fn facts(wasm: &[u8]) -> Facts {
         func_imports: Vec::new(),
         patch: (u32::MAX, 0),
         hook_sites: Vec::new(),
+        begin_sites: Vec::new(),
+        names: HashMap::new(),
         calls: Vec::new(),
         calls_preceded_by_const: Vec::new(),
         memory_instrs: Vec::new(),
@@ -103,8 +120,22 @@ fn facts(wasm: &[u8]) -> Facts {
             Payload::CodeSectionStart {
                 unchecked_range, ..
             } => code_start = unchecked_range.start,
+            Payload::CustomSection(c) if c.name() == "name" => {
+                let reader = wasmparser::NameSectionReader::new(wasmparser::BinaryReader::new(
+                    c.data(),
+                    c.data_offset(),
+                ));
+                for sub in reader {
+                    if let wasmparser::Name::Function(map) = sub.unwrap() {
+                        for naming in map {
+                            let naming = naming.unwrap();
+                            f.names.insert(naming.index, naming.name.to_string());
+                        }
+                    }
+                }
+            }
             Payload::CodeSectionEntry(body) => {
-                let (mut sites, mut mem) = (0, 0);
+                let (mut sites, mut begins, mut mem) = (0, 0, 0);
                 let mut calls = HashMap::new();
                 let mut after_const = HashMap::new();
                 let mut prev_const = false;
@@ -114,7 +145,7 @@ fn facts(wasm: &[u8]) -> Facts {
                     .into_iter_with_offsets()
                 {
                     let (op, offset) = op.unwrap();
-                    let s = expected_hook_sites(&op);
+                    let (s, b) = expected_hook_sites(&op);
                     if s > 0 || matches!(op, Operator::Call { .. } | Operator::ReturnCall { .. }) {
                         let debug = format!("{op:?}");
                         let name = debug.split([' ', '{', '(']).next().unwrap();
@@ -122,6 +153,7 @@ fn facts(wasm: &[u8]) -> Facts {
                             .insert((offset - code_start) as u32, name.to_string());
                     }
                     sites += s;
+                    begins += b;
                     mem += u32::from(s > 0);
                     if let Operator::Call { function_index }
                     | Operator::ReturnCall { function_index } = op
@@ -134,6 +166,7 @@ fn facts(wasm: &[u8]) -> Facts {
                     prev_const = matches!(op, Operator::I32Const { .. });
                 }
                 f.hook_sites.push(sites);
+                f.begin_sites.push(begins);
                 f.memory_instrs.push(mem);
                 f.calls.push(calls);
                 f.calls_preceded_by_const.push(after_const);
@@ -188,8 +221,31 @@ fn guests_instrument_validate_and_have_one_hook_site_per_access() {
             imports + input.hook_sites.len() as u32,
             "{name}"
         );
-        let expected_sites: u32 = input.hook_sites[user_funcs.clone()].iter().sum();
-        let expected_accesses: u32 = input.memory_instrs[user_funcs.clone()].iter().sum();
+        // The allocator's functions are not traced.
+        let traced: Vec<usize> = user_funcs
+            .clone()
+            .filter(|&i| {
+                !input
+                    .names
+                    .get(&(imports + i as u32))
+                    .is_some_and(|n| is_allocator(n))
+            })
+            .collect();
+        let allocator: Vec<usize> = user_funcs
+            .clone()
+            .filter(|i| !traced.contains(i))
+            .collect();
+        assert!(
+            !allocator.is_empty(),
+            "{name}: the guest's allocator (dlmalloc) was not found by name"
+        );
+        let expected_sites: u32 = traced.iter().map(|&i| input.hook_sites[i]).sum();
+        let expected_begins: u32 = traced.iter().map(|&i| input.begin_sites[i]).sum();
+        let expected_accesses: u32 = traced.iter().map(|&i| input.memory_instrs[i]).sum();
+        assert!(
+            allocator.iter().map(|&i| input.memory_instrs[i]).sum::<u32>() > 0,
+            "{name}: the allocator accesses memory"
+        );
         let located = located_import_indices(&input);
         let located_calls = sum_calls(&input.calls, &located, all_funcs.clone());
         assert!(
@@ -203,23 +259,27 @@ fn guests_instrument_validate_and_have_one_hook_site_per_access() {
             let output = facts(&out.wasm);
             let read = import_indices(&out.wasm, abi::IMPORT_MODULE, abi::MEM_READ.name);
             let write = import_indices(&out.wasm, abi::IMPORT_MODULE, abi::MEM_WRITE.name);
+            let begin = import_indices(&out.wasm, abi::IMPORT_MODULE, abi::MEM_ATOMIC_BEGIN.name);
             if trace {
-                assert_eq!((read.len(), write.len()), (1, 1), "{what}");
-                // The hooks are the last imports: every defined function moved by 2.
+                assert_eq!((read.len(), write.len(), begin.len()), (1, 1, 1), "{what}");
+                // The hooks are the last imports: every defined function moved by 3.
                 assert_eq!(read[0], imports, "{what}");
                 assert_eq!(write[0], imports + 1, "{what}");
-                assert_eq!(output.patch, (first + 2, count), "{what}");
+                assert_eq!(begin[0], imports + 2, "{what}");
+                assert_eq!(output.patch, (first + 3, count), "{what}");
                 let sites = sum_calls(&output.calls, &[read[0], write[0]], all_funcs.clone());
                 assert_eq!(sites, expected_sites, "{what}: hook call sites");
-                // None in the injected functions.
+                let begins = sum_calls(&output.calls, &[begin[0]], all_funcs.clone());
+                assert_eq!(begins, expected_begins, "{what}: mem_atomic_begin call sites");
+                // None in the injected functions or the allocator.
                 let injected = user_funcs.end..all_funcs.end;
-                assert_eq!(
-                    sum_calls(&output.calls, &[read[0], write[0]], injected),
-                    0,
-                    "{what}"
-                );
+                let hooks = [read[0], write[0], begin[0]];
+                assert_eq!(sum_calls(&output.calls, &hooks, injected), 0, "{what}");
+                for &i in &allocator {
+                    assert_eq!(sum_calls(&output.calls, &hooks, i..i + 1), 0, "{what}");
+                }
             } else {
-                assert!(read.is_empty() && write.is_empty(), "{what}");
+                assert!(read.is_empty() && write.is_empty() && begin.is_empty(), "{what}");
                 assert_eq!(output.patch, (first, count), "{what}");
             }
             // Every call of a located import passes a constant location.

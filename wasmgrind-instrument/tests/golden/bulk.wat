@@ -1,10 +1,12 @@
 (module
   (type (;0;) (func (param i32 i32 i32)))
   (type (;1;) (func (param i32 i32 i32 i32)))
+  (type (;2;) (func (param i32)))
   (import "wasmgrind" "mem_read" (func (;0;) (type 1) (param i32 i32 i32 i32)))
   (import "wasmgrind" "mem_write" (func (;1;) (type 1) (param i32 i32 i32 i32)))
+  (import "wasmgrind" "mem_atomic_begin" (func (;2;) (type 2) (param i32)))
   (memory (;0;) 1 1 shared)
-  (func $bulk (;2;) (type 0) (param $dst i32) (param $src i32) (param $n i32)
+  (func $bulk (;3;) (type 0) (param $dst i32) (param $src i32) (param $n i32)
     (local i32 i32 i32)
     local.get $dst
     i32.const 0
@@ -55,7 +57,7 @@
     call 1
   )
   (data $d (;0;) "hello")
-  (@custom "wasmgrind.patch" (after data) "\03\00\00\00\00\00\00\00")
+  (@custom "wasmgrind.patch" (after data) "\04\00\00\00\00\00\00\00")
   (@custom "wasmgrind.instrument" (after data) "\01\00\00\00\01\00\00\00\03\00\00\00")
 )
 ;; locations (id: func_index func_name +code_offset instr)

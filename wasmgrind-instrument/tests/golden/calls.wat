@@ -8,6 +8,7 @@
   (type (;6;) (func (param i32 i32) (result i32)))
   (type (;7;) (func (param i32 i32)))
   (type (;8;) (func (param i32 i32 i32 i32)))
+  (type (;9;) (func (param i32)))
   (import "wasmgrind" "thread_create" (func $thread_create (;0;) (type 5) (param i32 i32 i32) (result i32)))
   (import "wasmgrind" "thread_join" (func $thread_join (;1;) (type 6) (param i32 i32) (result i32)))
   (import "env" "other" (func $other (;2;) (type 2) (param i32)))
@@ -18,6 +19,7 @@
   (import "wasmgrind" "finish_unlock" (func $finish_unlock (;7;) (type 7) (param i32 i32)))
   (import "wasmgrind" "mem_read" (func (;8;) (type 8) (param i32 i32 i32 i32)))
   (import "wasmgrind" "mem_write" (func (;9;) (type 8) (param i32 i32 i32 i32)))
+  (import "wasmgrind" "mem_atomic_begin" (func (;10;) (type 9) (param i32)))
   (table (;0;) 2 funcref)
   (memory (;0;) 1 1 shared)
   (global $fref (;0;) funcref ref.func $worker)
@@ -25,8 +27,8 @@
   (export "main" (func $main))
   (start $init)
   (elem (;0;) (i32.const 0) func $worker $main)
-  (func $init (;10;) (type 4))
-  (func $worker (;11;) (type 2) (param $arg i32)
+  (func $init (;11;) (type 4))
+  (func $worker (;12;) (type 2) (param $arg i32)
     local.get $arg
     i32.const 0
     call $start_lock
@@ -42,7 +44,7 @@
     local.get $arg
     call $other
   )
-  (func $main (;12;) (type 2) (param $x i32)
+  (func $main (;13;) (type 2) (param $x i32)
     (local i32)
     local.get $x
     i32.const 0
@@ -72,12 +74,12 @@
     call $join_tail
     drop
   )
-  (func $join_tail (;13;) (type 1) (param $t i32) (result i32)
+  (func $join_tail (;14;) (type 1) (param $t i32) (result i32)
     local.get $t
     i32.const 7
     return_call $thread_join
   )
-  (func $__wasmgrind_injected (;14;) (type 2) (param $a i32)
+  (func $__wasmgrind_injected (;15;) (type 2) (param $a i32)
     local.get $a
     i32.const 1
     i32.store
@@ -86,7 +88,7 @@
     call $thread_join
     drop
   )
-  (@custom "wasmgrind.patch" (after code) "\0e\00\00\00\01\00\00\00")
+  (@custom "wasmgrind.patch" (after code) "\0f\00\00\00\01\00\00\00")
   (@custom "wasmgrind.instrument" (after code) "\01\00\00\00\01\00\00\00\09\00\00\00")
 )
 ;; locations (id: func_index func_name +code_offset instr)

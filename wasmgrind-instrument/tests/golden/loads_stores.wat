@@ -2,10 +2,12 @@
   (type (;0;) (func (param i32) (result i64)))
   (type (;1;) (func (param i32)))
   (type (;2;) (func (param i32 i32 i32 i32)))
+  (type (;3;) (func (param i32)))
   (import "wasmgrind" "mem_read" (func (;0;) (type 2) (param i32 i32 i32 i32)))
   (import "wasmgrind" "mem_write" (func (;1;) (type 2) (param i32 i32 i32 i32)))
+  (import "wasmgrind" "mem_atomic_begin" (func (;2;) (type 3) (param i32)))
   (memory (;0;) 1 1 shared)
-  (func $load_all (;2;) (type 0) (param $p i32) (result i64)
+  (func $load_all (;3;) (type 0) (param $p i32) (result i64)
     (local i32)
     local.get $p
     local.tee 1
@@ -70,7 +72,7 @@
     call 0
     i64.add
   )
-  (func $store_all (;3;) (type 1) (param $p i32)
+  (func $store_all (;4;) (type 1) (param $p i32)
     (local i32 i32 i64 f32 f64)
     local.get $p
     i32.const 7
@@ -132,7 +134,7 @@
     i32.const 10
     call 1
   )
-  (@custom "wasmgrind.patch" (after code) "\04\00\00\00\00\00\00\00")
+  (@custom "wasmgrind.patch" (after code) "\05\00\00\00\00\00\00\00")
   (@custom "wasmgrind.instrument" (after code) "\01\00\00\00\01\00\00\00\0b\00\00\00")
 )
 ;; locations (id: func_index func_name +code_offset instr)

@@ -1,10 +1,12 @@
 (module
   (type (;0;) (func (param i32 i32 i32 i32)))
+  (type (;1;) (func (param i32)))
   (import "wasmgrind" "mem_read" (func (;0;) (type 0) (param i32 i32 i32 i32)))
   (import "wasmgrind" "mem_write" (func (;1;) (type 0) (param i32 i32 i32 i32)))
+  (import "wasmgrind" "mem_atomic_begin" (func (;2;) (type 1) (param i32)))
   (memory (;0;) 1 1 shared)
   (data (;0;) (i32.const 8) "x")
-  (@custom "wasmgrind.patch" (after data) "\02\00\00\00\00\00\00\00")
+  (@custom "wasmgrind.patch" (after data) "\03\00\00\00\00\00\00\00")
   (@custom "wasmgrind.instrument" (after data) "\01\00\00\00\01\00\00\00\00\00\00\00")
 )
 ;; locations (id: func_index func_name +code_offset instr)

@@ -1,10 +1,12 @@
 (module
   (type (;0;) (func (param i32) (result v128)))
   (type (;1;) (func (param i32 i32 i32 i32)))
+  (type (;2;) (func (param i32)))
   (import "wasmgrind" "mem_read" (func (;0;) (type 1) (param i32 i32 i32 i32)))
   (import "wasmgrind" "mem_write" (func (;1;) (type 1) (param i32 i32 i32 i32)))
+  (import "wasmgrind" "mem_atomic_begin" (func (;2;) (type 2) (param i32)))
   (memory (;0;) 1 1 shared)
-  (func $simd (;2;) (type 0) (param $p i32) (result v128)
+  (func $simd (;3;) (type 0) (param $p i32) (result v128)
     (local i32 v128)
     local.get $p
     local.get $p
@@ -87,7 +89,7 @@
     i32.const 7
     call 0
   )
-  (@custom "wasmgrind.patch" (after code) "\03\00\00\00\00\00\00\00")
+  (@custom "wasmgrind.patch" (after code) "\04\00\00\00\00\00\00\00")
   (@custom "wasmgrind.instrument" (after code) "\01\00\00\00\01\00\00\00\08\00\00\00")
 )
 ;; locations (id: func_index func_name +code_offset instr)

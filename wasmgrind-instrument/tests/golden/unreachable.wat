@@ -2,10 +2,12 @@
   (type (;0;) (func (result i32)))
   (type (;1;) (func (param i32)))
   (type (;2;) (func (param i32 i32 i32 i32)))
+  (type (;3;) (func (param i32)))
   (import "wasmgrind" "mem_read" (func (;0;) (type 2) (param i32 i32 i32 i32)))
   (import "wasmgrind" "mem_write" (func (;1;) (type 2) (param i32 i32 i32 i32)))
+  (import "wasmgrind" "mem_atomic_begin" (func (;2;) (type 3) (param i32)))
   (memory (;0;) 1 1 shared)
-  (func $dead_after_unreachable (;2;) (type 0) (result i32)
+  (func $dead_after_unreachable (;3;) (type 0) (result i32)
     (local i32 i32 i32 i32)
     unreachable
     local.tee 0
@@ -28,27 +30,30 @@
     local.set 2
     local.set 1
     local.tee 0
+    local.get 0
+    call 2
     local.get 1
     local.get 2
     i32.atomic.rmw.cmpxchg
     local.tee 3
-    local.get 0
-    i32.const 4
-    i32.const 1
-    i32.const 2
-    call 0
     local.get 3
     local.get 1
     i32.eq
     if ;; label = @1
       local.get 0
       i32.const 4
-      i32.const 1
+      i32.const 2
       i32.const 2
       call 1
+    else
+      local.get 0
+      i32.const 4
+      i32.const 1
+      i32.const 2
+      call 0
     end
   )
-  (func $dead_after_br (;3;) (type 1) (param $p i32)
+  (func $dead_after_br (;4;) (type 1) (param $p i32)
     (local i32 f64 i32 i32 i64)
     block ;; label = @1
       br 0 (;@1;)
@@ -79,21 +84,18 @@
     return
     local.set 5
     local.tee 1
+    local.get 1
+    call 2
     local.get 5
     i64.atomic.rmw.add
     local.get 1
     i32.const 8
-    i32.const 1
-    i32.const 5
-    call 0
-    local.get 1
-    i32.const 8
-    i32.const 1
+    i32.const 2
     i32.const 5
     call 1
     drop
   )
-  (func $dead_wait (;4;) (type 0) (result i32)
+  (func $dead_wait (;5;) (type 0) (result i32)
     (local i32 i64 i64)
     unreachable
     local.set 1
@@ -108,7 +110,7 @@
     local.get 1
     memory.atomic.wait64
   )
-  (@custom "wasmgrind.patch" (after code) "\05\00\00\00\00\00\00\00")
+  (@custom "wasmgrind.patch" (after code) "\06\00\00\00\00\00\00\00")
   (@custom "wasmgrind.instrument" (after code) "\01\00\00\00\01\00\00\00\07\00\00\00")
 )
 ;; locations (id: func_index func_name +code_offset instr)
