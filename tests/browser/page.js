@@ -24,6 +24,9 @@ function plainError(e) {
     code: e.code,
     blockedOnLocks: e.blockedOnLocks,
     threadStates: e.threadStates,
+    cycle: e.cycle,
+    findings: e.findings ?? null,
+    report: e.report ?? null,
   };
 }
 
@@ -117,6 +120,7 @@ async function run(guestUrl, functionName, options = {}, watchdogMs = 60000) {
       rapidbinBytes: result.rapidbin ? result.rapidbin.byteLength : null,
       lockConsistency: result.lockConsistency ?? null,
       forkJoinConsistency: result.forkJoinConsistency ?? null,
+      findings: result.findings ?? null,
       summary: null,
       metadataCounts: null,
     };

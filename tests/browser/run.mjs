@@ -12,9 +12,12 @@
 // - ok: the run resolves, its trace has the manifest's fork and join counts, locks and
 //   lock acquisitions, and every lock event pairs up (see trace_checks.mjs);
 // - trap / panic: the run rejects with an error that names the failing thread and the
-//   trap or the panic message;
-// - deadlock: the run rejects with a Timeout error, well within the test's limits, that
-//   lists the blocked threads and the locks they wait for.
+//   trap or the panic message, with the manifest's panic code;
+// - deadlock: the run rejects with the runtime's DeadlockError (not a timeout), which
+//   names the threads of the cycle and the locks they wait for.
+//
+// For every outcome, the findings of the detectors (data races, potential deadlocks, the
+// deadlock) must be the manifest's (tests/findings.mjs).
 //
 // Prints one line per scenario and `N passed, N failed`; exits 1 on any failure. A
 // watchdog ends the whole run (exit 2) if it takes longer than WASMGRIND_BROWSER_WATCHDOG
@@ -27,9 +30,18 @@
 
 import { assertPreflight, checkBuildOutputs, loadManifest, openTestPage } from './browser.mjs';
 import { checkOk } from './trace_checks.mjs';
+import { findingProblems } from '../findings.mjs';
 
 /** The scenarios that must run in Chromium; they run first. */
-const REQUIRED = ['nested_threads', 'thread_hierarchy', 'mutex_counter', 'child_trap', 'deadlock'];
+const REQUIRED = [
+  'nested_threads',
+  'thread_hierarchy',
+  'mutex_counter',
+  'child_trap',
+  'deadlock',
+  'unsynchronized_counter',
+  'lock_order_inversion',
+];
 
 /**
  * Manifest scenarios this test leaves to the Node.js tests, which run every scenario:
@@ -47,11 +59,6 @@ function scenarioNames(manifest) {
   return [...REQUIRED, ...all.filter((n) => !REQUIRED.includes(n) && !(n in LEFT_TO_NODE))];
 }
 
-/** The `timeout` option (milliseconds) for the deadlock scenario: it is expected, but long
- * enough for every thread to reach its lock request on a loaded 2-core machine. */
-const DEADLOCK_TIMEOUT_MS = 10000;
-/** A deadlock run must have ended this long after its timeout. */
-const DEADLOCK_SLACK_MS = 15000;
 /** The page's own bound on a single run. */
 const RUN_WATCHDOG_MS = 90000;
 
@@ -104,6 +111,15 @@ function namesThread(message, tid) {
 
 /** What is wrong with the outcome `r` of `name`; empty when it is what the manifest says. */
 function judge(name, expected, r) {
+  const wrong = outcomeProblems(expected, r);
+  const findings = r.ok ? r.findings : r.error?.findings;
+  // A run that failed before it could be analyzed has no findings; that is an outcome problem.
+  if (r.ok || findings) wrong.push(...findingProblems(findings, expected));
+  return wrong;
+}
+
+/** What is wrong with how the run of a scenario ended. */
+function outcomeProblems(expected, r) {
   const wrong = [];
   const err = r.error ?? {};
   const msg = err.message ?? '';
@@ -136,6 +152,7 @@ function judge(name, expected, r) {
     case 'panic':
       if (r.ok) return ['expected a panic, the run succeeded'];
       if (err.kind !== 'GuestPanic') wrong.push(`expected a GuestPanic error, got ${err.kind ?? err.name}`);
+      if (err.code !== expected.panic_code) wrong.push(`panic code ${err.code}, expected ${expected.panic_code}`);
       if (!msg.includes(expected.panic_message)) {
         wrong.push(`the error lacks the panic message ${JSON.stringify(expected.panic_message)}: ${msg}`);
       }
@@ -144,24 +161,16 @@ function judge(name, expected, r) {
       }
       return wrong;
     case 'deadlock': {
-      if (r.ok) return ['expected a timeout, the run succeeded'];
-      if (err.kind !== 'Timeout') wrong.push(`expected a Timeout error, got ${err.kind ?? err.name}: ${msg}`);
-      // The message lists every thread that was still running and what it was blocked on.
+      if (r.ok) return ['expected a deadlock, the run succeeded'];
+      if (err.kind !== 'DeadlockError') wrong.push(`expected a DeadlockError, got ${err.kind ?? err.name}: ${msg}`);
+      // The message names every thread of the cycle and the lock it waits for.
       for (const t of [1, 2]) {
-        if (!new RegExp(`thread ${t}\\b[^\\n]*blocked on lock`).test(msg)) {
-          wrong.push(`the error does not say that thread ${t} is blocked on a lock: ${msg}`);
+        if (!new RegExp(`thread ${t} waits for lock 0x[0-9a-f]+, held by thread \\d+`).test(msg)) {
+          wrong.push(`the error does not say that thread ${t} waits for a lock: ${msg}`);
         }
       }
-      if (!/thread 0\b[^\n]*blocked joining thread 1\b/.test(msg)) {
-        wrong.push(`the error does not say that thread 0 is blocked joining thread 1: ${msg}`);
-      }
-      const blocked = [...(err.blockedOnLocks ?? [])].sort();
-      if (blocked.join() !== '1,2') {
-        wrong.push(`blockedOnLocks is ${JSON.stringify(err.blockedOnLocks)}, expected [1, 2]`);
-      }
-      if (r.ms > DEADLOCK_TIMEOUT_MS + DEADLOCK_SLACK_MS) {
-        wrong.push(`the timeout error came after ${r.ms.toFixed(0)} ms, not about ${DEADLOCK_TIMEOUT_MS} ms`);
-      }
+      const cycle = (err.cycle ?? []).map((e) => e.thread).sort();
+      if (cycle.join() !== '1,2') wrong.push(`the cycle is ${JSON.stringify(err.cycle)}, expected threads 1 and 2`);
       return wrong;
     }
     default:
@@ -209,7 +218,7 @@ async function main() {
     if (preflightOnly) plan.length = 0;
     for (const p of plan) {
       if (stopped) break;
-      const options = p.expected.outcome === 'deadlock' ? { timeout: DEADLOCK_TIMEOUT_MS } : {};
+      const options = {};
       const label = `${p.guest}::${p.name}`;
       let r;
       try {

@@ -12,7 +12,7 @@ const m = manifest();
 test('--help documents the command and exits 0', async () => {
   const out = await runNode([cliPath, '--help']);
   assert.equal(out.code, 0);
-  for (const word of ['run <module.wasm> <function>', '--out DIR', '--no-memory-trace', '--timeout S', 'trace.bin', 'trace.std', 'trace.json']) {
+  for (const word of ['run <module.wasm> <function>', 'analyze <DIR>', '--out DIR', '--no-memory-trace', '--timeout S', '--lock-requests', 'trace.bin', 'trace.std', 'trace.json', '66']) {
     assert.ok(out.stdout.includes(word), `--help mentions ${word}`);
   }
 });
@@ -82,4 +82,67 @@ test('an unknown function exits 1 with the error on stderr', async () => {
   assert.equal(out.code, 1);
   assert.match(out.stderr, /wasmgrind: error: the module exports no function `nope`/);
   assert.equal(out.stdout, '');
+});
+
+test('a data race is reported like ThreadSanitizer does, with exit 66', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wasmgrind-cli-'));
+  try {
+    const out = await runNode([cliPath, 'run', guestPath(m.guests.locks.file), 'unsynchronized_counter', '--out', dir]);
+    assert.equal(out.code, 66, out.stderr);
+    assert.match(out.stderr, /^WARNING: data race$/m);
+    assert.match(out.stderr, /^ {2}(Read|Write) of size \d+ at 0x[0-9a-f]+ by thread T\d+:$/m);
+    assert.match(out.stderr, /^ {2}Previous (read|write) of size \d+ at 0x[0-9a-f]+ by thread T\d+:$/m);
+    assert.match(out.stderr, /^SUMMARY: Wasmgrind: data race .*locks::/m);
+    assert.match(out.stdout, /found: +[1-9]\d* data race\(s\), 0 potential deadlock\(s\)/);
+    // The report is saved, and `analyze` finds the same again in the saved trace.
+    const saved = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
+    assert.ok(saved.counts.races > 0);
+    const again = await runNode([cliPath, 'analyze', dir, '--module', guestPath(m.guests.locks.file)]);
+    assert.equal(again.code, 66, again.stderr);
+    assert.equal(again.stderr, readFileSync(join(dir, 'report.txt'), 'utf8'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a potential deadlock is reported with both acquisition sites, with exit 66', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wasmgrind-cli-'));
+  try {
+    const out = await runNode([cliPath, 'run', guestPath(m.guests.locks.file), 'lock_order_inversion', '--out', dir]);
+    assert.equal(out.code, 66, out.stderr);
+    assert.match(out.stderr, /^WARNING: potential deadlock \(lock-order inversion\)$/m);
+    assert.match(out.stdout, /found: +0 data race\(s\), 1 potential deadlock\(s\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the default STD export has only the operations upstream RAPID parses', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wasmgrind-cli-'));
+  try {
+    const path = guestPath(m.guests.locks.file);
+    let out = await runNode([cliPath, 'run', path, 'mutex_counter', '--out', dir]);
+    assert.equal(out.code, 0, out.stderr);
+    const ops = (std) => new Set(parseStd(std).map((e) => e.op));
+    const plain = ops(readFileSync(join(dir, 'trace.std'), 'utf8'));
+    for (const op of plain) assert.ok(['acq', 'rel', 'r', 'w', 'fork', 'join'].includes(op), op);
+    out = await runNode([cliPath, 'run', path, 'mutex_counter', '--lock-requests', '--out', dir]);
+    assert.equal(out.code, 0, out.stderr);
+    assert.ok(ops(readFileSync(join(dir, 'trace.std'), 'utf8')).has('req'), '--lock-requests exports req');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('analyze of a directory without a trace exits 1 naming the file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wasmgrind-cli-'));
+  try {
+    const out = await runNode([cliPath, 'analyze', dir]);
+    assert.equal(out.code, 1);
+    assert.match(out.stderr, /cannot read .*trace\.wgtrace/);
+    const usage = await runNode([cliPath, 'analyze']);
+    assert.equal(usage.code, 2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

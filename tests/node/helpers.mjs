@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
+import { findingProblems } from '../findings.mjs';
 
 export const root = fileURLToPath(new URL('../../', import.meta.url));
 export const pkgDir = `${root}pkg/`;
@@ -140,45 +141,12 @@ export function checkTrace(events, metadata, { allowHeldAtEnd = false } = {}) {
 }
 
 /**
- * Whether the lock-order graph (an edge A -> B when a thread acquires B while holding A)
- * has a cycle through locks taken by different threads: a potential deadlock.
+ * Checks a report against a manifest scenario `s`; see tests/findings.mjs, which the
+ * browser tests share.
  */
-export function hasLockOrderCycle(events) {
-  const held = new Map(); // thread -> [locks]
-  const edges = new Map(); // lock -> Map(lock -> Set(threads))
-  for (const e of events) {
-    const h = held.get(e.t) || [];
-    if (e.op === 'acq') {
-      for (const a of h) {
-        if (!edges.has(a)) edges.set(a, new Map());
-        const m = edges.get(a);
-        if (!m.has(e.arg)) m.set(e.arg, new Set());
-        m.get(e.arg).add(e.t);
-      }
-      h.push(e.arg);
-      held.set(e.t, h);
-    } else if (e.op === 'rel') {
-      const i = h.lastIndexOf(e.arg);
-      if (i >= 0) h.splice(i, 1);
-    } else if (e.op === 'req') {
-      // A thread that blocks on a lock while holding others also orders them.
-      for (const a of h) {
-        if (!edges.has(a)) edges.set(a, new Map());
-        const m = edges.get(a);
-        if (!m.has(e.arg)) m.set(e.arg, new Set());
-        m.get(e.arg).add(e.t);
-      }
-    }
-  }
-  // A cycle of length 2 with edges from different threads is what the guests contain.
-  for (const [a, m] of edges) {
-    for (const [b, threadsAB] of m) {
-      const back = edges.get(b)?.get(a);
-      if (!back) continue;
-      for (const t1 of threadsAB) for (const t2 of back) if (t1 !== t2) return true;
-    }
-  }
-  return false;
+export function checkFindings(report, s, what) {
+  const problems = findingProblems(report, s);
+  assert.deepEqual(problems, [], `${what}: ${problems.join('\n')}`);
 }
 
 /** Runs `node` with `args` and resolves to `{ code, stdout, stderr, ms }`. */

@@ -12,10 +12,10 @@
 //! | `finish_lock` | `(lock: i32)` | the thread now holds `lock` |
 //! | `start_unlock` | `(lock: i32)` | the thread is about to release `lock` (still held) |
 //! | `finish_unlock` | `(lock: i32)` | the thread has released `lock` |
-//! | `alloc` | `(ptr: i32, size: i32)` | the guest's allocator handed out `[ptr, ptr + size)` (called after the allocation) |
-//! | `free` | `(ptr: i32, size: i32)` | the guest is about to free `[ptr, ptr + size)` (called before the block goes back) |
+//! | `heap_alloc` | `(ptr: i32, size: i32)` | the guest's allocator handed out `[ptr, ptr + size)` (called after the allocation) |
+//! | `heap_free` | `(ptr: i32, size: i32)` | the guest is about to free `[ptr, ptr + size)` (called before the block goes back) |
 //!
-//! `alloc` and `free` are optional: a guest that calls them lets the race detector start
+//! `heap_alloc` and `heap_free` are optional: a guest that calls them lets the race detector start
 //! every block with fresh state, so that memory reused by another thread is never
 //! reported. The guest library calls them from its global allocator.
 //!
@@ -176,15 +176,15 @@ pub const FINISH_UNLOCK: FuncSig = FuncSig {
     results: &[],
 };
 
-/// `alloc(ptr: i32, size: i32)`: the allocator handed out `[ptr, ptr + size)`.
-pub const ALLOC: FuncSig = FuncSig {
-    name: "alloc",
+/// `heap_alloc(ptr: i32, size: i32)`: the allocator handed out `[ptr, ptr + size)`.
+pub const HEAP_ALLOC: FuncSig = FuncSig {
+    name: "heap_alloc",
     params: &[I32, I32],
     results: &[],
 };
-/// `free(ptr: i32, size: i32)`: `[ptr, ptr + size)` is about to be freed.
-pub const FREE_BLOCK: FuncSig = FuncSig {
-    name: "free",
+/// `heap_free(ptr: i32, size: i32)`: `[ptr, ptr + size)` is about to be freed.
+pub const HEAP_FREE: FuncSig = FuncSig {
+    name: "heap_free",
     params: &[I32, I32],
     results: &[],
 };
@@ -198,8 +198,8 @@ pub const IMPORTS: [FuncSig; 9] = [
     FINISH_LOCK,
     START_UNLOCK,
     FINISH_UNLOCK,
-    ALLOC,
-    FREE_BLOCK,
+    HEAP_ALLOC,
+    HEAP_FREE,
 ];
 
 /// Looks up an import of [`IMPORT_MODULE`] by name.

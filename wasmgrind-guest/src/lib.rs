@@ -15,6 +15,8 @@ mod codes;
 mod sys;
 
 #[cfg(target_arch = "wasm32")]
+mod alloc;
+#[cfg(target_arch = "wasm32")]
 mod rt;
 
 pub mod sync;

@@ -59,6 +59,11 @@ export const DEFAULT_OPTIONS = Object.freeze({
   maxEvents: 16_777_216,
   /** Export atomic accesses as acquire/release of a per-address pseudo-lock. */
   atomicsAsLocks: false,
+  /**
+   * Export lock requests too (`req(L)` in STD, op 8 in RapidBin). Off by default: upstream
+   * RAPID's STD parser does not know `req`.
+   */
+  lockRequests: false,
   /** Idle workers kept ready for new threads (they start a thread in well under 1 ms). */
   spareWorkers: 2,
 });
@@ -74,6 +79,10 @@ const UTIL_RESERVE_BYTES = 32 << 20;
 const QUIESCE_MS = 5_000;
 /** How long the caller waits beyond the timeout for the manager to answer. */
 const ANSWER_GRACE_MS = 20_000;
+/** How often a traced run looks for threads that wait for each other's locks. */
+const DEADLOCK_POLL_MS = 100;
+/** How many polls in a row must see the same wait-for cycle before the run is stopped. */
+const DEADLOCK_CONFIRM = 3;
 
 /** An Error with a `kind` (and more properties) as every Wasmgrind error has. */
 export class WasmgrindError extends Error {
@@ -280,12 +289,13 @@ export async function runSession(binary, functionName, options) {
     shared: true,
   });
 
-  glue.traceStart(opts.maxThreads, opts.maxEvents, locations);
+  glue.traceStart(opts.maxThreads, opts.maxEvents, locations, bytes, patched);
   const session = new Session({
     glue,
     opts,
     functionName,
     hasInit,
+    locations,
     util: { module: utilModule, memory: utilMemory, stackSize: UTIL_STACK_SIZE },
     target: { module: targetModule, memory: targetMemory, memoryImport },
   });
@@ -302,8 +312,11 @@ const PROVIDED = new Set([
   'finish_lock',
   'start_unlock',
   'finish_unlock',
+  'heap_alloc',
+  'heap_free',
   'mem_read',
   'mem_write',
+  'mem_atomic_begin',
 ]);
 
 function checkImports(module) {
@@ -327,8 +340,9 @@ function checkImports(module) {
 
 /** The manager of one run: the worker pool, the outcome, the end of the run. */
 class Session {
-  constructor({ glue, opts, functionName, hasInit, util, target }) {
+  constructor({ glue, opts, functionName, hasInit, locations, util, target }) {
     this.glue = glue;
+    this.locations = locations;
     this.opts = opts;
     this.functionName = functionName;
     this.util = util;
@@ -349,6 +363,7 @@ class Session {
       traced: opts.trace,
       spare: opts.spareWorkers,
       maxIdle: Math.max(4, 2 * opts.spareWorkers),
+      reservedBytes: glue.reservedBytes(),
     };
   }
 
@@ -361,6 +376,7 @@ class Session {
     const timer = Number.isFinite(this.opts.timeout)
       ? setTimeout(() => this.settle({ type: 'timeout' }), this.opts.timeout)
       : undefined;
+    const watchdog = this.opts.trace ? setInterval(() => this.watchDeadlock(), DEADLOCK_POLL_MS) : undefined;
     // Thread 0 is the first job; the pool picks it up as soon as a worker is ready.
     Atomics.store(v.status, 0, T_PENDING);
     Atomics.store(v.jobs, 0, 1);
@@ -371,8 +387,57 @@ class Session {
       result = await outcome;
     } finally {
       clearTimeout(timer);
+      clearInterval(watchdog);
     }
     return this.end(result);
+  }
+
+  /**
+   * Looks for a wait-for cycle on traced locks: thread t waits for a lock that thread u
+   * holds, u for one that t (or a thread after it) holds. A cycle is a deadlock for good
+   * (a waiting thread releases nothing), but one look may combine states read at different
+   * moments, so the run stops only when DEADLOCK_CONFIRM looks in a row see the same cycle.
+   */
+  watchDeadlock() {
+    const cycle = this.waitForCycle();
+    const key = cycle === null ? null : JSON.stringify(cycle);
+    if (key !== null && key === this.lastCycle) {
+      this.cycleSeen += 1;
+    } else {
+      this.cycleSeen = key === null ? 0 : 1;
+      this.lastCycle = key;
+    }
+    if (this.cycleSeen >= DEADLOCK_CONFIRM) this.settle({ type: 'deadlock', cycle });
+  }
+
+  /** A cycle of threads each waiting for a lock the next one holds, or null. */
+  waitForCycle() {
+    const { ctrl, v, glue } = this;
+    const upto = Math.min(Atomics.load(ctrl, C_NEXT_TID), this.maxThreads);
+    const next = new Map();
+    for (let tid = 0; tid < upto; tid++) {
+      if (Atomics.load(v.status, tid) !== T_RUNNING) continue;
+      const lock = glue.traceWaitingOn(tid);
+      if (lock < 0) continue;
+      const holder = glue.traceLockOwner(lock);
+      if (holder >= 0 && holder !== tid) next.set(tid, { thread: tid, waiting_on: lock, holder });
+    }
+    for (const start of next.keys()) {
+      const path = [];
+      const seen = new Set();
+      let t = start;
+      while (next.has(t) && !seen.has(t)) {
+        seen.add(t);
+        path.push(next.get(t));
+        t = next.get(t).holder;
+      }
+      if (t === start) {
+        // Start the cycle at its smallest thread id, so that repeated looks compare equal.
+        const at = path.reduce((m, e, i) => (e.thread < path[m].thread ? i : m), 0);
+        return [...path.slice(at), ...path.slice(0, at)];
+      }
+    }
+    return null;
   }
 
   /** Starts workers until the idle ones cover the queued jobs plus the spare ones. */
@@ -523,15 +588,21 @@ class Session {
     this.workers.clear();
   }
 
-  finishTrace() {
+  finishTrace(deadlock) {
     if (!this.opts.trace) return null;
-    const t = this.glue.traceFinish(this.opts.atomicsAsLocks);
+    const live = deadlock === undefined ? null : JSON.stringify({ threads: deadlock });
+    const t = this.glue.traceFinish(this.opts.atomicsAsLocks, this.opts.lockRequests, live);
     return {
       rapidbin: t.rapidbin,
       std: t.std,
       metadata: JSON.parse(t.metadata),
       events: t.events,
+      native: t.native,
+      locations: this.locations,
       lockConsistency: t.lockConsistency,
+      forkJoinConsistency: t.forkJoinConsistency,
+      findings: JSON.parse(t.findings),
+      report: t.report,
     };
   }
 
@@ -555,7 +626,7 @@ class Session {
         };
       }
       try {
-        return { trace: this.finishTrace() };
+        return { trace: this.finishTrace(outcome.type === 'deadlock' ? outcome.cycle : undefined) };
       } catch (e) {
         return { error: e };
       }
@@ -576,7 +647,11 @@ class Session {
         detached,
         threads: { forks, ids: threadIds },
         events: trace ? trace.events : 0,
+        native: trace ? trace.native : null,
         lockConsistency: trace ? trace.lockConsistency : null,
+        forkJoinConsistency: trace ? trace.forkJoinConsistency : null,
+        findings: trace ? trace.findings : null,
+        report: trace ? trace.report : null,
         memory: {
           target: this.target.memory.buffer.byteLength,
           utility: this.util.memory.buffer.byteLength,
@@ -595,6 +670,16 @@ class Session {
       err = this.failureError(f);
       const others = [...this.failures.values()].filter((o) => o.tid !== f.tid);
       if (others.length > 0) err.others = others.map((o) => this.failureText(o));
+    } else if (outcome.type === 'deadlock') {
+      const lines = outcome.cycle.map(
+        (e) => `  thread ${e.thread} waits for lock ${hex(e.waiting_on)}, held by thread ${e.holder}`,
+      );
+      err = new WasmgrindError(
+        'DeadlockError',
+        `the run of \`${this.functionName}\` deadlocked: ${outcome.cycle.length} threads wait for each ` +
+          `other's locks in a cycle; they were stopped:\n${lines.join('\n')}`,
+        { cycle: outcome.cycle, threads: states },
+      );
     } else if (outcome.type === 'timeout') {
       const unfinished = states.filter((s) => s.state === 'running' || s.state === 'pending');
       const lines = unfinished.map((s) => `  ${this.stateText(s)}`);
@@ -614,7 +699,11 @@ class Session {
     }
     err.threadStates = states;
     const { trace } = traceOrWhyNot();
-    if (trace) err.trace = trace;
+    if (trace) {
+      err.trace = trace;
+      err.findings = trace.findings;
+      err.report = trace.report;
+    }
     throw err;
   }
 

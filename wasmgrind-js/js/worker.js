@@ -52,7 +52,7 @@ import {
   T_DONE,
   T_FAILED,
 } from './shim.js';
-import { initSync, statusCodes, threadBegin, threadEnd } from './wasmgrind_js.js';
+import { initSync, statusCodes, threadBegin, threadEnd, traceIgnore } from './wasmgrind_js.js';
 
 
 /** A guest's call of `wasmgrind.panic`: thrown to unwind the thread. */
@@ -152,11 +152,16 @@ function serve(init) {
     wasmgrind.finish_unlock = u.wgrind_finish_unlock;
     wasmgrind.mem_read = u.wgrind_mem_read;
     wasmgrind.mem_write = u.wgrind_mem_write;
+    wasmgrind.mem_atomic_begin = u.wgrind_mem_atomic_begin;
+    wasmgrind.heap_alloc = u.wgrind_heap_alloc;
+    wasmgrind.heap_free = u.wgrind_heap_free;
   } else {
     wasmgrind.start_lock = u.wgrind_untraced_lock;
     wasmgrind.finish_lock = u.wgrind_untraced_lock;
     wasmgrind.start_unlock = u.wgrind_untraced_lock;
     wasmgrind.finish_unlock = u.wgrind_untraced_lock;
+    wasmgrind.heap_alloc = u.wgrind_untraced_heap;
+    wasmgrind.heap_free = u.wgrind_untraced_heap;
   }
   const imports = { wasmgrind };
   const mi = target.memoryImport;
@@ -278,6 +283,11 @@ function serve(init) {
     try {
       const ex = new WebAssembly.Instance(target.module, imports).exports;
       if (tid === 0) {
+        // The patcher's reserved page ends at the (moved) heap base: its lock and the
+        // temporary stack that dying threads free their stacks on are the runtime's own.
+        if (traced && ex.__heap_base instanceof WebAssembly.Global) {
+          traceIgnore(ex.__heap_base.value - run.reservedBytes, run.reservedBytes);
+        }
         if (run.hasInit) ex.__wasmgrind_init();
         const t0 = performance.now();
         ex[run.entry]();

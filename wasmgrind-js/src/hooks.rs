@@ -11,6 +11,8 @@
 use std::cell::RefCell;
 use std::sync::OnceLock;
 
+use wasmgrind_core::trace::Op;
+
 use crate::session::{Session, ThreadCtx};
 
 /// The session of this utility memory, shared by all its instances.
@@ -33,17 +35,47 @@ fn with_ctx(f: impl FnOnce(&ThreadCtx)) {
     });
 }
 
-/// `mem_read(addr, width, atomic, loc)`: a load.
+/// `mem_read(addr, width, kind, loc)`: a load; `kind` is one of `abi::ACCESS_*`.
 #[no_mangle]
-pub extern "C" fn wgrind_mem_read(addr: u32, width: u32, atomic: u32, loc: u32) {
-    with_ctx(|c| c.read(addr, width, atomic != 0, loc));
+pub extern "C" fn wgrind_mem_read(addr: u32, width: u32, kind: u32, loc: u32) {
+    with_ctx(|c| c.read(addr, width, kind != 0, loc));
 }
 
-/// `mem_write(addr, width, atomic, loc)`: a store.
+/// `mem_write(addr, width, kind, loc)`: a store, or with `abi::ACCESS_RMW` an atomic
+/// read-modify-write.
 #[no_mangle]
-pub extern "C" fn wgrind_mem_write(addr: u32, width: u32, atomic: u32, loc: u32) {
-    with_ctx(|c| c.write(addr, width, atomic != 0, loc));
+pub extern "C" fn wgrind_mem_write(addr: u32, width: u32, kind: u32, loc: u32) {
+    with_ctx(|c| {
+        if kind == wasmgrind_core::abi::ACCESS_RMW as u32 {
+            c.rmw(addr, width, loc)
+        } else {
+            c.write(addr, width, kind != 0, loc)
+        }
+    });
 }
+
+/// `mem_atomic_begin(addr)`: an atomic access of `addr` follows; its `mem_read` or
+/// `mem_write` ends the bracket.
+#[no_mangle]
+pub extern "C" fn wgrind_mem_atomic_begin(addr: u32) {
+    with_ctx(|c| c.atomic_begin(addr));
+}
+
+/// `heap_alloc(ptr, size)`: the guest's allocator handed out `[ptr, ptr + size)`.
+#[no_mangle]
+pub extern "C" fn wgrind_heap_alloc(ptr: u32, size: u32) {
+    with_ctx(|c| c.heap(Op::Alloc { addr: ptr, size }));
+}
+
+/// `heap_free(ptr, size)`: the guest is about to free `[ptr, ptr + size)`.
+#[no_mangle]
+pub extern "C" fn wgrind_heap_free(ptr: u32, size: u32) {
+    with_ctx(|c| c.heap(Op::Free { addr: ptr, size }));
+}
+
+/// An allocation hook of a module that is not traced: does nothing.
+#[no_mangle]
+pub extern "C" fn wgrind_untraced_heap(_ptr: u32, _size: u32) {}
 
 /// `start_lock(lock, loc)`: about to block on `lock`.
 #[no_mangle]

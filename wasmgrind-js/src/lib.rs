@@ -28,6 +28,7 @@ pub mod session;
 
 use js_sys::{Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
+use wasmgrind_core::analysis::LiveDeadlock;
 use wasmgrind_core::location::Location;
 use wasmgrind_core::trace::{export, ExportOptions, Trace};
 
@@ -145,9 +146,17 @@ pub fn error_code_text(code: i32) -> String {
 }
 
 /// Starts the tracing session of this utility memory: thread ids `0..max_threads`, at
-/// most `capacity` events, `locations_json` the location table from [`instrument`].
+/// most `capacity` events, `locations_json` the location table from [`instrument`];
+/// `original` and `patched` are the module before and after [`patch`], for `file:line`
+/// in the reports.
 #[wasm_bindgen(js_name = traceStart)]
-pub fn trace_start(max_threads: u32, capacity: f64, locations_json: &str) -> JsResult<()> {
+pub fn trace_start(
+    max_threads: u32,
+    capacity: f64,
+    locations_json: &str,
+    original: Vec<u8>,
+    patched: Vec<u8>,
+) -> JsResult<()> {
     let locations: Vec<Location> = serde_json::from_str(locations_json)
         .map_err(|e| fail("SessionError", SessionError::BadLocations(e.to_string())))?;
     let capacity = if capacity.is_finite() && capacity >= 1.0 {
@@ -157,6 +166,7 @@ pub fn trace_start(max_threads: u32, capacity: f64, locations_json: &str) -> JsR
     };
     let session =
         Session::new(max_threads, capacity, locations).map_err(|e| fail("SessionError", e))?;
+    session.set_modules(original, patched);
     SESSION
         .set(session)
         .map_err(|_| fail("SessionError", SessionError::AlreadyStarted))
@@ -187,6 +197,21 @@ pub fn thread_end() {
     if let Some(ctx) = CURRENT.with(|c| c.borrow_mut().take()) {
         ctx.end();
     }
+}
+
+/// Makes the accesses of `[start, start + len)` of the target's memory the runtime's own:
+/// they are not recorded (the patcher's reserved page).
+#[wasm_bindgen(js_name = traceIgnore)]
+pub fn trace_ignore(start: u32, len: u32) -> JsResult<()> {
+    session()?.ignore_range(start, len);
+    Ok(())
+}
+
+/// Bytes the patcher reserves below the moved `__heap_base`
+/// ([`wasmgrind_patch::RESERVED_BYTES`]).
+#[wasm_bindgen(js_name = reservedBytes)]
+pub fn reserved_bytes() -> u32 {
+    wasmgrind_patch::RESERVED_BYTES
 }
 
 /// Lets no thread record or enter the recorder any more (threads that try are parked).
@@ -238,16 +263,33 @@ pub fn location_text(loc: u32) -> JsResult<String> {
     Ok(session()?.location_text(loc))
 }
 
-/// Ends recording and exports the trace: `{ rapidbin: Uint8Array, std: string,
-/// metadata: string (JSON), events: number, lockConsistency: string | null,
-/// forkJoinConsistency: string | null }`.
+/// Ends recording, runs the detectors and exports the trace: `{ rapidbin: Uint8Array,
+/// std: string, metadata: string (JSON), native: Uint8Array, events: number,
+/// lockConsistency: string | null, forkJoinConsistency: string | null, findings: string
+/// (the report as JSON), report: string (the report as text) }`. `live_deadlock_json` is
+/// the wait-for cycle the run ended in (`{ threads: [{ thread, waiting_on, holder }] }`),
+/// if it did.
 #[wasm_bindgen(js_name = traceFinish)]
-pub fn trace_finish(atomics_as_locks: bool, lock_requests: bool) -> JsResult<Object> {
+pub fn trace_finish(
+    atomics_as_locks: bool,
+    lock_requests: bool,
+    live_deadlock_json: Option<String>,
+) -> JsResult<Object> {
+    let live = match live_deadlock_json {
+        Some(json) => Some(
+            serde_json::from_str::<LiveDeadlock>(&json)
+                .map_err(|e| fail("SessionError", SessionError::BadTrace(e.to_string())))?,
+        ),
+        None => None,
+    };
     let finished = session()?
-        .finish(ExportOptions {
-            atomics_as_locks,
-            lock_requests,
-        })
+        .finish(
+            ExportOptions {
+                atomics_as_locks,
+                lock_requests,
+            },
+            live,
+        )
         .map_err(Failure::into_js)?;
     let obj = Object::new();
     set(
@@ -258,6 +300,9 @@ pub fn trace_finish(atomics_as_locks: bool, lock_requests: bool) -> JsResult<Obj
     set(&obj, "std", &finished.export.std_text().into());
     set(&obj, "metadata", &finished.export.metadata_json().into());
     set(&obj, "events", &(finished.events as f64).into());
+    set(&obj, "native", &Uint8Array::from(&finished.native[..]).into());
+    set(&obj, "findings", &finished.report.json().into());
+    set(&obj, "report", &finished.report.text().into());
     let opt = |s: Option<String>| s.map_or(JsValue::NULL, |s| s.into());
     set(&obj, "lockConsistency", &opt(finished.lock_consistency));
     set(
@@ -265,6 +310,32 @@ pub fn trace_finish(atomics_as_locks: bool, lock_requests: bool) -> JsResult<Obj
         "forkJoinConsistency",
         &opt(finished.fork_join_consistency),
     );
+    Ok(obj)
+}
+
+/// Runs the detectors again on a saved trace: `native` (Wasmgrind's own trace format, as
+/// `traceFinish` returns it), `locations_json` (the location table), and optionally the
+/// original module, which is patched again to resolve `file:line`. Returns `{ findings:
+/// string (JSON), report: string (text) }`.
+#[wasm_bindgen(js_name = analyzeTrace)]
+pub fn analyze_trace(
+    native: &[u8],
+    locations_json: &str,
+    original: Option<Vec<u8>>,
+    stack_size: u32,
+) -> JsResult<Object> {
+    let locations: Vec<Location> = serde_json::from_str(locations_json)
+        .map_err(|e| fail("SessionError", SessionError::BadLocations(e.to_string())))?;
+    let patched = match &original {
+        Some(bytes) => Some(patch(bytes, stack_size, false)?),
+        None => None,
+    };
+    let modules = original.as_deref().zip(patched.as_deref());
+    let (_, report) =
+        session::reanalyze(native, &locations, modules).map_err(Failure::into_js)?;
+    let obj = Object::new();
+    set(&obj, "findings", &report.json().into());
+    set(&obj, "report", &report.text().into());
     Ok(obj)
 }
 

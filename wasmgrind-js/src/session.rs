@@ -19,19 +19,35 @@
 //! is safe. Flag and busy marks are sequentially consistent, so either the thread sees the
 //! flag or the runtime sees the mark.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
+use std::cell::Cell;
+use std::sync::atomic::{
+    AtomicU32, AtomicU64,
+    Ordering::{Acquire, Relaxed, Release, SeqCst},
+};
 use std::sync::{Mutex, OnceLock};
 
+use wasmgrind_core::analysis::report::{report, Report};
+use wasmgrind_core::analysis::symbolize::Symbolizer;
+use wasmgrind_core::analysis::{analyze, Findings, LiveDeadlock};
 use wasmgrind_core::location::{Location, LocationId};
 use wasmgrind_core::trace::{
-    check_fork_join_consistency, check_lock_consistency, export, Export, ExportOptions, Op,
-    Recorder, ThreadRecorder, Trace,
+    check_fork_join_consistency, check_lock_consistency, export, native, Event, Export,
+    ExportOptions, Op, Recorder, ThreadRecorder, Trace,
 };
 
 use crate::error::{Failure, SessionError};
 
 /// The largest thread limit a session accepts.
 pub const MAX_THREAD_LIMIT: u32 = 1 << 20;
+
+/// Number of locks that make an atomic access and its recording one step: an atomic
+/// access of address `a` holds lock `stripe(a)` from `mem_atomic_begin` to its event.
+pub const ATOMIC_STRIPES: usize = 256;
+
+/// The stripe of an atomic access's address (every width of one word shares it).
+fn stripe(addr: u32) -> usize {
+    ((addr >> 3).wrapping_mul(0x9E37_79B1) >> 24) as usize % ATOMIC_STRIPES
+}
 
 /// Slots in the lock-owner table. Owners of locks beyond this many distinct locks are not
 /// tracked, and the timeout report says so.
@@ -140,6 +156,11 @@ pub struct Finished {
     pub lock_consistency: Option<String>,
     /// Why the forks and joins are not consistent, if they are not (a Wasmgrind bug).
     pub fork_join_consistency: Option<String>,
+    /// Every event in Wasmgrind's own format ([`native`]), which keeps what the exported
+    /// formats cannot carry (atomics, allocations), so the run can be analyzed again.
+    pub native: Vec<u8>,
+    /// What the detectors found, resolved to functions and source lines.
+    pub report: Report,
 }
 
 /// The tracing state of one run; see the [module documentation](self).
@@ -151,6 +172,14 @@ pub struct Session {
     stopping: AtomicU32,
     /// Hook calls that came from a thread without a thread id (never expected).
     unattributed: AtomicU64,
+    /// The original module and the patched one, for `file:line` in reports.
+    modules: OnceLock<(Vec<u8>, Vec<u8>)>,
+    /// The locks of [`ATOMIC_STRIPES`]: 0 free, 1 taken.
+    stripes: Box<[AtomicU32]>,
+    /// `[start, end)` of guest memory whose accesses are the runtime's own (the
+    /// patcher's reserved page: its lock and the temporary stack that dying threads free
+    /// their stacks on); none while `end <= start`.
+    ignored: (AtomicU32, AtomicU32),
 }
 
 impl Session {
@@ -171,6 +200,9 @@ impl Session {
             locks: LockTable::new(LOCK_TABLE_SIZE),
             stopping: AtomicU32::new(0),
             unattributed: AtomicU64::new(0),
+            modules: OnceLock::new(),
+            stripes: (0..ATOMIC_STRIPES).map(|_| AtomicU32::new(0)).collect(),
+            ignored: (AtomicU32::new(0), AtomicU32::new(0)),
         })
     }
 
@@ -202,7 +234,29 @@ impl Session {
             slot,
             recorder,
             tid,
+            stripe: Cell::new(None),
         })
+    }
+
+    /// Keeps the original module and the patched one, so that the reports of
+    /// [`Session::finish`] can name source lines (the guest's DWARF is in the original; the
+    /// locations point into the patched one). Only the first call counts.
+    pub fn set_modules(&self, original: Vec<u8>, patched: Vec<u8>) {
+        let _ = self.modules.set((original, patched));
+    }
+
+    /// Makes the accesses of `[start, start + len)` the runtime's own: they are not
+    /// recorded. The runtime passes the patcher's reserved page.
+    pub fn ignore_range(&self, start: u32, len: u32) {
+        self.ignored.0.store(start, SeqCst);
+        self.ignored.1.store(start.saturating_add(len), SeqCst);
+    }
+
+    /// Whether an access at `addr` is the runtime's own.
+    #[inline]
+    fn ignored(&self, addr: u32) -> bool {
+        let start = self.ignored.0.load(Relaxed);
+        addr.wrapping_sub(start) < self.ignored.1.load(Relaxed).wrapping_sub(start)
     }
 
     /// Counts a hook call that had no thread to attribute it to.
@@ -275,8 +329,13 @@ impl Session {
         }
     }
 
-    /// Ends recording and exports the trace.
-    pub fn finish(&self, options: ExportOptions) -> Result<Finished, Failure> {
+    /// Ends recording, runs the detectors and exports the trace. `live` is the deadlock
+    /// the run ended in, as the runtime saw it (the locations are filled in here).
+    pub fn finish(
+        &self,
+        options: ExportOptions,
+        live: Option<LiveDeadlock>,
+    ) -> Result<Finished, Failure> {
         let unattributed = self.unattributed.load(SeqCst);
         if unattributed != 0 {
             return Err(Failure {
@@ -297,6 +356,14 @@ impl Session {
             .err()
             .map(|e| e.to_string());
         let count = events.len();
+        let mut findings = analyze(&events);
+        findings.deadlock = live.map(|d| with_request_locations(d, &events));
+        let symbolizer = self
+            .modules
+            .get()
+            .and_then(|(original, patched)| Symbolizer::for_patched(original, patched).ok());
+        let report = report(&findings, &self.locations, symbolizer.as_ref());
+        let native = native::encode(&events);
         let trace = Trace::new(events, self.locations.clone());
         let export = export(&trace, options).map_err(|e| Failure::new("FormatError", &e))?;
         let rapid_bin = export
@@ -308,8 +375,43 @@ impl Session {
             events: count,
             lock_consistency,
             fork_join_consistency,
+            native,
+            report,
         })
     }
+}
+
+/// `deadlock` with each thread's `requested_at`: the location of its last request of the
+/// lock it waits for.
+fn with_request_locations(mut deadlock: LiveDeadlock, events: &[Event]) -> LiveDeadlock {
+    for t in &mut deadlock.threads {
+        t.requested_at = events
+            .iter()
+            .rev()
+            .find(|e| e.thread == t.thread && e.op == Op::Request { lock: t.waiting_on })
+            .and_then(|e| e.location);
+    }
+    deadlock
+}
+
+/// Re-runs the detectors on a saved trace: `native` events whose locations index
+/// `locations`, symbolized with `modules` (original and patched) when given.
+pub fn reanalyze(
+    native_bytes: &[u8],
+    locations: &[Location],
+    modules: Option<(&[u8], &[u8])>,
+) -> Result<(Findings, Report), Failure> {
+    let events = native::decode(native_bytes).map_err(|e| Failure::new("TraceError", &e))?;
+    let findings = analyze(&events);
+    let symbolizer = match modules {
+        Some((original, patched)) => Some(
+            Symbolizer::for_patched(original, patched)
+                .map_err(|e| Failure::new("SymbolizeError", &e))?,
+        ),
+        None => None,
+    };
+    let report = report(&findings, locations, symbolizer.as_ref());
+    Ok((findings, report))
 }
 
 /// Held for good by [`Session::stop`]: a thread that locks it waits forever.
@@ -344,6 +446,8 @@ pub struct ThreadCtx {
     slot: &'static Slot,
     recorder: &'static ThreadRecorder,
     tid: u32,
+    /// The stripe this thread holds between `mem_atomic_begin` and the access's event.
+    stripe: Cell<Option<usize>>,
 }
 
 impl ThreadCtx {
@@ -366,41 +470,76 @@ impl ThreadCtx {
         leave(self.slot);
     }
 
-    /// A load of `width` bytes at `addr`.
+    /// Records `op`, an access at `addr` of `width` bytes, unless it touches nothing or
+    /// is the runtime's own; ends an atomic bracket opened by [`ThreadCtx::atomic_begin`].
     #[inline]
-    pub fn read(&self, addr: u32, width: u32, atomic: bool, loc: LocationId) {
+    fn access(&self, addr: u32, width: u32, op: Op, loc: LocationId) {
         // A zero-width bulk access touches no memory.
-        if width == 0 {
+        let skip = width == 0 || self.session.ignored(addr);
+        let stripe = self.stripe.take();
+        if skip && stripe.is_none() {
             return;
         }
         self.guarded(|c| {
-            c.record(
-                Op::Read {
-                    addr,
-                    width,
-                    atomic,
-                },
-                Some(loc),
-            )
+            if !skip {
+                c.record(op, Some(loc));
+            }
+            if let Some(s) = stripe {
+                c.session.stripes[s].store(0, Release);
+            }
         });
+    }
+
+    /// A load of `width` bytes at `addr`.
+    #[inline]
+    pub fn read(&self, addr: u32, width: u32, atomic: bool, loc: LocationId) {
+        let op = Op::Read {
+            addr,
+            width,
+            atomic,
+        };
+        self.access(addr, width, op, loc);
     }
 
     /// A store of `width` bytes at `addr`.
     #[inline]
     pub fn write(&self, addr: u32, width: u32, atomic: bool, loc: LocationId) {
-        if width == 0 {
-            return;
-        }
+        let op = Op::Write {
+            addr,
+            width,
+            atomic,
+        };
+        self.access(addr, width, op, loc);
+    }
+
+    /// An atomic read-modify-write of `width` bytes at `addr`.
+    #[inline]
+    pub fn rmw(&self, addr: u32, width: u32, loc: LocationId) {
+        self.access(addr, width, Op::Rmw { addr, width }, loc);
+    }
+
+    /// An atomic access of `addr` follows: takes the address's stripe, which the
+    /// access's event releases, so that no other atomic access of the address happens
+    /// between this access and its event (see [`ATOMIC_STRIPES`]).
+    pub fn atomic_begin(&self, addr: u32) {
+        let s = stripe(addr);
         self.guarded(|c| {
-            c.record(
-                Op::Write {
-                    addr,
-                    width,
-                    atomic,
-                },
-                Some(loc),
-            )
+            let lock = &c.session.stripes[s];
+            while lock.compare_exchange_weak(0, 1, Acquire, Relaxed).is_err() {
+                // The holder may have trapped inside its bracket: the run is ending then.
+                if c.session.is_stopping() {
+                    leave(c.slot);
+                    park();
+                }
+                std::hint::spin_loop();
+            }
         });
+        self.stripe.set(Some(s));
+    }
+
+    /// An allocation or a free (`Op::Alloc` or `Op::Free`).
+    pub fn heap(&self, op: Op) {
+        self.guarded(|c| c.record(op, None));
     }
 
     /// The thread is about to block on `lock`.
@@ -609,7 +748,7 @@ mod tests {
         let t0 = s.begin_thread(0).unwrap();
         t0.fork(1, None);
         t0.join(1, None);
-        let f = s.finish(ExportOptions::default()).unwrap();
+        let f = s.finish(ExportOptions::default(), None).unwrap();
         assert_eq!(f.events, 2);
         assert_eq!(f.export.std_text(), "T0|fork(T1)|0\nT0|join(T1)|0\n");
         assert_eq!(f.rapid_bin.len(), 18 + 2 * 8);
@@ -622,7 +761,7 @@ mod tests {
         let t0 = s.begin_thread(0).unwrap();
         t0.write(1, 1, false, 0);
         t0.write(1, 1, false, 0);
-        let err = s.finish(ExportOptions::default()).unwrap_err();
+        let err = s.finish(ExportOptions::default(), None).unwrap_err();
         assert_eq!(err.kind, "RecordError");
         assert_eq!(err.variant, "CapacityExceeded");
     }
