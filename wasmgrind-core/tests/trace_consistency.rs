@@ -27,9 +27,9 @@ fn read(t: u32, addr: u32) -> Event {
     )
 }
 
-#[test]
-fn executions_are_accepted() {
-    let trace = [
+/// A possible execution: thread 0 forks thread 1, both contend for lock 8, thread 0 joins.
+fn execution() -> Vec<Event> {
+    vec![
         ev(0, Op::Fork { child: 1 }),
         req(0, 8),
         acq(0, 8),
@@ -41,9 +41,76 @@ fn executions_are_accepted() {
         rel(1, 16),
         rel(1, 8),
         ev(0, Op::Join { child: 1 }),
-    ];
+    ]
+}
+
+#[test]
+fn executions_are_accepted() {
+    let trace = execution();
     check_lock_consistency(&trace).unwrap();
     check_fork_join_consistency(&trace).unwrap();
+}
+
+/// The execution above with one event moved: each version is rejected with the error
+/// that names the moved event, by the checker responsible for it, and the other checker
+/// still accepts it.
+#[test]
+fn an_execution_with_one_event_misplaced_is_rejected() {
+    // Thread 1's first event (its request) recorded before the fork that starts it.
+    let mut trace = execution();
+    let first_of_child = trace.remove(3);
+    trace.insert(0, first_of_child);
+    assert_eq!(
+        check_fork_join_consistency(&trace),
+        Err(ConsistencyError::ForkOfStarted {
+            index: 1,
+            thread: 0,
+            child: 1,
+            already_forked: false
+        })
+    );
+    check_lock_consistency(&trace).unwrap();
+
+    // The join recorded before thread 1's last event (its release of lock 8).
+    let mut trace = execution();
+    let join = trace.pop().unwrap();
+    trace.insert(9, join);
+    assert_eq!(
+        check_fork_join_consistency(&trace),
+        Err(ConsistencyError::EventAfterJoin {
+            index: 10,
+            thread: 1,
+            op: Op::Release { lock: 8 }
+        })
+    );
+    check_lock_consistency(&trace).unwrap();
+
+    // Thread 1 acquires lock 8 before thread 0 released it.
+    let mut trace = execution();
+    trace.swap(5, 6);
+    assert_eq!(
+        check_lock_consistency(&trace),
+        Err(ConsistencyError::AcquireHeld {
+            index: 5,
+            thread: 1,
+            lock: 8,
+            holder: 0
+        })
+    );
+    check_fork_join_consistency(&trace).unwrap();
+
+    // Thread 1 releases lock 8 after thread 0 took it again.
+    let mut trace = execution();
+    trace.insert(9, acq(0, 8));
+    assert_eq!(
+        check_lock_consistency(&trace),
+        Err(ConsistencyError::AcquireHeld {
+            index: 9,
+            thread: 0,
+            lock: 8,
+            holder: 1
+        })
+    );
 }
 
 #[test]
@@ -154,10 +221,15 @@ fn a_waiting_thread_does_nothing_but_acquire() {
             op: Op::Request { lock: 1 }
         })
     );
-    assert!(matches!(
+    assert_eq!(
         check_lock_consistency(&[req(0, 1), ev(0, Op::Fork { child: 1 })]),
-        Err(ConsistencyError::RequestInterrupted { index: 1, .. })
-    ));
+        Err(ConsistencyError::RequestInterrupted {
+            index: 1,
+            thread: 0,
+            lock: 1,
+            op: Op::Fork { child: 1 }
+        })
+    );
     // Another thread is not affected by thread 0 waiting.
     check_lock_consistency(&[req(0, 1), acq(1, 2), rel(1, 2)]).unwrap();
 }
@@ -255,8 +327,13 @@ fn a_joined_thread_id_may_be_forked_again() {
         })
     );
     // A thread id that finished without being joined is still not forked again.
-    assert!(matches!(
+    assert_eq!(
         check_fork_join_consistency(&[fork(0, 1), read(1, 4), fork(0, 1)]),
-        Err(ConsistencyError::ForkOfStarted { index: 2, .. })
-    ));
+        Err(ConsistencyError::ForkOfStarted {
+            index: 2,
+            thread: 0,
+            child: 1,
+            already_forked: true
+        })
+    );
 }

@@ -6,7 +6,7 @@ use std::thread;
 
 use wasmgrind_core::trace::{
     check_fork_join_consistency, check_lock_consistency, export, rapid_bin, Event, ExportOptions,
-    Metadata, Op, RecordError, Recorder, Trace,
+    FormatError, Metadata, Op, RecordError, Recorder, Trace,
 };
 
 const WORKERS: u32 = 4;
@@ -171,8 +171,17 @@ fn concurrent_recording_merges_into_a_consistent_order() {
         &Trace::new(events.clone(), vec![]),
         ExportOptions::default(),
     );
-    // The counter values stand in for locations here, so there is no location table.
-    assert!(ex.is_err());
+    // The counter values stand in for locations here, so there is no location table: the
+    // first event that names one is refused.
+    let first = events.iter().position(|e| e.location.is_some()).unwrap();
+    assert_eq!(
+        ex.unwrap_err(),
+        FormatError::UnknownLocation {
+            event: first as u64,
+            location: events[first].location.unwrap(),
+            table_len: 0,
+        }
+    );
     let without_locations: Vec<Event> = events
         .iter()
         .map(|e| Event::new(e.thread, e.op, None))
@@ -293,8 +302,19 @@ fn finish_during_recording_loses_nothing() {
     assert_eq!(events.len() as u64, recorder.recorded());
 }
 
+/// The numbers the documentation of `Recorder` states: an event takes its sequence number
+/// and the event itself, 32 bytes, and the default capacity is 4,194,304 events, 128 MiB.
 #[test]
 fn memory_per_event_is_as_documented() {
+    assert_eq!(
+        Recorder::BYTES_PER_EVENT,
+        std::mem::size_of::<(u64, Event)>()
+    );
     assert_eq!(Recorder::BYTES_PER_EVENT, 32);
-    assert_eq!(Recorder::new().capacity(), Recorder::DEFAULT_CAPACITY);
+    assert_eq!(Recorder::new().capacity(), 4_194_304);
+    assert_eq!(
+        Recorder::new().capacity() * Recorder::BYTES_PER_EVENT as u64,
+        128 << 20
+    );
+    assert_eq!(Recorder::with_capacity(5).capacity(), 5);
 }

@@ -189,6 +189,7 @@ mod tests {
     use super::*;
     use crate::sys::events;
     use crate::thread;
+    use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
 
     #[test]
@@ -253,16 +254,57 @@ mod tests {
         assert_eq!(counter.state.load(Ordering::Relaxed), UNLOCKED);
     }
 
+    /// Mutual exclusion and the wake-up, checked by handshakes rather than by timing: the
+    /// parent holds the lock while the child asks for it, waits until the child is either
+    /// parked on the lock word or inside the critical section, and requires the former.
+    /// With a lock that does not exclude, the child gets in and the test fails; with an
+    /// unlock that forgets to wake, the child stays parked and the test fails.
     #[test]
-    fn a_waiter_gets_the_lock_after_release() {
+    fn a_waiter_blocks_until_the_holder_releases() {
         let m = Arc::new(Mutex::new(Vec::new()));
-        let g = m.lock();
-        let m2 = Arc::clone(&m);
-        let h = thread::spawn(move || m2.lock().push(2));
-        // The child is blocked (or about to block) until the guard is dropped.
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        let inside = Arc::new(AtomicBool::new(false));
+        let mut g = m.lock();
+        g.push(1);
+        let h = thread::spawn({
+            let (m, inside) = (Arc::clone(&m), Arc::clone(&inside));
+            move || {
+                let mut g = m.lock();
+                inside.store(true, Ordering::SeqCst);
+                g.push(2);
+                drop(g);
+                events::take()
+            }
+        });
+        while sys::waiters(&m.state) == 0 && !inside.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        assert!(
+            !inside.load(Ordering::SeqCst),
+            "the child took the lock while the parent held it"
+        );
+        assert_eq!(sys::waiters(&m.state), 1);
+        assert_eq!(m.state.load(Ordering::Relaxed), CONTENDED);
+        g.push(3);
         drop(g);
-        h.join().unwrap();
-        assert_eq!(*m.lock(), [2]);
+        // The release dequeued the waiter before it returned; a parked thread is only
+        // released by a wake-up (see `sys::wait`), so a lost one leaves it here.
+        assert_eq!(
+            sys::waiters(&m.state),
+            0,
+            "releasing the lock did not wake the waiting thread"
+        );
+        let id = m.id();
+        assert_eq!(
+            h.join().unwrap(),
+            [
+                ("start_lock", id),
+                ("finish_lock", id),
+                ("start_unlock", id),
+                ("finish_unlock", id)
+            ]
+        );
+        assert!(inside.load(Ordering::SeqCst));
+        assert_eq!(*m.lock(), [1, 3, 2]);
+        assert_eq!(m.state.load(Ordering::Relaxed), UNLOCKED);
     }
 }

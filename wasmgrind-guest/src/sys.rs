@@ -1,5 +1,6 @@
 //! The runtime underneath the library: the `wasmgrind` imports and the atomic wait
-//! instructions on wasm32, `std::thread` and a yielding wait everywhere else.
+//! instructions on wasm32, `std::thread` and a wait that parks until woken everywhere
+//! else.
 //!
 //! Both implementations offer the same crate-private functions; [`crate::thread`] and
 //! [`crate::sync`] are written once on top of them.
@@ -104,8 +105,9 @@ mod wasm {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod host {
+    use std::collections::VecDeque;
     use std::sync::atomic::{AtomicU32, Ordering};
-    use std::sync::Mutex;
+    use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
     use crate::codes;
 
@@ -117,21 +119,20 @@ mod host {
     /// Starts a std thread that runs the boxed start routine at `start_arg`.
     pub(crate) fn thread_create(start_arg: usize) -> Result<u32, i32> {
         let handle = std::thread::Builder::new()
-            // SAFETY: `start_arg` comes from `thread::spawn`, which hands it over once.
-            .spawn(move || unsafe { crate::thread::start(start_arg) })
+            .spawn(move || {
+                // SAFETY: `start_arg` comes from `thread::spawn`, which hands it over once.
+                unsafe { crate::thread::start(start_arg) }
+            })
             .map_err(|_| codes::SPAWN_FAILED)?;
         let tid = LAST_TID.fetch_add(1, Ordering::Relaxed) + 1;
-        THREADS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((tid, handle));
+        lock(&THREADS).push((tid, handle));
         Ok(tid)
     }
 
     /// Joins thread `tid`; a thread that panicked counts as trapped.
     pub(crate) fn thread_join(tid: u32) -> i32 {
         let handle = {
-            let mut threads = THREADS.lock().unwrap_or_else(|e| e.into_inner());
+            let mut threads = lock(&THREADS);
             match threads.iter().position(|(t, _)| *t == tid) {
                 Some(i) => threads.swap_remove(i).1,
                 None => return codes::UNKNOWN_THREAD,
@@ -169,15 +170,84 @@ mod host {
         record("finish_unlock", id);
     }
 
-    /// Yields until `atomic` no longer holds `expected`.
+    /// A thread blocked in [`wait`].
+    struct Waiter {
+        /// The address of the atomic it waits on.
+        addr: usize,
+        /// Identifies this wait; [`wake_one`] removes the waiter from the queue to wake it.
+        ticket: u64,
+    }
+
+    /// The blocked threads, in the order they started waiting.
+    struct Parking {
+        queue: VecDeque<Waiter>,
+        next_ticket: u64,
+    }
+
+    static PARKING: Mutex<Parking> = Mutex::new(Parking {
+        queue: VecDeque::new(),
+        next_ticket: 0,
+    });
+    /// Notified whenever waiters leave the queue; each checks whether it was one of them.
+    static UNPARKED: Condvar = Condvar::new();
+
+    /// Takes `m` even if a panicking thread left it poisoned: the data stays consistent,
+    /// every critical section here is a push, a removal or a scan.
+    fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn addr(atomic: &AtomicU32) -> usize {
+        atomic.as_ptr() as usize
+    }
+
+    /// Blocks while `atomic` holds `expected`, like `memory.atomic.wait32`: returns at once
+    /// if it holds another value, and otherwise parks until [`wake_one`] on `atomic` picks
+    /// this thread.
+    ///
+    /// A store alone does not release a parked thread, so a lost wake-up leaves it parked
+    /// here as it would on wasm32 (and `waiters` shows it in the tests).
     pub(crate) fn wait(atomic: &AtomicU32, expected: u32) {
-        while atomic.load(Ordering::Acquire) == expected {
-            std::thread::yield_now();
+        let mut parking = lock(&PARKING);
+        // Checked under the parking lock, which every wake-up takes: a store followed by
+        // a wake-up either happened before this load or finds this thread in the queue.
+        if atomic.load(Ordering::SeqCst) != expected {
+            return;
+        }
+        let ticket = parking.next_ticket;
+        parking.next_ticket += 1;
+        parking.queue.push_back(Waiter {
+            addr: addr(atomic),
+            ticket,
+        });
+        while parking.queue.iter().any(|w| w.ticket == ticket) {
+            parking = UNPARKED
+                .wait(parking)
+                .unwrap_or_else(PoisonError::into_inner);
         }
     }
 
-    /// Nothing to do: [`wait`] polls.
-    pub(crate) fn wake_one(_atomic: &AtomicU32) {}
+    /// Wakes the thread that has waited longest in [`wait`] on `atomic`, if any. A wake-up
+    /// with nobody waiting is lost: it does not release a later [`wait`].
+    pub(crate) fn wake_one(atomic: &AtomicU32) {
+        let mut parking = lock(&PARKING);
+        let addr = addr(atomic);
+        if let Some(i) = parking.queue.iter().position(|w| w.addr == addr) {
+            parking.queue.remove(i);
+            UNPARKED.notify_all();
+        }
+    }
+
+    /// How many threads are parked in [`wait`] on `atomic`.
+    #[cfg(test)]
+    pub(crate) fn waiters(atomic: &AtomicU32) -> usize {
+        let addr = addr(atomic);
+        lock(&PARKING)
+            .queue
+            .iter()
+            .filter(|w| w.addr == addr)
+            .count()
+    }
 
     /// The lock events of the current thread, recorded for the unit tests.
     #[cfg(test)]
@@ -195,6 +265,106 @@ mod host {
         /// Takes the events recorded so far on this thread.
         pub(crate) fn take() -> Vec<(&'static str, usize)> {
             LOG.with(|l| std::mem::take(&mut *l.borrow_mut()))
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use std::sync::atomic::AtomicBool;
+
+        /// Yields until `n` threads are parked on `atomic`.
+        fn until_parked(atomic: &AtomicU32, n: usize) {
+            while waiters(atomic) < n {
+                std::thread::yield_now();
+            }
+            assert_eq!(waiters(atomic), n);
+        }
+
+        #[test]
+        fn a_store_without_a_wake_up_leaves_the_waiter_parked() {
+            let word = AtomicU32::new(0);
+            let returned = AtomicBool::new(false);
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    wait(&word, 0);
+                    returned.store(true, Ordering::SeqCst);
+                });
+                until_parked(&word, 1);
+                // The value changes, but nobody wakes the waiter: a lost wake-up. Only
+                // `wake_one` dequeues it, so it is still parked, deterministically.
+                word.store(1, Ordering::SeqCst);
+                assert_eq!(waiters(&word), 1, "a store alone released the waiter");
+                assert!(!returned.load(Ordering::SeqCst));
+                wake_one(&word);
+                assert_eq!(waiters(&word), 0);
+            });
+            assert!(returned.load(Ordering::SeqCst));
+        }
+
+        #[test]
+        fn wake_one_wakes_one_waiter_of_that_word() {
+            let (a, b) = (AtomicU32::new(0), AtomicU32::new(0));
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    s.spawn(|| wait(&a, 0));
+                }
+                s.spawn(|| wait(&b, 0));
+                until_parked(&a, 2);
+                until_parked(&b, 1);
+                wake_one(&a);
+                assert_eq!((waiters(&a), waiters(&b)), (1, 1));
+                wake_one(&a);
+                assert_eq!((waiters(&a), waiters(&b)), (0, 1));
+                wake_one(&b);
+                assert_eq!(waiters(&b), 0);
+            });
+        }
+
+        #[test]
+        fn a_wake_up_with_nobody_waiting_is_not_kept() {
+            let word = AtomicU32::new(0);
+            wake_one(&word);
+            std::thread::scope(|s| {
+                s.spawn(|| wait(&word, 0));
+                // The earlier wake-up does not release this wait.
+                until_parked(&word, 1);
+                wake_one(&word);
+                assert_eq!(waiters(&word), 0);
+            });
+        }
+
+        #[test]
+        fn wait_returns_at_once_when_the_word_differs() {
+            let word = AtomicU32::new(7);
+            wait(&word, 0);
+            assert_eq!(waiters(&word), 0);
+        }
+
+        #[test]
+        fn a_finished_thread_wakes_its_spawner_only_if_its_word_changed() {
+            static WORD: AtomicU32 = AtomicU32::new(0);
+            static CHILD: AtomicU32 = AtomicU32::new(0);
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    // The child finishes once its spawner is parked, leaving WORD alone.
+                    let child = crate::thread::spawn(|| until_parked(&WORD, 1));
+                    CHILD.store(child.id(), Ordering::SeqCst);
+                    drop(child);
+                    wait(&WORD, 0);
+                });
+                until_parked(&WORD, 1);
+                // The spawner stored the child's id before it parked.
+                let child = CHILD.load(Ordering::SeqCst);
+                assert_eq!(thread_join(child), codes::OK);
+                assert_eq!(
+                    waiters(&WORD),
+                    1,
+                    "the end of a thread released its spawner although its word did not change"
+                );
+                WORD.store(1, Ordering::SeqCst);
+                wake_one(&WORD);
+            });
         }
     }
 }

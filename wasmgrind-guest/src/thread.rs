@@ -190,7 +190,10 @@ mod tests {
     #[test]
     fn dropping_the_handle_detaches() {
         static DONE: AtomicU32 = AtomicU32::new(0);
-        drop(spawn(|| DONE.store(1, Ordering::SeqCst)));
+        drop(spawn(|| {
+            DONE.store(1, Ordering::SeqCst);
+            sys::wake_one(&DONE);
+        }));
         sys::wait(&DONE, 0);
         assert_eq!(DONE.load(Ordering::SeqCst), 1);
     }

@@ -261,6 +261,16 @@ fn hooks_see_the_accesses_and_results_are_unchanged() {
             ],
         ),
     ];
+    // One answer per call made, one expectation per answer: `zip` would stop at the shorter.
+    let names: Vec<&str> = calls.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        expected
+            .iter()
+            .map(|(name, _, _)| *name)
+            .collect::<Vec<_>>(),
+        "the calls made and the calls expected differ"
+    );
     for (call, (name, result, log)) in calls.iter().zip(expected) {
         assert_eq!(call["name"], name);
         if name == "wrap" {

@@ -229,17 +229,56 @@ mod tests {
 
     #[test]
     fn package_json_is_valid_and_complete() {
-        let text = package_json();
-        // The files list names every shipped JS file.
-        for f in JS_FILES {
-            assert!(text.contains(&format!("\"{f}\"")), "{f}");
+        let json: serde_json::Value =
+            serde_json::from_str(&package_json()).expect("package.json is not valid JSON");
+        let text = |v: &serde_json::Value| -> String {
+            v.as_str()
+                .unwrap_or_else(|| panic!("not a string: {v}"))
+                .to_string()
+        };
+        assert_eq!(json["name"], "wasmgrind");
+        assert_eq!(json["version"], VERSION);
+        assert_eq!(json["type"], "module");
+        // The files list is exactly the JS runtime and the wasm-bindgen output.
+        let mut files: Vec<String> = json["files"]
+            .as_array()
+            .expect("`files` is an array")
+            .iter()
+            .map(text)
+            .collect();
+        files.sort();
+        let mut expected: Vec<String> = JS_FILES.iter().map(|f| f.to_string()).collect();
+        expected.extend(
+            [".js", ".d.ts", "_bg.wasm", "_bg.wasm.d.ts"].map(|ext| format!("{BINDGEN_STEM}{ext}")),
+        );
+        expected.sort();
+        assert_eq!(files, expected);
+        // Every path the manifest points to is shipped (package.json itself always is).
+        let shipped = |path: &str| {
+            let name = path
+                .strip_prefix("./")
+                .unwrap_or_else(|| panic!("`{path}` is not relative to the package"));
+            assert!(
+                name == "package.json" || files.iter().any(|f| f == name),
+                "`{path}` is not in `files`"
+            );
+        };
+        shipped(&text(&json["main"]));
+        shipped(&text(&json["types"]));
+        assert_eq!(json["bin"]["wasmgrind"], "./cli.js");
+        shipped(&text(&json["bin"]["wasmgrind"]));
+        let exports = json["exports"].as_object().expect("`exports` is an object");
+        assert!(exports.contains_key("."), "no main export");
+        for (key, target) in exports {
+            let targets: Vec<String> = match target {
+                serde_json::Value::Object(conditions) => conditions.values().map(text).collect(),
+                other => vec![text(other)],
+            };
+            assert!(!targets.is_empty(), "export `{key}` has no target");
+            for t in targets {
+                shipped(&t);
+            }
         }
-        assert!(text.contains("\"type\": \"module\""));
-        assert!(text.contains("\"bin\""));
-        assert!(text.contains("\"exports\""));
-        // Balanced braces and brackets: a cheap structural check without a JSON parser.
-        let count = |c| text.chars().filter(|x| *x == c).count();
-        assert_eq!(count('{'), count('}'));
-        assert_eq!(count('['), count(']'));
+        assert_eq!(json["engines"]["node"], ">=20");
     }
 }
