@@ -1,0 +1,557 @@
+//! Reports of what the detectors found, as text for a person and as JSON for a program.
+//!
+//! [`report`] resolves every location of the [`Findings`] through the trace's location
+//! table and, if given one, a [`Symbolizer`] (demangled names, `file:line` from DWARF); the
+//! [`Report`] it returns prints as text ([`Report::text`], also its `Display`) or JSON
+//! ([`Report::json`]).
+//!
+//! # Text
+//!
+//! Shaped like ThreadSanitizer's reports: each finding is framed by lines of `=`, starts
+//! with `WARNING: …`, shows each side with a stack of frames (`#0 function file:line:column
+//! (code offset 0x…: instruction)`, inlined calls first) and ends with a one-line
+//! `SUMMARY: Wasmgrind: …`. A last line counts everything. A location the trace does not
+//! know prints as `<unknown location>`.
+//!
+//! The summary names the innermost position in the program's own code: it passes over
+//! inlined frames of Rust's standard library and of `wasmgrind-guest` (an access inside an
+//! inlined `ptr::write_volatile` is summarized at the user's line that called it), and
+//! falls back to the wasm function itself.
+//!
+//! ```text
+//! ==================
+//! WARNING: data race
+//!   Write of size 4 at 0x00012340 by thread T2:
+//!     #0 locks::unsynchronized_counter::bump src/lib.rs:123:9 (code offset 0x1a2b: i32.store offset=8)
+//!
+//!   Previous read of size 4 at 0x00012340 by thread T1:
+//!     #0 locks::unsynchronized_counter::bump src/lib.rs:123:9 (code offset 0x1a25: i32.load offset=8)
+//!
+//!   (seen 1999 times)
+//! SUMMARY: Wasmgrind: data race src/lib.rs:123 in locks::unsynchronized_counter::bump
+//! ==================
+//! Wasmgrind: found 1 data race, 0 potential deadlocks
+//! ```
+//!
+//! # JSON
+//!
+//! [`Report::json`] is the [`Report`] serialized with serde; [`Report`] deserializes from it
+//! again. The fields:
+//!
+//! - `races`: one object per data race ([`RaceReport`]):
+//!   - `addr`: the lowest byte both accesses touched;
+//!   - `current`, `previous`: the later and the earlier access ([`AccessReport`]), each
+//!     with `thread` (runtime thread id), `kind` (`"read"`, `"write"` or `"rmw"`),
+//!     `addr`, `width` (bytes), `atomic` (bool), `location` (index into the trace's
+//!     location table, or `null`) and `frame` ([`Frame`], or `null` for an unknown
+//!     location);
+//!   - `count`: how many times the race was seen.
+//! - `potential_deadlocks`: one object per lock-order cycle ([`PotentialDeadlockReport`]):
+//!   `edges`, in cycle order, each ([`LockEdgeReport`]) with `thread`, `held` (lock address),
+//!   `held_location`, `held_at` (frame where `held` was acquired), `next` (lock address),
+//!   `next_location` and `next_at` (frame where `next` was requested); and `count`.
+//! - `deadlock`: `null`, or the deadlock the run ended in ([`LiveDeadlockReport`]):
+//!   `threads`, each ([`BlockedThreadReport`]) with `thread`, `waiting_on` (lock address),
+//!   `holder` (thread id), `requested_location` and `requested_at` (frame).
+//! - `counts` ([`Counts`]): `races`, `potential_deadlocks` (reports, not occurrences) and
+//!   `deadlocks` (0 or 1).
+//!
+//! A frame ([`Frame`]) has `function` (demangled, without hash), `raw_function` (as in the
+//! name section), `file`, `line`, `column` (each `null` without DWARF), `code_offset`,
+//! `instr` and, only when the compiler inlined calls there, `inlined`: a list of
+//! `{function, file, line, column}`, innermost first.
+
+use std::collections::HashMap;
+use std::fmt::{self, Write as _};
+
+use serde::{Deserialize, Serialize};
+
+use super::symbolize::{Frame, Symbolizer};
+use super::{Access, AccessKind, Findings};
+use crate::location::{Location, LocationId};
+
+/// The separator line between findings.
+const SEPARATOR: &str = "==================";
+
+/// What the detectors found, with every location resolved. See the [module docs](self).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// The data races.
+    pub races: Vec<RaceReport>,
+    /// The potential deadlocks (lock-order cycles).
+    pub potential_deadlocks: Vec<PotentialDeadlockReport>,
+    /// The deadlock the run ended in, if it did.
+    pub deadlock: Option<LiveDeadlockReport>,
+    /// How many findings of each kind.
+    pub counts: Counts,
+}
+
+/// The number of findings of each kind in a [`Report`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Distinct data races (not their occurrences).
+    pub races: usize,
+    /// Distinct potential deadlocks.
+    pub potential_deadlocks: usize,
+    /// 1 if the run ended in a deadlock, else 0.
+    pub deadlocks: usize,
+}
+
+/// One side of a data race, resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessReport {
+    /// The runtime's id of the thread that made the access.
+    pub thread: u32,
+    /// Read, write or read-modify-write.
+    pub kind: AccessKind,
+    /// The access's first byte.
+    pub addr: u32,
+    /// Bytes accessed.
+    pub width: u32,
+    /// Whether the access was atomic.
+    pub atomic: bool,
+    /// The index into the trace's location table.
+    pub location: Option<LocationId>,
+    /// The resolved location; `None` if it is unknown.
+    pub frame: Option<Frame>,
+}
+
+/// A data race, resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RaceReport {
+    /// The lowest byte both accesses touched.
+    pub addr: u32,
+    /// The later access, at which the race was detected.
+    pub current: AccessReport,
+    /// The earlier access.
+    pub previous: AccessReport,
+    /// How many times the race was seen.
+    pub count: u64,
+}
+
+/// One edge of a lock-order cycle, resolved: `thread` requested `next` while it held
+/// `held`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockEdgeReport {
+    /// The runtime's id of the thread.
+    pub thread: u32,
+    /// The lock it held (its address).
+    pub held: u32,
+    /// Where it acquired `held`, as an index into the location table.
+    pub held_location: Option<LocationId>,
+    /// Where it acquired `held`; `None` if unknown.
+    pub held_at: Option<Frame>,
+    /// The lock it then requested (its address).
+    pub next: u32,
+    /// Where it requested `next`, as an index into the location table.
+    pub next_location: Option<LocationId>,
+    /// Where it requested `next`; `None` if unknown.
+    pub next_at: Option<Frame>,
+}
+
+/// A potential deadlock (lock-order inversion), resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PotentialDeadlockReport {
+    /// The edges of the cycle, in cycle order.
+    pub edges: Vec<LockEdgeReport>,
+    /// How many times the cycle was seen.
+    pub count: u64,
+}
+
+/// One thread of a deadlock that happened, resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockedThreadReport {
+    /// The runtime's id of the thread.
+    pub thread: u32,
+    /// The lock it waits for (its address).
+    pub waiting_on: u32,
+    /// The thread that holds that lock.
+    pub holder: u32,
+    /// Where it requested the lock, as an index into the location table.
+    pub requested_location: Option<LocationId>,
+    /// Where it requested the lock; `None` if unknown.
+    pub requested_at: Option<Frame>,
+}
+
+/// A deadlock that happened, resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveDeadlockReport {
+    /// The threads of the cycle, each waiting for a lock the next one holds.
+    pub threads: Vec<BlockedThreadReport>,
+}
+
+/// Resolves `findings` into a [`Report`]: each location id through `locations` (the trace's
+/// location table) and, if given, `symbolizer`; without one, names are only demangled.
+pub fn report(
+    findings: &Findings,
+    locations: &[Location],
+    symbolizer: Option<&Symbolizer>,
+) -> Report {
+    let mut resolver = Resolver {
+        locations,
+        symbolizer,
+        cache: HashMap::new(),
+    };
+    let races: Vec<RaceReport> = findings
+        .races
+        .iter()
+        .map(|race| RaceReport {
+            addr: race.addr,
+            current: resolver.access(&race.current),
+            previous: resolver.access(&race.previous),
+            count: race.count,
+        })
+        .collect();
+    let potential_deadlocks: Vec<PotentialDeadlockReport> = findings
+        .potential_deadlocks
+        .iter()
+        .map(|deadlock| PotentialDeadlockReport {
+            edges: deadlock
+                .cycle
+                .iter()
+                .map(|edge| LockEdgeReport {
+                    thread: edge.thread,
+                    held: edge.held,
+                    held_location: edge.held_at,
+                    held_at: resolver.frame(edge.held_at),
+                    next: edge.next,
+                    next_location: edge.next_at,
+                    next_at: resolver.frame(edge.next_at),
+                })
+                .collect(),
+            count: deadlock.count,
+        })
+        .collect();
+    let deadlock = findings
+        .deadlock
+        .as_ref()
+        .map(|deadlock| LiveDeadlockReport {
+            threads: deadlock
+                .threads
+                .iter()
+                .map(|t| BlockedThreadReport {
+                    thread: t.thread,
+                    waiting_on: t.waiting_on,
+                    holder: t.holder,
+                    requested_location: t.requested_at,
+                    requested_at: resolver.frame(t.requested_at),
+                })
+                .collect(),
+        });
+    let counts = Counts {
+        races: races.len(),
+        potential_deadlocks: potential_deadlocks.len(),
+        deadlocks: usize::from(deadlock.is_some()),
+    };
+    Report {
+        races,
+        potential_deadlocks,
+        deadlock,
+        counts,
+    }
+}
+
+/// Resolves location ids, each once.
+struct Resolver<'a> {
+    locations: &'a [Location],
+    symbolizer: Option<&'a Symbolizer>,
+    cache: HashMap<LocationId, Option<Frame>>,
+}
+
+impl Resolver<'_> {
+    fn frame(&mut self, id: Option<LocationId>) -> Option<Frame> {
+        let id = id?;
+        let (locations, symbolizer) = (self.locations, self.symbolizer);
+        self.cache
+            .entry(id)
+            .or_insert_with(|| {
+                let location = locations.get(usize::try_from(id).ok()?)?;
+                Some(match symbolizer {
+                    Some(s) => s.frame(location),
+                    None => Frame::from_location(location),
+                })
+            })
+            .clone()
+    }
+
+    fn access(&mut self, access: &Access) -> AccessReport {
+        AccessReport {
+            thread: access.thread,
+            kind: access.kind,
+            addr: access.addr,
+            width: access.width,
+            atomic: access.atomic,
+            location: access.location,
+            frame: self.frame(access.location),
+        }
+    }
+}
+
+impl Report {
+    /// The report as ThreadSanitizer-shaped text (see the [module docs](self)), ending
+    /// with a newline.
+    pub fn text(&self) -> String {
+        self.to_string()
+    }
+
+    /// The report as pretty-printed JSON (fields in the [module docs](self)).
+    pub fn json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report always serializes")
+    }
+
+    /// The last line of the text: how many findings of each kind.
+    pub fn totals(&self) -> String {
+        let mut line = format!(
+            "Wasmgrind: found {}, {}",
+            plural(self.counts.races, "data race", "data races"),
+            plural(
+                self.counts.potential_deadlocks,
+                "potential deadlock",
+                "potential deadlocks"
+            ),
+        );
+        if self.counts.deadlocks > 0 {
+            line.push_str(", ");
+            line.push_str(&plural(self.counts.deadlocks, "deadlock", "deadlocks"));
+        }
+        line
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = String::new();
+        for race in &self.races {
+            write_race(&mut out, race);
+        }
+        for deadlock in &self.potential_deadlocks {
+            write_potential_deadlock(&mut out, deadlock);
+        }
+        if let Some(deadlock) = &self.deadlock {
+            write_live_deadlock(&mut out, deadlock);
+        }
+        out.push_str(&self.totals());
+        out.push('\n');
+        f.write_str(&out)
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn write_race(out: &mut String, race: &RaceReport) {
+    out.push_str(SEPARATOR);
+    out.push('\n');
+    out.push_str("WARNING: data race\n");
+    write_access(out, &race.current, false);
+    out.push('\n');
+    write_access(out, &race.previous, true);
+    out.push('\n');
+    write_seen(out, race.count);
+    write_summary(out, "data race", race.current.frame.as_ref());
+    out.push_str(SEPARATOR);
+    out.push('\n');
+}
+
+fn write_access(out: &mut String, access: &AccessReport, previous: bool) {
+    let what = match access.kind {
+        AccessKind::Read => "read",
+        AccessKind::Write => "write",
+        AccessKind::Rmw => "read-modify-write",
+    };
+    let mut description = String::new();
+    if previous {
+        description.push_str("previous ");
+    }
+    if access.atomic {
+        description.push_str("atomic ");
+    }
+    description.push_str(what);
+    let _ = writeln!(
+        out,
+        "  {} of size {} at {} by thread T{}:",
+        capitalize(&description),
+        access.width,
+        addr(access.addr),
+        access.thread
+    );
+    write_stack(out, access.frame.as_ref());
+}
+
+fn write_potential_deadlock(out: &mut String, deadlock: &PotentialDeadlockReport) {
+    out.push_str(SEPARATOR);
+    out.push('\n');
+    out.push_str("WARNING: potential deadlock (lock-order inversion)\n");
+    if let Some(first) = deadlock.edges.first() {
+        let mut cycle: Vec<String> = deadlock.edges.iter().map(|e| addr(e.held)).collect();
+        cycle.push(addr(first.held));
+        let _ = writeln!(out, "  Cycle in lock order: {}", cycle.join(" => "));
+    }
+    for edge in &deadlock.edges {
+        out.push('\n');
+        let _ = writeln!(
+            out,
+            "  Thread T{} acquired lock {} at:",
+            edge.thread,
+            addr(edge.held)
+        );
+        write_stack(out, edge.held_at.as_ref());
+        let _ = writeln!(out, "  and then requested lock {} at:", addr(edge.next));
+        write_stack(out, edge.next_at.as_ref());
+    }
+    out.push('\n');
+    write_seen(out, deadlock.count);
+    write_summary(
+        out,
+        "potential deadlock (lock-order inversion)",
+        deadlock.edges.first().and_then(|e| e.next_at.as_ref()),
+    );
+    out.push_str(SEPARATOR);
+    out.push('\n');
+}
+
+fn write_live_deadlock(out: &mut String, deadlock: &LiveDeadlockReport) {
+    out.push_str(SEPARATOR);
+    out.push('\n');
+    out.push_str("WARNING: deadlock\n");
+    for (i, t) in deadlock.threads.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let _ = writeln!(
+            out,
+            "  Thread T{} waits for lock {} held by thread T{}, requested at:",
+            t.thread,
+            addr(t.waiting_on),
+            t.holder
+        );
+        write_stack(out, t.requested_at.as_ref());
+    }
+    out.push('\n');
+    let threads: Vec<String> = deadlock
+        .threads
+        .iter()
+        .map(|t| format!("T{}", t.thread))
+        .collect();
+    let what = format!(
+        "deadlock of {} ({})",
+        plural(deadlock.threads.len(), "thread", "threads"),
+        threads.join(", ")
+    );
+    write_summary(
+        out,
+        &what,
+        deadlock
+            .threads
+            .first()
+            .and_then(|t| t.requested_at.as_ref()),
+    );
+    out.push_str(SEPARATOR);
+    out.push('\n');
+}
+
+fn write_seen(out: &mut String, count: u64) {
+    if count > 1 {
+        let _ = writeln!(out, "  (seen {count} times)");
+    }
+}
+
+/// The frame lines of one location: the inlined calls, then the function itself.
+fn write_stack(out: &mut String, frame: Option<&Frame>) {
+    let Some(frame) = frame else {
+        out.push_str("    #0 <unknown location>\n");
+        return;
+    };
+    let mut n = 0;
+    for inlined in &frame.inlined {
+        let _ = write!(
+            out,
+            "    #{n} {}",
+            inlined.function.as_deref().unwrap_or("<unknown function>")
+        );
+        if let Some(source) = source(inlined.file.as_deref(), inlined.line, inlined.column) {
+            let _ = write!(out, " {source}");
+        }
+        out.push_str(" (inlined)\n");
+        n += 1;
+    }
+    let _ = write!(
+        out,
+        "    #{n} {}",
+        frame.function.as_deref().unwrap_or("<unknown function>")
+    );
+    if let Some(source) = source(frame.file.as_deref(), frame.line, frame.column) {
+        let _ = write!(out, " {source}");
+    }
+    let _ = writeln!(
+        out,
+        " (code offset {:#x}: {})",
+        frame.code_offset, frame.instr
+    );
+}
+
+/// `file:line:column` (or less, as far as known); `None` without a file.
+fn source(file: Option<&str>, line: Option<u32>, column: Option<u32>) -> Option<String> {
+    let mut s = file?.to_string();
+    if let Some(line) = line {
+        let _ = write!(s, ":{line}");
+        if let Some(column) = column {
+            let _ = write!(s, ":{column}");
+        }
+    }
+    Some(s)
+}
+
+/// `SUMMARY: Wasmgrind: <what> <file:line> in <function>`, at the innermost inlined
+/// position that is the program's own (see [`is_library`]), else at the wasm function.
+fn write_summary(out: &mut String, what: &str, frame: Option<&Frame>) {
+    let _ = write!(out, "SUMMARY: Wasmgrind: {what}");
+    match frame {
+        None => out.push_str(" <unknown location>"),
+        Some(frame) => {
+            let own = frame
+                .inlined
+                .iter()
+                .find(|i| i.file.as_deref().is_some_and(|file| !is_library(file)));
+            let (function, file, line) = match own {
+                Some(i) => (i.function.as_deref(), i.file.as_deref(), i.line),
+                _ => (frame.function.as_deref(), frame.file.as_deref(), frame.line),
+            };
+            match source(file, line, None) {
+                Some(source) => {
+                    let _ = write!(out, " {source}");
+                }
+                None => {
+                    let _ = write!(out, " (code offset {:#x})", frame.code_offset);
+                }
+            }
+            let _ = write!(out, " in {}", function.unwrap_or("<unknown function>"));
+        }
+    }
+    out.push('\n');
+}
+
+/// Whether `file` belongs to Rust's standard library (`/rustc/<hash>/library/…`, or the
+/// local `…/lib/rustlib/src/rust/…`) or to the guest library `wasmgrind-guest`, so that a
+/// summary names the program's own code instead.
+fn is_library(file: &str) -> bool {
+    file.starts_with("/rustc/")
+        || file.contains("/lib/rustlib/src/rust/")
+        || file
+            .split(['/', '\\'])
+            .any(|c| c == "wasmgrind-guest" || c.starts_with("wasmgrind-guest-"))
+}
+
+/// A lock or memory address as `0x` and eight hex digits.
+fn addr(a: u32) -> String {
+    format!("{a:#010x}")
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
