@@ -585,6 +585,7 @@ fn everything_in_order_with_totals() {
         races: vec![race(), race()],
         potential_deadlocks: vec![inversion()],
         deadlock: Some(live()),
+        ..Findings::default()
     };
     let r = report(&findings, &table(), None);
     let text = r.to_string();
@@ -672,6 +673,7 @@ fn json_round_trips() {
         races: vec![race()],
         potential_deadlocks: vec![inversion()],
         deadlock: Some(live()),
+        ..Findings::default()
     };
     let r = report(&findings, &table(), None);
     let back: Report = serde_json::from_str(&r.json()).unwrap();
@@ -701,6 +703,7 @@ fn json_shape() {
         }],
         potential_deadlocks: vec![inversion()],
         deadlock: Some(live()),
+        ..Findings::default()
     };
     let json: serde_json::Value =
         serde_json::from_str(&report(&findings, &table(), None).json()).unwrap();
@@ -781,7 +784,8 @@ fn json_shape() {
         json,
         serde_json::json!({
             "races": [], "potential_deadlocks": [], "deadlock": null,
-            "counts": {"races": 0, "potential_deadlocks": 0, "deadlocks": 0}
+            "counts": {"races": 0, "potential_deadlocks": 0, "deadlocks": 0},
+            "deadlock_search_incomplete": null
         })
     );
 }
@@ -814,4 +818,19 @@ fn json_frames_list_inlined_calls() {
     let frame = &json["races"][0]["previous"]["frame"];
     assert_eq!(frame["line"], 21);
     assert!(frame.get("inlined").is_none());
+}
+
+#[test]
+fn an_incomplete_deadlock_search_is_said_in_text_and_json() {
+    let findings = Findings {
+        deadlock_search_incomplete: Some("the search stopped after 10 steps".into()),
+        ..Findings::default()
+    };
+    let r = report(&findings, &table(), None);
+    assert!(r.text().contains(
+        "Wasmgrind: warning: the search for potential deadlocks is incomplete: the search \
+         stopped after 10 steps"
+    ));
+    let back: wasmgrind_core::analysis::report::Report = serde_json::from_str(&r.json()).unwrap();
+    assert_eq!(back, r);
 }

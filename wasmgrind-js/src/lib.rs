@@ -300,7 +300,11 @@ pub fn trace_finish(
     set(&obj, "std", &finished.export.std_text().into());
     set(&obj, "metadata", &finished.export.metadata_json().into());
     set(&obj, "events", &(finished.events as f64).into());
-    set(&obj, "native", &Uint8Array::from(&finished.native[..]).into());
+    set(
+        &obj,
+        "native",
+        &Uint8Array::from(&finished.native[..]).into(),
+    );
     set(&obj, "findings", &finished.report.json().into());
     set(&obj, "report", &finished.report.text().into());
     let opt = |s: Option<String>| s.map_or(JsValue::NULL, |s| s.into());
@@ -331,8 +335,7 @@ pub fn analyze_trace(
         None => None,
     };
     let modules = original.as_deref().zip(patched.as_deref());
-    let (_, report) =
-        session::reanalyze(native, &locations, modules).map_err(Failure::into_js)?;
+    let (_, report) = session::reanalyze(native, &locations, modules).map_err(Failure::into_js)?;
     let obj = Object::new();
     set(&obj, "findings", &report.json().into());
     set(&obj, "report", &report.text().into());

@@ -756,6 +756,92 @@ mod tests {
     }
 
     #[test]
+    fn an_inconsistent_trace_is_reported_in_the_result() {
+        // Thread 1 acts before thread 0 forks it, and takes a lock that thread 2 holds: a
+        // trace the runtime never records, fed in by hand.
+        let loc = Location {
+            func_index: 1,
+            func_name: None,
+            code_offset: 0,
+            instr: "i32.store".into(),
+        };
+        let s: &'static Session = Box::leak(Box::new(Session::new(4, 100, vec![loc]).unwrap()));
+        let t0 = s.begin_thread(0).unwrap();
+        let t1 = s.begin_thread(1).unwrap();
+        let t2 = s.begin_thread(2).unwrap();
+        t1.write(0x40, 4, false, 0);
+        t0.fork(1, None);
+        t0.fork(2, None);
+        t2.finish_lock(0x10, 0);
+        t1.finish_lock(0x10, 0);
+        let f = s.finish(ExportOptions::default(), None).unwrap();
+        let fork_join = f
+            .fork_join_consistency
+            .expect("fork/join inconsistency reported");
+        assert!(fork_join.contains("thread 1"), "{fork_join}");
+        let lock = f.lock_consistency.expect("lock inconsistency reported");
+        assert!(lock.contains("0x10") || lock.contains("16"), "{lock}");
+    }
+
+    #[test]
+    fn atomic_brackets_rmw_allocations_and_the_ignored_range() {
+        let s = session(2);
+        s.ignore_range(0x1000, 0x100);
+        let t = s.begin_thread(0).unwrap();
+        t.atomic_begin(0x20);
+        assert!(
+            s.stripes.iter().any(|l| l.load(SeqCst) == 1),
+            "the bracket holds its stripe"
+        );
+        t.rmw(0x20, 4, 3);
+        assert!(
+            s.stripes.iter().all(|l| l.load(SeqCst) == 0),
+            "the access's event ends the bracket"
+        );
+        // An access of the runtime's reserved page is not recorded, but still ends its
+        // bracket.
+        t.atomic_begin(0x1010);
+        t.write(0x1010, 4, true, 4);
+        assert!(s.stripes.iter().all(|l| l.load(SeqCst) == 0));
+        t.write(0x1100, 4, false, 5);
+        t.heap(Op::Alloc {
+            addr: 0x2000,
+            size: 64,
+        });
+        let events = s.recorder.finish().unwrap();
+        assert_eq!(
+            events,
+            vec![
+                Event::new(
+                    0,
+                    Op::Rmw {
+                        addr: 0x20,
+                        width: 4
+                    },
+                    Some(3)
+                ),
+                Event::new(
+                    0,
+                    Op::Write {
+                        addr: 0x1100,
+                        width: 4,
+                        atomic: false
+                    },
+                    Some(5)
+                ),
+                Event::new(
+                    0,
+                    Op::Alloc {
+                        addr: 0x2000,
+                        size: 64
+                    },
+                    None
+                ),
+            ]
+        );
+    }
+
+    #[test]
     fn capacity_overflow_fails_finish() {
         let s: &'static Session = Box::leak(Box::new(Session::new(2, 1, Vec::new()).unwrap()));
         let t0 = s.begin_thread(0).unwrap();

@@ -2,10 +2,13 @@
 //!
 //! 1. builds the guests (`cargo xtask guests`; cargo skips them when nothing changed);
 //! 2. builds `pkg/` (`cargo xtask dist`) if it is missing or older than its sources;
-//! 3. runs the potential-deadlock scenario with the package's CLI,
+//! 3. runs the lock-order scenario with the package's CLI,
 //!    `node pkg/cli.js run target/guests/locks.wasm lock_order_inversion --out target/demo`,
 //!    which prints the trace summary;
-//! 4. lists the trace files it wrote.
+//! 4. reads the trace back (`trace.std` with `trace.json`) and prints what the deadlock
+//!    predictor ([`wasmgrind_core::analysis::deadlock`]) finds: the lock-order edges, the
+//!    potential deadlocks, and why a lock-order cycle was not one;
+//! 5. lists the trace files it wrote.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,7 +20,7 @@ use crate::util::{self, root, Result};
 /// The guest file of the demo (in `target/guests/`).
 pub const GUEST: &str = "locks.wasm";
 /// The demo's scenario: two threads take two locks in opposite orders, one after the
-/// other, so the run succeeds but its trace shows a potential deadlock.
+/// other, so the run succeeds and its trace has a lock-order cycle.
 pub const SCENARIO: &str = "lock_order_inversion";
 /// The files the CLI writes, and what each holds.
 const OUTPUTS: [(&str, &str); 3] = [
@@ -32,9 +35,10 @@ const OUTPUTS: [(&str, &str); 3] = [
 const HELP: &str = "\
 cargo xtask demo [--rebuild]
 
-Builds what is missing (guests, pkg/), runs the potential-deadlock guest scenario
+Builds what is missing (guests, pkg/), runs the lock-order guest scenario
 (locks.wasm, lock_order_inversion) in Node.js with tracing through pkg/cli.js, and prints
-the trace summary and where the trace files are (target/demo/).
+the trace summary, the deadlock predictor's findings and where the trace files are
+(target/demo/).
 
   --rebuild   build pkg/ even if it looks up to date
 ";
@@ -70,11 +74,14 @@ pub fn run(args: &[String]) -> Result {
         // A file left from an earlier run must not pass for this run's output.
         let _ = fs::remove_file(root.join(&out).join(name));
     }
-    println!(
-        "Wasmgrind demo: {GUEST} `{SCENARIO}`: one thread takes lock A then B, a later thread \
-         takes B then A.\nThe run cannot deadlock (the threads never overlap), but the trace \
-         records both orders: a potential deadlock.\n"
-    );
+    let manifest = crate::guests::Manifest::load(&root.join("guests").join("manifest.json"))?;
+    let description = manifest
+        .guests
+        .get(GUEST.trim_end_matches(".wasm"))
+        .and_then(|g| g.scenarios.get(SCENARIO))
+        .map(|s| s.description.clone())
+        .ok_or_else(|| format!("guests/manifest.json has no scenario `{SCENARIO}` of {GUEST}"))?;
+    println!("Wasmgrind demo: {GUEST} `{SCENARIO}`: {description}\n");
     util::run(
         Command::new("node")
             .current_dir(&root)
@@ -85,10 +92,13 @@ pub fn run(args: &[String]) -> Result {
             .arg("--out")
             .arg(&out),
     )?;
-    let std_path = root.join(&out).join("trace.std");
-    let std_text = fs::read_to_string(&std_path)
-        .map_err(|e| format!("the CLI did not write {}: {e}", std_path.display()))?;
-    print!("\n{}", lock_order_report(&std_text)?);
+    let read = |name: &str| {
+        let path = root.join(&out).join(name);
+        fs::read_to_string(&path)
+            .map_err(|e| format!("the CLI did not write {}: {e}", path.display()))
+    };
+    let (std_text, metadata) = (read("trace.std")?, read("trace.json")?);
+    print!("\n{}", deadlock_report(&std_text, &metadata)?);
     println!("\ntrace files:");
     for (name, what) in OUTPUTS {
         let path = root.join(&out).join(name);
@@ -104,40 +114,91 @@ pub fn run(args: &[String]) -> Result {
     Ok(())
 }
 
-/// What the demo says about the locks of a trace: the nested acquisitions and the
-/// lock-order cycles, which are potential deadlocks.
-fn lock_order_report(std_text: &str) -> Result<String> {
-    let trace =
-        wasmgrind_core::trace::std_text::decode(std_text).map_err(|e| format!("trace.std: {e}"))?;
-    let order = wasmgrind_core::analysis::lock_order(&trace);
-    let edges = &order.edges;
+/// What the demo says about the locks of a trace (STD text and its JSON metadata): the
+/// lock-order edges, the potential deadlocks the predictor finds and, for a lock-order
+/// cycle that is none, why.
+fn deadlock_report(std_text: &str, metadata_json: &str) -> Result<String> {
+    use wasmgrind_core::analysis::deadlock;
+    use wasmgrind_core::trace::{std_text as std_format, Metadata};
+
+    let dense = std_format::decode(std_text).map_err(|e| format!("trace.std: {e}"))?;
+    let metadata = Metadata::from_json(metadata_json).map_err(|e| format!("trace.json: {e}"))?;
+    let events = metadata
+        .resolve(&dense)
+        .map_err(|e| format!("trace.std does not match trace.json: {e}"))?;
+    let prediction = deadlock::predict(&events);
+    let place = |at: Option<u32>| {
+        let info = at.and_then(|id| metadata.locations.iter().flatten().find(|l| l.id == id));
+        match info {
+            Some(l) => {
+                let name = l.location.func_name.as_deref().unwrap_or("<unnamed>");
+                format!(
+                    "{name}+{:#x} ({})",
+                    l.location.code_offset, l.location.instr
+                )
+            }
+            None => "an unknown location".to_string(),
+        }
+    };
+
     let mut out = String::new();
-    if edges.is_empty() {
+    if prediction.edges.is_empty() {
         out.push_str("lock order: no lock was taken while another was held\n");
         return Ok(out);
     }
-    out.push_str("lock order in the trace (a lock taken while another one is held):\n");
-    for ((from, to), threads) in edges {
-        let by: Vec<String> = threads
-            .iter()
-            .map(|(t, n)| format!("T{t} ({n}x)"))
-            .collect();
-        out.push_str(&format!("  L{from} then L{to}, by {}\n", by.join(", ")));
-    }
-    let cycles = order.cycles();
-    if cycles.is_empty() {
-        out.push_str("no lock-order cycle: these locks cannot deadlock each other\n");
-    }
-    for cycle in cycles {
-        let path: Vec<String> = cycle
-            .iter()
-            .chain(cycle.first())
-            .map(|l| format!("L{l}"))
-            .collect();
+    out.push_str("lock order in the trace (a lock requested while another one is held):\n");
+    for e in &prediction.edges {
+        let edge = &e.edge;
         out.push_str(&format!(
-            "potential deadlock: the locks are taken in the cycle {}; threads that do so at \
-             the same time can block each other forever\n",
-            path.join(" -> ")
+            "  thread {}: lock {:#x} (taken at {}), then lock {:#x} (at {}), {}x\n",
+            edge.thread,
+            edge.held,
+            place(edge.held_at),
+            edge.next,
+            place(edge.next_at),
+            e.count
+        ));
+    }
+    for d in &prediction.deadlocks {
+        out.push_str(&format!(
+            "potential deadlock of {} threads (seen {}x):\n",
+            d.cycle.len(),
+            d.count
+        ));
+        for edge in &d.cycle {
+            out.push_str(&format!(
+                "  thread {} holds lock {:#x} (taken at {}) and requests lock {:#x} (at {})\n",
+                edge.thread,
+                edge.held,
+                place(edge.held_at),
+                edge.next,
+                place(edge.next_at)
+            ));
+        }
+    }
+    if prediction.deadlocks.is_empty() {
+        if prediction.cyclic_locks.is_empty() {
+            out.push_str("no lock-order cycle: these locks cannot deadlock each other\n");
+        } else {
+            for locks in &prediction.cyclic_locks {
+                let locks: Vec<String> = locks.iter().map(|l| format!("{l:#x}")).collect();
+                out.push_str(&format!(
+                    "the locks {} are taken in a cycle, but no potential deadlock: in every such \
+                     cycle the edges are taken by one thread, under a common lock, or by threads \
+                     that fork/join order keeps apart\n",
+                    locks.join(", ")
+                ));
+            }
+        }
+    }
+    if !prediction.is_complete() {
+        out.push_str(&format!(
+            "note: the cycle search hit a limit (cycles of more than {} threads: {}, {} steps: \
+             {}); other cycles may exist\n",
+            deadlock::MAX_CYCLE_LENGTH,
+            prediction.cycle_length_limit_hit,
+            deadlock::MAX_SEARCH_STEPS,
+            prediction.step_limit_hit
         ));
     }
     Ok(out)
@@ -228,51 +289,154 @@ fn newest(path: &Path) -> Result<Option<(PathBuf, SystemTime)>> {
 mod tests {
     use super::*;
 
+    use std::time::{Duration, SystemTime};
+
+    use wasmgrind_core::location::Location;
+    use wasmgrind_core::trace::{export, Event, ExportOptions, Op, Trace};
+
+    /// Sets the modification time of the file at `path`.
+    fn touch(path: &Path, time: SystemTime) {
+        fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(time)
+            .unwrap();
+    }
+
     #[test]
     fn newest_finds_the_latest_file_below_a_directory() {
         let dir = std::env::temp_dir().join(format!("wasmgrind-demo-test-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("a/b")).unwrap();
         fs::write(dir.join("old.txt"), "x").unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(20));
         fs::write(dir.join("a/b/new.txt"), "y").unwrap();
-        let (path, _) = newest(&dir).unwrap().unwrap();
+        fs::write(dir.join("a/middle.txt"), "z").unwrap();
+        // Explicit times, not the clock: the files are written within one timestamp tick.
+        let base = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        touch(&dir.join("old.txt"), base);
+        touch(&dir.join("a/middle.txt"), base + Duration::from_secs(60));
+        touch(&dir.join("a/b/new.txt"), base + Duration::from_secs(120));
+        let (path, time) = newest(&dir).unwrap().unwrap();
         assert_eq!(path, dir.join("a/b/new.txt"));
+        assert_eq!(time, base + Duration::from_secs(120));
+        touch(&dir.join("old.txt"), base + Duration::from_secs(180));
+        assert_eq!(newest(&dir).unwrap().unwrap().0, dir.join("old.txt"));
         assert!(newest(&dir.join("missing")).unwrap().is_none());
         fs::create_dir_all(dir.join("empty")).unwrap();
         assert!(newest(&dir.join("empty")).unwrap().is_none());
         fs::remove_dir_all(&dir).unwrap();
     }
 
-    #[test]
-    fn the_report_names_nested_locks_and_cycles() {
-        let trace = "T0|fork(T1)|0\nT1|req(L0)|1\nT1|acq(L0)|1\nT1|acq(L1)|2\nT1|r(V0)|3\n\
-                     T1|rel(L1)|4\nT1|rel(L0)|4\nT2|acq(L1)|5\nT2|acq(L0)|6\nT2|rel(L0)|7\n\
-                     T2|rel(L1)|7\nT2|acq(L2)|8\nT2|rel(L2)|8\n";
-        let report = lock_order_report(trace).unwrap();
-        assert!(report.contains("L0 then L1, by T1 (1x)"), "{report}");
-        assert!(report.contains("L1 then L0, by T2 (1x)"), "{report}");
-        assert!(
-            report.contains("potential deadlock: the locks are taken in the cycle L0 -> L1 -> L0"),
-            "{report}"
-        );
-        let ordered = "T1|acq(L0)|0\nT1|acq(L1)|0\nT1|rel(L1)|0\nT1|rel(L0)|0\n";
-        assert!(lock_order_report(ordered)
-            .unwrap()
-            .contains("no lock-order cycle"));
-        assert!(lock_order_report("T0|w(V0)|0\n")
-            .unwrap()
-            .contains("no lock was taken"));
-        assert!(lock_order_report("garbage").is_err());
+    /// The STD text and metadata JSON the CLI would write for `events`.
+    fn exported(events: Vec<Event>) -> (String, String) {
+        let locations = (0..8)
+            .map(|i| Location {
+                func_index: 3,
+                func_name: Some("worker".into()),
+                code_offset: 0x100 + 0x10 * i,
+                instr: "call start_lock".into(),
+            })
+            .collect();
+        let options = ExportOptions {
+            lock_requests: true,
+            ..ExportOptions::default()
+        };
+        let export = export(&Trace::new(events, locations), options).unwrap();
+        (export.std_text(), export.metadata_json())
+    }
+
+    /// Thread `t` takes `first` (requested at `at`), then `second` (at `at + 1`).
+    fn nested(t: u32, first: u32, second: u32, at: u32) -> Vec<Event> {
+        vec![
+            Event::new(t, Op::Request { lock: first }, Some(at)),
+            Event::new(t, Op::Acquire { lock: first }, Some(at)),
+            Event::new(t, Op::Request { lock: second }, Some(at + 1)),
+            Event::new(t, Op::Acquire { lock: second }, Some(at + 1)),
+            Event::new(t, Op::Release { lock: second }, None),
+            Event::new(t, Op::Release { lock: first }, None),
+        ]
+    }
+
+    fn report(events: Vec<Event>) -> String {
+        let (std_text, metadata) = exported(events);
+        deadlock_report(&std_text, &metadata).unwrap()
     }
 
     #[test]
-    fn the_demo_scenario_is_a_potential_deadlock_in_the_manifest() {
+    fn the_report_names_edges_and_potential_deadlocks() {
+        let (a, b) = (0x1000, 0x2000);
+        let fork = |c| Event::new(0, Op::Fork { child: c }, None);
+        let join = |c| Event::new(0, Op::Join { child: c }, None);
+
+        // Concurrent threads in opposite orders: a potential deadlock.
+        let mut events = vec![fork(1), fork(2)];
+        events.extend(nested(1, a, b, 0));
+        events.extend(nested(2, b, a, 2));
+        let text = report(events);
+        assert!(
+            text.contains(
+                "thread 1: lock 0x1000 (taken at worker+0x100 (call start_lock)), then lock \
+                 0x2000 (at worker+0x110 (call start_lock)), 1x"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("potential deadlock of 2 threads (seen 1x):"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "  thread 2 holds lock 0x2000 (taken at worker+0x120 (call start_lock)) and \
+                 requests lock 0x1000 (at worker+0x130 (call start_lock))"
+            ),
+            "{text}"
+        );
+
+        // The demo's scenario: the first thread is joined before the second starts.
+        let mut events = vec![fork(1)];
+        events.extend(nested(1, a, b, 0));
+        events.extend([join(1), fork(2)]);
+        events.extend(nested(2, b, a, 2));
+        events.push(join(2));
+        let text = report(events);
+        assert!(!text.contains("potential deadlock of"), "{text}");
+        assert!(
+            text.contains(
+                "the locks 0x1000, 0x2000 are taken in a cycle, but no potential deadlock"
+            ),
+            "{text}"
+        );
+
+        // One order only.
+        let mut events = nested(1, a, b, 0);
+        events.extend(nested(2, a, b, 0));
+        assert!(report(events).contains("no lock-order cycle"));
+
+        // No nesting at all.
+        let events = vec![Event::new(
+            1,
+            Op::Write {
+                addr: 0x10,
+                width: 4,
+                atomic: false,
+            },
+            Some(0),
+        )];
+        assert!(report(events).contains("no lock was taken"));
+
+        let (_, metadata) = exported(nested(1, a, b, 0));
+        assert!(deadlock_report("garbage", &metadata).is_err());
+        assert!(deadlock_report("T0|acq(L0)|0\n", "{}").is_err());
+    }
+
+    #[test]
+    fn the_demo_scenario_runs_to_completion_in_the_manifest() {
         let manifest =
             crate::guests::Manifest::load(&root().join("guests").join("manifest.json")).unwrap();
         let guest = &manifest.guests[GUEST.trim_end_matches(".wasm")];
         let scenario = &guest.scenarios[SCENARIO];
-        assert!(scenario.potential_deadlock);
         assert_eq!(scenario.outcome, crate::guests::Outcome::Ok);
+        assert!(!scenario.description.is_empty());
     }
 }

@@ -11,9 +11,10 @@
 //! Every address is a byte address in the guest's memory and every thread a runtime
 //! thread id, as in [`Event`].
 
-pub mod lock_order;
-
-pub use lock_order::{lock_order, Edge, LockOrder};
+pub mod deadlock;
+pub mod race;
+pub mod report;
+pub mod symbolize;
 
 use serde::{Deserialize, Serialize};
 
@@ -118,6 +119,10 @@ pub struct Findings {
     pub potential_deadlocks: Vec<PotentialDeadlock>,
     /// The deadlock the run ended in, if it did.
     pub deadlock: Option<LiveDeadlock>,
+    /// Why the search for lock-order cycles stopped before it was complete, if it did
+    /// (a limit of [`deadlock`]); more potential deadlocks may exist then.
+    #[serde(default)]
+    pub deadlock_search_incomplete: Option<String>,
 }
 
 impl Findings {
@@ -129,6 +134,24 @@ impl Findings {
 
 /// Runs the race detector and the deadlock predictor over `events` (in trace order).
 pub fn analyze(events: &[Event]) -> Findings {
-    let _ = events;
-    Findings::default()
+    let prediction = deadlock::predict(events);
+    let mut limits = Vec::new();
+    if prediction.cycle_length_limit_hit {
+        limits.push(format!(
+            "cycles longer than {} locks were not searched (deadlock::MAX_CYCLE_LENGTH)",
+            deadlock::MAX_CYCLE_LENGTH
+        ));
+    }
+    if prediction.step_limit_hit {
+        limits.push(format!(
+            "the search stopped after {} steps (deadlock::MAX_SEARCH_STEPS)",
+            deadlock::MAX_SEARCH_STEPS
+        ));
+    }
+    Findings {
+        races: race::detect_races(events),
+        potential_deadlocks: prediction.deadlocks,
+        deadlock: None,
+        deadlock_search_incomplete: (!limits.is_empty()).then(|| limits.join("; ")),
+    }
 }

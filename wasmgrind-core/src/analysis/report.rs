@@ -84,6 +84,9 @@ pub struct Report {
     pub deadlock: Option<LiveDeadlockReport>,
     /// How many findings of each kind.
     pub counts: Counts,
+    /// Why the search for potential deadlocks is incomplete, if it is.
+    #[serde(default)]
+    pub deadlock_search_incomplete: Option<String>,
 }
 
 /// The number of findings of each kind in a [`Report`].
@@ -248,6 +251,7 @@ pub fn report(
         potential_deadlocks,
         deadlock,
         counts,
+        deadlock_search_incomplete: findings.deadlock_search_incomplete.clone(),
     }
 }
 
@@ -329,6 +333,11 @@ impl fmt::Display for Report {
         }
         if let Some(deadlock) = &self.deadlock {
             write_live_deadlock(&mut out, deadlock);
+        }
+        if let Some(why) = &self.deadlock_search_incomplete {
+            out.push_str("Wasmgrind: warning: the search for potential deadlocks is incomplete: ");
+            out.push_str(why);
+            out.push('\n');
         }
         out.push_str(&self.totals());
         out.push('\n');

@@ -3,6 +3,7 @@
 mod consistency;
 pub mod export;
 pub mod metadata;
+pub mod native;
 pub mod rapid_bin;
 pub mod recorder;
 pub mod std_text;
