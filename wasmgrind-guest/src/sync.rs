@@ -65,6 +65,8 @@ impl<T: ?Sized> Mutex<T> {
     /// Blocks until this thread holds the lock.
     ///
     /// Locking a mutex that this thread already holds deadlocks.
+    // Inlined, like the runtime calls in it, so that a lock's location is the caller's.
+    #[inline]
     pub fn lock(&self) -> MutexGuard<'_, T> {
         let id = self.id();
         sys::start_lock(id);
@@ -96,6 +98,7 @@ impl<T: ?Sized> Mutex<T> {
     ///
     /// Reports only `finish_lock(id)`, and only on success: a failed attempt is not a
     /// request and cannot be part of a deadlock.
+    #[inline]
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
         self.state
             .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
@@ -112,6 +115,7 @@ impl<T: ?Sized> Mutex<T> {
         self.data.get_mut()
     }
 
+    #[inline]
     fn unlock(&self) {
         let id = self.id();
         sys::start_unlock(id);
@@ -173,6 +177,7 @@ impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
 }
 
 impl<T: ?Sized> Drop for MutexGuard<'_, T> {
+    #[inline]
     fn drop(&mut self) {
         self.mutex.unlock();
     }

@@ -66,24 +66,28 @@ mod wasm {
     }
 
     /// Reports that this thread is about to request lock `id`.
+    #[inline(always)]
     pub(crate) fn start_lock(id: usize) {
         // SAFETY: a notification with an integer argument.
         unsafe { wasmgrind_start_lock(id) }
     }
 
     /// Reports that this thread now holds lock `id`.
+    #[inline(always)]
     pub(crate) fn finish_lock(id: usize) {
         // SAFETY: a notification with an integer argument.
         unsafe { wasmgrind_finish_lock(id) }
     }
 
     /// Reports that this thread is about to release lock `id`.
+    #[inline(always)]
     pub(crate) fn start_unlock(id: usize) {
         // SAFETY: a notification with an integer argument.
         unsafe { wasmgrind_start_unlock(id) }
     }
 
     /// Reports that this thread has released lock `id`.
+    #[inline(always)]
     pub(crate) fn finish_unlock(id: usize) {
         // SAFETY: a notification with an integer argument.
         unsafe { wasmgrind_finish_unlock(id) }

@@ -648,6 +648,7 @@ class Session {
         threads: { forks, ids: threadIds },
         events: trace ? trace.events : 0,
         native: trace ? trace.native : null,
+        locations: trace ? trace.locations : null,
         lockConsistency: trace ? trace.lockConsistency : null,
         forkJoinConsistency: trace ? trace.forkJoinConsistency : null,
         findings: trace ? trace.findings : null,
