@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use wasmgrind_core::abi::{self, FuncSig};
+use wasmgrind_core::abi::{self, ErrorCode, FuncSig};
 use wasmparser::{ExternalKind, KnownCustom, Name, Parser, Payload, TypeRef, ValType};
 
 use crate::toolchain;
@@ -197,14 +197,74 @@ pub struct Scenario {
     pub acquisitions: Option<u32>,
     /// A thread is still running when the scenario function returns.
     pub detached: bool,
-    /// The lock-order graph has a cycle, whether or not the run deadlocks.
+    /// The lock-order graph has a cycle, whether or not the run deadlocks: exactly when
+    /// [`Scenario::findings`] has a potential or a live deadlock.
     pub potential_deadlock: bool,
-    /// Two threads access the same memory without a happens-before order, one writing.
+    /// Two threads access the same memory without a happens-before order, one writing:
+    /// exactly when [`Scenario::findings`] has a data race.
     pub data_race: bool,
+    /// The code passed to `wasmgrind.panic` (an [`ErrorCode`] from 100 up): `Some` exactly
+    /// when [`Scenario::outcome`] is [`Outcome::Panic`].
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub panic_code: Option<i32>,
+    /// Everything the detectors must report for the scenario, and nothing more: every
+    /// reported finding matches an entry and every entry is matched by a reported finding.
+    pub findings: Vec<Finding>,
     /// A substring of the message passed to `wasmgrind.panic`: `Some` exactly when
     /// [`Scenario::outcome`] is [`Outcome::Panic`], and then not empty.
     #[serde(default)]
     pub panic_message: Option<String>,
+}
+
+/// One finding that the detectors must report for a [`Scenario`]; how a reported finding
+/// matches it is in `guests/README.md`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Finding {
+    /// What was found.
+    pub kind: FindingKind,
+    /// Substrings of demangled function names: each frame of the finding (both accesses
+    /// of a race, both frames of every edge of a cycle, the request of every blocked
+    /// thread) is in a function whose name contains one of them. At least one, none empty.
+    pub functions: Vec<String>,
+    /// The runtime thread ids involved, as a set (main is 0, then 1, 2, ... in the order
+    /// of `thread_create` calls); `None` (`null`) when they depend on timing.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub threads: Option<Vec<u32>>,
+}
+
+/// The kind of a [`Finding`] (`kind` in the manifest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// `"data_race"`: two accesses by two threads, threads `[one, other]`.
+    DataRace,
+    /// `"potential_deadlock"`: a lock-order cycle, threads the set of its edges' threads.
+    PotentialDeadlock,
+    /// `"deadlock"`: the run's live deadlock, threads the set of blocked threads.
+    Deadlock,
+}
+
+impl FindingKind {
+    /// The kind as the manifest spells it.
+    fn name(self) -> &'static str {
+        match self {
+            FindingKind::DataRace => "data_race",
+            FindingKind::PotentialDeadlock => "potential_deadlock",
+            FindingKind::Deadlock => "deadlock",
+        }
+    }
+
+    /// How many distinct threads a finding of this kind involves, at least and at most: a
+    /// race is between two threads, a lock-order cycle has two or more edges from distinct
+    /// threads, and a thread that requests a lock it holds deadlocks alone.
+    fn thread_count(self) -> (usize, usize) {
+        match self {
+            FindingKind::DataRace => (2, 2),
+            FindingKind::PotentialDeadlock => (2, usize::MAX),
+            FindingKind::Deadlock => (1, usize::MAX),
+        }
+    }
 }
 
 /// How a scenario's run ends (`outcome` in the manifest); see `guests/README.md`.
@@ -223,7 +283,7 @@ pub enum Outcome {
 
 impl Manifest {
     /// The format version this xtask reads.
-    pub const SCHEMA: u32 = 1;
+    pub const SCHEMA: u32 = 2;
 
     /// Reads and checks the manifest at `path`; errors start with the path.
     pub fn load(path: &Path) -> Result<Manifest> {
@@ -280,10 +340,127 @@ impl Manifest {
                     (true, Some(message)) => filled(&at, "panic_message", message)?,
                     (false, None) => {}
                 }
+                match (s.outcome == Outcome::Panic, s.panic_code) {
+                    (true, None) => {
+                        return Err(format!(
+                            "{at}: outcome \"panic\" needs a `panic_code` (100 for a Rust \
+                             panic, 101 for running out of memory)"
+                        ))
+                    }
+                    (false, Some(_)) => {
+                        return Err(format!(
+                            "{at}: `panic_code` is only for outcome \"panic\"; make it null"
+                        ))
+                    }
+                    (true, Some(code)) => check_panic_code(&at, code)?,
+                    (false, None) => {}
+                }
+                check_findings(&at, s)?;
             }
         }
         Ok(())
     }
+}
+
+/// A `panic_code` is a code that reaches the runtime through `wasmgrind.panic`: an
+/// [`ErrorCode`] from [`ErrorCode::GuestPanic`] up.
+fn check_panic_code(at: &str, code: i32) -> std::result::Result<(), String> {
+    match ErrorCode::from_code(code) {
+        Ok(c) if c.code() >= ErrorCode::GuestPanic.code() => Ok(()),
+        _ => {
+            let codes: Vec<String> = ErrorCode::ALL
+                .iter()
+                .filter(|c| c.code() >= ErrorCode::GuestPanic.code())
+                .map(|c| format!("{} ({})", c.code(), c.description()))
+                .collect();
+            Err(format!(
+                "{at}: `panic_code` {code} is not a code of `wasmgrind.panic`; those are {}",
+                codes.join(", ")
+            ))
+        }
+    }
+}
+
+/// The rules for `findings` and the flags that summarize them.
+fn check_findings(at: &str, s: &Scenario) -> std::result::Result<(), String> {
+    let has = |kind: FindingKind| s.findings.iter().any(|f| f.kind == kind);
+    let races = has(FindingKind::DataRace);
+    if s.data_race != races {
+        return Err(format!(
+            "{at}: `data_race` is {}, but `findings` has {} entry of kind \"data_race\"",
+            s.data_race,
+            if races { "an" } else { "no" }
+        ));
+    }
+    let cycles = has(FindingKind::PotentialDeadlock) || has(FindingKind::Deadlock);
+    if s.potential_deadlock != cycles {
+        return Err(format!(
+            "{at}: `potential_deadlock` is {}, but `findings` has {} entry of kind \
+             \"potential_deadlock\" or \"deadlock\"",
+            s.potential_deadlock,
+            if cycles { "an" } else { "no" }
+        ));
+    }
+    let live = s
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::Deadlock)
+        .count();
+    match (s.outcome == Outcome::Deadlock, live) {
+        (true, 1) | (false, 0) => {}
+        (true, 0) => {
+            return Err(format!(
+                "{at}: outcome \"deadlock\" needs an entry of kind \"deadlock\" in `findings`"
+            ))
+        }
+        (true, _) => {
+            return Err(format!(
+                "{at}: `findings` has {live} entries of kind \"deadlock\"; a run ends in at \
+                 most one"
+            ))
+        }
+        (false, _) => {
+            return Err(format!(
+                "{at}: an entry of kind \"deadlock\" needs outcome \"deadlock\""
+            ))
+        }
+    }
+    for (i, f) in s.findings.iter().enumerate() {
+        let at = format!("{at}, findings[{i}] ({})", f.kind.name());
+        if f.functions.is_empty() {
+            return Err(format!("{at}: `functions` needs at least one entry"));
+        }
+        if f.functions.iter().any(|name| name.trim().is_empty()) {
+            return Err(format!("{at}: `functions` must not contain an empty name"));
+        }
+        let Some(threads) = &f.threads else { continue };
+        let distinct: BTreeSet<u32> = threads.iter().copied().collect();
+        if distinct.len() != threads.len() {
+            return Err(format!(
+                "{at}: `threads` is a set and lists a thread twice: {threads:?}"
+            ));
+        }
+        let (fewest, most) = f.kind.thread_count();
+        if threads.len() < fewest || threads.len() > most {
+            let want = if fewest == most {
+                format!("exactly {fewest}")
+            } else {
+                format!("at least {fewest}")
+            };
+            return Err(format!(
+                "{at}: `threads` must list {want} threads, not {threads:?} (or be null)"
+            ));
+        }
+        if let Some(forks) = s.forks {
+            if let Some(t) = threads.iter().find(|&&t| t > forks) {
+                return Err(format!(
+                    "{at}: thread {t} does not exist in a run with {forks} forks (threads are \
+                     0 for main, then 1 to {forks} in creation order)"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What the checks need to know about a built guest.
@@ -536,15 +713,23 @@ impl Module {
 mod tests {
     use super::*;
 
-    const SCENARIO: &str = r#""description": "d", "outcome": "ok", "forks": 1, "joins": null,
+    const SCENARIO: &str = r#""description": "d", "outcome": "ok", "forks": 2, "joins": null,
         "detached": false, "potential_deadlock": false, "data_race": false, "locks": 0,
-        "acquisitions": 0"#;
+        "acquisitions": 0, "panic_code": null, "findings": []"#;
+
+    /// A race between threads 1 and 2 in `racy`.
+    const RACE: &str = r#"{"kind": "data_race", "functions": ["racy"], "threads": [1, 2]}"#;
 
     fn manifest(scenario: &str) -> std::result::Result<Manifest, String> {
         Manifest::parse(&format!(
-            r#"{{"schema": 1, "guests": {{"g": {{"file": "g.wasm", "description": "d",
+            r#"{{"schema": 2, "guests": {{"g": {{"file": "g.wasm", "description": "d",
             "scenarios": {{"s": {{{scenario}}}}}}}}}}}"#
         ))
+    }
+
+    /// [`SCENARIO`] with `findings` set to `findings` (a JSON array).
+    fn with_findings(findings: &str) -> String {
+        SCENARIO.replace("\"findings\": []", &format!("\"findings\": {findings}"))
     }
 
     #[test]
@@ -570,15 +755,182 @@ mod tests {
     fn accepts_a_minimal_manifest() {
         let m = manifest(SCENARIO).unwrap();
         let s = &m.guests["g"].scenarios["s"];
-        assert_eq!((s.outcome, s.forks, s.joins), (Outcome::Ok, Some(1), None));
+        assert_eq!((s.outcome, s.forks, s.joins), (Outcome::Ok, Some(2), None));
+        assert_eq!((s.panic_code, s.findings.len()), (None, 0));
         let m = manifest(&format!(
             "{}, \"panic_message\": \"boom\"",
-            SCENARIO.replace("\"ok\"", "\"panic\"")
+            SCENARIO
+                .replace("\"ok\"", "\"panic\"")
+                .replace("\"panic_code\": null", "\"panic_code\": 101")
         ))
         .unwrap();
         let s = &m.guests["g"].scenarios["s"];
         assert_eq!(s.outcome, Outcome::Panic);
         assert_eq!(s.panic_message.as_deref(), Some("boom"));
+        assert_eq!(s.panic_code, Some(ErrorCode::OutOfMemory.code()));
+    }
+
+    #[test]
+    fn accepts_findings() {
+        let race = with_findings(&format!(
+            r#"[{RACE}, {{"kind": "data_race", "functions": ["a", "b"], "threads": null}}]"#
+        ))
+        .replace("\"data_race\": false", "\"data_race\": true");
+        let m = manifest(&race).unwrap();
+        let f = &m.guests["g"].scenarios["s"].findings;
+        assert_eq!(
+            f[0],
+            Finding {
+                kind: FindingKind::DataRace,
+                functions: vec!["racy".into()],
+                threads: Some(vec![1, 2]),
+            }
+        );
+        assert_eq!(
+            (f[1].kind, f[1].threads.as_ref()),
+            (FindingKind::DataRace, None)
+        );
+        // A live deadlock is also a lock-order cycle; the predictor may report it as well.
+        let live = with_findings(
+            r#"[{"kind": "deadlock", "functions": ["hold"], "threads": [2, 1]},
+                {"kind": "potential_deadlock", "functions": ["hold"], "threads": [1, 2]}]"#,
+        )
+        .replace("\"ok\"", "\"deadlock\"")
+        .replace(
+            "\"potential_deadlock\": false",
+            "\"potential_deadlock\": true",
+        );
+        let m = manifest(&live).unwrap();
+        let kinds: Vec<_> = m.guests["g"].scenarios["s"]
+            .findings
+            .iter()
+            .map(|f| f.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [FindingKind::Deadlock, FindingKind::PotentialDeadlock]
+        );
+        // Only a deadlock entry is enough for `potential_deadlock`, and a cycle of three.
+        for findings in [
+            r#"[{"kind": "deadlock", "functions": ["x"], "threads": [1]}]"#,
+            r#"[{"kind": "potential_deadlock", "functions": ["x"], "threads": [0, 1, 2]}]"#,
+        ] {
+            let outcome = if findings.contains("\"deadlock\"") {
+                "\"deadlock\""
+            } else {
+                "\"ok\""
+            };
+            let s = with_findings(findings).replace("\"ok\"", outcome).replace(
+                "\"potential_deadlock\": false",
+                "\"potential_deadlock\": true",
+            );
+            manifest(&s).unwrap();
+        }
+    }
+
+    #[test]
+    fn rejects_findings_that_disagree() {
+        let race_flag = |s: String| s.replace("\"data_race\": false", "\"data_race\": true");
+        let cycle_flag = |s: String| {
+            s.replace(
+                "\"potential_deadlock\": false",
+                "\"potential_deadlock\": true",
+            )
+        };
+        let cycle = r#"{"kind": "potential_deadlock", "functions": ["take"], "threads": [1, 2]}"#;
+        for (scenario, msg) in [
+            (with_findings(&format!("[{RACE}]")), "`data_race` is false"),
+            (race_flag(SCENARIO.into()), "`data_race` is true"),
+            (
+                with_findings(&format!("[{cycle}]")),
+                "`potential_deadlock` is false",
+            ),
+            (cycle_flag(SCENARIO.into()), "`potential_deadlock` is true"),
+            (
+                SCENARIO.replace("\"ok\"", "\"deadlock\""),
+                "outcome \"deadlock\" needs an entry of kind \"deadlock\"",
+            ),
+            (
+                cycle_flag(with_findings(&format!("[{cycle}]")).replace("\"ok\"", "\"deadlock\"")),
+                "outcome \"deadlock\" needs an entry of kind \"deadlock\"",
+            ),
+            (
+                cycle_flag(with_findings(
+                    r#"[{"kind": "deadlock", "functions": ["x"], "threads": [1, 2]}]"#,
+                )),
+                "an entry of kind \"deadlock\" needs outcome \"deadlock\"",
+            ),
+            (
+                cycle_flag(
+                    with_findings(
+                        r#"[{"kind": "deadlock", "functions": ["x"], "threads": [1, 2]},
+                            {"kind": "deadlock", "functions": ["y"], "threads": [1, 2]}]"#,
+                    )
+                    .replace("\"ok\"", "\"deadlock\""),
+                ),
+                "2 entries of kind \"deadlock\"",
+            ),
+            (
+                race_flag(with_findings(
+                    r#"[{"kind": "data_race", "functions": [], "threads": [1, 2]}]"#,
+                )),
+                "findings[0] (data_race): `functions` needs at least one entry",
+            ),
+            (
+                race_flag(with_findings(
+                    r#"[{"kind": "data_race", "functions": ["a", " "], "threads": [1, 2]}]"#,
+                )),
+                "must not contain an empty name",
+            ),
+            (
+                race_flag(with_findings(
+                    r#"[{"kind": "data_race", "functions": ["a"], "threads": [1, 1]}]"#,
+                )),
+                "lists a thread twice",
+            ),
+            (
+                race_flag(with_findings(
+                    r#"[{"kind": "data_race", "functions": ["a"], "threads": [0, 1, 2]}]"#,
+                )),
+                "must list exactly 2 threads",
+            ),
+            (
+                cycle_flag(with_findings(
+                    r#"[{"kind": "potential_deadlock", "functions": ["a"], "threads": [1]}]"#,
+                )),
+                "must list at least 2 threads",
+            ),
+            (
+                race_flag(with_findings(
+                    r#"[{"kind": "data_race", "functions": ["a"], "threads": [1, 3]}]"#,
+                )),
+                "thread 3 does not exist in a run with 2 forks",
+            ),
+        ] {
+            let e = manifest(&scenario).unwrap_err();
+            assert!(
+                e.starts_with("guest `g`, scenario `s`") && e.contains(msg),
+                "{msg}: {e}"
+            );
+        }
+        // serde's checks of an entry.
+        for (finding, msg) in [
+            (
+                r#"{"kind": "race", "functions": ["a"], "threads": null}"#,
+                "unknown variant `race`",
+            ),
+            (
+                r#"{"kind": "data_race", "functions": ["a"]}"#,
+                "missing field `threads`",
+            ),
+            (
+                r#"{"kind": "data_race", "functions": ["a"], "threads": null, "where": 1}"#,
+                "unknown field `where`",
+            ),
+        ] {
+            let e = manifest(&race_flag(with_findings(&format!("[{finding}]")))).unwrap_err();
+            assert!(e.contains(msg) && e.contains(" at line "), "{e}");
+        }
     }
 
     #[test]
@@ -590,11 +942,11 @@ mod tests {
                 "unknown variant `crash`",
             ),
             (
-                SCENARIO.replace("\"forks\": 1", "\"forks\": -1"),
+                SCENARIO.replace("\"forks\": 2", "\"forks\": -1"),
                 "expected u32",
             ),
             (
-                SCENARIO.replace("\"forks\": 1", "\"forkz\": 1"),
+                SCENARIO.replace("\"forks\": 2", "\"forkz\": 2"),
                 "unknown field `forkz`",
             ),
             (
@@ -604,6 +956,14 @@ mod tests {
             (
                 SCENARIO.replace("\"joins\": null,", ""),
                 "missing field `joins`",
+            ),
+            (
+                SCENARIO.replace("\"panic_code\": null,", ""),
+                "missing field `panic_code`",
+            ),
+            (
+                SCENARIO.replace(", \"findings\": []", ""),
+                "missing field `findings`",
             ),
         ] {
             let e = manifest(&scenario).unwrap_err();
@@ -616,7 +976,9 @@ mod tests {
                 "`description` must not be empty",
             ),
             (
-                SCENARIO.replace("\"ok\"", "\"panic\""),
+                SCENARIO
+                    .replace("\"ok\"", "\"panic\"")
+                    .replace("\"panic_code\": null", "\"panic_code\": 100"),
                 "needs `panic_message`",
             ),
             (
@@ -624,8 +986,25 @@ mod tests {
                 "only for outcome",
             ),
             (
-                format!("{SCENARIO}, \"panic_message\": \"\"").replace("\"ok\"", "\"panic\""),
+                format!("{SCENARIO}, \"panic_message\": \"\"")
+                    .replace("\"ok\"", "\"panic\"")
+                    .replace("\"panic_code\": null", "\"panic_code\": 100"),
                 "`panic_message` must not be empty",
+            ),
+            (
+                format!("{SCENARIO}, \"panic_message\": \"x\"").replace("\"ok\"", "\"panic\""),
+                "outcome \"panic\" needs a `panic_code`",
+            ),
+            (
+                SCENARIO.replace("\"panic_code\": null", "\"panic_code\": 100"),
+                "`panic_code` is only for outcome \"panic\"",
+            ),
+            (
+                format!("{SCENARIO}, \"panic_message\": \"x\"")
+                    .replace("\"ok\"", "\"panic\"")
+                    .replace("\"panic_code\": null", "\"panic_code\": 6"),
+                "`panic_code` 6 is not a code of `wasmgrind.panic`; those are 100 (the guest \
+                 panicked), 101",
             ),
         ] {
             let e = manifest(&scenario).unwrap_err();
@@ -634,7 +1013,7 @@ mod tests {
                 "{e}"
             );
         }
-        let text = |guest: &str| format!(r#"{{"schema": 1, "guests": {{"g": {guest}}}}}"#);
+        let text = |guest: &str| format!(r#"{{"schema": 2, "guests": {{"g": {guest}}}}}"#);
         let e = Manifest::parse(&text(&format!(
             r#"{{"file": "h.wasm", "description": "d", "scenarios": {{"s": {{{SCENARIO}}}}}}}"#
         )))
@@ -648,15 +1027,15 @@ mod tests {
             e.contains("guest `g`: `scenarios` needs at least one entry"),
             "{e}"
         );
-        let e = Manifest::parse(r#"{"schema": 2, "guests": {}}"#).unwrap_err();
-        assert!(e.contains("`schema` must be 1, not 2"), "{e}");
+        let e = Manifest::parse(r#"{"schema": 1, "guests": {}}"#).unwrap_err();
+        assert!(e.contains("`schema` must be 2, not 1"), "{e}");
     }
 
     #[test]
     fn errors_name_the_file_and_the_position() {
         let path = std::env::temp_dir().join(format!("xtask-manifest-{}.json", std::process::id()));
         let text = format!(
-            r#"{{"schema": 1, "guests": {{"g": {{"file": "g.wasm", "description": "d",
+            r#"{{"schema": 2, "guests": {{"g": {{"file": "g.wasm", "description": "d",
             "scenarios": {{"s": {{{}}}}}}}}}}}"#,
             SCENARIO.replace("\"detached\": false", "\"detached\": \"no\"")
         );
@@ -700,6 +1079,8 @@ mod tests {
                 data_race: false,
                 locks: Some(0),
                 acquisitions: Some(0),
+                panic_code: None,
+                findings: Vec::new(),
                 panic_message: None,
             };
             (name.to_string(), scenario)

@@ -60,6 +60,17 @@ pub extern "C" fn out_of_memory() {
     );
 }
 
+/// Takes `held`, waits at the barrier until the other thread holds its first lock too,
+/// then requests `next`.
+///
+/// Never inlined: both threads' lock events are in a function of this name.
+#[inline(never)]
+fn hold_and_request(held: &Mutex<()>, next: &Mutex<()>, both_hold_one: &AtomicU32) {
+    let _held = held.lock();
+    arrive_and_wait(both_hold_one, 2);
+    let _next = next.lock();
+}
+
 /// A certain deadlock: one thread holds A and requests B, the other holds B and requests
 /// A. A barrier makes both hold their first lock before either requests its second. The
 /// main thread blocks joining the first thread; the run never ends by itself.
@@ -69,17 +80,9 @@ pub extern "C" fn deadlock() {
     let b = Arc::new(Mutex::new(()));
     let both_hold_one = Arc::new(AtomicU32::new(0));
     let (a1, b1, barrier1) = (Arc::clone(&a), Arc::clone(&b), Arc::clone(&both_hold_one));
-    let first = thread::spawn(move || {
-        let _a = a1.lock();
-        arrive_and_wait(&barrier1, 2);
-        let _b = b1.lock();
-    });
+    let first = thread::spawn(move || hold_and_request(&a1, &b1, &barrier1));
     let (a2, b2, barrier2) = (a, b, both_hold_one);
-    let second = thread::spawn(move || {
-        let _b = b2.lock();
-        arrive_and_wait(&barrier2, 2);
-        let _a = a2.lock();
-    });
+    let second = thread::spawn(move || hold_and_request(&b2, &a2, &barrier2));
     let first_result = first.join();
     let second_result = second.join();
     panic!(
