@@ -242,7 +242,14 @@ fn rapid_bin_header_and_words_match_hand_computed_bytes() {
 fn rapid_bin_round_trips_and_resolves() {
     for atomics_as_locks in [false, true] {
         let trace = sample();
-        let ex = export(&trace, ExportOptions { atomics_as_locks, lock_requests: true }).unwrap();
+        let ex = export(
+            &trace,
+            ExportOptions {
+                atomics_as_locks,
+                lock_requests: true,
+            },
+        )
+        .unwrap();
         let bin = ex.rapid_bin().unwrap();
         let decoded = rapid_bin::decode(&bin).unwrap();
         assert_eq!(decoded, ex.trace);
@@ -265,7 +272,14 @@ fn rapid_bin_round_trips_and_resolves() {
 #[test]
 fn std_text_round_trips() {
     for atomics_as_locks in [false, true] {
-        let ex = export(&sample(), ExportOptions { atomics_as_locks, lock_requests: true }).unwrap();
+        let ex = export(
+            &sample(),
+            ExportOptions {
+                atomics_as_locks,
+                lock_requests: true,
+            },
+        )
+        .unwrap();
         let text = ex.std_text();
         let decoded = std_text::decode(&text).unwrap();
         assert_eq!(decoded, ex.trace);
@@ -442,7 +456,14 @@ fn large_random_trace_round_trips_through_every_format() {
         .collect();
     let trace = Trace::new(events, locations);
     for atomics_as_locks in [false, true] {
-        let ex = export(&trace, ExportOptions { atomics_as_locks, lock_requests: true }).unwrap();
+        let ex = export(
+            &trace,
+            ExportOptions {
+                atomics_as_locks,
+                lock_requests: true,
+            },
+        )
+        .unwrap();
         let from_bin = rapid_bin::decode(&ex.rapid_bin().unwrap()).unwrap();
         let from_std = std_text::decode(&ex.std_text()).unwrap();
         assert_eq!(from_bin, ex.trace);
