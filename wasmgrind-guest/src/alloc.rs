@@ -22,12 +22,44 @@ extern "C" {
 /// std's allocator with allocations reported to the runtime.
 struct Reported;
 
+// std's allocator, each call in a function of its own whose name the instrumenter knows
+// (`wasmgrind_guest::alloc::system_*`): inlined into its callers, the allocator's spin
+// lock would be traced in their code and order every thread that allocates.
+
+/// `System.alloc`, never inlined.
+#[inline(never)]
+unsafe fn system_alloc(layout: Layout) -> *mut u8 {
+    // SAFETY: the caller's contract is `System.alloc`'s.
+    unsafe { System.alloc(layout) }
+}
+
+/// `System.alloc_zeroed`, never inlined.
+#[inline(never)]
+unsafe fn system_alloc_zeroed(layout: Layout) -> *mut u8 {
+    // SAFETY: the caller's contract is `System.alloc_zeroed`'s.
+    unsafe { System.alloc_zeroed(layout) }
+}
+
+/// `System.dealloc`, never inlined.
+#[inline(never)]
+unsafe fn system_dealloc(ptr: *mut u8, layout: Layout) {
+    // SAFETY: the caller's contract is `System.dealloc`'s.
+    unsafe { System.dealloc(ptr, layout) }
+}
+
+/// `System.realloc`, never inlined.
+#[inline(never)]
+unsafe fn system_realloc(ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+    // SAFETY: the caller's contract is `System.realloc`'s.
+    unsafe { System.realloc(ptr, layout, new_size) }
+}
+
 // SAFETY: every method forwards to `System` with the caller's arguments; the reports are
 // notifications that neither allocate nor touch the blocks.
 unsafe impl GlobalAlloc for Reported {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller's contract is `System.alloc`'s.
-        let p = unsafe { System.alloc(layout) };
+        let p = unsafe { system_alloc(layout) };
         if !p.is_null() {
             // SAFETY: a notification with integer arguments.
             unsafe { wasmgrind_heap_alloc(p, layout.size()) };
@@ -37,7 +69,7 @@ unsafe impl GlobalAlloc for Reported {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller's contract is `System.alloc_zeroed`'s.
-        let p = unsafe { System.alloc_zeroed(layout) };
+        let p = unsafe { system_alloc_zeroed(layout) };
         if !p.is_null() {
             // SAFETY: a notification with integer arguments.
             unsafe { wasmgrind_heap_alloc(p, layout.size()) };
@@ -50,12 +82,12 @@ unsafe impl GlobalAlloc for Reported {
         // SAFETY: a notification with integer arguments.
         unsafe { wasmgrind_heap_free(ptr, layout.size()) };
         // SAFETY: the caller's contract is `System.dealloc`'s.
-        unsafe { System.dealloc(ptr, layout) }
+        unsafe { system_dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: the caller's contract is `System.realloc`'s.
-        let q = unsafe { System.realloc(ptr, layout, new_size) };
+        let q = unsafe { system_realloc(ptr, layout, new_size) };
         if !q.is_null() {
             // SAFETY: notifications with integer arguments.
             unsafe {

@@ -41,26 +41,32 @@ pub(crate) struct Scan {
     pub allocator: Vec<u32>,
 }
 
-/// Whether the function named `name` (as in the name section) belongs to the guest's
-/// memory allocator.
+/// Whether the function named `name` (as in the name section, mangled or not) belongs to
+/// the guest's memory allocator.
 ///
 /// The allocator's own accesses would otherwise be reported as races and its spin lock
 /// would order every thread that allocates; like ThreadSanitizer, Wasmgrind records
 /// allocations at the allocator's boundary instead (the `alloc`/`free` imports). Recognised:
 /// Rust's allocator shims (`__rust_alloc`, `__rust_dealloc`, `__rust_realloc`,
-/// `__rust_alloc_zeroed`, `__rdl_*`, mangled or not), every function of the `dlmalloc`
-/// crate (std's allocator on wasm32), and the C allocator entry points and internals of
+/// `__rust_alloc_zeroed`, `__rdl_*`), every function of the `dlmalloc` crate and of std's
+/// `System` allocator (std's allocator on wasm32), the guest library's calls of it
+/// (`wasmgrind_guest::alloc::system_*`, never inlined, so that the allocator's spin lock
+/// cannot land in a caller), and the C allocator entry points and internals of
 /// wasi-libc's dlmalloc (`malloc`, `free`, `calloc`, `realloc`, `aligned_alloc`,
 /// `posix_memalign`, `dlmalloc`, `dlfree`, ...).
 pub(crate) fn is_allocator(name: &str) -> bool {
-    const RUST: [&str; 6] = [
+    const RUST: [&str; 9] = [
         "__rust_alloc",
         "__rust_dealloc",
         "__rust_realloc",
         "__rdl_",
-        "dlmalloc",
         "__rg_",
+        "dlmalloc::",
+        "<std::alloc::System as core::alloc::global::GlobalAlloc>::",
+        "std::sys::alloc::",
+        "wasmgrind_guest::alloc::system_",
     ];
+    let name = &*wasmgrind_core::analysis::symbolize::demangle(name);
     const C: [&str; 13] = [
         "malloc",
         "free",

@@ -57,11 +57,21 @@ fn expected_hook_sites(op: &Operator<'_>) -> (u32, u32) {
 }
 
 /// Whether a function of this name belongs to the guest's allocator, which is not traced:
-/// std's dlmalloc and Rust's allocator shims.
+/// std's dlmalloc, Rust's allocator shims and the guest library's calls of them.
 fn is_allocator(name: &str) -> bool {
-    ["dlmalloc", "__rust_alloc", "__rust_dealloc", "__rust_realloc", "__rdl_"]
-        .iter()
-        .any(|p| name.contains(p))
+    [
+        "dlmalloc",
+        "__rust_alloc",
+        "__rust_dealloc",
+        "__rust_realloc",
+        "__rdl_",
+        // The guest library's calls of std's allocator (`wasmgrind_guest::alloc::system_*`).
+        "system_alloc",
+        "system_dealloc",
+        "system_realloc",
+    ]
+    .iter()
+    .any(|p| name.contains(p))
 }
 
 /// Facts about a module gathered with plain wasmparser.
@@ -231,10 +241,7 @@ fn guests_instrument_validate_and_have_one_hook_site_per_access() {
                     .is_some_and(|n| is_allocator(n))
             })
             .collect();
-        let allocator: Vec<usize> = user_funcs
-            .clone()
-            .filter(|i| !traced.contains(i))
-            .collect();
+        let allocator: Vec<usize> = user_funcs.clone().filter(|i| !traced.contains(i)).collect();
         assert!(
             !allocator.is_empty(),
             "{name}: the guest's allocator (dlmalloc) was not found by name"
@@ -243,7 +250,11 @@ fn guests_instrument_validate_and_have_one_hook_site_per_access() {
         let expected_begins: u32 = traced.iter().map(|&i| input.begin_sites[i]).sum();
         let expected_accesses: u32 = traced.iter().map(|&i| input.memory_instrs[i]).sum();
         assert!(
-            allocator.iter().map(|&i| input.memory_instrs[i]).sum::<u32>() > 0,
+            allocator
+                .iter()
+                .map(|&i| input.memory_instrs[i])
+                .sum::<u32>()
+                > 0,
             "{name}: the allocator accesses memory"
         );
         let located = located_import_indices(&input);
@@ -270,7 +281,10 @@ fn guests_instrument_validate_and_have_one_hook_site_per_access() {
                 let sites = sum_calls(&output.calls, &[read[0], write[0]], all_funcs.clone());
                 assert_eq!(sites, expected_sites, "{what}: hook call sites");
                 let begins = sum_calls(&output.calls, &[begin[0]], all_funcs.clone());
-                assert_eq!(begins, expected_begins, "{what}: mem_atomic_begin call sites");
+                assert_eq!(
+                    begins, expected_begins,
+                    "{what}: mem_atomic_begin call sites"
+                );
                 // None in the injected functions or the allocator.
                 let injected = user_funcs.end..all_funcs.end;
                 let hooks = [read[0], write[0], begin[0]];
@@ -279,7 +293,10 @@ fn guests_instrument_validate_and_have_one_hook_site_per_access() {
                     assert_eq!(sum_calls(&output.calls, &hooks, i..i + 1), 0, "{what}");
                 }
             } else {
-                assert!(read.is_empty() && write.is_empty() && begin.is_empty(), "{what}");
+                assert!(
+                    read.is_empty() && write.is_empty() && begin.is_empty(),
+                    "{what}"
+                );
                 assert_eq!(output.patch, (first, count), "{what}");
             }
             // Every call of a located import passes a constant location.
