@@ -834,3 +834,43 @@ fn an_incomplete_deadlock_search_is_said_in_text_and_json() {
     let back: wasmgrind_core::analysis::report::Report = serde_json::from_str(&r.json()).unwrap();
     assert_eq!(back, r);
 }
+
+/// The text of a report with one finding of each kind, resolved with the fixture's DWARF,
+/// against `tests/golden/report.txt` (the book shows that file). Run with `BLESS=1` to
+/// rewrite it after an intended change.
+#[test]
+fn report_text_matches_golden_output() {
+    let symbolizer = Symbolizer::new(FIXTURE).unwrap();
+    let locations = vec![bump_store(), run_store()];
+    let at = |location: u32, thread: u32, kind: AccessKind| Access {
+        thread,
+        kind,
+        addr: 0x0012_0020,
+        width: 4,
+        atomic: false,
+        location: Some(location),
+    };
+    let findings = Findings {
+        races: vec![Race {
+            addr: 0x0012_0020,
+            current: at(0, 2, AccessKind::Write),
+            previous: at(1, 1, AccessKind::Write),
+            count: 1999,
+        }],
+        ..Findings::default()
+    };
+    let text = report(&findings, &locations, Some(&symbolizer)).text();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/report.txt");
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &text).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with BLESS=1 to create it)", path.display()));
+    assert_eq!(
+        text,
+        expected,
+        "{} differs (run with BLESS=1 to accept)",
+        path.display()
+    );
+}
