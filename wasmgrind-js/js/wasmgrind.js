@@ -361,6 +361,7 @@ class Session {
       entry: functionName,
       hasInit,
       traced: opts.trace,
+      memoryTrace: opts.trace && opts.memoryTrace,
       spare: opts.spareWorkers,
       maxIdle: Math.max(4, 2 * opts.spareWorkers),
       reservedBytes: glue.reservedBytes(),
