@@ -18,7 +18,8 @@ const LINE = /^T(\d+)\|(acq|rel|req|r|w|fork|join)\(([LVT])(\d+)\)\|(\d+)$/;
  * detached run may legitimately end so, an `ok` run may not).
  * Fork/join order: a thread is joined only after its fork and once per fork; its id may be
  * forked again after that join (the runtime recycles the ids of joined threads, as POSIX
- * does), but not while it lives.
+ * does), but not while it lives; and every event of a thread but the first one (the main
+ * thread) falls between its fork and its join.
  */
 export function summarize(stdText, metadata) {
   const meta = typeof metadata === 'string' ? JSON.parse(metadata) : metadata;
@@ -49,6 +50,7 @@ export function summarize(stdText, metadata) {
   const pending = new Map(); // thread -> lock requested
   const forked = new Set(); // forked and not joined yet
   const threads = new Set();
+  let main = null; // the first thread: the only one that acts without a fork
   const realLocks = new Set();
   const lines = stdText.split('\n');
   for (let i = 0; i < lines.length; i++) {
@@ -64,6 +66,10 @@ export function summarize(stdText, metadata) {
     const op = m[2];
     const id = Number(m[4]);
     threads.add(t);
+    if (main === null) main = t;
+    if (t !== main && !forked.has(t)) {
+      problem(i + 1, `T${t} acts outside its life (before its fork or after its join)`);
+    }
     const isRealLock = m[3] === 'L' && lockKinds[id] !== 'atomic';
     const L = `L${id}`;
     switch (op) {
