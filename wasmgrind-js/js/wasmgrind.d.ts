@@ -23,6 +23,8 @@ export interface WasmgrindOptions {
   maxEvents?: number;
   /** Export every atomic access as acquire/release of a per-address pseudo-lock. Default `false`. */
   atomicsAsLocks?: boolean;
+  /** Export lock requests too (`req(L)` in STD; upstream RAPID cannot read them). Default `false`. */
+  lockRequests?: boolean;
   /** Idle workers kept ready so that a thread starts without waiting for a worker. Default 2. */
   spareWorkers?: number;
 }
@@ -60,6 +62,55 @@ export interface TraceMetadata {
   locations: ({ id: number; func_index: number; func_name: string | null; code_offset: number; instr: string } | null)[];
 }
 
+/** A source position of a report (see the book, "Finding races and deadlocks"). */
+export interface Frame {
+  /** The function, demangled; `raw_function` as in the name section. */
+  function: string | null;
+  raw_function: string | null;
+  /** From DWARF, when the guest has line tables. */
+  file: string | null;
+  line: number | null;
+  column: number | null;
+  code_offset: number;
+  instr: string;
+  /** Functions inlined at this instruction, innermost first. */
+  inlined?: { function: string | null; file: string | null; line: number | null; column: number | null }[];
+}
+
+/** One access of a data race. */
+export interface AccessReport {
+  thread: number;
+  kind: 'read' | 'write' | 'rmw';
+  addr: number;
+  width: number;
+  atomic: boolean;
+  location: number | null;
+  frame: Frame | null;
+}
+
+/** What the detectors found, resolved to functions and source lines. */
+export interface Findings {
+  races: { addr: number; current: AccessReport; previous: AccessReport; count: number }[];
+  potential_deadlocks: {
+    edges: {
+      thread: number;
+      held: number;
+      held_location: number | null;
+      held_at: Frame | null;
+      next: number;
+      next_location: number | null;
+      next_at: Frame | null;
+    }[];
+    count: number;
+  }[];
+  deadlock: {
+    threads: { thread: number; waiting_on: number; holder: number; requested_location: number | null; requested_at: Frame | null }[];
+  } | null;
+  counts: { races: number; potential_deadlocks: number; deadlocks: number };
+  /** Why the search for potential deadlocks stopped early, if it did. */
+  deadlock_search_incomplete: string | null;
+}
+
 /** A recorded trace in the three formats. */
 export interface Trace {
   /** The trace in RapidBin, the binary format of the RAPID tools. */
@@ -72,6 +123,15 @@ export interface Trace {
   events: number;
   /** Why the trace is not lock-consistent (a Wasmgrind bug), or null. */
   lockConsistency: string | null;
+  /** Why the forks and joins are not consistent (a Wasmgrind bug), or null. */
+  forkJoinConsistency: string | null;
+  /** Every event in Wasmgrind's own format, for `wasmgrind analyze`. */
+  native: Uint8Array;
+  /** The location table (JSON) that the events' locations index. */
+  locations: string;
+  /** What the detectors found, and the same as text shaped like ThreadSanitizer's reports. */
+  findings: Findings;
+  report: string;
 }
 
 /** What {@link wasmgrind} resolves to. With `trace: false` the trace fields are null. */
@@ -86,7 +146,13 @@ export interface WasmgrindResult {
   /** `forks`: threads created; `ids`: thread ids used (including 0). */
   threads: { forks: number; ids: number };
   events: number;
+  native: Uint8Array | null;
+  locations: string | null;
   lockConsistency: string | null;
+  forkJoinConsistency: string | null;
+  /** What the detectors found (null without tracing), and the same as text. */
+  findings: Findings | null;
+  report: string | null;
   /** Bytes of the target's and the utility module's memory at the end of the run. */
   memory: { target: number; utility: number };
   /**
@@ -102,7 +168,8 @@ export class WasmgrindError extends Error {
   /**
    * What went wrong: `UsageError`, `PatchError`, `InstrumentError`, `EntryError`,
    * `UnsupportedImport`, `Trap`, `GuestPanic`, `LinkError`, `RuntimeError`, `Timeout`,
-   * `RecordError`, `FormatError`, `SessionError`, `StopFailed`, `WorkerError`.
+   * `DeadlockError`, `RecordError`, `FormatError`, `SessionError`, `StopFailed`,
+   * `WorkerError`.
    */
   kind: string;
   /** The variant of a Rust error type (`kind` ending in `Error`), e.g. `MemoryNotShared`. */
@@ -123,8 +190,12 @@ export class WasmgrindError extends Error {
   blockedOnLocks?: number[];
   /** Further failures after the first one. */
   others?: string[];
-  /** The trace recorded up to the failure, when it could be read. */
+  /** DeadlockError: the threads that wait for each other's locks, in cycle order. */
+  cycle?: { thread: number; waiting_on: number; holder: number }[];
+  /** The trace recorded up to the failure, when it could be read, and its findings. */
   trace?: Trace;
+  findings?: Findings;
+  report?: string;
   constructor(kind: string, message: string, props?: object);
 }
 
