@@ -120,7 +120,8 @@ fn race(addr: u32, current: &Event, previous: &Event, count: u64) -> Race {
     }
 }
 
-/// The races of `events`, checked to be the same when fed one event at a time.
+/// The races of `events`, checked to be the same when fed one event at a time and in
+/// chunks.
 fn races(events: &[Event]) -> Vec<Race> {
     let all = detect_races(events);
     let mut d = RaceDetector::new();
@@ -128,6 +129,11 @@ fn races(events: &[Event]) -> Vec<Race> {
         d.event(e);
     }
     assert_eq!(d.races(), &all[..]);
+    assert_eq!(d.finish(), all);
+    let mut d = RaceDetector::new();
+    for chunk in events.chunks(23) {
+        d.events(chunk);
+    }
     assert_eq!(d.finish(), all);
     all
 }

@@ -150,6 +150,25 @@ pub enum InstrumentError {
         /// Its body size after instrumentation.
         size: usize,
     },
+    /// A function or type index would not fit in 32 bits once renumbered: the memory
+    /// hooks are imported before the module's own functions, which all move up by 3.
+    #[error(
+        "{space} index {index} ({usage}) cannot be renumbered: it becomes {index} + {added}, \
+         past the largest index, {max}; no valid module has that many {space}s, so the input \
+         is malformed: check it with a validator (for example `wasm-tools validate`)",
+        max = u32::MAX
+    )]
+    IndexOverflow {
+        /// `"function"` or `"type"`.
+        space: &'static str,
+        /// The index in the input.
+        index: u32,
+        /// What renumbering adds to it.
+        added: u32,
+        /// Where the index appears: `called by function 7 at code offset 0x1a2`,
+        /// `exported as `f``, ...
+        usage: String,
+    },
     /// The input does not validate.
     #[error(
         "the input module is not valid WebAssembly ({0}); wasmgrind needs a module that \

@@ -5,13 +5,13 @@ use std::borrow::Cow;
 
 use wasm_encoder::reencode::{utils, Error, Reencode};
 use wasm_encoder::{
-    CodeSection, CustomSection, DataSection, EntityType, ExportSection, ImportSection, Module,
-    NameMap, NameSection, SectionId, TypeSection,
+    BlockType, CodeSection, CustomSection, DataSection, Encode, EntityType, ExportSection,
+    ImportSection, InstructionSink, Module, NameMap, NameSection, SectionId, TypeSection,
 };
 use wasmgrind_core::abi::{self, FuncSig};
 use wasmgrind_core::location::Location;
 use wasmparser::{
-    CompositeInnerType, ExternalKind, FuncType, FunctionBody, Operator, OperatorsReader,
+    CompositeInnerType, ExternalKind, FuncType, FunctionBody, KnownCustom, Operator, OperatorsReader,
     OperatorsReaderAllocations, Parser, TypeRef,
 };
 
@@ -20,6 +20,9 @@ use crate::scan::Scan;
 use crate::{InstrumentConfig, InstrumentError, INSTRUMENT_SECTION, MAX_FUNCTION_SIZE, MAX_LOCALS};
 
 type Result<T, E = Error<InstrumentError>> = std::result::Result<T, E>;
+
+/// How a function index is used, for errors, when nothing more specific is known.
+const OTHER_USE: &str = "referenced other than by a direct call";
 
 /// Runs the pass; returns the module and the location table.
 pub(crate) fn rewrite(
@@ -92,73 +95,24 @@ fn show_type(name: &str, f: &FuncType) -> String {
     }
 }
 
-// --- raw instruction encoding (the few instructions the pass emits) -------------------
+// --- instruction encoding -----------------------------------------------------------
+//
+// The pass copies every instruction it does not change byte for byte, and encodes the
+// ones it adds with wasm-encoder's `InstructionSink`, directly into the output buffer.
 
-fn uleb(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
-    }
+/// An instruction encoder appending to `out`.
+fn sink(out: &mut Vec<u8>) -> InstructionSink<'_> {
+    InstructionSink::new(out)
 }
 
-fn sleb(out: &mut Vec<u8>, mut v: i64) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if (v == 0 && b & 0x40 == 0) || (v == -1 && b & 0x40 != 0) {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
-    }
-}
-
-fn op_idx(out: &mut Vec<u8>, opcode: u8, idx: u32) {
-    out.push(opcode);
-    uleb(out, u64::from(idx));
-}
-
-fn local_get(out: &mut Vec<u8>, l: u32) {
-    op_idx(out, 0x20, l);
-}
-fn local_set(out: &mut Vec<u8>, l: u32) {
-    op_idx(out, 0x21, l);
-}
-fn local_tee(out: &mut Vec<u8>, l: u32) {
-    op_idx(out, 0x22, l);
-}
-fn call(out: &mut Vec<u8>, f: u32) {
-    op_idx(out, 0x10, f);
-}
-fn i32_const(out: &mut Vec<u8>, v: i32) {
-    out.push(0x41);
-    sleb(out, i64::from(v));
-}
-fn i64_const(out: &mut Vec<u8>, v: i64) {
-    out.push(0x42);
-    sleb(out, v);
-}
-const I32_ADD: u8 = 0x6a;
-const I32_AND: u8 = 0x71;
-const I64_AND: u8 = 0x83;
-const I32_EQ: u8 = 0x46;
-const I64_EQ: u8 = 0x51;
-const IF_EMPTY: [u8; 2] = [0x04, 0x40];
-const ELSE: u8 = 0x05;
-const END: u8 = 0x0b;
-
-fn valtype_byte(v: Val) -> u8 {
+/// The encoder's value type of a fresh local.
+fn val_type(v: Val) -> wasm_encoder::ValType {
     match v {
-        Val::I32 => 0x7f,
-        Val::I64 => 0x7e,
-        Val::F32 => 0x7d,
-        Val::F64 => 0x7c,
-        Val::V128 => 0x7b,
+        Val::I32 => wasm_encoder::ValType::I32,
+        Val::I64 => wasm_encoder::ValType::I64,
+        Val::F32 => wasm_encoder::ValType::F32,
+        Val::F64 => wasm_encoder::ValType::F64,
+        Val::V128 => wasm_encoder::ValType::V128,
     }
 }
 
@@ -170,34 +124,24 @@ enum Width {
 }
 
 /// Pushes the effective address `addr + offset`.
-fn effective_address(out: &mut Vec<u8>, addr: u32, offset: u64) {
-    local_get(out, addr);
+fn effective_address(s: &mut InstructionSink<'_>, addr: u32, offset: u64) {
+    s.local_get(addr);
     if offset != 0 {
         // Validated 32-bit memargs have offsets below 2^32; the add wraps modulo 2^32.
-        i32_const(out, offset as u32 as i32);
-        out.push(I32_ADD);
+        s.i32_const(offset as u32 as i32).i32_add();
     }
 }
 
 /// Emits one hook call: `hook(addr + offset, width, kind, loc)`, `kind` one of the
 /// `abi::ACCESS_*` values.
-fn hook(
-    out: &mut Vec<u8>,
-    hook: u32,
-    addr: u32,
-    offset: u64,
-    width: Width,
-    kind: i32,
-    loc: i32,
-) {
-    effective_address(out, addr, offset);
+fn hook(out: &mut Vec<u8>, hook: u32, addr: u32, offset: u64, width: Width, kind: i32, loc: i32) {
+    let mut s = sink(out);
+    effective_address(&mut s, addr, offset);
     match width {
-        Width::Const(w) => i32_const(out, w as i32),
-        Width::Local(l) => local_get(out, l),
-    }
-    i32_const(out, kind);
-    i32_const(out, loc);
-    call(out, hook);
+        Width::Const(w) => s.i32_const(w as i32),
+        Width::Local(l) => s.local_get(l),
+    };
+    s.i32_const(kind).i32_const(loc).call(hook);
 }
 
 /// Fresh locals of the function being rewritten, allocated on first use.
@@ -256,7 +200,7 @@ struct Rewriter<'a> {
     /// Start of the input's code section payload.
     code_start: u64,
     /// How the function indices being translated are used, for error messages.
-    usage: &'static str,
+    usage: Cow<'static, str>,
     locations: Vec<Location>,
     /// Which input functions have locations.
     has_locations: Vec<bool>,
@@ -323,7 +267,7 @@ impl<'a> Rewriter<'a> {
             imports_done: false,
             code_done: false,
             code_start: 0,
-            usage: "referenced other than by a direct call",
+            usage: Cow::Borrowed(OTHER_USE),
             locations: Vec::new(),
             has_locations: vec![false; total_funcs],
             func_names: Vec::new(),
@@ -348,13 +292,63 @@ impl<'a> Rewriter<'a> {
         Some((i as usize, self.scan.located[i as usize].sig))
     }
 
-    /// The output index of input function `f`.
-    fn remap(&self, f: u32) -> u32 {
-        if f >= self.scan.func_imports {
-            f + self.added
-        } else {
-            f
+    /// The output index of input function `f`; `usage` says where `f` appears, for the
+    /// error when the renumbered index would not fit in 32 bits.
+    fn remap(&self, f: u32, usage: impl FnOnce() -> String) -> Result<u32> {
+        if f < self.scan.func_imports {
+            return Ok(f);
         }
+        f.checked_add(self.added).ok_or_else(|| {
+            user(InstrumentError::IndexOverflow {
+                space: "function",
+                index: f,
+                added: self.added,
+                usage: usage(),
+            })
+        })
+    }
+
+    /// The output index of input function `f` named in the name section, or `None` when
+    /// `f` is no function of the module: such a name names nothing, and is dropped.
+    fn remap_name(&self, f: u32) -> Option<u32> {
+        let total = u64::from(self.scan.func_imports) + u64::from(self.scan.defined);
+        if u64::from(f) >= total {
+            return None;
+        }
+        self.remap(f, String::new).ok()
+    }
+
+    /// The index of new type number `k` (an index into `new_types`), appended after the
+    /// input's types.
+    fn new_type_index(&self, k: usize) -> Result<u32> {
+        u32::try_from(k)
+            .ok()
+            .and_then(|k| self.type_count.checked_add(k))
+            .ok_or_else(|| {
+                user(InstrumentError::IndexOverflow {
+                    space: "type",
+                    index: self.type_count,
+                    added: k as u32,
+                    usage: "the first type the instrumenter appends".into(),
+                })
+            })
+    }
+
+    /// A local or label name map (`map` is keyed by function index), renumbered; the
+    /// entries of indices that are no function of the module are dropped.
+    fn indirect_names(
+        &self,
+        map: wasmparser::IndirectNameMap<'_>,
+    ) -> Result<wasm_encoder::IndirectNameMap> {
+        let mut out = wasm_encoder::IndirectNameMap::new();
+        for naming in map {
+            let naming = naming?;
+            let names = utils::name_map(naming.names, Ok)?;
+            if let Some(index) = self.remap_name(naming.index) {
+                out.append(index, &names);
+            }
+        }
+        Ok(out)
     }
 
     /// Checks the type of every located import whose type index is `index`.
@@ -418,18 +412,22 @@ impl<'a> Rewriter<'a> {
         Ok(())
     }
 
-    fn append_hook_imports(&mut self, imports: &mut ImportSection) {
+    fn append_hook_imports(&mut self, imports: &mut ImportSection) -> Result<()> {
         if self.memory_tracing {
-            let ty = EntityType::Function(self.type_count + self.hook_type as u32);
+            let ty = EntityType::Function(self.new_type_index(self.hook_type)?);
             imports.import(abi::IMPORT_MODULE, abi::MEM_READ.name, ty);
             imports.import(abi::IMPORT_MODULE, abi::MEM_WRITE.name, ty);
-            let begin = EntityType::Function(self.type_count + self.begin_type as u32);
+            let begin = EntityType::Function(self.new_type_index(self.begin_type)?);
             imports.import(abi::IMPORT_MODULE, abi::MEM_ATOMIC_BEGIN.name, begin);
         }
         self.imports_done = true;
+        Ok(())
     }
 
     fn add_location(&mut self, func_index: u32, offset: usize, instr: String) -> i32 {
+        // The code section is shorter than 2^32 bytes (its size is a u32) and every
+        // location is a different instruction of at least two bytes, so neither the id
+        // nor the offset is truncated.
         let id = self.locations.len();
         self.has_locations[func_index as usize] = true;
         self.locations.push(Location {
@@ -449,6 +447,14 @@ impl<'a> Rewriter<'a> {
         body: FunctionBody<'_>,
     ) -> Result<()> {
         let wasm = self.wasm;
+        if defined >= self.scan.defined {
+            return Err(user(InstrumentError::Malformed(format!(
+                "the code section has more function bodies than the {} functions that the \
+                 function section declares",
+                self.scan.defined
+            ))));
+        }
+        // Below `func_imports + defined`, which the scan computed without overflow.
         let func_index = self.scan.func_imports + defined;
         let trace = self.memory_tracing
             && func_index < self.scan.patch.0
@@ -496,12 +502,22 @@ impl<'a> Rewriter<'a> {
                         instr.push_str(if is_call { "call " } else { "return_call " });
                         instr.push_str(sig.name);
                         let loc = self.add_location(func_index, start, instr);
-                        i32_const(&mut out, loc);
+                        sink(&mut out).i32_const(loc);
                         out.extend_from_slice(&wasm[start..end]);
                         copy_from = end;
                     } else if self.added != 0 && f >= self.scan.func_imports {
+                        let to = self.remap(f, || {
+                            format!(
+                                "called by function {func_index} at code offset {:#x}",
+                                start as u64 - self.code_start
+                            )
+                        })?;
                         out.extend_from_slice(&wasm[copy_from..start]);
-                        op_idx(&mut out, if is_call { 0x10 } else { 0x12 }, f + self.added);
+                        if is_call {
+                            sink(&mut out).call(to);
+                        } else {
+                            sink(&mut out).return_call(to);
+                        }
                         copy_from = end;
                     }
                 }
@@ -513,9 +529,16 @@ impl<'a> Rewriter<'a> {
                         }));
                     }
                     if self.added != 0 && f >= self.scan.func_imports {
+                        let to = self.remap(f, || {
+                            format!(
+                                "referenced by `ref.func` in function {func_index} at code \
+                                 offset {:#x}",
+                                start as u64 - self.code_start
+                            )
+                        })?;
                         let end = reader.original_position() as usize;
                         out.extend_from_slice(&wasm[copy_from..start]);
-                        op_idx(&mut out, 0xd2, f + self.added);
+                        sink(&mut out).ref_func(to);
                         copy_from = end;
                     }
                 }
@@ -557,7 +580,9 @@ impl<'a> Rewriter<'a> {
             }
             let types = &self.locals.types;
             let runs = 1 + types.windows(2).filter(|w| w[0] != w[1]).count();
-            uleb(&mut body_out, u64::from(groups) + runs as u64);
+            // The body is shorter than 2^32 bytes and a group takes two bytes at least,
+            // so there are fewer than 2^31 groups; `runs` is at most 11.
+            (groups + runs as u32).encode(&mut body_out);
             body_out.extend_from_slice(&wasm[groups_start..ops_start]);
             let mut i = 0;
             while i < types.len() {
@@ -565,8 +590,8 @@ impl<'a> Rewriter<'a> {
                 while j < types.len() && types[j] == types[i] {
                     j += 1;
                 }
-                uleb(&mut body_out, (j - i) as u64);
-                body_out.push(valtype_byte(types[i]));
+                ((j - i) as u32).encode(&mut body_out);
+                val_type(types[i]).encode(&mut body_out);
                 i = j;
             }
         }
@@ -600,40 +625,37 @@ impl<'a> Rewriter<'a> {
         // `mem_atomic_begin(addr)` before an atomic access whose address is in `a`.
         let atomic_begin = |out: &mut Vec<u8>| {
             if m.atomic {
-                effective_address(out, a, off);
-                call(out, begin);
+                let mut s = sink(out);
+                effective_address(&mut s, a, off);
+                s.call(begin);
             }
         };
         match m.shape {
             Shape::Load => {
-                local_tee(out, a);
+                sink(out).local_tee(a);
                 atomic_begin(out);
                 out.extend_from_slice(raw);
                 hook(out, read, a, off, w, kind, loc);
             }
             Shape::Store(t) => {
                 let v = l.get(t, 1);
-                local_set(out, v);
-                local_tee(out, a);
+                sink(out).local_set(v).local_tee(a);
                 atomic_begin(out);
-                local_get(out, v);
+                sink(out).local_get(v);
                 out.extend_from_slice(raw);
                 hook(out, write, a, off, w, kind, loc);
             }
             Shape::Rmw(t) => {
                 let v = l.get(t, 1);
-                local_set(out, v);
-                local_tee(out, a);
+                sink(out).local_set(v).local_tee(a);
                 atomic_begin(out);
-                local_get(out, v);
+                sink(out).local_get(v);
                 out.extend_from_slice(raw);
                 hook(out, write, a, off, w, abi::ACCESS_RMW, loc);
             }
             Shape::LoadLane => {
                 let v = l.get(Val::V128, 1);
-                local_set(out, v);
-                local_tee(out, a);
-                local_get(out, v);
+                sink(out).local_set(v).local_tee(a).local_get(v);
                 out.extend_from_slice(raw);
                 hook(out, read, a, off, w, kind, loc);
             }
@@ -641,56 +663,49 @@ impl<'a> Rewriter<'a> {
                 let expected = l.get(t, 1);
                 let replacement = l.get(t, 2);
                 let loaded = l.get(t, 3);
-                local_set(out, replacement);
-                local_set(out, expected);
-                local_tee(out, a);
+                sink(out)
+                    .local_set(replacement)
+                    .local_set(expected)
+                    .local_tee(a);
                 atomic_begin(out);
-                local_get(out, expected);
-                local_get(out, replacement);
+                sink(out).local_get(expected).local_get(replacement);
                 out.extend_from_slice(raw);
-                local_tee(out, loaded);
-                local_get(out, loaded);
-                local_get(out, expected);
+                let mut s = sink(out);
+                s.local_tee(loaded).local_get(loaded).local_get(expected);
                 match t {
                     Val::I32 => {
                         if mask != u64::from(u32::MAX) {
-                            i32_const(out, mask as u32 as i32);
-                            out.push(I32_AND);
+                            s.i32_const(mask as u32 as i32).i32_and();
                         }
-                        out.push(I32_EQ);
+                        s.i32_eq();
                     }
                     _ => {
                         if mask != u64::MAX {
-                            i64_const(out, mask as i64);
-                            out.push(I64_AND);
+                            s.i64_const(mask as i64).i64_and();
                         }
-                        out.push(I64_EQ);
+                        s.i64_eq();
                     }
                 }
                 // Exchanged: one read-modify-write; else an atomic read.
-                out.extend_from_slice(&IF_EMPTY);
+                s.if_(BlockType::Empty);
                 hook(out, write, a, off, w, abi::ACCESS_RMW, loc);
-                out.push(ELSE);
+                sink(out).else_();
                 hook(out, read, a, off, w, kind, loc);
-                out.push(END);
+                sink(out).end();
             }
             Shape::Wait(t) => {
                 let timeout = l.get(Val::I64, 0);
                 let expected = l.get(t, 1);
-                local_set(out, timeout);
-                local_set(out, expected);
-                local_tee(out, a);
+                sink(out).local_set(timeout).local_set(expected).local_tee(a);
                 hook(out, read, a, off, w, kind, loc);
-                local_get(out, expected);
-                local_get(out, timeout);
+                sink(out).local_get(expected).local_get(timeout);
                 out.extend_from_slice(raw);
             }
             Shape::Notify => {
                 let count = l.get(Val::I32, 1);
-                local_set(out, count);
-                local_tee(out, a);
+                sink(out).local_set(count).local_tee(a);
                 hook(out, read, a, off, w, kind, loc);
-                local_get(out, count);
+                sink(out).local_get(count);
                 out.extend_from_slice(raw);
             }
             Shape::Fill | Shape::Init | Shape::Copy => {
@@ -698,11 +713,12 @@ impl<'a> Rewriter<'a> {
                 // (init) or the source address (copy).
                 let second = l.get(Val::I32, 1);
                 let n = l.get(Val::I32, 2);
-                local_set(out, n);
-                local_set(out, second);
-                local_tee(out, a);
-                local_get(out, second);
-                local_get(out, n);
+                sink(out)
+                    .local_set(n)
+                    .local_set(second)
+                    .local_tee(a)
+                    .local_get(second)
+                    .local_get(n);
                 out.extend_from_slice(raw);
                 if m.shape == Shape::Copy {
                     hook(out, read, second, 0, Width::Local(n), kind, loc);
@@ -723,7 +739,7 @@ impl Reencode for Rewriter<'_> {
                 usage: self.usage.to_string(),
             }));
         }
-        Ok(self.remap(func))
+        self.remap(func, || self.usage.to_string())
     }
 
     fn parse_type_section(
@@ -771,7 +787,7 @@ impl Reencode for Rewriter<'_> {
                     func += 1;
                     match self.located(f) {
                         Some((i, _)) => {
-                            EntityType::Function(self.type_count + self.located_type[i] as u32)
+                            EntityType::Function(self.new_type_index(self.located_type[i])?)
                         }
                         None => self.entity_type(import.ty)?,
                     }
@@ -780,8 +796,7 @@ impl Reencode for Rewriter<'_> {
             };
             imports.import(import.module, import.name, ty);
         }
-        self.append_hook_imports(imports);
-        Ok(())
+        self.append_hook_imports(imports)
     }
 
     fn parse_function_section(
@@ -809,8 +824,11 @@ impl Reencode for Rewriter<'_> {
                     usage: format!("exported as `{}`", export.name),
                 }));
             }
+            self.usage = Cow::Owned(format!("exported as `{}`", export.name));
         }
-        utils::parse_export(self, exports, export)
+        let result = utils::parse_export(self, exports, export);
+        self.usage = Cow::Borrowed(OTHER_USE);
+        result
     }
 
     fn parse_element_section(
@@ -818,9 +836,9 @@ impl Reencode for Rewriter<'_> {
         elements: &mut wasm_encoder::ElementSection,
         section: wasmparser::ElementSectionReader<'_>,
     ) -> Result<()> {
-        self.usage = "used in an element segment (a table entry or a declared reference)";
+        self.usage = Cow::Borrowed("used in an element segment (a table entry or a declared reference)");
         utils::parse_element_section(self, elements, section)?;
-        self.usage = "referenced other than by a direct call";
+        self.usage = Cow::Borrowed(OTHER_USE);
         Ok(())
     }
 
@@ -829,16 +847,16 @@ impl Reencode for Rewriter<'_> {
         globals: &mut wasm_encoder::GlobalSection,
         section: wasmparser::GlobalSectionReader<'_>,
     ) -> Result<()> {
-        self.usage = "referenced by `ref.func` in a global initializer";
+        self.usage = Cow::Borrowed("referenced by `ref.func` in a global initializer");
         utils::parse_global_section(self, globals, section)?;
-        self.usage = "referenced other than by a direct call";
+        self.usage = Cow::Borrowed(OTHER_USE);
         Ok(())
     }
 
     fn start_section(&mut self, start: u32) -> Result<u32> {
-        self.usage = "the start function";
+        self.usage = Cow::Borrowed("the start function");
         let f = self.function_index(start)?;
-        self.usage = "referenced other than by a direct call";
+        self.usage = Cow::Borrowed(OTHER_USE);
         Ok(f)
     }
 
@@ -876,8 +894,11 @@ impl Reencode for Rewriter<'_> {
         let name = section.name();
         if name == abi::PATCH_SECTION {
             let (first, count) = self.scan.patch;
+            let first = self.remap(first, || {
+                format!("the first injected function of the `{}` section", abi::PATCH_SECTION)
+            })?;
             let mut data = Vec::with_capacity(8);
-            data.extend_from_slice(&(first + self.added).to_le_bytes());
+            data.extend_from_slice(&first.to_le_bytes());
             data.extend_from_slice(&count.to_le_bytes());
             module.section(&CustomSection {
                 name: Cow::Borrowed(abi::PATCH_SECTION),
@@ -887,6 +908,18 @@ impl Reencode for Rewriter<'_> {
         } else if name.starts_with("metadata.code.") {
             // Instruction-level metadata addresses instructions by their offset inside
             // the function; those offsets change, so the section is dropped.
+            Ok(())
+        } else if let KnownCustom::Name(reader) = section.as_known() {
+            match self.custom_name_section(reader) {
+                Ok(names) => {
+                    module.section(&names);
+                }
+                // A name section that cannot be decoded (bad UTF-8, names out of order, a
+                // truncated subsection) is dropped, as engines ignore it. The locations
+                // take no names from it.
+                Err(Error::ParseError(_)) => self.func_names.clear(),
+                Err(e) => return Err(e),
+            }
             Ok(())
         } else {
             utils::parse_custom_section(self, module, section)
@@ -906,7 +939,10 @@ impl Reencode for Rewriter<'_> {
                 }
                 for naming in map {
                     let naming = naming?;
-                    out.append(self.remap(naming.index), naming.name);
+                    let Some(index) = self.remap_name(naming.index) else {
+                        continue;
+                    };
+                    out.append(index, naming.name);
                     let i = naming.index as usize;
                     // Before the code section we do not know yet which names are needed.
                     if i < self.func_names.len() && (!self.code_done || self.has_locations[i]) {
@@ -915,14 +951,8 @@ impl Reencode for Rewriter<'_> {
                 }
                 names.functions(&out);
             }
-            wasmparser::Name::Local(map) => {
-                let map = utils::indirect_name_map(map, |i| Ok(self.remap(i)))?;
-                names.locals(&map);
-            }
-            wasmparser::Name::Label(map) => {
-                let map = utils::indirect_name_map(map, |i| Ok(self.remap(i)))?;
-                names.labels(&map);
-            }
+            wasmparser::Name::Local(map) => names.locals(&self.indirect_names(map)?),
+            wasmparser::Name::Label(map) => names.labels(&self.indirect_names(map)?),
             other => utils::parse_custom_name_subsection(self, names, other)?,
         }
         Ok(())
@@ -946,7 +976,7 @@ impl Reencode for Rewriter<'_> {
         // Likewise for the import section and the hooks.
         if !self.imports_done && !matches!(before, Some(SectionId::Type | SectionId::Import)) {
             let mut imports = ImportSection::new();
-            self.append_hook_imports(&mut imports);
+            self.append_hook_imports(&mut imports)?;
             if !imports.is_empty() {
                 module.section(&imports);
             }

@@ -194,15 +194,32 @@ pub(crate) fn scan(wasm: &[u8]) -> Result<Scan, InstrumentError> {
                     }
                 }
             }
-            Payload::FunctionSection(reader) => out.defined = reader.count(),
+            Payload::FunctionSection(reader) => {
+                // The rewrite sizes its tables by this count: it must be real, and every
+                // entry takes a byte at least.
+                let bytes = reader.range().end - reader.range().start;
+                if u64::from(reader.count()) > bytes {
+                    return Err(InstrumentError::Malformed(format!(
+                        "the function section declares {} functions in {bytes} bytes",
+                        reader.count()
+                    )));
+                }
+                out.defined = reader.count();
+            }
             Payload::MemorySection(reader) if !memories_seen => {
                 if let Some(first) = reader.into_iter().next() {
                     out.memory0_is_64 = first.map_err(malformed)?.memory64;
                     memories_seen = true;
                 }
             }
-            Payload::CodeSectionStart { size, .. } => {
+            Payload::CodeSectionStart { count, size, .. } => {
                 parser.skip_section();
+                // Every body takes three bytes at least (size, local count, `end`).
+                if u64::from(count) * 3 > u64::from(size) {
+                    return Err(InstrumentError::Malformed(format!(
+                        "the code section declares {count} function bodies in {size} bytes"
+                    )));
+                }
                 let size = size as usize;
                 if size > rest.len() {
                     return Err(InstrumentError::Malformed(

@@ -159,8 +159,6 @@ struct Scan<'a> {
     sections: Vec<(u8, Range<usize>, Option<&'a str>)>,
     /// Function types, `None` for non-function types.
     types: Vec<Option<FuncType>>,
-    /// Number of entries (recursion groups) in the type section.
-    type_entries: u32,
     /// Type index of every function, imports first.
     funcs: Vec<u32>,
     imported_funcs: u32,
@@ -172,8 +170,6 @@ struct Scan<'a> {
     global_section: Option<GlobalSectionReader<'a>>,
     /// Global named `__stack_pointer` in the name section.
     named_stack_pointer: Option<u32>,
-    /// Content of the name section.
-    names: Option<Range<usize>>,
     already_patched: bool,
 }
 
@@ -208,7 +204,6 @@ impl<'a> Scan<'a> {
             wasm,
             sections: Vec::new(),
             types: Vec::new(),
-            type_entries: 0,
             funcs: Vec::new(),
             imported_funcs: 0,
             globals: Vec::new(),
@@ -218,7 +213,6 @@ impl<'a> Scan<'a> {
             imports: None,
             global_section: None,
             named_stack_pointer: None,
-            names: None,
             already_patched: false,
         };
         for payload in Parser::new(0).parse_all(wasm) {
@@ -227,7 +221,6 @@ impl<'a> Scan<'a> {
             match &payload {
                 Payload::Version { encoding, .. } => check_encoding(*encoding)?,
                 Payload::TypeSection(r) => {
-                    s.type_entries = r.count();
                     for group in r.clone() {
                         for sub in group?.into_types() {
                             s.types.push(match sub.composite_type.inner {
@@ -294,8 +287,6 @@ impl<'a> Scan<'a> {
                         s.already_patched = true;
                     }
                     if let KnownCustom::Name(reader) = c.as_known() {
-                        let start = c.data_offset() as usize;
-                        s.names = Some(start..start + c.data().len());
                         for sub in reader {
                             // A malformed name section is ignored, as engines do.
                             let Ok(Name::Global(map)) = sub else { continue };
@@ -473,6 +464,21 @@ impl<'a> Scan<'a> {
         if needed > max {
             return Err(PatchError::MemoryTooSmall { needed, max });
         }
+        // The index of the first new item, if the new items fit in the index space.
+        let first_new = |len: usize, added: u32, what: &str| {
+            u32::try_from(len)
+                .ok()
+                .filter(|n| n.checked_add(added).is_some())
+                .ok_or_else(|| {
+                    PatchError::Unsupported(format!(
+                        "the module has {len} {what}, and the patcher's {added} more would not \
+                         fit in the 32-bit index space; split the module"
+                    ))
+                })
+        };
+        let first_new_type = first_new(self.types.len(), 2, "types")?;
+        let first_new_func = first_new(self.funcs.len(), NEW_FUNCS, "functions")?;
+        let first_new_global = first_new(self.globals.len(), 2, "globals")?;
         Ok(Plan {
             stack_size: config.stack_size,
             memory_min: min.max(needed),
@@ -488,32 +494,71 @@ impl<'a> Scan<'a> {
             malloc,
             free,
             orig_start: self.start,
-            first_new_type: self.types.len() as u32,
-            first_new_func: self.funcs.len() as u32,
-            first_new_global: self.globals.len() as u32,
+            first_new_type,
+            first_new_func,
+            first_new_global,
         })
     }
 
     fn write(&self, plan: &Plan) -> Vec<u8> {
         let mut module = wasm_encoder::Module::new();
-        let mut start_written = false;
-        let raw = |module: &mut wasm_encoder::Module, id: u8, data: &[u8]| {
-            module.section(&RawSection { id, data });
-        };
+        // The sections that get new items but are missing from the input (a module whose
+        // functions are all imported has no function and code section) are written with
+        // only the new items, where the binary format puts them. The start section is
+        // always the patcher's: the input's one, if any, is replaced.
+        let mut pending: Vec<u8> = EXTENDED_SECTIONS
+            .into_iter()
+            .filter(|&id| id == START_SECTION || !self.sections.iter().any(|(i, ..)| *i == id))
+            .collect();
+        pending.reverse();
         for (id, range, custom) in &self.sections {
             let id = *id;
-            let content = &self.wasm[range.clone()];
-            // The start section comes before the element, data count, code and data sections.
-            if !start_written && matches!(id, 8..=12) {
-                start_written = true;
-                let mut s = Vec::new();
-                plan.first_new_func.encode(&mut s);
-                raw(&mut module, 8, &s);
-                if id == 8 {
+            if let Some(rank) = section_rank(id) {
+                while let Some(&next) = pending.last() {
+                    if section_rank(next) > Some(rank) {
+                        break;
+                    }
+                    pending.pop();
+                    self.write_section(&mut module, plan, next, None, EMPTY_VECTOR);
+                }
+                if id == START_SECTION {
                     continue;
                 }
             }
-            match (id, custom) {
+            self.write_section(&mut module, plan, id, *custom, &self.wasm[range.clone()]);
+        }
+        while let Some(id) = pending.pop() {
+            self.write_section(&mut module, plan, id, None, EMPTY_VECTOR);
+        }
+        let mut payload = Vec::with_capacity(8);
+        payload.extend_from_slice(&plan.first_new_func.to_le_bytes());
+        payload.extend_from_slice(&NEW_FUNCS.to_le_bytes());
+        module.section(&wasm_encoder::CustomSection {
+            name: PATCH_SECTION.into(),
+            data: payload.into(),
+        });
+        module.finish()
+    }
+
+    /// Writes section `id` (`custom` is a custom section's name) of the input, whose
+    /// content is `content`, with the patcher's items added.
+    fn write_section(
+        &self,
+        module: &mut wasm_encoder::Module,
+        plan: &Plan,
+        id: u8,
+        custom: Option<&str>,
+        content: &[u8],
+    ) {
+        let raw = |module: &mut wasm_encoder::Module, id: u8, data: &[u8]| {
+            module.section(&RawSection { id, data });
+        };
+        match (id, custom) {
+            (START_SECTION, _) => {
+                let mut s = Vec::new();
+                plan.first_new_func.encode(&mut s);
+                raw(module, START_SECTION, &s);
+            }
                 (1, _) => {
                     let mut extra = Vec::new();
                     for (params, results) in [(&[][..], &[][..]), (&[0x7f, 0x7f][..], &[][..])] {
@@ -524,9 +569,9 @@ impl<'a> Scan<'a> {
                         extra.extend_from_slice(results);
                     }
                     raw(
-                        &mut module,
+                        module,
                         1,
-                        &append_items(content, self.type_entries, 2, &extra),
+                        &append_items(content, 2, &extra),
                     );
                 }
                 (2, _) => {
@@ -543,21 +588,13 @@ impl<'a> Scan<'a> {
                     for ty in [0, 1, 0] {
                         (plan.first_new_type + ty).encode(&mut extra);
                     }
-                    let defined = self.funcs.len() as u32 - self.imported_funcs;
-                    raw(
-                        &mut module,
-                        3,
-                        &append_items(content, defined, NEW_FUNCS, &extra),
-                    );
+                    raw(module, 3, &append_items(content, NEW_FUNCS, &extra));
                 }
                 (6, _) => {
                     let mut globals = wasm_encoder::GlobalSection::new();
                     let imported = self.globals.iter().filter(|g| g.imported).count() as u32;
-                    let reader = self
-                        .global_section
-                        .clone()
-                        .expect("global section was scanned");
-                    for (i, g) in reader.into_iter().enumerate() {
+                    let reader = self.global_section.clone().into_iter().flatten();
+                    for (i, g) in reader.enumerate() {
                         let g = g.expect("global section was scanned");
                         if imported + i as u32 == plan.heap_base_global {
                             globals.global(
@@ -591,9 +628,9 @@ impl<'a> Scan<'a> {
                     extra.push(0x03);
                     plan.first_new_global.encode(&mut extra);
                     raw(
-                        &mut module,
+                        module,
                         7,
-                        &append_items(content, self.exports.len() as u32, 2, &extra),
+                        &append_items(content, 2, &extra),
                     );
                 }
                 (10, _) => {
@@ -601,37 +638,29 @@ impl<'a> Scan<'a> {
                     start_function(plan).encode(&mut extra);
                     destroy_function(plan).encode(&mut extra);
                     lock_function(plan).encode(&mut extra);
-                    let defined = self.funcs.len() as u32 - self.imported_funcs;
-                    raw(
-                        &mut module,
-                        10,
-                        &append_items(content, defined, NEW_FUNCS, &extra),
-                    );
+                    raw(module, 10, &append_items(content, NEW_FUNCS, &extra));
                 }
                 (0, Some("name")) => {
-                    module.section(&self.name_section(plan));
+                    // Each name section gets the new names (a module should have one).
+                    let mut reader = BinaryReader::new(content, 0);
+                    let data = match reader.read_string() {
+                        Ok(_) => &content[reader.original_position() as usize..],
+                        Err(_) => &[][..],
+                    };
+                    module.section(&self.name_section(plan, data));
                 }
-                _ => raw(&mut module, id, content),
+                _ => raw(module, id, content),
             }
-        }
-        let mut payload = Vec::with_capacity(8);
-        payload.extend_from_slice(&plan.first_new_func.to_le_bytes());
-        payload.extend_from_slice(&NEW_FUNCS.to_le_bytes());
-        module.section(&wasm_encoder::CustomSection {
-            name: PATCH_SECTION.into(),
-            data: payload.into(),
-        });
-        module.finish()
     }
 
     /// The name section with the new functions and globals added. Subsections are read
     /// as raw `(id, size, bytes)` triples; only the function (1) and global (7) name maps
-    /// are decoded, every other subsection is copied as is.
-    fn name_section(&self, plan: &Plan) -> wasm_encoder::NameSection {
+    /// are decoded, every other subsection is copied as is. `data` is the content of one
+    /// name section, after its name.
+    fn name_section(&self, plan: &Plan, data: &[u8]) -> wasm_encoder::NameSection {
         const FUNCS: u8 = 1;
         const GLOBALS: u8 = 7;
-        let range = self.names.clone().expect("name section was scanned");
-        let mut reader = BinaryReader::new(&self.wasm[range.clone()], range.start as u64);
+        let mut reader = BinaryReader::new(data, 0);
         let mut names = wasm_encoder::NameSection::new();
         let mut next_new = FUNCS;
         // Writes our name maps for ids below `before` that the original did not have.
@@ -683,8 +712,17 @@ impl<'a> Scan<'a> {
         kind: u8,
     ) -> wasm_encoder::NameMap {
         let mut m = wasm_encoder::NameMap::new();
+        // A name of an index past the module's functions (or globals) names nothing; it
+        // would also put the new names, which follow, out of order.
+        let first_new = if kind == 1 {
+            plan.first_new_func
+        } else {
+            plan.first_new_global
+        };
         for naming in original.into_iter().flatten().flatten() {
-            m.append(naming.index, naming.name);
+            if naming.index < first_new {
+                m.append(naming.index, naming.name);
+            }
         }
         if kind == 1 {
             m.append(plan.first_new_func, "__wasmgrind_start");
@@ -700,15 +738,42 @@ impl<'a> Scan<'a> {
 
 /// A vector section with `extra_count` already encoded items appended: the count is
 /// rewritten and every original item is copied as is.
-fn append_items(content: &[u8], count: u32, extra_count: u32, extra: &[u8]) -> Vec<u8> {
+fn append_items(content: &[u8], extra_count: u32, extra: &[u8]) -> Vec<u8> {
     let mut reader = BinaryReader::new(content, 0);
-    let _ = reader.read_var_u32();
+    // The scan has read every item, so the count is real; `plan` checked that the
+    // indices of the new items fit in a u32, and so does their count.
+    let count = reader.read_var_u32().unwrap_or(0);
     let rest = &content[reader.original_position() as usize..];
     let mut out = Vec::with_capacity(content.len() + extra.len() + 5);
-    (count + extra_count).encode(&mut out);
+    count.saturating_add(extra_count).encode(&mut out);
     out.extend_from_slice(rest);
     out.extend_from_slice(extra);
     out
+}
+
+/// The content of a vector section without items.
+const EMPTY_VECTOR: &[u8] = &[0];
+
+/// Id of the start section.
+const START_SECTION: u8 = 8;
+
+/// The sections the patcher adds items to: type, function, global, export, start and
+/// code, in the order of the binary format.
+const EXTENDED_SECTIONS: [u8; 6] = [1, 3, 6, 7, START_SECTION, 10];
+
+/// The position of a non-custom section in the order the binary format prescribes
+/// (the tag section comes before the global section, the data count section before the
+/// code section); `None` for a custom section.
+fn section_rank(id: u8) -> Option<u8> {
+    Some(match id {
+        1..=5 => id,
+        13 => 6,
+        6..=9 => id + 1,
+        12 => 11,
+        10 => 12,
+        11 => 13,
+        _ => return None,
+    })
 }
 
 /// Re-encodes imports with the memory's minimum raised to the planned value.

@@ -9,6 +9,11 @@
 //!   meaningless); this module only gathers the inputs and writes the report.
 //! - `runtime`: thread create+join latency in Node and Chromium, and the slowdown of
 //!   tracing; see `bench_runtime.rs`.
+//! - `analysis [--runs N] [--events N] [TRACE]`: throughput (events per second) and peak
+//!   memory of the analyses on a generated trace of 10M events and, if `TRACE` (a saved
+//!   trace: `trace.wgtrace`, a directory with `trace.bin` and `trace.json`, or JSON) is
+//!   given, on that recorded trace. The measurement is the example
+//!   `wasmgrind-core/examples/bench_analysis.rs`, run with `cargo run --release`.
 //!
 //! Each benchmark owns one section of `BENCHMARKS.md`, delimited by
 //! `<!-- bench:<name>:begin -->` and `<!-- bench:<name>:end -->`, and replaces only that
@@ -20,13 +25,15 @@ use std::process::Command;
 use crate::util::{self, Result};
 
 const USAGE: &str = "usage: cargo xtask bench transform [--min-time SECS]
-       cargo xtask bench runtime";
+       cargo xtask bench runtime
+       cargo xtask bench analysis [--runs N] [--events N] [TRACE]";
 
 /// Entry point of `cargo xtask bench`.
 pub fn run(args: &[String]) -> Result {
     match args.split_first() {
         Some((what, rest)) if what == "transform" => transform(rest),
         Some((what, rest)) if what == "runtime" => crate::bench_runtime::run(rest),
+        Some((what, rest)) if what == "analysis" => analysis(rest),
         Some((what, _)) => Err(format!("unknown benchmark `{what}`\n{USAGE}").into()),
         None => Err(USAGE.into()),
     }
@@ -115,6 +122,109 @@ fn transform(args: &[String]) -> Result {
     write_section(&path, "transform", &body)?;
     eprintln!("wrote {}", path.display());
     Ok(())
+}
+
+fn analysis(args: &[String]) -> Result {
+    let mut pass: Vec<String> = Vec::new();
+    let mut trace: Option<PathBuf> = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--runs" | "--events" => {
+                let v = it.next().ok_or(format!("{a} needs a number"))?;
+                v.parse::<u64>()
+                    .map_err(|_| format!("{a} takes a number, got `{v}`"))?;
+                pass.extend([a.clone(), v.clone()]);
+            }
+            other if other.starts_with("--") => {
+                return Err(format!("unknown argument `{other}`\n{USAGE}").into())
+            }
+            path if trace.is_none() => {
+                // The example runs in the repository root: make the path absolute.
+                let path = std::env::current_dir()?.join(path);
+                if !path.exists() {
+                    return Err(format!("no trace at {}", path.display()).into());
+                }
+                trace = Some(path);
+            }
+            other => return Err(format!("more than one trace: `{other}`\n{USAGE}").into()),
+        }
+    }
+
+    let root = util::root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let example = [
+        "--release",
+        "-p",
+        "wasmgrind-core",
+        "--example",
+        "bench_analysis",
+    ];
+    // Build with visible progress first; the run below captures the output.
+    util::run(
+        Command::new(&cargo)
+            .current_dir(&root)
+            .arg("build")
+            .args(example),
+    )?;
+    let load_before = load_average();
+    let mut run = Command::new(&cargo);
+    run.current_dir(&root)
+        .args(["run", "--quiet"])
+        .args(example)
+        .arg("--")
+        .args(&pass);
+    if let Some(t) = &trace {
+        run.arg(t);
+    }
+    let table = util::output(&mut run)?;
+    let load_after = load_average();
+    print!("{table}");
+
+    let date = util::output(Command::new("date").arg("+%Y-%m-%d"))
+        .map(|d| format!(" on {}", d.trim()))
+        .unwrap_or_default();
+    let body = format!(
+        "## Analyses\n\n\
+         `cargo xtask bench analysis{args}`{date} on {machine}; load average (1, 5, 15 min) \
+         {load_before} before and {load_after} after the runs (other work on the machine \
+         shares its cores).\n\n\
+         The measurement is `wasmgrind-core/examples/bench_analysis.rs` in release mode. \
+         The **synthetic** trace is generated deterministically: 32 threads forked and \
+         joined by the main thread in waves of about 2M events (thread ids reused from \
+         wave to wave); a random thread at each step makes 1 to 8 accesses to its stack \
+         (55%), a critical section under one of 16 locks (20%), 1 to 8 reads of a 256 KiB \
+         input that the main thread wrote before the forks (15%), an atomic load or \
+         read-modify-write of one of 8 counters (8%), or allocates, fills (one bulk \
+         write), reads and frees a block of 64 to 4,096 bytes (2%); about one step in \
+         20,000 is followed by an unprotected update of a shared word by two threads (the \
+         races). A **recorded** trace, if given, is analyzed as read from its file; to \
+         measure `stress::sort_large_array`, record it with `node pkg/cli.js run \
+         target/guests/stress.wasm sort_large_array --out DIR` and pass \
+         `DIR/trace.wgtrace`.\n\n\
+         Each figure is the fastest of the runs over the events already in memory. \
+         *Wall* is the elapsed time; *CPU* the time the benchmark's thread was on a CPU \
+         (Linux's `/proc/thread-self/schedstat`), the better figure on a busy machine. \
+         *Peak memory* is measured by a counting global allocator in the benchmark: the \
+         most bytes allocated at once during a run, beyond what was allocated before it \
+         (the trace itself is not counted; zeroed shadow pages count in full, so it is an \
+         upper bound of the resident memory). The target is at least 20M events/s.\n\n\
+         {table}",
+        args = args.iter().fold(String::new(), |s, a| s + " " + a),
+        machine = machine(),
+    );
+    let path = root.join("BENCHMARKS.md");
+    write_section(&path, "analysis", &body)?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+/// The load averages of the last 1, 5 and 15 minutes, as `/proc/loadavg` gives them.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(", "))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// The wasm-bindgen output of wasmgrind-js, if it has been built.

@@ -9,6 +9,7 @@ mod book;
 mod browser;
 mod demo;
 mod dist;
+mod fuzz;
 mod guests;
 mod test;
 mod toolchain;
@@ -25,6 +26,7 @@ commands:
   test            build what is needed and run every test, clippy and the fmt check
   demo            run a bundled guest in Node with tracing and print the trace summary
   bench <what>    run a benchmark: `transform` or `runtime`
+  fuzz            fuzz the patcher and the instrumenter (`--seconds N`, default 60; `--seed S`)
   book            build the mdBook into book/book
 ";
 
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         "test" => test::run(rest),
         "demo" => demo::run(rest),
         "bench" => bench::run(rest),
+        "fuzz" => fuzz::run(rest),
         "book" => book::run(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");

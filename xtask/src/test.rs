@@ -4,13 +4,32 @@
 //! 2. the guests (`cargo xtask guests`), which the Rust tests read from `target/guests`;
 //! 3. clippy on every host crate and target with `-D warnings`;
 //! 4. `cargo test --workspace`;
-//! 5. `pkg/` (`cargo xtask dist`) and the Node end-to-end tests in `tests/node`;
-//! 6. the browser tests in `tests/browser` (installs Chromium and playwright-core);
-//! 7. the book (installs mdbook), which fails when an `{{#include}}` is missing.
+//! 5. a bounded fuzzing run of the patcher and the instrumenter (`cargo xtask fuzz`,
+//!    [`FUZZ_SECONDS`] s; `WASMGRIND_FUZZ_SECONDS` changes that, except under `CI=true`,
+//!    where it can only shorten it);
+//! 6. `pkg/` (`cargo xtask dist`) and the Node end-to-end tests in `tests/node`;
+//! 7. the browser tests in `tests/browser` (installs Chromium and playwright-core);
+//! 8. the book (installs mdbook), which fails when an `{{#include}}` is missing.
 
 use std::process::Command;
 
 use crate::util::{self, root, Result};
+
+/// How long `cargo xtask test` fuzzes, in seconds.
+const FUZZ_SECONDS: u64 = 60;
+
+/// The fuzzing time: [`FUZZ_SECONDS`], or `WASMGRIND_FUZZ_SECONDS` if set (at most
+/// [`FUZZ_SECONDS`] under `CI=true`, so that CI stays bounded).
+fn fuzz_seconds() -> Result<u64> {
+    let Ok(v) = std::env::var("WASMGRIND_FUZZ_SECONDS") else {
+        return Ok(FUZZ_SECONDS);
+    };
+    let secs: u64 = v
+        .parse()
+        .map_err(|_| format!("WASMGRIND_FUZZ_SECONDS must be a whole number, got `{v}`"))?;
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    Ok(if ci { secs.min(FUZZ_SECONDS) } else { secs })
+}
 
 /// Entry point of `cargo xtask test`; it takes no arguments.
 pub fn run(args: &[String]) -> Result {
@@ -44,6 +63,7 @@ pub fn run(args: &[String]) -> Result {
             .current_dir(&root)
             .args(["test", "--workspace"]),
     )?;
+    crate::fuzz::run(&["--seconds".into(), fuzz_seconds()?.to_string()])?;
     crate::dist::run(&[])?;
     util::run(
         Command::new("node")

@@ -2,7 +2,8 @@
 //! byte-exact shadow memory.
 //!
 //! [`RaceDetector`] reads the events of a trace in their total order (all at once with
-//! [`detect_races`], or in chunks with [`RaceDetector::event`]) and reports every pair of
+//! [`detect_races`], or as they come with [`RaceDetector::event`] and
+//! [`RaceDetector::events`]) and reports every pair of
 //! accesses to overlapping bytes, by different threads, at least one of them a write and
 //! not both atomic, that no chain of synchronization orders: a [`Race`].
 //!
@@ -22,7 +23,9 @@
 //! - every byte remembers its **reads** as one epoch as long as each read is ordered
 //!   after the previous one (the common case: thread-local data, data handed over under
 //!   a lock), and *inflates* to a set of epochs, one per thread, only when two reads are
-//!   concurrent (shared read-mostly data). A write checks them all and resets them.
+//!   concurrent (shared read-mostly data). A write checks them all and resets them; a
+//!   read drops those that happened before it, so the set shrinks again once the
+//!   readers have synchronized.
 //! - a read or write in the same epoch as the byte's last access by the same thread
 //!   (for example a loop that touches the same variable again and again without
 //!   synchronizing) changes nothing and costs one comparison.
@@ -89,19 +92,22 @@
 //! - `0`: nothing remembered;
 //! - a *record* (the top bit clear): one access, 32 bytes with its epoch, runtime thread,
 //!   address, width, location and kind, shared by every byte it covers and counted by
-//!   reference, so that a 4-byte access costs one record, not four;
-//! - a *group* (the top bit set): several accesses, each as `(thread slot, atomic, clock,
-//!   record)`, sorted by thread: the reads of a byte read concurrently, or a plain write
-//!   and the atomic writes after it.
+//!   reference (records no cell names any more are reused), so that a 4-byte access
+//!   costs one record, not four;
+//! - a *group* (the top bit set): several accesses, each 28 bytes (a record without the
+//!   count), sorted by thread: the reads of a byte read concurrently, or a plain write
+//!   and the atomic writes after it. A group, too, is shared by the bytes it covers.
 //!
 //! Cells live in pages of 64 KiB of memory (one WebAssembly page, 512 KiB of cells), in a
 //! table indexed by `addr >> 16`; a page is allocated zeroed when an access first touches
 //! it. An access walks its bytes as runs of equal cells and handles each run once: an
 //! aligned access whose bytes share their history (the usual case) is one step, and a
-//! `memory.fill` of 64 KiB over fresh memory or memory written by one earlier fill is a
-//! scan of its cells plus a few steps. Accesses of different widths to overlapping bytes
-//! are compared byte by byte: an 8-byte write and a 4-byte read of its upper half share
-//! exactly those four cells.
+//! `memory.fill` of 64 KiB is a scan of its cells plus one step per run. A page also has
+//! one bit per 64 bytes that is clear when all their cells are fresh, so that fresh
+//! memory (never touched, or allocated or freed since) is skipped without reading its
+//! cells: filling a newly allocated block writes its cells once. Accesses of different
+//! widths to overlapping bytes are compared byte by byte: an 8-byte write and a 4-byte
+//! read of its upper half share exactly those four cells.
 //!
 //! Vector clocks are indexed by thread *slot*, not by runtime id. A fork reuses the slot
 //! of a joined thread when the forking thread knows of that join (it happened before the
@@ -111,11 +117,10 @@
 //!
 //! # Memory
 //!
-//! - 8 bytes per byte of each 64 KiB page any access touched, plus 4 bytes per page of the
-//!   address space up to the highest page touched;
-//! - 32 bytes per record still referenced by a cell or a group (at most one per access
-//!   event, and records whose bytes were all overwritten are reused), 12 bytes per group
-//!   entry;
+//! - 8 bytes per byte (and 128 bytes) of each 64 KiB page any access touched, plus 8
+//!   bytes per page of the address space up to the highest page touched;
+//! - 32 bytes per record that a cell still names (at most one per access event), 28
+//!   bytes per group entry (at most two per thread and group);
 //! - 4 bytes per thread slot for every vector clock: one per live thread, per lock and per
 //!   address an atomic write or `Rmw` used;
 //! - 4 bytes per runtime thread id up to the largest one below 2^22 seen (larger ids go to
@@ -178,11 +183,12 @@ pub struct RaceDetector {
 /// The races of `events` (a whole trace in trace order), in order of first detection.
 pub fn detect_races(events: &[Event]) -> Vec<Race> {
     let mut detector = RaceDetector::new();
-    for e in events {
-        detector.event(e);
-    }
+    detector.events(events);
     detector.finish()
 }
+
+/// How many events [`RaceDetector::events`] looks ahead.
+const BATCH: usize = 16;
 
 impl RaceDetector {
     /// A detector that has seen no event.
@@ -225,6 +231,46 @@ impl RaceDetector {
         }
     }
 
+    /// Processes the next events of the trace, in order: the same as calling
+    /// [`event`](Self::event) for each, but faster on long chunks. It looks a few events
+    /// ahead and first loads the shadow state of their accesses, all at once, so that
+    /// the processor waits for those memory loads together rather than one after the
+    /// other.
+    pub fn events(&mut self, events: &[Event]) {
+        for batch in events.chunks(BATCH) {
+            if batch.len() == BATCH {
+                self.warm(batch);
+            }
+            for e in batch {
+                self.event(e);
+            }
+        }
+    }
+
+    /// Loads the cells of the first bytes of the accesses of `batch`, then the records
+    /// they name, without changing anything: a prefetch in plain code.
+    fn warm(&self, batch: &[Event]) {
+        let mut cells = [0u64; BATCH];
+        for (cell, e) in cells.iter_mut().zip(batch) {
+            if let Op::Read { addr, .. } | Op::Write { addr, .. } | Op::Rmw { addr, .. } = e.op {
+                if let Some(Some(page)) = self.shadow.pages.get((addr >> PAGE_BITS) as usize) {
+                    *cell = page.cells[addr as usize & (PAGE_BYTES - 1)];
+                }
+            }
+        }
+        let mut sum = 0u32;
+        for cell in cells {
+            for h in [cell as u32, (cell >> 32) as u32] {
+                if h & GROUP == 0 {
+                    if let Some(r) = self.heap.recs.get(h as usize) {
+                        sum = sum.wrapping_add(r.acc.clock);
+                    }
+                }
+            }
+        }
+        std::hint::black_box(sum);
+    }
+
     /// The races found so far, in order of first detection (counts may still grow).
     pub fn races(&self) -> &[Race] {
         &self.reports.races
@@ -247,13 +293,27 @@ impl RaceDetector {
             }
         }
         let vc = &self.threads.slots[t as usize].vc[..];
+        let kind_flag = match kind {
+            AccessKind::Read => 0,
+            AccessKind::Write => 1,
+            AccessKind::Rmw => 2,
+        };
         let mut cur = Cur {
-            slot: t,
-            clock: vc[t as usize],
-            thread: e.thread,
-            addr,
-            width,
-            location: e.location,
+            acc: Acc {
+                slot: t,
+                clock: vc[t as usize],
+                thread: e.thread,
+                addr,
+                width,
+                location: e.location.unwrap_or(0),
+                flags: kind_flag
+                    | if atomic { ATOMIC } else { 0 }
+                    | if e.location.is_some() {
+                        HAS_LOCATION
+                    } else {
+                        0
+                    },
+            },
             kind,
             atomic,
             write: kind != AccessKind::Read,
@@ -353,13 +413,16 @@ impl Threads {
     fn slot(&mut self, id: u32) -> u32 {
         match self.lookup(id) {
             Some(s) => s,
-            None => {
-                let s = self.new_slot();
-                vc_set(&mut self.slots[s as usize].vc, s, 1);
-                self.map(id, Some(s));
-                s
-            }
+            None => self.first_event(id),
         }
+    }
+
+    #[cold]
+    fn first_event(&mut self, id: u32) -> u32 {
+        let s = self.new_slot();
+        vc_set(&mut self.slots[s as usize].vc, s, 1);
+        self.map(id, Some(s));
+        s
     }
 
     fn new_slot(&mut self) -> u32 {
@@ -422,15 +485,13 @@ impl Threads {
 }
 
 // ---------------------------------------------------------------------------------------
-// Records and groups.
+// Remembered accesses, records and groups.
 
-/// One remembered access.
-#[derive(Debug, Clone, Copy, Default)]
-struct Rec {
+/// One remembered access: its epoch and what a report says about it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Acc {
     slot: u32,
     clock: u32,
-    /// Cells and group entries that name this record.
-    refs: u32,
     thread: u32,
     addr: u32,
     width: u32,
@@ -438,7 +499,13 @@ struct Rec {
     flags: u8,
 }
 
-impl Rec {
+impl Acc {
+    /// `slot << 1 | atomic`: the order of a group.
+    #[inline]
+    fn key(&self) -> u32 {
+        self.slot << 1 | u32::from(self.atomic())
+    }
+
     #[inline]
     fn atomic(&self) -> bool {
         self.flags & ATOMIC != 0
@@ -449,18 +516,20 @@ impl Rec {
         self.flags & KIND_MASK == 0
     }
 
-    fn kind(&self) -> AccessKind {
-        match self.flags & KIND_MASK {
-            0 => AccessKind::Read,
-            1 => AccessKind::Write,
-            _ => AccessKind::Rmw,
-        }
+    /// Whether this access happened before the present of a thread with clock `vc`.
+    #[inline]
+    fn before(&self, vc: &[u32]) -> bool {
+        self.clock <= vc_get(vc, self.slot)
     }
 
     fn access(&self) -> Access {
         Access {
             thread: self.thread,
-            kind: self.kind(),
+            kind: match self.flags & KIND_MASK {
+                0 => AccessKind::Read,
+                1 => AccessKind::Write,
+                _ => AccessKind::Rmw,
+            },
             addr: self.addr,
             width: self.width,
             atomic: self.atomic(),
@@ -469,28 +538,28 @@ impl Rec {
     }
 }
 
-/// One access of a group.
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    /// `slot << 1 | atomic`: the sort key.
-    key: u32,
-    clock: u32,
-    rec: u32,
+/// An access remembered by cells, with the number of cells that name it. Aligned so
+/// that no record straddles two cache lines.
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(align(32))]
+struct Rec {
+    acc: Acc,
+    refs: u32,
 }
 
-/// Several remembered accesses of the same bytes, sorted by key.
+/// Several remembered accesses of the same bytes, sorted by key, no key twice.
 #[derive(Debug, Default)]
 struct Group {
     /// Cells that name this group.
     refs: u32,
-    entries: Vec<Entry>,
+    entries: Vec<Acc>,
 }
 
 impl Group {
     #[inline]
-    fn find(&self, key: u32) -> Option<&Entry> {
+    fn find(&self, key: u32) -> Option<&Acc> {
         self.entries
-            .binary_search_by_key(&key, |e| e.key)
+            .binary_search_by_key(&key, Acc::key)
             .ok()
             .map(|i| &self.entries[i])
     }
@@ -498,12 +567,7 @@ impl Group {
 
 /// The access being processed.
 struct Cur {
-    slot: u32,
-    clock: u32,
-    thread: u32,
-    addr: u32,
-    width: u32,
-    location: Option<LocationId>,
+    acc: Acc,
     kind: AccessKind,
     atomic: bool,
     write: bool,
@@ -512,27 +576,14 @@ struct Cur {
 }
 
 impl Cur {
-    #[inline]
-    fn key(&self) -> u32 {
-        self.slot << 1 | u32::from(self.atomic)
-    }
-
-    fn entry(&self, rec: u32) -> Entry {
-        Entry {
-            key: self.key(),
-            clock: self.clock,
-            rec,
-        }
-    }
-
     fn access(&self) -> Access {
         Access {
-            thread: self.thread,
+            thread: self.acc.thread,
             kind: self.kind,
-            addr: self.addr,
-            width: self.width,
+            addr: self.acc.addr,
+            width: self.acc.width,
             atomic: self.atomic,
-            location: self.location,
+            location: (self.acc.flags & HAS_LOCATION != 0).then_some(self.acc.location),
         }
     }
 }
@@ -545,7 +596,7 @@ struct Heap {
     groups: Vec<Group>,
     free_groups: Vec<u32>,
     /// Entries being collected for a new group.
-    scratch: Vec<Entry>,
+    scratch: Vec<Acc>,
 }
 
 impl Default for Heap {
@@ -562,29 +613,14 @@ impl Default for Heap {
 
 impl Heap {
     /// The record of the current access, made on first use (with no reference yet).
+    /// Callers release what the access replaces first, so that the record just freed,
+    /// still in the cache, is the one reused.
     #[inline]
     fn cur_rec(&mut self, cur: &mut Cur) -> u32 {
         if cur.rec == 0 {
-            let kind = match cur.kind {
-                AccessKind::Read => 0,
-                AccessKind::Write => 1,
-                AccessKind::Rmw => 2,
-            };
             let rec = Rec {
-                slot: cur.slot,
-                clock: cur.clock,
+                acc: cur.acc,
                 refs: 0,
-                thread: cur.thread,
-                addr: cur.addr,
-                width: cur.width,
-                location: cur.location.unwrap_or(0),
-                flags: kind
-                    | if cur.atomic { ATOMIC } else { 0 }
-                    | if cur.location.is_some() {
-                        HAS_LOCATION
-                    } else {
-                        0
-                    },
             };
             cur.rec = match self.free_recs.pop() {
                 Some(i) => {
@@ -617,12 +653,7 @@ impl Heap {
         let group = &mut self.groups[g as usize];
         group.refs -= n;
         if group.refs == 0 {
-            let mut entries = mem::take(&mut group.entries);
-            for e in &entries {
-                self.release_rec(e.rec, 1);
-            }
-            entries.clear();
-            self.groups[g as usize].entries = entries;
+            group.entries.clear();
             self.free_groups.push(g);
         }
     }
@@ -638,11 +669,8 @@ impl Heap {
         }
     }
 
-    /// A new group of `entries` named by `refs` cells; takes a reference to each record.
-    fn new_group(&mut self, refs: u32, entries: &[Entry]) -> u32 {
-        for e in entries {
-            self.recs[e.rec as usize].refs += 1;
-        }
+    /// A new group of `entries` (sorted by key) named by `refs` cells.
+    fn new_group(&mut self, refs: u32, entries: &[Acc]) -> u32 {
         let g = match self.free_groups.pop() {
             Some(g) => g,
             None => {
@@ -678,52 +706,35 @@ impl Heap {
     fn check(&self, reports: &mut Reports, cur: &Cur, vc: &[u32], h: u32) {
         if h == 0 {
         } else if h & GROUP == 0 {
-            let p = &self.recs[h as usize];
-            if p.clock > vc_get(vc, p.slot) {
-                self.conflict(reports, cur, h);
+            let p = &self.recs[h as usize].acc;
+            if !p.before(vc) {
+                conflict(reports, cur, p);
             }
         } else {
-            for e in &self.groups[(h & !GROUP) as usize].entries {
-                if e.clock > vc_get(vc, e.key >> 1) {
-                    self.conflict(reports, cur, e.rec);
+            for p in &self.groups[(h & !GROUP) as usize].entries {
+                if !p.before(vc) {
+                    conflict(reports, cur, p);
                 }
             }
         }
     }
 
-    /// `cur` and remembered access `r` are concurrent: a race unless both are atomic or
-    /// both are reads.
-    #[cold]
-    fn conflict(&self, reports: &mut Reports, cur: &Cur, r: u32) {
-        let p = &self.recs[r as usize];
-        if !(cur.atomic && p.atomic()) && (cur.write || !p.is_read()) {
-            reports.add(cur, p);
-        }
-    }
-
-    /// The entries of the writes that handle `w` remembers which an atomic write by the
-    /// thread with clock `vc` does not make redundant, into `self.scratch`: the plain write
-    /// (it still races with atomic accesses that the atomic write does not race with) and
-    /// the atomic writes that did not happen before it.
+    /// The writes that handle `w` remembers which an atomic write by the thread with
+    /// clock `vc` does not make redundant, into `self.scratch`: the plain write (it still
+    /// races with atomic accesses that the atomic write does not race with) and the
+    /// atomic writes that did not happen before it.
     fn kept_writes(&mut self, vc: &[u32], w: u32) {
         self.scratch.clear();
+        let keep = |p: &Acc| !p.atomic() || !p.before(vc);
         if w == 0 {
         } else if w & GROUP == 0 {
-            let p = &self.recs[w as usize];
-            if !p.atomic() || p.clock > vc_get(vc, p.slot) {
-                self.scratch.push(Entry {
-                    key: p.slot << 1 | u32::from(p.atomic()),
-                    clock: p.clock,
-                    rec: w,
-                });
+            let p = &self.recs[w as usize].acc;
+            if keep(p) {
+                self.scratch.push(*p);
             }
         } else {
             let entries = &self.groups[(w & !GROUP) as usize].entries;
-            self.scratch.extend(
-                entries
-                    .iter()
-                    .filter(|e| e.key & 1 == 0 || e.clock > vc_get(vc, e.key >> 1)),
-            );
+            self.scratch.extend(entries.iter().filter(|p| keep(p)));
         }
     }
 
@@ -732,88 +743,71 @@ impl Heap {
     fn read(&mut self, reports: &mut Reports, cur: &mut Cur, vc: &[u32], old: u64, n: u32) -> u64 {
         let w = old as u32;
         let r = (old >> 32) as u32;
+        let (slot, clock) = (cur.acc.slot, cur.acc.clock);
         // Same epoch as a read of this thread that it remembers: nothing new.
         if r != 0 {
             if r & GROUP == 0 {
-                let p = &self.recs[r as usize];
-                if p.slot == cur.slot && p.clock == cur.clock && (cur.atomic || !p.atomic()) {
+                let p = &self.recs[r as usize].acc;
+                if p.slot == slot && p.clock == clock && (cur.atomic || !p.atomic()) {
                     return old;
                 }
             } else {
                 let g = &self.groups[(r & !GROUP) as usize];
-                let own = cur.slot << 1;
-                if g.find(own).is_some_and(|e| e.clock == cur.clock)
-                    || (cur.atomic && g.find(own | 1).is_some_and(|e| e.clock == cur.clock))
+                if g.find(slot << 1).is_some_and(|p| p.clock == clock)
+                    || (cur.atomic && g.find(slot << 1 | 1).is_some_and(|p| p.clock == clock))
                 {
                     return old;
                 }
             }
         }
         self.check(reports, cur, vc, w);
-        let id = self.cur_rec(cur);
         let new_r = if r == 0 {
+            let id = self.cur_rec(cur);
             self.recs[id as usize].refs += n;
             id
         } else if r & GROUP == 0 {
-            let p = self.recs[r as usize];
+            let p = self.recs[r as usize].acc;
+            self.release_rec(r, n);
             // An earlier read is forgotten if every write that races with it races with
             // this one too: it happened before, and it was atomic or this one is plain.
-            if p.clock <= vc_get(vc, p.slot) && (!cur.atomic || p.atomic()) {
+            if p.before(vc) && (!cur.atomic || p.atomic()) {
+                let id = self.cur_rec(cur);
                 self.recs[id as usize].refs += n;
-                self.release_rec(r, n);
                 id
             } else {
-                let a = Entry {
-                    key: p.slot << 1 | u32::from(p.atomic()),
-                    clock: p.clock,
-                    rec: r,
+                let pair = if p.key() < cur.acc.key() {
+                    [p, cur.acc]
+                } else {
+                    [cur.acc, p]
                 };
-                let b = cur.entry(id);
-                let pair = if a.key < b.key { [a, b] } else { [b, a] };
-                let g = self.new_group(n, &pair);
-                self.release_rec(r, n);
-                GROUP | g
+                GROUP | self.new_group(n, &pair)
             }
         } else {
             let g = self.unshare(r & !GROUP, n);
-            self.insert(g, cur, id);
-            if let [only] = self.groups[g as usize].entries[..] {
-                // The read made the others redundant: back to one record.
-                self.recs[only.rec as usize].refs += n;
-                self.release_group(g, n);
-                only.rec
-            } else {
+            if self.insert(g, cur, vc) {
                 GROUP | g
+            } else {
+                // The read made the others redundant: back to one record.
+                self.release_group(g, n);
+                let id = self.cur_rec(cur);
+                self.recs[id as usize].refs += n;
+                id
             }
         };
         u64::from(w) | u64::from(new_r) << 32
     }
 
-    /// Puts the read `cur` (record `id`) into read group `g`, replacing the thread's
-    /// earlier reads that it makes redundant.
-    fn insert(&mut self, g: u32, cur: &Cur, id: u32) {
-        self.recs[id as usize].refs += 1;
-        let key = cur.key();
+    /// Puts the read `cur` by the thread with clock `vc` into read group `g`, dropping
+    /// the reads it makes redundant (those that happened before it, if they were atomic
+    /// or it is plain: the thread's own earlier reads, and often those of threads it
+    /// synchronized with since); whether the group still has other entries.
+    fn insert(&mut self, g: u32, cur: &Cur, vc: &[u32]) -> bool {
         let entries = &mut self.groups[g as usize].entries;
-        let mut dropped = [0u32; 2];
-        match entries.binary_search_by_key(&key, |e| e.key) {
-            Ok(i) => {
-                dropped[0] = entries[i].rec;
-                entries[i] = cur.entry(id);
-            }
-            Err(i) => entries.insert(i, cur.entry(id)),
-        }
-        if !cur.atomic {
-            // A plain read makes the thread's earlier atomic read redundant.
-            if let Ok(i) = entries.binary_search_by_key(&(key | 1), |e| e.key) {
-                dropped[1] = entries.remove(i).rec;
-            }
-        }
-        for r in dropped {
-            if r != 0 {
-                self.release_rec(r, 1);
-            }
-        }
+        entries.retain(|p| !(p.before(vc) && (!cur.atomic || p.atomic())));
+        let key = cur.acc.key();
+        let at = entries.partition_point(|p| p.key() < key);
+        entries.insert(at, cur.acc);
+        entries.len() > 1
     }
 
     /// The new cell of a run of `n` cells equal to `old` that the write or
@@ -823,14 +817,13 @@ impl Heap {
         let w = old as u32;
         let r = (old >> 32) as u32;
         if w != 0 && w & GROUP == 0 {
-            let p = &self.recs[w as usize];
-            if p.slot == cur.slot && p.clock == cur.clock && (cur.atomic || !p.atomic()) {
+            let p = &self.recs[w as usize].acc;
+            if p.slot == cur.acc.slot && p.clock == cur.acc.clock && (cur.atomic || !p.atomic()) {
                 return old;
             }
         }
         self.check(reports, cur, vc, w);
         self.check(reports, cur, vc, r);
-        let id = self.cur_rec(cur);
         // A plain write makes every earlier write redundant (or raced with it). An atomic
         // one keeps the plain write and the concurrent atomic writes.
         if cur.atomic {
@@ -838,18 +831,6 @@ impl Heap {
         } else {
             self.scratch.clear();
         }
-        let new_w = if self.scratch.is_empty() {
-            self.recs[id as usize].refs += n;
-            id
-        } else {
-            let mut entries = mem::take(&mut self.scratch);
-            let b = cur.entry(id);
-            let at = entries.partition_point(|e| e.key < b.key);
-            entries.insert(at, b);
-            let g = self.new_group(n, &entries);
-            self.scratch = entries;
-            GROUP | g
-        };
         self.release(w, n);
         // A plain write makes every remembered read redundant: a write that races with
         // one of them races with this write too. An atomic one keeps them (a plain read
@@ -860,20 +841,107 @@ impl Heap {
             self.release(r, n);
             0
         };
+        let new_w = if self.scratch.is_empty() {
+            let id = self.cur_rec(cur);
+            self.recs[id as usize].refs += n;
+            id
+        } else {
+            let mut entries = mem::take(&mut self.scratch);
+            let at = entries.partition_point(|p| p.key() < cur.acc.key());
+            entries.insert(at, cur.acc);
+            let g = self.new_group(n, &entries);
+            self.scratch = entries;
+            GROUP | g
+        };
         u64::from(new_w) | u64::from(new_r) << 32
+    }
+}
+
+/// `cur` and remembered access `p` are concurrent: a race unless both are atomic or both
+/// are reads.
+#[cold]
+fn conflict(reports: &mut Reports, cur: &Cur, p: &Acc) {
+    if !(cur.atomic && p.atomic()) && (cur.write || !p.is_read()) {
+        reports.add(cur, p);
     }
 }
 
 // ---------------------------------------------------------------------------------------
 // Shadow memory.
 
+/// Bytes of memory per bit of [`Page::dirty`].
+const CHUNK: usize = 64;
+
 /// The shadow of 64 KiB of memory.
 #[derive(Debug)]
 struct Page {
     /// One cell per byte: the write handle in the low half, the read handle in the high.
     cells: Box<[u64]>,
+    /// One bit per [`CHUNK`] bytes; a clear bit means that all their cells are 0, so that
+    /// runs of fresh cells (allocated or freed memory, a `memory.fill` over fresh memory)
+    /// are skipped without reading them.
+    dirty: [u64; PAGE_BYTES / CHUNK / 64],
     /// The clocks released by atomic writes, by address.
     sync: FastMap<u32, Vec<u32>>,
+}
+
+impl Page {
+    fn new() -> Page {
+        Page {
+            cells: vec![0u64; PAGE_BYTES].into_boxed_slice(),
+            dirty: [0; PAGE_BYTES / CHUNK / 64],
+            sync: FastMap::default(),
+        }
+    }
+
+    #[inline]
+    fn is_dirty(&self, chunk: usize) -> bool {
+        self.dirty[chunk / 64] & 1 << (chunk % 64) != 0
+    }
+
+    /// Marks the chunks of cells `[start, end)` as possibly not 0.
+    #[inline]
+    fn mark_dirty(&mut self, start: usize, end: usize) {
+        for c in start / CHUNK..=(end - 1) / CHUNK {
+            self.dirty[c / 64] |= 1 << (c % 64);
+        }
+    }
+
+    /// Marks the chunks entirely inside `[start, end)`, whose cells were just set to 0,
+    /// as clean.
+    fn mark_clean(&mut self, start: usize, end: usize) {
+        for c in start.div_ceil(CHUNK)..end / CHUNK {
+            self.dirty[c / 64] &= !(1 << (c % 64));
+        }
+    }
+
+    /// The end (at most `end`) of the run of cells equal to cell `i` that starts there.
+    #[inline]
+    fn run_end(&self, i: usize, end: usize) -> usize {
+        let cells = &self.cells[..end];
+        let old = cells[i];
+        let mut j = i + 1;
+        while j < end {
+            if old == 0 && j.is_multiple_of(CHUNK) && !self.is_dirty(j / CHUNK) {
+                j = (j + CHUNK).min(end);
+            } else if let Some(eight) = cells.get(j..j + 8).filter(|_| j.is_multiple_of(8)) {
+                // Eight cells at a time (a vectorizable comparison) through long runs.
+                if eight.iter().fold(0, |d, &c| d | (c ^ old)) != 0 {
+                    break;
+                }
+                j += 8;
+            } else if cells[j] == old {
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        // After eight cells that differ somewhere, find the first.
+        while j < end && cells[j] == old {
+            j += 1;
+        }
+        j
+    }
 }
 
 #[derive(Debug, Default)]
@@ -888,12 +956,7 @@ impl Shadow {
         if self.pages.len() <= p {
             self.pages.resize_with(p + 1, || None);
         }
-        self.pages[p].get_or_insert_with(|| {
-            Box::new(Page {
-                cells: vec![0u64; PAGE_BYTES].into_boxed_slice(),
-                sync: FastMap::default(),
-            })
-        })
+        self.pages[p].get_or_insert_with(|| Box::new(Page::new()))
     }
 
     fn sync(&self, addr: u32) -> Option<&Vec<u32>> {
@@ -914,19 +977,23 @@ impl Shadow {
     /// Checks access `cur` against the shadow of its bytes and records it there.
     #[inline]
     fn access(&mut self, heap: &mut Heap, reports: &mut Reports, cur: &mut Cur, vc: &[u32]) {
-        let end = (u64::from(cur.addr) + u64::from(cur.width)).min(1 << 32);
-        let mut a = u64::from(cur.addr);
+        let end = (u64::from(cur.acc.addr) + u64::from(cur.acc.width)).min(1 << 32);
+        let mut a = u64::from(cur.acc.addr);
         while a < end {
             let off = a as usize & (PAGE_BYTES - 1);
             let n = ((end - a) as usize).min(PAGE_BYTES - off);
-            let cells = &mut self.page_mut((a >> PAGE_BITS) as usize).cells[off..off + n];
-            let mut i = 0;
-            while i < n {
-                let old = cells[i];
-                let mut j = i + 1;
-                while j < n && cells[j] == old {
-                    j += 1;
-                }
+            let page = self.page_mut((a >> PAGE_BITS) as usize);
+            let mut i = off;
+            while i < off + n {
+                let old = page.cells[i];
+                // A small access whose bytes share one cell value (the usual case) is
+                // one run without the general scan.
+                let j = if i == off && n <= 16 && page.cells[off..off + n].iter().all(|&c| c == old)
+                {
+                    off + n
+                } else {
+                    page.run_end(i, off + n)
+                };
                 let run = (j - i) as u32;
                 let new = if cur.write {
                     heap.write(reports, cur, vc, old, run)
@@ -934,10 +1001,11 @@ impl Shadow {
                     heap.read(reports, cur, vc, old, run)
                 };
                 if new != old {
-                    cells[i..j].fill(new);
+                    page.cells[i..j].fill(new);
                 }
                 i = j;
             }
+            page.mark_dirty(off, off + n);
             a += n as u64;
         }
     }
@@ -952,22 +1020,19 @@ impl Shadow {
             let off = a as usize & (PAGE_BYTES - 1);
             let n = ((end - a) as usize).min(PAGE_BYTES - off);
             if let Some(Some(page)) = self.pages.get_mut(p) {
-                let cells = &mut page.cells[off..off + n];
-                let mut i = 0;
-                while i < n {
-                    let old = cells[i];
-                    let mut j = i + 1;
-                    while j < n && cells[j] == old {
-                        j += 1;
-                    }
+                let mut i = off;
+                while i < off + n {
+                    let old = page.cells[i];
+                    let j = page.run_end(i, off + n);
                     if old != 0 {
                         let run = (j - i) as u32;
                         heap.release(old as u32, run);
                         heap.release((old >> 32) as u32, run);
-                        cells[i..j].fill(0);
+                        page.cells[i..j].fill(0);
                     }
                     i = j;
                 }
+                page.mark_clean(off, off + n);
                 if !page.sync.is_empty() {
                     let (lo, hi) = (a as u32, (a + n as u64 - 1) as u32);
                     if n < page.sync.len() {
@@ -1009,8 +1074,8 @@ impl Reports {
         }
     }
 
-    fn add(&mut self, cur: &Cur, prev: &Rec) {
-        let a = location_key(cur.location);
+    fn add(&mut self, cur: &Cur, prev: &Acc) {
+        let a = location_key(cur.access().location);
         let b = location_key(prev.access().location);
         let key = (a.min(b), a.max(b));
         if self.this_access.contains(&key) {
@@ -1022,7 +1087,7 @@ impl Reports {
             None => {
                 self.index.insert(key, self.races.len());
                 self.races.push(Race {
-                    addr: cur.addr.max(prev.addr),
+                    addr: cur.acc.addr.max(prev.addr),
                     current: cur.access(),
                     previous: prev.access(),
                     count: 1,
@@ -1261,6 +1326,16 @@ mod tests {
         let heap = &d.heap;
         let mut recs = vec![0u32; heap.recs.len()];
         let mut groups = vec![0u32; heap.groups.len()];
+        // A clean chunk has only zero cells.
+        for (p, page) in d.shadow.pages.iter().enumerate() {
+            let Some(page) = page else { continue };
+            for c in 0..PAGE_BYTES / CHUNK {
+                let addr = (p << PAGE_BITS) | (c * CHUNK);
+                if addr + CHUNK > SPACE.0 && addr < SPACE.1 && !page.is_dirty(c) {
+                    assert!(page.cells[c * CHUNK..][..CHUNK].iter().all(|&x| x == 0));
+                }
+            }
+        }
         // Random traces touch only `SPACE`: the cells elsewhere stay 0.
         for addr in SPACE.0..SPACE.1 {
             let Some(Some(page)) = d.shadow.pages.get(addr >> PAGE_BITS) else {
@@ -1279,15 +1354,9 @@ mod tests {
             assert_eq!(group.refs, groups[g], "group {g}");
             if group.refs > 0 {
                 assert!(group.entries.len() >= 2, "group {g}: {:?}", group.entries);
-                assert!(group.entries.windows(2).all(|w| w[0].key < w[1].key));
-                for e in &group.entries {
-                    recs[e.rec as usize] += 1;
-                    let r = &heap.recs[e.rec as usize];
-                    assert_eq!(
-                        (e.key >> 1, e.clock, e.key & 1 == 1),
-                        (r.slot, r.clock, r.atomic())
-                    );
-                }
+                assert!(group.entries.windows(2).all(|w| w[0].key() < w[1].key()));
+            } else {
+                assert!(group.entries.is_empty());
             }
         }
         for (r, rec) in heap.recs.iter().enumerate().skip(1) {
@@ -1319,6 +1388,7 @@ mod tests {
             }
             check_refs(&d);
             let found = d.finish();
+            assert_eq!(detect_races(&events), found);
             let clocks = naive_clocks(&events);
 
             // Every report is a race, at the lowest byte both accesses touched.
