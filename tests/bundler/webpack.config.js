@@ -10,7 +10,7 @@ export default {
   mode: 'production',
   entry: './main.js',
   output: { path: fileURLToPath(new URL('./dist', import.meta.url)), clean: true },
-  // Wasmgrind's runtime module (wasmgrind_js_bg.wasm) is about 2 MiB, and webpack warns
+  // Wasmgrind's runtime module (wasmgrind_js_bg.wasm) is a few MiB, and webpack warns
   // about every asset over 244 KiB: leave WebAssembly out of that hint.
   performance: { assetFilter: (file) => !file.endsWith('.wasm') },
 };
