@@ -9,7 +9,9 @@
 //!    where it can only shorten it);
 //! 6. `pkg/` (`cargo xtask dist`) and the Node end-to-end tests in `tests/node`;
 //! 7. the browser tests in `tests/browser` (installs Chromium and playwright-core);
-//! 8. the book (installs mdbook), which fails when an `{{#include}}` is missing.
+//! 8. the bundler test in `tests/bundler`: the packed `pkg/` installed into a minimal app
+//!    that Vite and webpack build without a warning, and that runs a guest in Chromium;
+//! 9. the book (installs mdbook), which fails when an `{{#include}}` is missing.
 
 use std::process::Command;
 
@@ -71,6 +73,7 @@ pub fn run(args: &[String]) -> Result {
             .args(["--test", "tests/node/"]),
     )?;
     crate::browser::run_browser_tests()?;
+    crate::bundler::run_bundler_test()?;
     crate::book::build()?;
     Ok(())
 }
