@@ -11,8 +11,8 @@ use wasm_encoder::{
 use wasmgrind_core::abi::{self, FuncSig};
 use wasmgrind_core::location::Location;
 use wasmparser::{
-    CompositeInnerType, ExternalKind, FuncType, FunctionBody, KnownCustom, Operator, OperatorsReader,
-    OperatorsReaderAllocations, Parser, TypeRef,
+    CompositeInnerType, ExternalKind, FuncType, FunctionBody, KnownCustom, Operator,
+    OperatorsReader, OperatorsReaderAllocations, Parser, TypeRef,
 };
 
 use crate::memops::{classify, MemOp, Shape, Val};
@@ -696,7 +696,10 @@ impl<'a> Rewriter<'a> {
             Shape::Wait(t) => {
                 let timeout = l.get(Val::I64, 0);
                 let expected = l.get(t, 1);
-                sink(out).local_set(timeout).local_set(expected).local_tee(a);
+                sink(out)
+                    .local_set(timeout)
+                    .local_set(expected)
+                    .local_tee(a);
                 hook(out, read, a, off, w, kind, loc);
                 sink(out).local_get(expected).local_get(timeout);
                 out.extend_from_slice(raw);
@@ -836,7 +839,8 @@ impl Reencode for Rewriter<'_> {
         elements: &mut wasm_encoder::ElementSection,
         section: wasmparser::ElementSectionReader<'_>,
     ) -> Result<()> {
-        self.usage = Cow::Borrowed("used in an element segment (a table entry or a declared reference)");
+        self.usage =
+            Cow::Borrowed("used in an element segment (a table entry or a declared reference)");
         utils::parse_element_section(self, elements, section)?;
         self.usage = Cow::Borrowed(OTHER_USE);
         Ok(())
@@ -895,7 +899,10 @@ impl Reencode for Rewriter<'_> {
         if name == abi::PATCH_SECTION {
             let (first, count) = self.scan.patch;
             let first = self.remap(first, || {
-                format!("the first injected function of the `{}` section", abi::PATCH_SECTION)
+                format!(
+                    "the first injected function of the `{}` section",
+                    abi::PATCH_SECTION
+                )
             })?;
             let mut data = Vec::with_capacity(8);
             data.extend_from_slice(&first.to_le_bytes());

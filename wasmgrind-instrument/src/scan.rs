@@ -66,7 +66,6 @@ pub(crate) fn is_allocator(name: &str) -> bool {
         "std::sys::alloc::",
         "wasmgrind_guest::alloc::system_",
     ];
-    let name = &*wasmgrind_core::analysis::symbolize::demangle(name);
     const C: [&str; 13] = [
         "malloc",
         "free",
@@ -82,7 +81,15 @@ pub(crate) fn is_allocator(name: &str) -> bool {
         "internal_memalign",
         "dispose_chunk",
     ];
-    RUST.iter().any(|p| name.contains(p)) || C.contains(&name)
+    if C.contains(&name) {
+        return true;
+    }
+    // Every Rust pattern contains `alloc`, mangled or not: demangle only those names.
+    if !name.contains("alloc") {
+        return false;
+    }
+    let name = &*wasmgrind_core::analysis::symbolize::demangle(name);
+    RUST.iter().any(|p| name.contains(p))
 }
 
 /// The allocator's functions named in the name section `data` (at `offset` in the

@@ -144,7 +144,11 @@ fn a_malformed_name_section_is_dropped() {
             let out = instrument(&input, &config(tracing))
                 .unwrap_or_else(|e| panic!("{what}, tracing {tracing}: {e}"));
             assert_valid(&out.wasm, what);
-            assert_eq!(function_names(&out.wasm), None, "{what}: the section is dropped");
+            assert_eq!(
+                function_names(&out.wasm),
+                None,
+                "{what}: the section is dropped"
+            );
             assert!(
                 out.locations.iter().all(|l| l.func_name.is_none()),
                 "{what}: {:?}",
@@ -251,7 +255,9 @@ fn function_indices_near_u32_max_are_a_named_error() {
     );
     assert_overflow(&text(&format!("(start {index})")), index, "start function");
     assert_overflow(
-        &text(&format!("(table 1 funcref) (elem (i32.const 0) func {index})")),
+        &text(&format!(
+            "(table 1 funcref) (elem (i32.const 0) func {index})"
+        )),
         index,
         "element segment",
     );

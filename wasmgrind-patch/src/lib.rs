@@ -559,98 +559,90 @@ impl<'a> Scan<'a> {
                 plan.first_new_func.encode(&mut s);
                 raw(module, START_SECTION, &s);
             }
-                (1, _) => {
-                    let mut extra = Vec::new();
-                    for (params, results) in [(&[][..], &[][..]), (&[0x7f, 0x7f][..], &[][..])] {
-                        extra.push(0x60);
-                        params.len().encode(&mut extra);
-                        extra.extend_from_slice(params);
-                        results.len().encode(&mut extra);
-                        extra.extend_from_slice(results);
-                    }
-                    raw(
-                        module,
-                        1,
-                        &append_items(content, 2, &extra),
-                    );
+            (1, _) => {
+                let mut extra = Vec::new();
+                for (params, results) in [(&[][..], &[][..]), (&[0x7f, 0x7f][..], &[][..])] {
+                    extra.push(0x60);
+                    params.len().encode(&mut extra);
+                    extra.extend_from_slice(params);
+                    results.len().encode(&mut extra);
+                    extra.extend_from_slice(results);
                 }
-                (2, _) => {
-                    let mut imports = wasm_encoder::ImportSection::new();
-                    let reader = self.imports.clone().expect("import section was scanned");
-                    MemoryMin(plan.memory_min)
-                        .parse_import_section(&mut imports, reader)
-                        .expect("import section was scanned");
-                    module.section(&imports);
-                }
-                (3, _) => {
-                    let mut extra = Vec::new();
-                    // `$__wasmgrind_start`, `$__wasmgrind_thread_destroy`, `$__wasmgrind_lock`.
-                    for ty in [0, 1, 0] {
-                        (plan.first_new_type + ty).encode(&mut extra);
-                    }
-                    raw(module, 3, &append_items(content, NEW_FUNCS, &extra));
-                }
-                (6, _) => {
-                    let mut globals = wasm_encoder::GlobalSection::new();
-                    let imported = self.globals.iter().filter(|g| g.imported).count() as u32;
-                    let reader = self.global_section.clone().into_iter().flatten();
-                    for (i, g) in reader.enumerate() {
-                        let g = g.expect("global section was scanned");
-                        if imported + i as u32 == plan.heap_base_global {
-                            globals.global(
-                                RoundtripReencoder.global_type(g.ty).expect("scanned"),
-                                &wasm_encoder::ConstExpr::i32_const(plan.heap_base as i32),
-                            );
-                        } else {
-                            RoundtripReencoder
-                                .parse_global(&mut globals, g)
-                                .expect("global section was scanned");
-                        }
-                    }
-                    for _ in 0..2 {
-                        globals.global(
-                            wasm_encoder::GlobalType {
-                                val_type: wasm_encoder::ValType::I32,
-                                mutable: true,
-                                shared: false,
-                            },
-                            &wasm_encoder::ConstExpr::i32_const(0),
-                        );
-                    }
-                    module.section(&globals);
-                }
-                (7, _) => {
-                    let mut extra = Vec::new();
-                    abi::THREAD_DESTROY.name.encode(&mut extra);
-                    extra.push(0x00);
-                    (plan.first_new_func + 1).encode(&mut extra);
-                    abi::STACK_BASE_EXPORT.encode(&mut extra);
-                    extra.push(0x03);
-                    plan.first_new_global.encode(&mut extra);
-                    raw(
-                        module,
-                        7,
-                        &append_items(content, 2, &extra),
-                    );
-                }
-                (10, _) => {
-                    let mut extra = Vec::new();
-                    start_function(plan).encode(&mut extra);
-                    destroy_function(plan).encode(&mut extra);
-                    lock_function(plan).encode(&mut extra);
-                    raw(module, 10, &append_items(content, NEW_FUNCS, &extra));
-                }
-                (0, Some("name")) => {
-                    // Each name section gets the new names (a module should have one).
-                    let mut reader = BinaryReader::new(content, 0);
-                    let data = match reader.read_string() {
-                        Ok(_) => &content[reader.original_position() as usize..],
-                        Err(_) => &[][..],
-                    };
-                    module.section(&self.name_section(plan, data));
-                }
-                _ => raw(module, id, content),
+                raw(module, 1, &append_items(content, 2, &extra));
             }
+            (2, _) => {
+                let mut imports = wasm_encoder::ImportSection::new();
+                let reader = self.imports.clone().expect("import section was scanned");
+                MemoryMin(plan.memory_min)
+                    .parse_import_section(&mut imports, reader)
+                    .expect("import section was scanned");
+                module.section(&imports);
+            }
+            (3, _) => {
+                let mut extra = Vec::new();
+                // `$__wasmgrind_start`, `$__wasmgrind_thread_destroy`, `$__wasmgrind_lock`.
+                for ty in [0, 1, 0] {
+                    (plan.first_new_type + ty).encode(&mut extra);
+                }
+                raw(module, 3, &append_items(content, NEW_FUNCS, &extra));
+            }
+            (6, _) => {
+                let mut globals = wasm_encoder::GlobalSection::new();
+                let imported = self.globals.iter().filter(|g| g.imported).count() as u32;
+                let reader = self.global_section.clone().into_iter().flatten();
+                for (i, g) in reader.enumerate() {
+                    let g = g.expect("global section was scanned");
+                    if imported + i as u32 == plan.heap_base_global {
+                        globals.global(
+                            RoundtripReencoder.global_type(g.ty).expect("scanned"),
+                            &wasm_encoder::ConstExpr::i32_const(plan.heap_base as i32),
+                        );
+                    } else {
+                        RoundtripReencoder
+                            .parse_global(&mut globals, g)
+                            .expect("global section was scanned");
+                    }
+                }
+                for _ in 0..2 {
+                    globals.global(
+                        wasm_encoder::GlobalType {
+                            val_type: wasm_encoder::ValType::I32,
+                            mutable: true,
+                            shared: false,
+                        },
+                        &wasm_encoder::ConstExpr::i32_const(0),
+                    );
+                }
+                module.section(&globals);
+            }
+            (7, _) => {
+                let mut extra = Vec::new();
+                abi::THREAD_DESTROY.name.encode(&mut extra);
+                extra.push(0x00);
+                (plan.first_new_func + 1).encode(&mut extra);
+                abi::STACK_BASE_EXPORT.encode(&mut extra);
+                extra.push(0x03);
+                plan.first_new_global.encode(&mut extra);
+                raw(module, 7, &append_items(content, 2, &extra));
+            }
+            (10, _) => {
+                let mut extra = Vec::new();
+                start_function(plan).encode(&mut extra);
+                destroy_function(plan).encode(&mut extra);
+                lock_function(plan).encode(&mut extra);
+                raw(module, 10, &append_items(content, NEW_FUNCS, &extra));
+            }
+            (0, Some("name")) => {
+                // Each name section gets the new names (a module should have one).
+                let mut reader = BinaryReader::new(content, 0);
+                let data = match reader.read_string() {
+                    Ok(_) => &content[reader.original_position() as usize..],
+                    Err(_) => &[][..],
+                };
+                module.section(&self.name_section(plan, data));
+            }
+            _ => raw(module, id, content),
+        }
     }
 
     /// The name section with the new functions and globals added. Subsections are read

@@ -71,14 +71,19 @@ fn patch_both(wasm: &[u8]) -> Vec<u8> {
 #[test]
 fn only_imported_functions_get_a_function_and_a_code_section() {
     let input = module("");
-    assert!(!section_ids(&input).contains(&10), "the input has no code section");
+    assert!(
+        !section_ids(&input).contains(&10),
+        "the input has no code section"
+    );
     let out = patch_both(&input);
     // type, import, function, global, export, start, code.
     assert_eq!(section_ids(&out), [1, 2, 3, 6, 7, 8, 10]);
     let text = wasmprinter::print_bytes(&out).unwrap();
     assert!(text.contains("(start $__wasmgrind_start)"), "{text}");
     assert!(
-        text.contains(r#"(export "__wasmgrind_thread_destroy" (func $__wasmgrind_thread_destroy))"#),
+        text.contains(
+            r#"(export "__wasmgrind_thread_destroy" (func $__wasmgrind_thread_destroy))"#
+        ),
         "{text}"
     );
     // The new functions call the imported allocator and `__wasm_init_tls`.
@@ -100,7 +105,10 @@ fn the_new_sections_go_before_the_data_count_and_data_sections() {
            (data (i32.const 2000000) "abc")
            (func $uses_data_count (data.drop 0))"#,
     );
-    assert!(section_ids(&with_code).contains(&12), "a data count section");
+    assert!(
+        section_ids(&with_code).contains(&12),
+        "a data count section"
+    );
     for input in [without_code, with_code] {
         let out = patch_both(&input);
         let ids = section_ids(&out);

@@ -1,33 +1,47 @@
 //! `cargo xtask fuzz [--seconds N] [--seed S]`: fuzzes the patcher and the instrumenter.
 //!
-//! Every input goes through `wasmgrind_patch::patch` and `wasmgrind_instrument::instrument`
-//! (the latter on every module the patcher accepts, with memory tracing on and off). A
-//! failure is
+//! Every input goes through `wasmgrind_patch::patch` (with its validation on and off) and
+//! `wasmgrind_instrument::instrument` (on every module the patcher accepts, with memory
+//! tracing on and off, each with its validation on and off). A failure is
 //!
 //! - a panic (the worker is built with overflow checks, so an overflow is one);
 //! - an `Ok` output that does not validate (wasmparser, threads enabled);
 //! - an "internal error" (`InvalidOutput`) from either crate;
-//! - with the crates' own validation off, an invalid output from a valid input.
+//! - with the crates' own validation off, an invalid output from a valid input;
+//! - a valid input rejected as unreadable (`PatchError::Parse`, `InstrumentError::Malformed`:
+//!   only its custom sections can be at fault, and engines ignore those);
+//! - a well-formed name section turned into a malformed one (or dropped);
+//! - different patched modules with the patcher's validation on and off.
 //!
-//! The inputs come from three sources:
+//! The inputs come from four sources:
 //!
-//! 1. **wasm-smith** modules shaped to pass the patcher's checks: the generator's
-//!    `module_shape` imports a shared memory and some `wasmgrind.*` imports and exports
-//!    the globals and functions the patcher needs, then the result is spliced with a
-//!    `__stack_pointer` global and a name section (sometimes a malformed one). A quarter
-//!    of them also get their patched form mutated before the instrumenter sees it.
-//! 2. **Mutated guests**, `target/guests/*.wasm` without their DWARF sections: bytes
-//!    flipped, 5-byte LEBs (indices, offsets) replaced by interesting values, sections
-//!    truncated, duplicated, swapped or removed.
-//! 3. **Mutated patched guests**, fed to the instrumenter directly, which they reach with
+//! 1. **Hand-shaped modules** with the imports and exports the patcher needs, built with
+//!    wasm-encoder: their required functions may be imports exported again (so they may
+//!    have no function or code section), with a start function and data segments now
+//!    and then.
+//! 2. **wasm-smith** modules shaped the same way: the generator's `module_shape` imports
+//!    a shared memory and some `wasmgrind.*` imports and exports the globals and
+//!    functions the patcher needs; the features and limits vary per input.
+//!
+//!    Both are then spliced with a `__stack_pointer` (a new global named so, an existing
+//!    global given the name, or none, for the patcher's heuristic) and a name section
+//!    (allocator names among its function names; sometimes malformed). Each item has a
+//!    small chance of being missing or of the wrong type, and a quarter of these inputs
+//!    also get their patched form mutated before the instrumenter sees it.
+//! 3. **Mutated guests**, `target/guests/*.wasm` without their DWARF sections: bytes
+//!    flipped, 5-byte LEBs (indices, offsets) and vector counts replaced by interesting
+//!    values, sections truncated, duplicated, swapped or removed.
+//! 4. **Mutated patched guests**, fed to the instrumenter directly, which they reach with
 //!    a `wasmgrind.patch` section that is more or less intact.
 //!
 //! Debug builds are too slow to fuzz, so this command builds the worker, which is this
 //! binary run as `fuzz --worker`, in the `release-checked` profile (release with overflow
-//! checks, see the root `Cargo.toml`) and runs it. A failure's input is saved under
-//! `target/fuzz/` with a `.txt` that says what failed; the command then exits non-zero.
-//! A worker that crashes or hangs (no input may take a minute) is reported too: the
-//! input it was working on is generated again from the seed and saved.
+//! checks, see the root `Cargo.toml`) and runs it. It prints the throughput and how many
+//! inputs each stage accepted and rejected (by error). One input of each different
+//! failure is saved under `target/fuzz/` with a `.txt` that says what failed, and the
+//! command exits non-zero. A worker that crashes or hangs (no input may take a minute)
+//! is reported too: the input it was working on is generated again from the seed and
+//! saved. `cargo xtask fuzz --check FILE...` repeats the checks on saved inputs.
 //!
 //! Everything is derived from the seed (printed at the start): `--seed S` repeats a run.
 
@@ -48,7 +62,8 @@ use wasmgrind_patch::{patch, PatchConfig, PatchError};
 
 use crate::util::{self, Result};
 
-const USAGE: &str = "usage: cargo xtask fuzz [--seconds N] [--seed S]";
+const USAGE: &str = "usage: cargo xtask fuzz [--seconds N] [--seed S]
+       cargo xtask fuzz --check FILE.wasm...   (repeat the checks on saved inputs)";
 
 /// The cargo profile of the worker: release with overflow checks.
 const PROFILE: &str = "release-checked";
@@ -69,6 +84,8 @@ const HANG_EXIT: i32 = 3;
 struct Options {
     seconds: u64,
     seed: Option<u64>,
+    /// Inputs to check instead of fuzzing (`--check`).
+    check: Vec<String>,
     mode: Mode,
 }
 
@@ -86,6 +103,7 @@ impl Options {
         let mut opts = Options {
             seconds: DEFAULT_SECONDS,
             seed: None,
+            check: Vec::new(),
             mode: Mode::Drive,
         };
         let mut it = args.iter();
@@ -98,6 +116,7 @@ impl Options {
             match a.as_str() {
                 "--seconds" => opts.seconds = number("--seconds", it.next())?,
                 "--seed" => opts.seed = Some(number("--seed", it.next())?),
+                "--check" => opts.check.extend(it.by_ref().cloned()),
                 // Internal: how the command runs its release-checked worker.
                 "--worker" => opts.mode = Mode::Worker,
                 "--save-case" => opts.mode = Mode::SaveCase(number("--save-case", it.next())?),
@@ -148,7 +167,7 @@ fn guest_files(root: &Path) -> Result<Vec<PathBuf>> {
 /// Builds the worker in the `release-checked` profile and runs it.
 fn drive(opts: &Options) -> Result {
     let root = util::root();
-    if guest_files(&root)?.is_empty() {
+    if opts.check.is_empty() && guest_files(&root)?.is_empty() {
         eprintln!("fuzz: no guest in target/guests; building them first");
         crate::guests::build()?;
     }
@@ -159,12 +178,21 @@ fn drive(opts: &Options) -> Result {
         now.as_secs() ^ u64::from(now.subsec_nanos()) << 20 ^ u64::from(std::process::id())
     });
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    util::run(
-        Command::new(&cargo)
-            .current_dir(&root)
-            .args(["build", "--profile", PROFILE, "-p", "xtask"]),
-    )?;
+    util::run(Command::new(&cargo).current_dir(&root).args([
+        "build",
+        "--profile",
+        PROFILE,
+        "-p",
+        "xtask",
+    ]))?;
     let worker = target_dir(&cargo, &root)?.join(PROFILE).join("xtask");
+    if !opts.check.is_empty() {
+        return util::run(
+            Command::new(&worker)
+                .args(["fuzz", "--worker", "--check"])
+                .args(&opts.check),
+        );
+    }
     let status = Command::new(&worker)
         .current_dir(&root)
         .args(["fuzz", "--worker", "--seconds"])
@@ -175,7 +203,9 @@ fn drive(opts: &Options) -> Result {
     match status.code() {
         Some(0) => Ok(()),
         // The worker printed its failures and where it saved them.
-        Some(1) => Err("the fuzzer found failures (see above); their inputs are in target/fuzz".into()),
+        Some(1) => {
+            Err("the fuzzer found failures (see above); their inputs are in target/fuzz".into())
+        }
         _ => {
             // A crash (abort, stack overflow) or a hang: save the input it was on.
             let what = if status.code() == Some(HANG_EXIT) {
@@ -187,7 +217,9 @@ fn drive(opts: &Options) -> Result {
                 .ok()
                 .and_then(|b| b.try_into().ok())
                 .map(u64::from_le_bytes)
-                .ok_or_else(|| format!("the fuzz worker {what}, and its current input is unknown"))?;
+                .ok_or_else(|| {
+                    format!("the fuzz worker {what}, and its current input is unknown")
+                })?;
             let saved = util::output(
                 Command::new(&worker)
                     .current_dir(&root)
@@ -245,7 +277,6 @@ fn overflow_checks_on() -> bool {
 }
 
 fn worker(opts: &Options) -> Result {
-    let seed = opts.seed.ok_or("the fuzz worker needs --seed")?;
     std::panic::set_hook(Box::new(|info| {
         *LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()) = Some(info.to_string());
     }));
@@ -261,6 +292,10 @@ fn worker(opts: &Options) -> Result {
     if cfg!(debug_assertions) {
         eprintln!("fuzz: warning: a debug build of the worker is slow; use --profile {PROFILE}");
     }
+    if !opts.check.is_empty() {
+        return check_files(&opts.check);
+    }
+    let seed = opts.seed.ok_or("the fuzz worker needs --seed")?;
     let root = util::root();
     let corpus = Corpus::load(&root)?;
     std::fs::create_dir_all(fuzz_dir())?;
@@ -379,6 +414,38 @@ fn signature(what: &str) -> String {
         .replace(" the input", " X")
 }
 
+/// Runs the checks of the fuzzer on saved inputs: a module with a `wasmgrind.patch`
+/// section is instrumented, any other is patched and then instrumented.
+fn check_files(files: &[String]) -> Result {
+    let mut failed = 0;
+    for file in files {
+        let bytes = std::fs::read(file).map_err(|e| format!("cannot read {file}: {e}"))?;
+        let patched = wasmparser::Parser::new(0).parse_all(&bytes).any(|p| {
+            matches!(p, Ok(wasmparser::Payload::CustomSection(c)) if c.name() == abi::PATCH_SECTION)
+        });
+        let case = Case {
+            source: if patched {
+                Source::PatchedGuest
+            } else {
+                Source::Guest
+            },
+            bytes,
+            mutate_patched: None,
+        };
+        match check(&case, &mut Stats::default()) {
+            Ok(()) => println!("fuzz: {file}: ok"),
+            Err(f) => {
+                failed += 1;
+                println!("fuzz: {file}: FAILURE: {}", f.what);
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(format!("{failed} of {} inputs fail", files.len()).into());
+    }
+    Ok(())
+}
+
 /// Ends the process if one input takes longer than [`HANG`].
 fn watchdog(started: Instant) {
     loop {
@@ -402,8 +469,7 @@ fn watchdog(started: Instant) {
 /// Saves `bytes` as `target/fuzz/<name>.wasm` and `text` (if any) beside it.
 fn save(name: &str, bytes: &[u8], text: &str) -> Result<PathBuf> {
     let dir = fuzz_dir();
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let path = dir.join(format!("{name}.wasm"));
     std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     if !text.is_empty() {
@@ -542,10 +608,7 @@ fn check(input: &Case, stats: &mut Stats) -> std::result::Result<(), Failure> {
 
 /// Patches `input` with and without validation; returns the patched module if the
 /// patcher accepted it.
-fn check_patch(
-    input: &[u8],
-    stats: &mut Stats,
-) -> std::result::Result<Option<Vec<u8>>, Failure> {
+fn check_patch(input: &[u8], stats: &mut Stats) -> std::result::Result<Option<Vec<u8>>, Failure> {
     let checked = guarded(|| patch(input, &PatchConfig::default()))
         .map_err(|p| fail(format!("patch panicked: {p}")))?;
     let unchecked_config = PatchConfig {
@@ -605,7 +668,11 @@ fn check_patch(
 
 /// Instruments `input` with memory tracing on and off, each with and without
 /// validation.
-fn check_instrument(input: &[u8], stats: &mut Stats, what: &str) -> std::result::Result<(), Failure> {
+fn check_instrument(
+    input: &[u8],
+    stats: &mut Stats,
+    what: &str,
+) -> std::result::Result<(), Failure> {
     let mut input_valid: Option<bool> = None;
     for memory_tracing in [true, false] {
         let tracing = if memory_tracing { "on" } else { "off" };
@@ -710,11 +777,7 @@ fn names_well_formed(wasm: &[u8]) -> Option<bool> {
                     | N::Tag(m),
                 ) => map_ok(m),
                 Ok(
-                    N::Local(m)
-                    | N::Label(m)
-                    | N::Field(m)
-                    | N::Parameter(m)
-                    | N::TagParameter(m),
+                    N::Local(m) | N::Label(m) | N::Field(m) | N::Parameter(m) | N::TagParameter(m),
                 ) => indirect_ok(m),
                 Ok(N::Module { .. } | N::Unknown { .. }) => true,
             }
@@ -1087,7 +1150,9 @@ fn module_shape(rng: &mut Rng, direct: bool) -> Vec<u8> {
     let mut module = Module::new();
     let mut type_section = TypeSection::new();
     for (params, results) in &types {
-        type_section.ty().function(params.iter().copied(), results.iter().copied());
+        type_section
+            .ty()
+            .function(params.iter().copied(), results.iter().copied());
     }
     module.section(&type_section);
     module.section(&imports);
@@ -1127,7 +1192,9 @@ fn module_shape(rng: &mut Rng, direct: bool) -> Vec<u8> {
     }
     let data_segments = if direct && rng.chance(30) { 1 } else { 0 };
     if data_segments > 0 && rng.chance(50) {
-        module.section(&DataCountSection { count: data_segments });
+        module.section(&DataCountSection {
+            count: data_segments,
+        });
     }
     if !defined.is_empty() || !direct || rng.chance(30) {
         module.section(&code);
@@ -1363,7 +1430,10 @@ impl Sections {
                 break;
             };
             let start = 1 + len;
-            let Some(end) = usize::try_from(size).ok().and_then(|s| start.checked_add(s)) else {
+            let Some(end) = usize::try_from(size)
+                .ok()
+                .and_then(|s| start.checked_add(s))
+            else {
                 break;
             };
             if end > rest.len() {
@@ -1562,4 +1632,101 @@ fn interesting_leb(rng: &mut Rng, bytes: &mut Vec<u8>) {
     let mut leb = Vec::new();
     uleb(&mut leb, u64::from(value));
     bytes.splice(at..at + 1, leb);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EMPTY: Corpus = Corpus {
+        guests: Vec::new(),
+        patched: Vec::new(),
+    };
+
+    #[test]
+    fn sections_split_and_join_to_the_same_bytes() {
+        let wasm = splice(&mut Rng::new(1, 1), module_shape(&mut Rng::new(1, 1), true));
+        assert_eq!(Sections::split(&wasm).join(), wasm);
+        // Garbage after the last section is kept as it is.
+        let mut cut = wasm.clone();
+        cut.extend_from_slice(&[0x0a, 0xff]);
+        assert_eq!(Sections::split(&cut).join(), cut);
+    }
+
+    #[test]
+    fn shapes_are_valid_modules() {
+        for case in 0..200 {
+            for direct in [false, true] {
+                let wasm = module_shape(&mut Rng::new(7, case), direct);
+                validate(&wasm).unwrap_or_else(|e| panic!("case {case}, {direct}: {e}"));
+            }
+        }
+    }
+
+    #[test]
+    fn generation_is_deterministic_and_mostly_patchable() {
+        let mut patched = 0;
+        let cases = 150;
+        for case in 0..cases {
+            let a = generate(3, case, &EMPTY);
+            let b = generate(3, case, &EMPTY);
+            assert_eq!(a.bytes, b.bytes, "case {case}");
+            if patch(&a.bytes, &PatchConfig::default()).is_ok() {
+                patched += 1;
+            }
+        }
+        // The shaping works: most inputs get past the patcher's checks.
+        assert!(
+            patched * 3 > cases,
+            "only {patched} of {cases} inputs patch"
+        );
+    }
+
+    #[test]
+    fn signatures_ignore_numbers_and_the_stage() {
+        assert_eq!(
+            signature("instrument on the patched input: unknown function 11 (at offset 0x1d5)"),
+            signature("instrument on the input: unknown function 7 (at offset 0xed8)")
+        );
+        assert_ne!(
+            signature("names out of order (at offset 0x12)"),
+            signature("malformed UTF-8 encoding (at offset 0x12)")
+        );
+    }
+
+    /// A module with `funcs` functions `() -> ()` (by hand: xtask does not depend on
+    /// `wat`), and a name section with `names` as its content if given.
+    fn module(funcs: u8, names: Option<&[u8]>) -> Vec<u8> {
+        let mut m = b"\0asm\x01\0\0\0".to_vec();
+        m.extend_from_slice(&[1, 4, 1, 0x60, 0, 0]);
+        m.extend_from_slice(&[3, 1 + funcs, funcs]);
+        m.extend(std::iter::repeat_n(0, funcs.into()));
+        m.extend_from_slice(&[10, 1 + 3 * funcs, funcs]);
+        for _ in 0..funcs {
+            m.extend_from_slice(&[2, 0, 0x0b]);
+        }
+        if let Some(names) = names {
+            let content = [b"\x04name".as_slice(), names].concat();
+            m.push(0);
+            uleb(&mut m, content.len() as u64);
+            m.extend_from_slice(&content);
+        }
+        m
+    }
+
+    #[test]
+    fn name_sections_are_judged_completely() {
+        assert_eq!(names_well_formed(&module(2, None)), None);
+        // Function names: 0 "f", 1 "g".
+        let good = [1, 7, 2, 0, 1, b'f', 1, 1, b'g'];
+        let wasm = module(2, Some(&good));
+        validate(&wasm).unwrap();
+        assert_eq!(names_well_formed(&wasm), Some(true));
+        // Out of order: 1 "g" before 0 "f".
+        let bad = [1, 7, 2, 1, 1, b'g', 0, 1, b'f'];
+        assert_eq!(names_well_formed(&module(2, Some(&bad))), Some(false));
+        // Bad UTF-8 in a local name.
+        let bad = [2, 6, 1, 0, 1, 0, 1, 0xff];
+        assert_eq!(names_well_formed(&module(2, Some(&bad))), Some(false));
+    }
 }
