@@ -58,8 +58,17 @@ export function checkBuildOutputs(guestFiles) {
  * Serves the repository, launches Chromium on a fresh profile and opens the test page.
  * Resolves to `{ page, url, close() }`; `close()` closes the browser, stops the server
  * and removes the profile, and is safe to call more than once.
+ *
+ * `root` and `path` serve another directory and open another page in it; `url` opens a
+ * page that something else serves (the bundler test's app, built or on Vite's servers).
+ * That page, too, sets `globalThis.wgTestReady` when it is ready.
  */
-export async function openTestPage({ log = () => {} } = {}) {
+export async function openTestPage({
+  log = () => {},
+  root = ROOT,
+  path = 'tests/browser/index.html',
+  url: pageUrl = null,
+} = {}) {
   if (!existsSync(CHROMIUM)) {
     throw new Error(
       `${CHROMIUM} does not exist: install Chromium with \`apt-get install -y chromium\` ` +
@@ -75,7 +84,7 @@ export async function openTestPage({ log = () => {} } = {}) {
         '(cargo xtask test does it)',
     );
   }
-  const server = await startServer(ROOT, { log });
+  const server = pageUrl === null ? await startServer(root, { log }) : null;
   const profile = await mkdtemp(join(tmpdir(), 'wasmgrind-chromium-'));
   let context = null;
   let closed = false;
@@ -86,7 +95,7 @@ export async function openTestPage({ log = () => {} } = {}) {
       // A browser that does not close in 10 s is killed by playwright at process exit.
       await Promise.race([context.close().catch(() => {}), sleep(10000)]);
     }
-    await server.close();
+    await server?.close();
     await rm(profile, { recursive: true, force: true }).catch(() => {});
   };
   try {
@@ -103,7 +112,7 @@ export async function openTestPage({ log = () => {} } = {}) {
       if (m.type() === 'error' || m.type() === 'warning') log(`page ${m.type()}: ${m.text()}`);
     });
     page.on('pageerror', (e) => log(`page error: ${e.message}`));
-    const url = `${server.url}tests/browser/index.html`;
+    const url = pageUrl ?? `${server.url}${path}`;
     const response = await page.goto(url, { waitUntil: 'load', timeout: 30000 });
     if (!response || !response.ok()) {
       throw new Error(`cannot load ${url}: HTTP ${response?.status()}`);

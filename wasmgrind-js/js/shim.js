@@ -1,6 +1,7 @@
 // The small platform layer that lets the same runtime run in browsers and in Node.js 20:
 // workers (Web Workers or worker_threads), the worker's own message port, reading files,
-// and text decoding from shared memory.
+// and text decoding from shared memory. This file imports nothing: what only Node.js has
+// is in node_shim.js (see `nodeShim`).
 
 /** Whether we run in Node.js (as opposed to a browser). */
 export const isNode =
@@ -9,6 +10,29 @@ export const isNode =
   process.versions.node != null &&
   typeof globalThis.WorkerGlobalScope === 'undefined' &&
   typeof globalThis.window === 'undefined';
+
+/**
+ * The Node.js part of this layer (`node_shim.js`: worker_threads, the V8 flag, the
+ * filesystem), loaded on first use. It is the package import `#node-shim`, which
+ * package.json maps to `node_shim.js` under the `node` condition and to `no_node.js` (which
+ * has none of it) under `browser` and by default: a bundle for browsers thus contains no
+ * `node:` module. Browsers never call this.
+ */
+export function nodeShim() {
+  if (nodeShimLoaded === null) {
+    nodeShimLoaded = import('#node-shim').then((m) => {
+      if (m.available !== true) {
+        throw new Error(
+          'Wasmgrind runs in Node.js here, but `#node-shim` was resolved for browsers (the `browser` ' +
+            'condition); import the package from Node.js directly, or bundle it for Node.js',
+        );
+      }
+      return m;
+    });
+  }
+  return nodeShimLoaded;
+}
+let nodeShimLoaded = null;
 
 /**
  * Works around an engine bug before any module is compiled.
@@ -24,50 +48,25 @@ export const isNode =
 export async function configureEngine() {
   if (!isNode || engineConfigured) return;
   engineConfigured = true;
-  const v8 = await import('node:v8');
-  v8.setFlagsFromString('--no-liftoff');
+  (await nodeShim()).disableLiftoff();
 }
 // V8 flags are meant to be set before the engine runs: `wasmgrind()` sets this one once,
 // in the calling thread, before it starts any worker.
 let engineConfigured = false;
 
-let nodeWorkerThreads = null;
-async function workerThreads() {
-  if (nodeWorkerThreads === null) {
-    nodeWorkerThreads = await import('node:worker_threads');
-  }
-  return nodeWorkerThreads;
-}
-
 /**
- * A worker running the module script at `url`, with one interface on both platforms:
- * `post(message, transfer)`, `onMessage(fn)`, `onError(fn)` (an uncaught error or an
- * unexpected exit), `terminate()`.
+ * A worker running `script`, a module of this package (`'./worker.js'`), with one
+ * interface on both platforms: `post(message, transfer)`, `onMessage(fn)`, `onError(fn)`
+ * (an uncaught error or an unexpected exit), `terminate()`.
+ *
+ * In browsers, `create()` makes the Worker. Its caller spells the script out in it, as
+ * `() => new Worker(new URL('./worker.js', import.meta.url), { type: 'module' })`: that is
+ * the form in which bundlers (Vite, webpack) recognize a worker and bundle its script. In
+ * Node.js, worker_threads starts `script` instead (see node_shim.js).
  */
-export async function startWorker(url, name) {
-  if (isNode) {
-    const { Worker } = await workerThreads();
-    const w = new Worker(url, { name });
-    // A worker must never keep the Node process alive on its own: the runtime terminates
-    // all of them when a run ends, and an abandoned run must not hang the process.
-    w.unref();
-    let onError = () => {};
-    let exited = false;
-    w.on('error', (e) => onError(e));
-    w.on('exit', (code) => {
-      exited = true;
-      if (code !== 0) onError(new Error(`worker exited with code ${code}`));
-    });
-    return {
-      post: (m, t) => w.postMessage(m, t),
-      onMessage: (fn) => w.on('message', fn),
-      onError: (fn) => {
-        onError = fn;
-      },
-      terminate: () => (exited ? Promise.resolve() : w.terminate()),
-    };
-  }
-  const w = new Worker(url, { type: 'module', name });
+export async function startWorker(create, script, name) {
+  if (isNode) return (await nodeShim()).startWorker(script, name);
+  const w = create();
   let onError = () => {};
   w.onerror = (e) => {
     e.preventDefault?.();
@@ -91,11 +90,7 @@ export async function startWorker(url, name) {
 
 /** The bytes at a URL: `fetch` in browsers, the filesystem for `file:` URLs in Node. */
 export async function readUrl(url) {
-  if (isNode && url.protocol === 'file:') {
-    const { readFile } = await import('node:fs/promises');
-    const buf = await readFile(url);
-    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-  }
+  if (isNode && url.protocol === 'file:') return (await nodeShim()).readBytes(url);
   const response = await fetch(url);
   if (!response.ok) {
     throw new Error(`cannot fetch ${url}: HTTP ${response.status} ${response.statusText}`);
@@ -105,9 +100,7 @@ export async function readUrl(url) {
 
 /** The bytes of a path in Node (relative to the working directory). */
 export async function readPath(path) {
-  const { readFile } = await import('node:fs/promises');
-  const buf = await readFile(path);
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  return (await nodeShim()).readBytes(path);
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: false });

@@ -202,7 +202,12 @@ export async function wasmgrind(binary, functionName, options) {
   const opts = checkOptions(options);
   const bytes = await loadBinary(binary);
   await configureEngine();
-  const proxy = await startWorker(new URL('./wgrind_worker.js', import.meta.url), 'wasmgrind-manager');
+  const proxy = await startWorker(
+    // Spelled out so that bundlers bundle the script (see startWorker in shim.js).
+    () => new Worker(new URL('./wgrind_worker.js', import.meta.url), { type: 'module', name: 'wasmgrind-manager' }),
+    './wgrind_worker.js',
+    'wasmgrind-manager',
+  );
   return new Promise((resolve, reject) => {
     let done = false;
     const finish = (fn, value) => {
@@ -458,7 +463,11 @@ class Session {
     this.starting++;
     const entry = { handle: null, ready: false };
     this.workers.set(index, entry);
-    startWorker(new URL('./worker.js', import.meta.url), `wasmgrind-thread-worker-${index}`).then(
+    startWorker(
+      () => new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'wasmgrind-thread-worker' }),
+      './worker.js',
+      `wasmgrind-thread-worker-${index}`,
+    ).then(
       (handle) => {
         entry.handle = handle;
         if (this.ended) {

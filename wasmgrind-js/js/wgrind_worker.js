@@ -13,7 +13,7 @@
 // The answer is `{ result }` or `{ error }` (a plain object with `message`, `kind`, ...).
 // One worker serves one run; terminate it afterwards, which also ends every thread worker.
 
-import { isNode } from './shim.js';
+import { isNode, nodeShim } from './shim.js';
 import { runSession, serializeError } from './wasmgrind.js';
 
 let post;
@@ -51,7 +51,9 @@ if (!isNode) {
   post = (m, t) => globalThis.postMessage(m, t);
   globalThis.onmessage = (e) => onRun(e.data);
 } else {
-  const { parentPort } = await import('node:worker_threads');
-  post = (m, t) => parentPort.postMessage(m, t);
-  parentPort.on('message', onRun);
+  // No top-level await in a worker's script: bundlers may emit workers as classic scripts.
+  nodeShim().then(({ parentPort }) => {
+    post = (m, t) => parentPort.postMessage(m, t);
+    parentPort.on('message', onRun);
+  });
 }

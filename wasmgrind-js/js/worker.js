@@ -32,6 +32,7 @@
 
 import {
   isNode,
+  nodeShim,
   readString,
   controlViews,
   parkForever,
@@ -74,7 +75,7 @@ const firstMessage = new Promise((resolve) => {
     closePort = () => globalThis.close();
     globalThis.onmessage = (e) => resolve(e.data);
   } else {
-    import('node:worker_threads').then(({ parentPort }) => {
+    nodeShim().then(({ parentPort }) => {
       post = (m) => parentPort.postMessage(m);
       closePort = () => process.exit(0);
       parentPort.once('message', resolve);
@@ -82,14 +83,16 @@ const firstMessage = new Promise((resolve) => {
   }
 });
 
-const init = await firstMessage;
-try {
-  serve(init);
-} catch (e) {
-  // A bug of the runtime itself (not of the guest): report it and stop.
-  post({ type: 'crashed', index: init.index, message: String((e && e.stack) || e) });
-  parkForever(new Int32Array(init.control, 0, 16));
-}
+// No top-level await in a worker's script: bundlers may emit workers as classic scripts.
+firstMessage.then((init) => {
+  try {
+    serve(init);
+  } catch (e) {
+    // A bug of the runtime itself (not of the guest): report it and stop.
+    post({ type: 'crashed', index: init.index, message: String((e && e.stack) || e) });
+    parkForever(new Int32Array(init.control, 0, 16));
+  }
+});
 
 function serve(init) {
   const { index, util, target, control, run } = init;

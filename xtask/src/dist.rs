@@ -8,8 +8,10 @@
 //!    with TypeScript declarations) into `pkg/` and checks the shared memory again on the
 //!    output;
 //! 4. copies the JS runtime (`wasmgrind-js/js/`: `wasmgrind.js`, `wgrind_worker.js`,
-//!    `worker.js`, `shim.js`, `cli.js`, `wasmgrind.d.ts`, `README.md`) and writes
-//!    `package.json`.
+//!    `worker.js`, `shim.js`, `node_shim.js`, `no_node.js`, `cli.js`, `wasmgrind.d.ts`,
+//!    `README.md`) and writes `package.json`, whose `imports` map `#node-shim` to
+//!    `node_shim.js` in Node.js and to `no_node.js` in browsers, so that bundles for
+//!    browsers contain no `node:` module.
 //!
 //! `pkg/` is deleted first, so it never holds files of an older build.
 
@@ -20,11 +22,13 @@ use crate::toolchain;
 use crate::util::{self, root, Result};
 
 /// The files of `wasmgrind-js/js/` that `pkg/` ships.
-pub const JS_FILES: [&str; 7] = [
+pub const JS_FILES: [&str; 9] = [
     "wasmgrind.js",
     "wgrind_worker.js",
     "worker.js",
     "shim.js",
+    "node_shim.js",
+    "no_node.js",
     "cli.js",
     "wasmgrind.d.ts",
     "README.md",
@@ -170,7 +174,7 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 fn package_json() -> String {
     format!(
-        r#"{{
+        r##"{{
   "name": "wasmgrind",
   "version": "{VERSION}",
   "description": "Run a multithreaded WebAssembly module in Node.js or a browser and trace what its threads did",
@@ -192,6 +196,13 @@ fn package_json() -> String {
     "./{BINDGEN_STEM}_bg.wasm": "./{BINDGEN_STEM}_bg.wasm",
     "./package.json": "./package.json"
   }},
+  "imports": {{
+    "#node-shim": {{
+      "browser": "./no_node.js",
+      "node": "./node_shim.js",
+      "default": "./no_node.js"
+    }}
+  }},
   "bin": {{
     "wasmgrind": "./cli.js"
   }},
@@ -201,6 +212,8 @@ fn package_json() -> String {
     "wgrind_worker.js",
     "worker.js",
     "shim.js",
+    "node_shim.js",
+    "no_node.js",
     "cli.js",
     "{BINDGEN_STEM}.js",
     "{BINDGEN_STEM}.d.ts",
@@ -212,7 +225,7 @@ fn package_json() -> String {
     "node": ">=20"
   }}
 }}
-"#
+"##
     )
 }
 
@@ -278,6 +291,18 @@ mod tests {
             for t in targets {
                 shipped(&t);
             }
+        }
+        // Node.js gets the Node-only code; browsers, and anything else, do not.
+        let node_shim = &json["imports"]["#node-shim"];
+        assert_eq!(node_shim["browser"], "./no_node.js");
+        assert_eq!(node_shim["node"], "./node_shim.js");
+        assert_eq!(node_shim["default"], "./no_node.js");
+        for target in node_shim
+            .as_object()
+            .expect("`#node-shim` has conditions")
+            .values()
+        {
+            shipped(&text(target));
         }
         assert_eq!(json["engines"]["node"], ">=20");
     }

@@ -7,6 +7,7 @@ mod bench;
 mod bench_runtime;
 mod book;
 mod browser;
+mod bundler;
 mod demo;
 mod dist;
 mod guests;
@@ -23,6 +24,8 @@ commands:
   guests          build every guest program into target/guests/*.wasm (installs the pinned nightly)
   dist            build pkg/, the npm package (wasm-bindgen output, JS runtime, CLI)
   test            build what is needed and run every test, clippy and the fmt check
+  bundler         the bundler test alone: pkg/ packed into the Vite app of tests/bundler,
+                  built and run in Chromium (needs `dist` and `guests` first)
   demo            run a bundled guest in Node with tracing and print the trace summary
   bench <what>    run a benchmark: `transform` or `runtime`
   book            build the mdBook into book/book
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
         "guests" => guests::run(rest),
         "dist" => dist::run(rest),
         "test" => test::run(rest),
+        "bundler" => bundler::run(rest),
         "demo" => demo::run(rest),
         "bench" => bench::run(rest),
         "book" => book::run(rest),

@@ -6,7 +6,9 @@
 //! 4. `cargo test --workspace`;
 //! 5. `pkg/` (`cargo xtask dist`) and the Node end-to-end tests in `tests/node`;
 //! 6. the browser tests in `tests/browser` (installs Chromium and playwright-core);
-//! 7. the book (installs mdbook), which fails when an `{{#include}}` is missing.
+//! 7. the bundler test in `tests/bundler`: the packed `pkg/` installed into a Vite app,
+//!    whose production build must print no warning and run a guest in Chromium;
+//! 8. the book (installs mdbook), which fails when an `{{#include}}` is missing.
 
 use std::process::Command;
 
@@ -51,6 +53,7 @@ pub fn run(args: &[String]) -> Result {
             .args(["--test", "tests/node/"]),
     )?;
     crate::browser::run_browser_tests()?;
+    crate::bundler::run_bundler_test()?;
     crate::book::build()?;
     Ok(())
 }
