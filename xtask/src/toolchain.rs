@@ -496,6 +496,50 @@ mod tests {
         assert!(err.contains("[unstable] build-std"), "{err}");
     }
 
+    /// The compile error of `wasmgrind-guest` for a wasm32 build with the target features
+    /// `features`: what `cargo check` prints. Uses the pinned nightly, which `cargo xtask
+    /// test` installs before it runs the Rust tests.
+    fn guest_library_check(features: &str) -> String {
+        let out = nightly_cargo()
+            .current_dir(util::root())
+            .args(["check", "--quiet", "--package", "wasmgrind-guest"])
+            .args(["--target", WASM_TARGET])
+            .env("RUSTFLAGS", format!("-C target-feature={features}"))
+            .env(
+                "CARGO_TARGET_DIR",
+                util::root()
+                    .join("target")
+                    .join("xtask-tests")
+                    .join("guest-features"),
+            )
+            .output()
+            .expect("rustup runs");
+        assert!(!out.status.success(), "the check of `{features}` passed");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    #[test]
+    fn the_guest_library_names_every_missing_target_feature_at_once() {
+        let err = guest_library_check("-atomics,-bulk-memory,-mutable-globals");
+        assert!(
+            err.contains(
+                "lacks the target feature(s) `+atomics` `+bulk-memory` `+mutable-globals`."
+            ),
+            "{err}"
+        );
+        assert!(err.contains("guests/.cargo/config.toml"), "{err}");
+        assert_eq!(
+            err.matches("error: wasmgrind-guest needs").count(),
+            1,
+            "{err}"
+        );
+        let err = guest_library_check("+atomics,-bulk-memory,+mutable-globals");
+        assert!(
+            err.contains("lacks the target feature(s) `+bulk-memory`."),
+            "{err}"
+        );
+    }
+
     #[test]
     fn only_build_variables_are_cleared() {
         for key in [
