@@ -732,10 +732,22 @@ class Session {
 
   failureText(f) {
     if (f.kind === 'GuestPanic') {
-      return `thread ${f.tid} panicked: ${f.message || '(no message)'} [${this.codeText(f.code)}]`;
+      return `thread ${f.tid} panicked: ${f.message || '(no message)'} [${this.codeText(f.code)}]${this.panicHint(f.message)}`;
     }
     if (f.kind === 'Trap') return `thread ${f.tid} trapped: ${f.message}`;
     return `thread ${f.tid} failed (${f.kind}): ${f.message}`;
+  }
+
+  /** Advice for a panic whose cause is known: std's threads, which wasm32 lacks. */
+  panicHint(message) {
+    const m = message || '';
+    if (m.includes('failed to spawn thread') && /Unsupported|operation not supported on this platform/.test(m)) {
+      return (
+        '; hint: std::thread cannot start threads on wasm32-unknown-unknown: ' +
+        'use wasmgrind_guest::thread::spawn instead of std::thread::spawn (or std::thread::scope)'
+      );
+    }
+    return '';
   }
 
   codeText(code) {
@@ -750,7 +762,11 @@ class Session {
     }
     if (f.kind === 'Trap') {
       props.trapMessage = f.message;
-      if (f.stack) props.wasmStack = f.stack;
+      if (f.stack) {
+        // Function names demangled for reading; the raw stack is kept too.
+        props.wasmStack = this.glue.demangleStack(f.stack);
+        props.rawWasmStack = f.stack;
+      }
     }
     return new WasmgrindError(f.kind, this.failureText(f), props);
   }
