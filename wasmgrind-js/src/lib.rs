@@ -154,8 +154,9 @@ pub fn demangle(name: &str) -> String {
 }
 
 /// A JavaScript stack trace (an `Error`'s `stack`) with the function name of every
-/// WebAssembly frame demangled: V8 writes a frame as `at <name> (wasm://...)`. Every other
-/// part of the text is left as it is.
+/// WebAssembly frame demangled: V8 writes a frame as `at <name> (wasm://...)`, where
+/// `<name>` is the name section's function name, after `<module name>.` when the module
+/// has a name. Every other part of the text is left as it is.
 #[wasm_bindgen(js_name = demangleStack)]
 pub fn demangle_stack(stack: &str) -> String {
     const FRAME_END: &str = " (wasm://";
@@ -171,13 +172,29 @@ pub fn demangle_stack(stack: &str) -> String {
         match frame {
             Some((start, end)) if !line[start..end].contains(' ') => {
                 out.push_str(&line[..start]);
-                out.push_str(&demangle(&line[start..end]));
+                out.push_str(&demangle_frame_name(&line[start..end]));
                 out.push_str(&line[end..]);
             }
             _ => out.push_str(line),
         }
     }
     out
+}
+
+/// A frame's function name demangled; a `<module name>.` before the symbol is kept.
+fn demangle_frame_name(name: &str) -> String {
+    let whole = demangle(name);
+    if whole != name {
+        return whole;
+    }
+    for (dot, _) in name.match_indices('.') {
+        let (module, symbol) = name.split_at(dot + 1);
+        let demangled = demangle(symbol);
+        if demangled != symbol {
+            return format!("{module}{demangled}");
+        }
+    }
+    whole
 }
 
 /// Starts the tracing session of this utility memory: thread ids `0..max_threads`, at
@@ -410,6 +427,8 @@ mod tests {
             at _ZN8failures10child_trap28_$u7b$$u7b$closure$u7d$$u7d$17h0123456789abcdefE \
             (wasm://wasm/0011aabb:wasm-function[42]:0x1a2b)\n    \
             at plain_name (wasm://wasm/0011aabb:wasm-function[7]:0x10)\n    \
+            at failures.wasm._RNvCs3wkRGRW8H05_8failures10child_trap \
+            (wasm://wasm/failures.wasm-0068f662:wasm-function[28]:0x1522)\n    \
             at wasm://wasm/0011aabb:wasm-function[3]:0x5\n    \
             at runThread (file:///pkg/worker.js:10:5)";
         let out = demangle_stack(stack);
@@ -423,8 +442,12 @@ mod tests {
             lines[2],
             "    at plain_name (wasm://wasm/0011aabb:wasm-function[7]:0x10)"
         );
-        assert_eq!(lines[3], "    at wasm://wasm/0011aabb:wasm-function[3]:0x5");
-        assert_eq!(lines[4], "    at runThread (file:///pkg/worker.js:10:5)");
+        assert_eq!(
+            lines[3],
+            "    at failures.wasm.failures::child_trap (wasm://wasm/failures.wasm-0068f662:wasm-function[28]:0x1522)"
+        );
+        assert_eq!(lines[4], "    at wasm://wasm/0011aabb:wasm-function[3]:0x5");
+        assert_eq!(lines[5], "    at runThread (file:///pkg/worker.js:10:5)");
         assert_eq!(demangle_stack(""), "");
     }
 
@@ -435,5 +458,13 @@ mod tests {
             "core::panicking::panic"
         );
         assert_eq!(demangle("thread_start"), "thread_start");
+        assert_eq!(
+            demangle_frame_name("failures.wasm.thread_start"),
+            "failures.wasm.thread_start"
+        );
+        assert_eq!(
+            demangle_frame_name("m._ZN4core3ptr13drop_in_place17h0123456789abcdefE"),
+            "m.core::ptr::drop_in_place"
+        );
     }
 }
