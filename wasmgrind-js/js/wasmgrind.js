@@ -732,7 +732,7 @@ class Session {
 
   failureText(f) {
     if (f.kind === 'GuestPanic') {
-      return `thread ${f.tid} panicked: ${f.message || '(no message)'} [${this.codeText(f.code)}]${this.panicHint(f.message)}`;
+      return `thread ${f.tid} panicked: ${f.message || '(no message)'}${this.panicHint(f.message)} [${this.codeText(f.code)}]`;
     }
     if (f.kind === 'Trap') return `thread ${f.tid} trapped: ${f.message}`;
     return `thread ${f.tid} failed (${f.kind}): ${f.message}`;
