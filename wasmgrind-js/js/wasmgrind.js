@@ -326,16 +326,21 @@ const PROVIDED = new Set([
 
 function checkImports(module) {
   let memoryImport = null;
+  // Every unsupported import is named at once, so that one rebuild can fix them all.
+  const unsupported = [];
   for (const imp of WebAssembly.Module.imports(module)) {
     if (imp.kind === 'memory') {
       memoryImport = { module: imp.module, name: imp.name };
     } else if (!(imp.module === 'wasmgrind' && imp.kind === 'function' && PROVIDED.has(imp.name))) {
-      throw new WasmgrindError(
-        'UnsupportedImport',
-        `the module imports the ${imp.kind} \`${imp.module}.${imp.name}\`, which the Wasmgrind runtime does not ` +
-          `provide; it provides the memory and the functions ${[...PROVIDED].map((n) => `wasmgrind.${n}`).join(', ')}`,
-      );
+      unsupported.push(`the ${imp.kind} \`${imp.module}.${imp.name}\``);
     }
+  }
+  if (unsupported.length > 0) {
+    throw new WasmgrindError(
+      'UnsupportedImport',
+      `the module imports ${unsupported.join(', ')}, which the Wasmgrind runtime does not ` +
+        `provide; it provides the memory and the functions ${[...PROVIDED].map((n) => `wasmgrind.${n}`).join(', ')}`,
+    );
   }
   if (memoryImport === null) {
     throw new WasmgrindError('UnsupportedImport', 'the module imports no memory; it needs an imported shared memory');
