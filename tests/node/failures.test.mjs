@@ -60,6 +60,12 @@ test('a module without shared memory is rejected with the patcher error', async 
   const err = await rejection(wasmgrind(wasm, 'run'));
   assert.equal(err.kind, 'PatchError');
   assert.match(err.message, /memory/);
+  // One error names everything the module lacks, not only the first problem.
+  assert.equal(err.variant, 'BuildProblems');
+  assert.ok(!err.message.includes('\n'), err.message);
+  for (const needle of ['--import-memory', '--export=__heap_base', '--export=__wasm_init_tls', '`__wasmgrind_malloc`', '`__wasmgrind_free`']) {
+    assert.ok(err.message.includes(needle), `${needle} in ${err.message}`);
+  }
 });
 
 test('a missing file is rejected with the path', async () => {
@@ -89,6 +95,43 @@ test('a trap in a child thread names the thread, and the process exits', async (
   const out = await runNode([cliPath, 'run', failures(), 'child_trap', '--out', join(outDir, 'trap')]);
   assert.equal(out.code, 1, out.stderr);
   assert.match(out.stderr, /wasmgrind: error: thread 1 trapped: .*unreachable/);
+});
+
+test('a trap\'s stack names the WebAssembly functions demangled and keeps the raw stack', async () => {
+  const err = await rejection(wasmgrind(failures(), 'child_trap'));
+  assert.equal(err.kind, 'Trap', err.message);
+  // V8 writes a frame as `at <module name>.<function name> (wasm://...)`; a demangled
+  // name may have spaces (`<T as Trait>::f`).
+  const frames = (stack) => stack.split('\n').filter((l) => l.includes('wasm://'));
+  const names = (stack) => frames(stack).map((l) => /at (.+) \(wasm:\/\//.exec(l)).filter(Boolean).map((m) => m[1]);
+  const mangled = /(^|\.)(_ZN|_R[A-Z])/;
+  assert.ok(names(err.wasmStack).some((n) => n.includes('failures::child_trap')), err.wasmStack);
+  for (const n of names(err.wasmStack)) assert.doesNotMatch(n, mangled, `a mangled name is left: ${n}`);
+  assert.equal(frames(err.rawWasmStack).length, frames(err.wasmStack).length);
+  assert.ok(names(err.rawWasmStack).some((n) => mangled.test(n)), err.rawWasmStack);
+  const out = await runNode([cliPath, 'run', failures(), 'child_trap', '--out', join(outDir, 'trap-stack')]);
+  assert.equal(out.code, 1, out.stderr);
+  const printed = out.stderr.split('\n').filter((l) => l.startsWith('wasmgrind:   at '));
+  assert.ok(printed.some((l) => l.includes('failures::child_trap')), out.stderr);
+  for (const l of printed) assert.doesNotMatch(l, /at (\S+\.)?(_ZN|_R[A-Z])/, out.stderr);
+});
+
+test('std::thread::spawn panics with a hint to use wasmgrind_guest::thread::spawn', async () => {
+  const s = m.guests.failures.scenarios.std_thread_spawn;
+  const hint = 'use wasmgrind_guest::thread::spawn instead of std::thread::spawn';
+  const err = await rejection(wasmgrind(failures(), 'std_thread_spawn'));
+  assert.equal(err.kind, 'GuestPanic');
+  assert.equal(err.code, s.panic_code);
+  assert.ok(err.panicMessage.includes(s.panic_message), err.panicMessage);
+  assert.match(err.panicMessage, /Unsupported|operation not supported on this platform/);
+  assert.ok(err.message.includes(hint), err.message);
+  const out = await runNode([cliPath, 'run', failures(), 'std_thread_spawn', '--out', join(outDir, 'std-spawn')]);
+  assert.equal(out.code, 1, out.stderr);
+  const line = out.stderr.split('\n').find((l) => l.startsWith('wasmgrind: error: '));
+  assert.ok(line.includes('failed to spawn thread') && line.includes(hint), out.stderr);
+  // Other panics get no hint.
+  const other = await rejection(wasmgrind(failures(), 'guest_panic'));
+  assert.ok(!other.message.includes('hint'), other.message);
 });
 
 test('a panic in a child thread reports its message, and the process exits', async () => {

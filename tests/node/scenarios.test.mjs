@@ -33,8 +33,8 @@ function checkPartialTrace(trace, s, what) {
   assert.equal(counts.forks, s.forks, `${what}: forks`);
   // A join that never returns (the deadlock) is not in the trace; the caller checks those.
   if (s.joins !== null && s.outcome !== 'deadlock') assert.equal(counts.joins, s.joins, `${what}: joins`);
-  assert.equal(counts.locks, s.locks, `${what}: distinct locks`);
-  assert.equal(counts.acquisitions, s.acquisitions, `${what}: acquisitions`);
+  if (s.locks !== null) assert.equal(counts.locks, s.locks, `${what}: distinct locks`);
+  if (s.acquisitions !== null) assert.equal(counts.acquisitions, s.acquisitions, `${what}: acquisitions`);
   return counts;
 }
 
@@ -50,8 +50,9 @@ function checkOkTrace(r, s) {
   assert.equal(counts.forks, s.forks, 'forks');
   assert.equal(r.threads.forks, s.forks, 'forks counted by the runtime');
   if (s.joins !== null) assert.equal(counts.joins, s.joins, 'joins');
-  assert.equal(counts.locks, s.locks, 'distinct locks');
-  assert.equal(counts.acquisitions, s.acquisitions, 'acquisitions');
+  // null: the count depends on timing (a Condvar wait re-acquires its mutex).
+  if (s.locks !== null) assert.equal(counts.locks, s.locks, 'distinct locks');
+  if (s.acquisitions !== null) assert.equal(counts.acquisitions, s.acquisitions, 'acquisitions');
   checkFindings(r.findings, s, 'findings');
   // Thread ids: every dense thread maps back to a runtime thread id, main first.
   assert.equal(r.metadata.threads[0], 0);

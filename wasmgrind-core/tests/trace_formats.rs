@@ -338,9 +338,16 @@ fn metadata_json_maps_every_dense_id_back() {
     assert_eq!(
         locations[0],
         serde_json::json!({
-            "id": 0, "func_index": 3, "func_name": "main",
+            "id": 0, "func_index": 3, "func_name": "main", "function": "main",
             "code_offset": 100, "instr": "call thread_create"
         })
+    );
+    // `function` is written right after `func_name`.
+    let text = ex.metadata_json();
+    let first = text.find("\"func_name\"").unwrap();
+    assert!(
+        text[first..].find("\"function\"").unwrap()
+            < text[first..].find("\"code_offset\"").unwrap()
     );
     // Dense location 6 is the first location that appeared after 5: table entry 7.
     assert_eq!(locations[6]["id"], 7);
@@ -349,6 +356,43 @@ fn metadata_json_maps_every_dense_id_back() {
     assert!(locations[8].is_null());
     assert_eq!(ex.metadata.location(8), None);
     assert_eq!(ex.metadata.locks[1].kind, LockKind::Atomic);
+}
+
+/// A location's `function` is its demangled name, next to the raw `func_name`; a name
+/// that is not a Rust symbol stays as it is, and a location without a name has neither.
+#[test]
+fn metadata_locations_name_functions_demangled() {
+    let mangled = "_ZN6guests4racy14racy_increment17h0123456789abcdefE";
+    let mut unnamed = location(5, "", 30, "i32.load");
+    unnamed.func_name = None;
+    let trace = Trace::new(
+        vec![
+            Event::new(0, Op::Fork { child: 1 }, Some(0)),
+            Event::new(1, Op::Acquire { lock: 64 }, Some(1)),
+            Event::new(1, Op::Release { lock: 64 }, Some(2)),
+        ],
+        vec![
+            location(3, mangled, 10, "call thread_create"),
+            location(4, "plain_c_name", 20, "call finish_lock"),
+            unnamed,
+        ],
+    );
+    let ex = export(&trace, ExportOptions::default()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&ex.metadata_json()).unwrap();
+    let locations = &v["locations"];
+    assert_eq!(locations[0]["func_name"], mangled);
+    assert_eq!(locations[0]["function"], "guests::racy::racy_increment");
+    assert_eq!(locations[1]["function"], "plain_c_name");
+    assert!(locations[2]["func_name"].is_null() && locations[2]["function"].is_null());
+    assert_eq!(
+        ex.metadata.location(0).unwrap().function().as_deref(),
+        Some("guests::racy::racy_increment")
+    );
+    // Reading the JSON back gives the same metadata: `function` is derived, not stored.
+    assert_eq!(
+        Metadata::from_json(&ex.metadata_json()).unwrap(),
+        ex.metadata
+    );
 }
 
 /// The formats in the module documentation (`trace.md`, which the book includes) are real

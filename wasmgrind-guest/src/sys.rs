@@ -105,6 +105,12 @@ mod wasm {
         // SAFETY: the pointer is a valid, aligned atomic in the shared memory.
         unsafe { wasm32::memory_atomic_notify(atomic.as_ptr().cast(), 1) };
     }
+
+    /// Wakes every thread blocked in [`wait`] on `atomic`.
+    pub(crate) fn wake_all(atomic: &AtomicU32) {
+        // SAFETY: the pointer is a valid, aligned atomic in the shared memory.
+        unsafe { wasm32::memory_atomic_notify(atomic.as_ptr().cast(), u32::MAX) };
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -242,6 +248,18 @@ mod host {
         }
     }
 
+    /// Wakes every thread parked in [`wait`] on `atomic`. Like [`wake_one`], a wake-up
+    /// with nobody waiting is lost.
+    pub(crate) fn wake_all(atomic: &AtomicU32) {
+        let mut parking = lock(&PARKING);
+        let addr = addr(atomic);
+        let before = parking.queue.len();
+        parking.queue.retain(|w| w.addr != addr);
+        if parking.queue.len() != before {
+            UNPARKED.notify_all();
+        }
+    }
+
     /// How many threads are parked in [`wait`] on `atomic`.
     #[cfg(test)]
     pub(crate) fn waiters(atomic: &AtomicU32) -> usize {
@@ -321,6 +339,23 @@ mod host {
                 wake_one(&a);
                 assert_eq!((waiters(&a), waiters(&b)), (0, 1));
                 wake_one(&b);
+                assert_eq!(waiters(&b), 0);
+            });
+        }
+
+        #[test]
+        fn wake_all_wakes_every_waiter_of_that_word() {
+            let (a, b) = (AtomicU32::new(0), AtomicU32::new(0));
+            std::thread::scope(|s| {
+                for _ in 0..3 {
+                    s.spawn(|| wait(&a, 0));
+                }
+                s.spawn(|| wait(&b, 0));
+                until_parked(&a, 3);
+                until_parked(&b, 1);
+                wake_all(&a);
+                assert_eq!((waiters(&a), waiters(&b)), (0, 1));
+                wake_all(&b);
                 assert_eq!(waiters(&b), 0);
             });
         }

@@ -121,7 +121,10 @@ impl<T> fmt::Debug for JoinHandle<T> {
 }
 
 /// Why [`JoinHandle::join`] failed: a status code of the runtime ABI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Both `Display` and `Debug` say what the code means, so that `join().unwrap()` and
+/// `expect` name the reason.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct JoinError {
     code: i32,
 }
@@ -146,6 +149,15 @@ impl fmt::Display for JoinError {
             self.description(),
             self.code
         )
+    }
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinError")
+            .field("code", &self.code)
+            .field("description", &self.description())
+            .finish()
     }
 }
 
@@ -196,6 +208,22 @@ mod tests {
         }));
         sys::wait(&DONE, 0);
         assert_eq!(DONE.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn debug_output_describes_the_error() {
+        let e = JoinError {
+            code: codes::THREAD_TRAPPED,
+        };
+        assert_eq!(
+            format!("{e:?}"),
+            "JoinError { code: 6, description: \"the joined thread trapped\" }"
+        );
+        // `unwrap` and `expect` show the Debug form: a real failed join.
+        let joined = spawn(|| -> u32 { panic!("child fails on purpose") }).join();
+        let shown = std::panic::catch_unwind(|| joined.expect("join")).unwrap_err();
+        let shown = shown.downcast_ref::<String>().unwrap();
+        assert!(shown.contains("the joined thread trapped"), "{shown}");
     }
 
     #[test]

@@ -58,8 +58,11 @@ export interface TraceMetadata {
   locks: { address: number; kind: 'lock' | 'atomic' }[];
   /** `variables[n]` is the address and width of `V<n>`. */
   variables: { address: number; width: number }[];
-  /** `locations[n]` is the instrumented instruction of dense location `n`, or null. */
-  locations: ({ id: number; func_index: number; func_name: string | null; code_offset: number; instr: string } | null)[];
+  /**
+   * `locations[n]` is the instrumented instruction of dense location `n`, or null.
+   * `func_name` is the raw name from the name section, `function` the same demangled.
+   */
+  locations: ({ id: number; func_index: number; func_name: string | null; function: string | null; code_offset: number; instr: string } | null)[];
 }
 
 /** A source position of a report (see the book, "Finding races and deadlocks"). */
@@ -182,7 +185,10 @@ export class WasmgrindError extends Error {
   panicMessage?: string;
   /** A trap's message, and the stack of the trapping thread. */
   trapMessage?: string;
+  /** The stack with the WebAssembly functions' names demangled. */
   wasmStack?: string;
+  /** The stack as the engine wrote it (raw, mangled names). */
+  rawWasmStack?: string;
   /** Timeout: the state of every thread; other run failures: `threadStates`. */
   threads?: ThreadState[];
   threadStates?: ThreadState[];

@@ -326,16 +326,21 @@ const PROVIDED = new Set([
 
 function checkImports(module) {
   let memoryImport = null;
+  // Every unsupported import is named at once, so that one rebuild can fix them all.
+  const unsupported = [];
   for (const imp of WebAssembly.Module.imports(module)) {
     if (imp.kind === 'memory') {
       memoryImport = { module: imp.module, name: imp.name };
     } else if (!(imp.module === 'wasmgrind' && imp.kind === 'function' && PROVIDED.has(imp.name))) {
-      throw new WasmgrindError(
-        'UnsupportedImport',
-        `the module imports the ${imp.kind} \`${imp.module}.${imp.name}\`, which the Wasmgrind runtime does not ` +
-          `provide; it provides the memory and the functions ${[...PROVIDED].map((n) => `wasmgrind.${n}`).join(', ')}`,
-      );
+      unsupported.push(`the ${imp.kind} \`${imp.module}.${imp.name}\``);
     }
+  }
+  if (unsupported.length > 0) {
+    throw new WasmgrindError(
+      'UnsupportedImport',
+      `the module imports ${unsupported.join(', ')}, which the Wasmgrind runtime does not ` +
+        `provide; it provides the memory and the functions ${[...PROVIDED].map((n) => `wasmgrind.${n}`).join(', ')}`,
+    );
   }
   if (memoryImport === null) {
     throw new WasmgrindError('UnsupportedImport', 'the module imports no memory; it needs an imported shared memory');
@@ -732,10 +737,22 @@ class Session {
 
   failureText(f) {
     if (f.kind === 'GuestPanic') {
-      return `thread ${f.tid} panicked: ${f.message || '(no message)'} [${this.codeText(f.code)}]`;
+      return `thread ${f.tid} panicked: ${f.message || '(no message)'}${this.panicHint(f.message)} [${this.codeText(f.code)}]`;
     }
     if (f.kind === 'Trap') return `thread ${f.tid} trapped: ${f.message}`;
     return `thread ${f.tid} failed (${f.kind}): ${f.message}`;
+  }
+
+  /** Advice for a panic whose cause is known: std's threads, which wasm32 lacks. */
+  panicHint(message) {
+    const m = message || '';
+    if (m.includes('failed to spawn thread') && /Unsupported|operation not supported on this platform/.test(m)) {
+      return (
+        '; hint: std::thread cannot start threads on wasm32-unknown-unknown: ' +
+        'use wasmgrind_guest::thread::spawn instead of std::thread::spawn (or std::thread::scope)'
+      );
+    }
+    return '';
   }
 
   codeText(code) {
@@ -750,7 +767,11 @@ class Session {
     }
     if (f.kind === 'Trap') {
       props.trapMessage = f.message;
-      if (f.stack) props.wasmStack = f.stack;
+      if (f.stack) {
+        // Function names demangled for reading; the raw stack is kept too.
+        props.wasmStack = this.glue.demangleStack(f.stack);
+        props.rawWasmStack = f.stack;
+      }
     }
     return new WasmgrindError(f.kind, this.failureText(f), props);
   }

@@ -51,7 +51,7 @@ impl fmt::Display for Failure {
 }
 
 /// The leading identifier of a `Debug` rendering: `Parse(..)` gives `Parse`,
-/// `MissingLinkerExport { .. }` gives `MissingLinkerExport`.
+/// `MissingLinkerExports { .. }` gives `MissingLinkerExports`.
 pub fn variant_name(debug: &str) -> String {
     let name: String = debug
         .chars()
@@ -100,8 +100,8 @@ mod tests {
     fn variant_names_are_read_from_debug() {
         assert_eq!(variant_name("Parse(BinaryReaderError { .. })"), "Parse");
         assert_eq!(
-            variant_name("MissingLinkerExport { name: \"x\" }"),
-            "MissingLinkerExport"
+            variant_name("MissingLinkerExports { names: [\"x\"] }"),
+            "MissingLinkerExports"
         );
         assert_eq!(variant_name("NoMemory"), "NoMemory");
         assert_eq!(variant_name("(weird)"), "Unknown");

@@ -13,7 +13,8 @@
 //! - the hooks ([`hooks`]), raw WebAssembly exports that the runtime passes to the target
 //!   module as its imports, so that a traced memory access or lock operation is a
 //!   WebAssembly-to-WebAssembly call;
-//! - [`encode_trace`], the encoders for a trace given as JSON.
+//! - [`encode_trace`], the encoders for a trace given as JSON;
+//! - [`demangle`] and [`demangle_stack`], for the names in error messages and trap stacks.
 //!
 //! Every error reaches JavaScript as an `Error` with the Rust message and the properties
 //! `kind` and `variant` ([`error`]).
@@ -143,6 +144,57 @@ pub fn error_code_text(code: i32) -> String {
         Ok(c) => c.to_string(),
         Err(e) => e.to_string(),
     }
+}
+
+/// `name` demangled as the reports show it (both of rustc's manglings, without the hash);
+/// a name that is not a Rust symbol comes back unchanged.
+#[wasm_bindgen]
+pub fn demangle(name: &str) -> String {
+    wasmgrind_core::analysis::symbolize::demangle(name)
+}
+
+/// A JavaScript stack trace (an `Error`'s `stack`) with the function name of every
+/// WebAssembly frame demangled: V8 writes a frame as `at <name> (wasm://...)`, where
+/// `<name>` is the name section's function name, after `<module name>.` when the module
+/// has a name. Every other part of the text is left as it is.
+#[wasm_bindgen(js_name = demangleStack)]
+pub fn demangle_stack(stack: &str) -> String {
+    const FRAME_END: &str = " (wasm://";
+    let mut out = String::with_capacity(stack.len());
+    for (i, line) in stack.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let frame = line
+            .find("at ")
+            .map(|at| at + 3)
+            .and_then(|start| Some((start, start + line[start..].find(FRAME_END)?)));
+        match frame {
+            Some((start, end)) if !line[start..end].contains(' ') => {
+                out.push_str(&line[..start]);
+                out.push_str(&demangle_frame_name(&line[start..end]));
+                out.push_str(&line[end..]);
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out
+}
+
+/// A frame's function name demangled; a `<module name>.` before the symbol is kept.
+fn demangle_frame_name(name: &str) -> String {
+    let whole = demangle(name);
+    if whole != name {
+        return whole;
+    }
+    for (dot, _) in name.match_indices('.') {
+        let (module, symbol) = name.split_at(dot + 1);
+        let demangled = demangle(symbol);
+        if demangled != symbol {
+            return format!("{module}{demangled}");
+        }
+    }
+    whole
 }
 
 /// Starts the tracing session of this utility memory: thread ids `0..max_threads`, at
@@ -363,4 +415,56 @@ pub fn encode_trace(
     set(&obj, "std", &export.std_text().into());
     set(&obj, "metadata", &export.metadata_json().into());
     Ok(obj)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stacks_get_demangled_frame_names_and_keep_everything_else() {
+        let stack = "RuntimeError: unreachable\n    \
+            at _ZN8failures10child_trap28_$u7b$$u7b$closure$u7d$$u7d$17h0123456789abcdefE \
+            (wasm://wasm/0011aabb:wasm-function[42]:0x1a2b)\n    \
+            at plain_name (wasm://wasm/0011aabb:wasm-function[7]:0x10)\n    \
+            at failures.wasm._RNvCs3wkRGRW8H05_8failures10child_trap \
+            (wasm://wasm/failures.wasm-0068f662:wasm-function[28]:0x1522)\n    \
+            at wasm://wasm/0011aabb:wasm-function[3]:0x5\n    \
+            at runThread (file:///pkg/worker.js:10:5)";
+        let out = demangle_stack(stack);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "RuntimeError: unreachable");
+        assert_eq!(
+            lines[1],
+            "    at failures::child_trap::{{closure}} (wasm://wasm/0011aabb:wasm-function[42]:0x1a2b)"
+        );
+        assert_eq!(
+            lines[2],
+            "    at plain_name (wasm://wasm/0011aabb:wasm-function[7]:0x10)"
+        );
+        assert_eq!(
+            lines[3],
+            "    at failures.wasm.failures::child_trap (wasm://wasm/failures.wasm-0068f662:wasm-function[28]:0x1522)"
+        );
+        assert_eq!(lines[4], "    at wasm://wasm/0011aabb:wasm-function[3]:0x5");
+        assert_eq!(lines[5], "    at runThread (file:///pkg/worker.js:10:5)");
+        assert_eq!(demangle_stack(""), "");
+    }
+
+    #[test]
+    fn names_are_demangled_without_the_hash() {
+        assert_eq!(
+            demangle("_ZN4core9panicking5panic17h0123456789abcdefE"),
+            "core::panicking::panic"
+        );
+        assert_eq!(demangle("thread_start"), "thread_start");
+        assert_eq!(
+            demangle_frame_name("failures.wasm.thread_start"),
+            "failures.wasm.thread_start"
+        );
+        assert_eq!(
+            demangle_frame_name("m._ZN4core3ptr13drop_in_place17h0123456789abcdefE"),
+            "m.core::ptr::drop_in_place"
+        );
+    }
 }

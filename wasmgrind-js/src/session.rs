@@ -315,11 +315,15 @@ impl Session {
         self.recorder.recorded()
     }
 
-    /// A one-line description of location `loc` for error messages.
+    /// A one-line description of location `loc` for error messages, with the function's
+    /// demangled name.
     pub fn location_text(&self, loc: u32) -> String {
         match self.locations.get(loc as usize) {
             Some(l) => {
-                let name = l.func_name.as_deref().unwrap_or("<unnamed>");
+                let name = l.func_name.as_deref().map_or_else(
+                    || "<unnamed>".to_string(),
+                    wasmgrind_core::analysis::symbolize::demangle,
+                );
                 format!(
                     "in `{name}` (function {}), code offset {:#x}: {}",
                     l.func_index, l.code_offset, l.instr

@@ -37,18 +37,23 @@ pub enum PatchError {
     )]
     MultipleMemories(u32),
 
-    /// An export the linker provides when asked is missing.
-    #[error("`{name}` is not exported: link with `{link_arg}`")]
-    MissingLinkerExport {
-        /// The missing export.
-        name: &'static str,
-        /// The link argument that exports it.
-        link_arg: &'static str,
+    /// Exports that the linker provides when asked are missing; every missing one is
+    /// named, in the order of [`LINKER_EXPORTS`](wasmgrind_core::abi::LINKER_EXPORTS).
+    #[error("{}", missing_linker_exports(names))]
+    MissingLinkerExports {
+        /// The missing exports.
+        names: Vec<&'static str>,
     },
 
-    /// An export the guest library provides is missing.
-    #[error("`{0}` is not exported: the guest must depend on `wasmgrind-guest` (which exports it) and use it, or export it itself")]
-    MissingGuestExport(&'static str),
+    /// Exports that the guest library provides are missing; every missing one is named.
+    #[error("{} not exported: the guest must depend on `wasmgrind-guest` (which exports {}) and use it, or export {} itself", list(.0), pronoun(.0), pronoun(.0))]
+    MissingGuestExports(Vec<&'static str>),
+
+    /// Several of the problems above at once: everything wrong with how the module was
+    /// built (its memory and the exports the patcher needs), so that one build can fix
+    /// it all.
+    #[error("the module is not built for Wasmgrind; {} problems: {}; Wasmgrind's `guests/.cargo/config.toml` has every setting a guest needs", .0.len(), numbered(.0))]
+    BuildProblems(Vec<PatchError>),
 
     /// An export has the wrong kind or type.
     #[error("`{name}` has the wrong type: expected {expected}, found {found}")]
@@ -93,4 +98,60 @@ pub enum PatchError {
     /// The patched module does not validate; this is a bug in Wasmgrind.
     #[error("internal error: the patched module does not validate ({0}); please report this with the input module")]
     InvalidOutput(wasmparser::BinaryReaderError),
+}
+
+impl PatchError {
+    /// `problems` as one error: the only problem itself, or [`PatchError::BuildProblems`].
+    /// `None` when there is no problem.
+    pub(crate) fn from_problems(mut problems: Vec<PatchError>) -> Option<PatchError> {
+        match problems.len() {
+            0 => None,
+            1 => problems.pop(),
+            _ => Some(PatchError::BuildProblems(problems)),
+        }
+    }
+}
+
+/// `` `a` is `` or `` `a`, `b` are ``.
+fn list(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    let verb = if names.len() == 1 { "is" } else { "are" };
+    format!("{} {verb}", quoted.join(", "))
+}
+
+fn pronoun(names: &[&str]) -> &'static str {
+    if names.len() == 1 {
+        "it"
+    } else {
+        "them"
+    }
+}
+
+/// The message of [`PatchError::MissingLinkerExports`]: the names and every link argument
+/// that exports them.
+fn missing_linker_exports(names: &[&'static str]) -> String {
+    let args: Vec<&str> = names
+        .iter()
+        .map(|n| {
+            wasmgrind_core::abi::LINKER_EXPORTS
+                .iter()
+                .find(|(name, _)| name == n)
+                .map_or("-C link-arg=--export=<name>", |(_, arg)| *arg)
+        })
+        .collect();
+    format!(
+        "{} not exported: link with `{}`",
+        list(names),
+        args.join(" ")
+    )
+}
+
+/// `(1) first; (2) second`.
+fn numbered(problems: &[PatchError]) -> String {
+    let items: Vec<String> = problems
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("({}) {p}", i + 1))
+        .collect();
+    items.join("; ")
 }

@@ -74,7 +74,9 @@ pub fn memory_limits(wasm: &[u8]) -> Result<(u32, u32), PatchError> {
             _ => {}
         }
     }
-    let (min, max) = check_memory(&memories)?;
+    let (min, max) = check_memory(&memories).map_err(|problems| {
+        PatchError::from_problems(problems).expect("check_memory fails with a problem")
+    })?;
     let too_big = |_| PatchError::Unsupported("memory limits exceed 2^32 pages".into());
     Ok((
         u32::try_from(min).map_err(too_big)?,
@@ -124,24 +126,33 @@ fn check_encoding(encoding: Encoding) -> Result<(), PatchError> {
     }
 }
 
-/// Checks the memory rules and returns the `(minimum, maximum)` of the only memory.
-fn check_memory(memories: &[(wasmparser::MemoryType, bool)]) -> Result<(u64, u64), PatchError> {
+/// Checks the memory rules and returns the `(minimum, maximum)` of the only memory, or
+/// every rule it breaks (at least one).
+fn check_memory(
+    memories: &[(wasmparser::MemoryType, bool)],
+) -> Result<(u64, u64), Vec<PatchError>> {
     let (m, imported) = match memories {
-        [] => return Err(PatchError::NoMemory),
+        [] => return Err(vec![PatchError::NoMemory]),
         [one] => *one,
-        more => return Err(PatchError::MultipleMemories(more.len() as u32)),
+        more => return Err(vec![PatchError::MultipleMemories(more.len() as u32)]),
     };
+    let mut problems = Vec::new();
     if !imported {
-        return Err(PatchError::MemoryNotImported);
+        problems.push(PatchError::MemoryNotImported);
     }
     if m.memory64 {
-        return Err(PatchError::Memory64);
+        problems.push(PatchError::Memory64);
     }
     if !m.shared {
-        return Err(PatchError::MemoryNotShared);
+        problems.push(PatchError::MemoryNotShared);
     }
-    let max = m.maximum.ok_or(PatchError::NoMaximum)?;
-    Ok((m.initial, max))
+    if m.maximum.is_none() {
+        problems.push(PatchError::NoMaximum);
+    }
+    match m.maximum {
+        Some(max) if problems.is_empty() => Ok((m.initial, max)),
+        _ => Err(problems),
+    }
 }
 
 /// A defined or imported global.
@@ -352,15 +363,10 @@ impl<'a> Scan<'a> {
 
     /// The `i32` global exported as `name`, required by the linker.
     fn linker_global(&self, name: &'static str, mutable: bool) -> Result<u32, PatchError> {
-        let link_arg = abi::LINKER_EXPORTS
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, arg)| *arg)
-            .expect("every linker export has a link argument");
         let &(kind, index) = self
             .exports
             .get(name)
-            .ok_or(PatchError::MissingLinkerExport { name, link_arg })?;
+            .ok_or_else(|| PatchError::MissingLinkerExports { names: vec![name] })?;
         let g = self
             .globals
             .get(index as usize)
@@ -422,29 +428,85 @@ impl<'a> Scan<'a> {
         if self.already_patched || self.exports.contains_key(abi::THREAD_DESTROY.name) {
             return Err(PatchError::AlreadyPatched);
         }
-        let (min, max) = check_memory(&self.memories)?;
-        let heap_base_global = self.linker_global(abi::HEAP_BASE, false)?;
-        let tls_size = self.linker_global(abi::TLS_SIZE, false)?;
-        let tls_align = self.linker_global(abi::TLS_ALIGN, false)?;
-        let tls_base = self.linker_global(abi::TLS_BASE, true)?;
+        // Everything that depends on how the module was built is checked before the
+        // first error is returned, so that one error names every missing setting.
+        let mut problems = Vec::new();
+        let memory = check_memory(&self.memories)
+            .map_err(|p| problems.extend(p))
+            .ok();
+        let mut missing_linker = Vec::new();
+        let mut missing_guest = Vec::new();
+        let mut take = |found: Result<u32, PatchError>| match found {
+            Ok(index) => Some(index),
+            Err(PatchError::MissingLinkerExports { names }) => {
+                missing_linker.extend(names);
+                None
+            }
+            Err(PatchError::MissingGuestExports(names)) => {
+                missing_guest.extend(names);
+                None
+            }
+            Err(other) => {
+                problems.push(other);
+                None
+            }
+        };
+        let heap_base_global = take(self.linker_global(abi::HEAP_BASE, false));
+        let tls_size = take(self.linker_global(abi::TLS_SIZE, false));
+        let tls_align = take(self.linker_global(abi::TLS_ALIGN, false));
+        let tls_base = take(self.linker_global(abi::TLS_BASE, true));
         let init_tls_sig = FuncSig {
             name: abi::INIT_TLS,
             params: &[AbiType::I32],
             results: &[],
         };
-        let init_tls = self.exported_func(
+        let init_tls = take(self.exported_func(
             &init_tls_sig,
-            PatchError::MissingLinkerExport {
-                name: abi::INIT_TLS,
-                link_arg: "-C link-arg=--export=__wasm_init_tls",
+            PatchError::MissingLinkerExports {
+                names: vec![abi::INIT_TLS],
             },
-        )?;
-        let malloc = self.exported_func(
+        ));
+        let malloc = take(self.exported_func(
             &abi::MALLOC,
-            PatchError::MissingGuestExport(abi::MALLOC.name),
-        )?;
-        let free =
-            self.exported_func(&abi::FREE, PatchError::MissingGuestExport(abi::FREE.name))?;
+            PatchError::MissingGuestExports(vec![abi::MALLOC.name]),
+        ));
+        let free = take(self.exported_func(
+            &abi::FREE,
+            PatchError::MissingGuestExports(vec![abi::FREE.name]),
+        ));
+        if !missing_linker.is_empty() {
+            problems.push(PatchError::MissingLinkerExports {
+                names: missing_linker,
+            });
+        }
+        if !missing_guest.is_empty() {
+            problems.push(PatchError::MissingGuestExports(missing_guest));
+        }
+        if let Some(error) = PatchError::from_problems(problems) {
+            return Err(error);
+        }
+        let (
+            Some((min, max)),
+            Some(heap_base_global),
+            Some(tls_size),
+            Some(tls_align),
+            Some(tls_base),
+            Some(init_tls),
+            Some(malloc),
+            Some(free),
+        ) = (
+            memory,
+            heap_base_global,
+            tls_size,
+            tls_align,
+            tls_base,
+            init_tls,
+            malloc,
+            free,
+        )
+        else {
+            unreachable!("every missing item was reported as a problem")
+        };
         let stack_pointer = self.stack_pointer(tls_base)?;
         let hb = &self.globals[heap_base_global as usize];
         let heap_base = match (hb.imported, hb.init) {

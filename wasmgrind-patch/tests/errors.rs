@@ -52,8 +52,17 @@ fn component_is_unsupported() {
 
 #[test]
 fn no_memory() {
-    let err = patch_default(&wat::parse_str("(module)").unwrap()).unwrap_err();
-    assert!(matches!(err, PatchError::NoMemory), "{err:?}");
+    let wasm = wat::parse_str("(module)").unwrap();
+    assert!(matches!(
+        memory_limits(&wasm).unwrap_err(),
+        PatchError::NoMemory
+    ));
+    // The empty module lacks the exports too: one error names all of it.
+    let err = patch_default(&wasm).unwrap_err();
+    assert!(
+        matches!(&err, PatchError::BuildProblems(p) if matches!(p[..], [PatchError::NoMemory, PatchError::MissingLinkerExports { .. }, PatchError::MissingGuestExports(_)])),
+        "{err:?}"
+    );
     assert_message(&err, "--import-memory");
 }
 
@@ -106,58 +115,161 @@ fn multiple_memories() {
     assert!(matches!(err, PatchError::MultipleMemories(2)), "{err:?}");
 }
 
+/// The export lines of the fixture's linker exports, in `LINKER_EXPORTS` order.
+const LINKER_EXPORT_LINES: [(&str, &str); 5] = [
+    (
+        "__heap_base",
+        r#"(export "__heap_base" (global $__heap_base))"#,
+    ),
+    (
+        "__tls_size",
+        r#"(export "__tls_size" (global $__tls_size))"#,
+    ),
+    (
+        "__tls_align",
+        r#"(export "__tls_align" (global $__tls_align))"#,
+    ),
+    (
+        "__tls_base",
+        r#"(export "__tls_base" (global $__tls_base))"#,
+    ),
+    (
+        "__wasm_init_tls",
+        r#"(export "__wasm_init_tls" (func $__wasm_init_tls))"#,
+    ),
+];
+
+/// The export lines of the guest library's exports.
+const GUEST_EXPORT_LINES: [(&str, &str); 2] = [
+    (
+        "__wasmgrind_malloc",
+        r#"(export "__wasmgrind_malloc" (func $malloc))"#,
+    ),
+    (
+        "__wasmgrind_free",
+        r#"(export "__wasmgrind_free" (func $free))"#,
+    ),
+];
+
 #[test]
 fn each_missing_linker_export_names_its_link_argument() {
-    for (name, export) in [
-        (
-            "__heap_base",
-            r#"(export "__heap_base" (global $__heap_base))"#,
-        ),
-        (
-            "__tls_size",
-            r#"(export "__tls_size" (global $__tls_size))"#,
-        ),
-        (
-            "__tls_align",
-            r#"(export "__tls_align" (global $__tls_align))"#,
-        ),
-        (
-            "__tls_base",
-            r#"(export "__tls_base" (global $__tls_base))"#,
-        ),
-        (
-            "__wasm_init_tls",
-            r#"(export "__wasm_init_tls" (func $__wasm_init_tls))"#,
-        ),
-    ] {
+    for (name, export) in LINKER_EXPORT_LINES {
         let err = patch_default(&fixture_with(&[(export, "")])).unwrap_err();
         assert!(
-            matches!(err, PatchError::MissingLinkerExport { name: n, .. } if n == name),
+            matches!(&err, PatchError::MissingLinkerExports { names } if names == &[name]),
             "{name}: {err:?}"
         );
+        assert_message(&err, &format!("`{name}` is not exported"));
         assert_message(&err, &format!("--export={name}"));
     }
 }
 
 #[test]
+fn every_missing_linker_export_is_named_at_once() {
+    let removed: Vec<(&str, &str)> = LINKER_EXPORT_LINES.iter().map(|(_, e)| (*e, "")).collect();
+    let err = patch_default(&fixture_with(&removed)).unwrap_err();
+    let all: Vec<&str> = wasmgrind_core::abi::LINKER_EXPORTS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    assert!(
+        matches!(&err, PatchError::MissingLinkerExports { names } if *names == all),
+        "{err:?}"
+    );
+    let link_args: Vec<&str> = wasmgrind_core::abi::LINKER_EXPORTS
+        .iter()
+        .map(|(_, a)| *a)
+        .collect();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "`__heap_base`, `__tls_size`, `__tls_align`, `__tls_base`, `__wasm_init_tls` are \
+             not exported: link with `{}`",
+            link_args.join(" ")
+        )
+    );
+}
+
+#[test]
 fn missing_guest_exports() {
-    for (name, export) in [
-        (
-            "__wasmgrind_malloc",
-            r#"(export "__wasmgrind_malloc" (func $malloc))"#,
-        ),
-        (
-            "__wasmgrind_free",
-            r#"(export "__wasmgrind_free" (func $free))"#,
-        ),
-    ] {
+    for (name, export) in GUEST_EXPORT_LINES {
         let err = patch_default(&fixture_with(&[(export, "")])).unwrap_err();
         assert!(
-            matches!(err, PatchError::MissingGuestExport(n) if n == name),
+            matches!(&err, PatchError::MissingGuestExports(n) if n == &[name]),
             "{err:?}"
         );
         assert_message(&err, "wasmgrind-guest");
     }
+    let both: Vec<(&str, &str)> = GUEST_EXPORT_LINES.iter().map(|(_, e)| (*e, "")).collect();
+    let err = patch_default(&fixture_with(&both)).unwrap_err();
+    assert!(
+        matches!(&err, PatchError::MissingGuestExports(n) if n == &["__wasmgrind_malloc", "__wasmgrind_free"]),
+        "{err:?}"
+    );
+    assert_message(
+        &err,
+        "`__wasmgrind_malloc`, `__wasmgrind_free` are not exported",
+    );
+}
+
+/// A module linked without any of the settings: a memory that is defined, not shared and
+/// unbounded, and none of the exports. One error names all of it.
+#[test]
+fn every_build_problem_is_named_at_once() {
+    let mut edits: Vec<(&str, &str)> = vec![(
+        r#"(import "env" "memory" (memory 17 16384 shared))"#,
+        "(memory 17)",
+    )];
+    edits.extend(LINKER_EXPORT_LINES.iter().map(|(_, e)| (*e, "")));
+    edits.extend(GUEST_EXPORT_LINES.iter().map(|(_, e)| (*e, "")));
+    let wasm = fixture_with(&edits);
+    let err = patch_default(&wasm).unwrap_err();
+    let PatchError::BuildProblems(problems) = &err else {
+        panic!("not BuildProblems: {err:?}");
+    };
+    let variants: Vec<String> = problems
+        .iter()
+        .map(|p| {
+            format!("{p:?}")
+                .split([' ', '('])
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        variants,
+        [
+            "MemoryNotImported",
+            "MemoryNotShared",
+            "NoMaximum",
+            "MissingLinkerExports",
+            "MissingGuestExports"
+        ]
+    );
+    let msg = err.to_string();
+    assert!(!msg.contains('\n'), "one line: {msg}");
+    assert!(
+        msg.starts_with("the module is not built for Wasmgrind; 5 problems: (1) "),
+        "{msg}"
+    );
+    for needle in [
+        "--import-memory",
+        "--shared-memory",
+        "--max-memory",
+        "--export=__heap_base",
+        "--export=__wasm_init_tls",
+        "`__wasmgrind_free`",
+        "guests/.cargo/config.toml",
+    ] {
+        assert_message(&err, needle);
+    }
+    // The memory alone, as `memory_limits` sees it.
+    let err = memory_limits(&wasm).unwrap_err();
+    assert!(
+        matches!(&err, PatchError::BuildProblems(p) if p.len() == 3),
+        "{err:?}"
+    );
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! `cargo xtask dist`: builds `pkg/`, the npm package of the JS runtime.
 //!
-//! 1. builds `wasmgrind-js` for wasm32 with the pinned nightly, `-Z build-std` and the
-//!    shared-memory RUSTFLAGS of [`toolchain::wasm_rustflags`], into
+//! 1. builds `wasmgrind-js` for wasm32 with the pinned nightly, and the `-Z build-std`
+//!    and shared-memory RUSTFLAGS of the guests ([`toolchain::GuestConfig`], read from
+//!    `guests/.cargo/config.toml`) with a larger maximum memory, into
 //!    `target/wasmgrind-js/`;
 //! 2. fails unless its memory is imported and shared ([`toolchain::check_shared_memory`]);
 //! 3. generates the bindings with `wasm-bindgen-cli-support` (as a library, target `web`,
@@ -93,15 +94,16 @@ pub fn build(release: bool) -> Result<PathBuf> {
 fn build_utility(release: bool) -> Result<PathBuf> {
     toolchain::ensure_nightly()?;
     let target_dir = root().join("target").join("wasmgrind-js");
+    let config = toolchain::GuestConfig::load()?;
     let mut cmd = toolchain::nightly_cargo();
     // The recorder keeps a run's events in the utility memory: allow it the whole 4 GiB
     // of a 32-bit memory (wasm-ld takes the last `--max-memory`).
-    let rustflags = format!(
-        "{} -C link-arg=--max-memory={UTILITY_MAX_MEMORY}",
-        toolchain::wasm_rustflags()
-    );
+    let max_memory = format!("link-arg=--max-memory={UTILITY_MAX_MEMORY}");
     cmd.current_dir(root())
-        .env("RUSTFLAGS", rustflags)
+        .env(
+            "CARGO_ENCODED_RUSTFLAGS",
+            config.encoded_rustflags(&["-C", &max_memory]),
+        )
         .env("CARGO_TARGET_DIR", &target_dir)
         .args([
             "build",
@@ -110,8 +112,8 @@ fn build_utility(release: bool) -> Result<PathBuf> {
             "--lib",
             "--target",
             toolchain::WASM_TARGET,
-            toolchain::BUILD_STD,
-        ]);
+        ])
+        .arg(config.build_std_arg());
     if release {
         cmd.arg("--release");
     }
@@ -150,10 +152,10 @@ fn check_bindgen_output(path: &Path) -> Result {
     let bytes = fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     wasmgrind_patch::memory_limits(&bytes).map_err(|problem| {
         format!(
-            "{}: {problem}; the utility module must import a shared memory (build it with \
-             RUSTFLAGS=\"{}\")",
+            "{}: {problem}; the utility module must import a shared memory (it is built with \
+             the RUSTFLAGS of {})",
             path.display(),
-            toolchain::wasm_rustflags()
+            toolchain::GUEST_CONFIG
         )
     })?;
     Ok(())

@@ -35,12 +35,12 @@ pub fn build() -> Result<Vec<PathBuf>> {
     let guests_dir = root.join("guests");
     let build_dir = root.join("target").join("guests-build");
     let out_dir = root.join("target").join("guests");
+    // The target, `-Z build-std`, RUSTFLAGS and the release profile come from
+    // guests/.cargo/config.toml, which cargo reads in this directory.
     util::run(
         toolchain::nightly_cargo()
             .current_dir(&guests_dir)
-            .args(["build", "--release", "--target", toolchain::WASM_TARGET])
-            .arg(toolchain::BUILD_STD)
-            .env("RUSTFLAGS", toolchain::wasm_rustflags())
+            .args(["build", "--release"])
             .env("CARGO_TARGET_DIR", &build_dir),
     )?;
 

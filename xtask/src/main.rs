@@ -12,6 +12,7 @@ mod demo;
 mod dist;
 mod fuzz;
 mod guests;
+mod new_guest;
 mod test;
 mod toolchain;
 mod util;
@@ -23,6 +24,8 @@ cargo xtask <command>
 
 commands:
   guests          build every guest program into target/guests/*.wasm (installs the pinned nightly)
+  new-guest PATH  create a guest crate in PATH that builds with the settings of guests/
+                  (Cargo.toml, src/lib.rs, .cargo/config.toml, rust-toolchain.toml)
   dist            build pkg/, the npm package (wasm-bindgen output, JS runtime, CLI)
   test            build what is needed and run every test, clippy and the fmt check
   bundler         the bundler test alone: pkg/ packed into the Vite app of tests/bundler,
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
     };
     let result = match cmd.as_str() {
         "guests" => guests::run(rest),
+        "new-guest" => new_guest::run(rest),
         "dist" => dist::run(rest),
         "test" => test::run(rest),
         "bundler" => bundler::run(rest),

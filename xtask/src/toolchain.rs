@@ -1,26 +1,132 @@
 //! The pinned nightly toolchain and the shared-memory wasm32 build settings that guests
 //! and `wasmgrind-js` need.
 //!
+//! The settings have one home: `guests/.cargo/config.toml` (target, `-Z build-std`,
+//! RUSTFLAGS with every link argument, release profile) and `guests/rust-toolchain.toml`
+//! (the nightly). `cargo xtask guests` builds the guests through them (cargo reads them
+//! in `guests/`), `cargo xtask new-guest` copies them, and [`GuestConfig`] reads them for
+//! the build of `wasmgrind-js` and for error messages. [`NIGHTLY`] repeats the channel so
+//! that messages can name it; a test checks that the two agree.
+//!
 //! The xtask itself runs on stable under `cargo run`, which exports variables (`RUSTC`,
 //! `RUSTUP_TOOLCHAIN`, `CARGO_TARGET_DIR`, ...) that would make a nested build use the
 //! wrong compiler or directory; [`nightly_cargo`] starts cargo without them.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
+use serde::Deserialize;
 use wasmgrind_core::abi;
 use wasmparser::{ExternalKind, Parser, Payload};
 
 use crate::util::{self, Result};
 
-/// The nightly that builds guests and `wasmgrind-js` (`-Z build-std` needs nightly).
+/// The nightly that builds guests and `wasmgrind-js` (`-Z build-std` needs nightly): the
+/// `channel` of [`GUEST_TOOLCHAIN`].
 pub const NIGHTLY: &str = "nightly-2026-05-20";
 
 /// The target of every guest and of `wasmgrind-js`.
 pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
-/// The `-Z build-std` argument: std rebuilt with atomics, panics abort.
-pub const BUILD_STD: &str = "-Zbuild-std=panic_abort,std";
+/// The cargo configuration of a guest, relative to the repository root: the one copy of
+/// the guest build settings.
+pub const GUEST_CONFIG: &str = "guests/.cargo/config.toml";
+
+/// The toolchain file of a guest, relative to the repository root.
+pub const GUEST_TOOLCHAIN: &str = "guests/rust-toolchain.toml";
+
+/// How to fix a module that was not built with the guest settings, for error messages.
+pub fn build_advice() -> String {
+    format!(
+        "build it with the settings of {GUEST_CONFIG} and {GUEST_TOOLCHAIN}: copy both into \
+         your crate (`cargo xtask new-guest PATH` creates a crate that has them) and run \
+         `cargo build --release` in the crate's directory"
+    )
+}
+
+/// The build settings of [`GUEST_CONFIG`] that a build outside `guests/` needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestConfig {
+    /// The crates of `[unstable] build-std`.
+    pub build_std: Vec<String>,
+    /// `[target.wasm32-unknown-unknown] rustflags`, one argument per entry.
+    pub rustflags: Vec<String>,
+}
+
+impl GuestConfig {
+    /// Reads [`GUEST_CONFIG`] of this repository.
+    pub fn load() -> Result<GuestConfig> {
+        let path = util::root().join(GUEST_CONFIG);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        GuestConfig::parse(&text).map_err(|e| format!("{}: {e}", path.display()).into())
+    }
+
+    /// Reads the settings from the text of a cargo configuration file; fails unless it
+    /// builds for [`WASM_TARGET`] with `build-std` and target rustflags.
+    pub fn parse(text: &str) -> Result<GuestConfig> {
+        /// The part of `.cargo/config.toml` that the xtask reads.
+        #[derive(Deserialize)]
+        struct File {
+            build: Build,
+            unstable: Unstable,
+            target: BTreeMap<String, Target>,
+        }
+        #[derive(Deserialize)]
+        struct Build {
+            target: String,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "kebab-case")]
+        struct Unstable {
+            build_std: Vec<String>,
+        }
+        #[derive(Deserialize)]
+        struct Target {
+            rustflags: Vec<String>,
+        }
+
+        let file: File = toml::from_str(text).map_err(|e| {
+            format!(
+                "not the guest configuration that the xtask expects (`[build] target`, \
+                 `[unstable] build-std` and `[target.{WASM_TARGET}] rustflags`): {e}"
+            )
+        })?;
+        if file.build.target != WASM_TARGET {
+            return Err(format!(
+                "`[build] target` is `{}`; guests are built for `{WASM_TARGET}`",
+                file.build.target
+            )
+            .into());
+        }
+        let rustflags = file
+            .target
+            .get(WASM_TARGET)
+            .map(|t| t.rustflags.clone())
+            .ok_or_else(|| format!("there is no `[target.{WASM_TARGET}] rustflags`"))?;
+        if file.unstable.build_std.is_empty() {
+            return Err("`[unstable] build-std` names no crate".into());
+        }
+        Ok(GuestConfig {
+            build_std: file.unstable.build_std,
+            rustflags,
+        })
+    }
+
+    /// The `-Z build-std` argument of a cargo command line.
+    pub fn build_std_arg(&self) -> String {
+        format!("-Zbuild-std={}", self.build_std.join(","))
+    }
+
+    /// The rustflags followed by `extra`, as `CARGO_ENCODED_RUSTFLAGS` wants them (one
+    /// argument per field, separated by `0x1f`).
+    pub fn encoded_rustflags(&self, extra: &[&str]) -> String {
+        let mut flags: Vec<&str> = self.rustflags.iter().map(String::as_str).collect();
+        flags.extend_from_slice(extra);
+        flags.join("\x1f")
+    }
+}
 
 /// The components the nightly needs besides the compiler.
 const COMPONENTS: [&str; 2] = ["rust-src", "rust-std-wasm32-unknown-unknown"];
@@ -83,28 +189,12 @@ fn rustup() -> Command {
     cmd
 }
 
-/// The RUSTFLAGS of a shared-memory wasm32 build: atomics, an imported shared memory of
-/// at most 1 GiB, and the linker exports that patching needs
-/// ([`abi::LINKER_EXPORTS`]).
-///
-/// With [`NIGHTLY`], `+atomics` alone no longer makes the memory shared, hence the
-/// explicit `--shared-memory`.
-pub fn wasm_rustflags() -> String {
-    let mut flags = vec![
-        "-C target-feature=+atomics,+bulk-memory,+mutable-globals",
-        "-C link-arg=--shared-memory",
-        "-C link-arg=--import-memory",
-        "-C link-arg=--max-memory=1073741824",
-    ];
-    flags.extend(abi::LINKER_EXPORTS.iter().map(|(_, flag)| *flag));
-    flags.join(" ")
-}
-
 /// `rustup run NIGHTLY cargo` in a clean environment: without the variables of the outer
 /// stable `cargo run` that would leak into the nested build (compiler, flags, target
 /// directory, toolchain override, jobserver), and with `RUSTUP_AUTO_INSTALL=0`.
 ///
-/// The caller sets `RUSTFLAGS` (usually [`wasm_rustflags`]) and `CARGO_TARGET_DIR`.
+/// Cargo then reads the configuration of the directory the caller starts it in (for the
+/// guests, [`GUEST_CONFIG`]); the caller sets `CARGO_TARGET_DIR`.
 pub fn nightly_cargo() -> Command {
     let mut cmd = Command::new("rustup");
     cmd.args(["run", NIGHTLY, "cargo"]);
@@ -136,8 +226,9 @@ fn leaks_into_nested_cargo(key: &str) -> bool {
         "MFLAGS",
         "__CARGO_FIX_PLZ",
     ];
-    const PREFIXES: [&str; 6] = [
+    const PREFIXES: [&str; 7] = [
         "CARGO_ENCODED_",
+        "CARGO_UNSTABLE_",
         "CARGO_BUILD_",
         "CARGO_TARGET_",
         "CARGO_PROFILE_",
@@ -154,15 +245,13 @@ pub fn check_shared_memory(path: &Path) -> Result {
     check_shared_memory_bytes(&path.display().to_string(), &bytes)
 }
 
-/// [`check_shared_memory`] on the bytes of a module; `what` names it in errors.
+/// [`check_shared_memory`] on the bytes of a module; `what` names it in errors. Every
+/// missing export is named, not only the first.
 fn check_shared_memory_bytes(what: &str, bytes: &[u8]) -> Result {
-    let fix = format!(
-        "build it for {WASM_TARGET} with {NIGHTLY}, `{BUILD_STD}` and RUSTFLAGS=\"{}\"",
-        wasm_rustflags()
-    );
+    let fix = build_advice();
     let fail = |problem: String| -> util::Error { format!("{what}: {problem}; {fix}").into() };
     // The memory rules are the patcher's: its errors say which link argument is missing.
-    wasmgrind_patch::memory_limits(bytes).map_err(|e| fail(e.to_string()))?;
+    let memory = wasmgrind_patch::memory_limits(bytes).err();
     let mut exports: Vec<(String, ExternalKind)> = Vec::new();
     for payload in Parser::new(0).parse_all(bytes) {
         if let Payload::ExportSection(reader) =
@@ -174,23 +263,36 @@ fn check_shared_memory_bytes(what: &str, bytes: &[u8]) -> Result {
             }
         }
     }
-    for (name, _) in abi::LINKER_EXPORTS {
+    let mut problems: Vec<String> = memory.into_iter().map(|e| e.to_string()).collect();
+    let mut missing = Vec::new();
+    for (name, flag) in abi::LINKER_EXPORTS {
         let want = if name == abi::INIT_TLS {
             ExternalKind::Func
         } else {
             ExternalKind::Global
         };
         match exports.iter().find(|(n, _)| n == name) {
-            None => return Err(fail(format!("it does not export `{name}`"))),
+            None => missing.push((name, flag)),
             Some((_, kind)) if *kind != want => {
-                return Err(fail(format!(
-                    "its export `{name}` is a {kind:?}, not a {want:?}"
-                )))
+                problems.push(format!("its export `{name}` is a {kind:?}, not a {want:?}"))
             }
             Some(_) => {}
         }
     }
-    Ok(())
+    if !missing.is_empty() {
+        let names: Vec<String> = missing.iter().map(|(n, _)| format!("`{n}`")).collect();
+        let flags: Vec<&str> = missing.iter().map(|(_, f)| *f).collect();
+        problems.push(format!(
+            "it does not export {} (link with `{}`)",
+            names.join(", "),
+            flags.join(" ")
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(fail(problems.join("; ")))
+    }
 }
 
 #[cfg(test)]
@@ -298,19 +400,144 @@ mod tests {
     }
 
     #[test]
-    fn rejects_missing_linker_exports() {
+    fn names_every_missing_linker_export_and_the_memory_problem_at_once() {
         let msg = check(Memory::ImportedShared, false);
-        assert!(msg.contains("does not export `__heap_base`"), "{msg}");
-        assert!(msg.contains("--export=__heap_base"), "{msg}");
+        for (name, flag) in abi::LINKER_EXPORTS {
+            assert!(msg.contains(&format!("`{name}`")), "{name}: {msg}");
+            assert!(msg.contains(flag), "{flag}: {msg}");
+        }
+        assert!(
+            msg.contains("does not export `__heap_base`, `__tls_size`"),
+            "{msg}"
+        );
+        let msg = check(Memory::ImportedUnshared, false);
+        assert!(
+            msg.contains("--shared-memory") && msg.contains("--export=__wasm_init_tls"),
+            "{msg}"
+        );
+        assert!(msg.contains(GUEST_CONFIG), "{msg}");
+    }
+
+    /// The guest settings of the repository: what the guests are built with.
+    fn repository_config() -> GuestConfig {
+        GuestConfig::load().unwrap()
+    }
+
+    /// Whether `flags` has `-C value` as two consecutive arguments.
+    fn has_codegen_flag(flags: &[String], value: &str) -> bool {
+        flags.windows(2).any(|w| w[0] == "-C" && w[1] == value)
     }
 
     #[test]
-    fn flags_name_every_linker_export() {
-        let flags = wasm_rustflags();
-        assert!(flags.contains("--shared-memory") && flags.contains("--import-memory"));
-        for (name, _) in abi::LINKER_EXPORTS {
-            assert!(flags.contains(&format!("--export={name}")), "{name}");
+    fn the_guest_config_links_every_export_the_patcher_needs() {
+        let config = repository_config();
+        for (name, flag) in abi::LINKER_EXPORTS {
+            let value = flag.strip_prefix("-C ").unwrap();
+            assert!(
+                has_codegen_flag(&config.rustflags, value),
+                "{GUEST_CONFIG} lacks `{flag}` (for `{name}`)"
+            );
         }
+        for value in [
+            "target-feature=+atomics,+bulk-memory,+mutable-globals",
+            "link-arg=--shared-memory",
+            "link-arg=--import-memory",
+            "link-arg=--max-memory=1073741824",
+        ] {
+            assert!(
+                has_codegen_flag(&config.rustflags, value),
+                "{GUEST_CONFIG} lacks `-C {value}`"
+            );
+        }
+        assert_eq!(config.build_std_arg(), "-Zbuild-std=panic_abort,std");
+        let encoded = config.encoded_rustflags(&["-C", "link-arg=--max-memory=4294967296"]);
+        let fields: Vec<&str> = encoded.split('\x1f').collect();
+        assert_eq!(fields.len(), config.rustflags.len() + 2);
+        assert_eq!(fields[0], "-C");
+        assert_eq!(fields.last(), Some(&"link-arg=--max-memory=4294967296"));
+    }
+
+    #[test]
+    fn the_toolchain_file_pins_the_nightly_of_the_xtask() {
+        #[derive(Deserialize)]
+        struct File {
+            toolchain: Toolchain,
+        }
+        #[derive(Deserialize)]
+        struct Toolchain {
+            channel: String,
+            components: Vec<String>,
+            targets: Vec<String>,
+        }
+        let path = util::root().join(GUEST_TOOLCHAIN);
+        let file: File = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(file.toolchain.channel, NIGHTLY);
+        assert_eq!(file.toolchain.components, ["rust-src"]);
+        assert_eq!(file.toolchain.targets, [WASM_TARGET]);
+        assert_eq!(
+            COMPONENTS,
+            ["rust-src", &*format!("rust-std-{WASM_TARGET}")],
+            "ensure_nightly checks the components of the toolchain file"
+        );
+    }
+
+    #[test]
+    fn config_errors_name_what_is_missing() {
+        let err = GuestConfig::parse("[build]\ntarget = \"x86_64-unknown-linux-gnu\"\n[unstable]\nbuild-std = [\"std\"]\n[target.x86_64-unknown-linux-gnu]\nrustflags = []\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("guests are built for `wasm32-unknown-unknown`"),
+            "{err}"
+        );
+        let err = GuestConfig::parse("[build]\ntarget = \"wasm32-unknown-unknown\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("[unstable] build-std"), "{err}");
+    }
+
+    /// The compile error of `wasmgrind-guest` for a wasm32 build with the target features
+    /// `features`: what `cargo check` prints. Uses the pinned nightly, which `cargo xtask
+    /// test` installs before it runs the Rust tests.
+    fn guest_library_check(features: &str) -> String {
+        let out = nightly_cargo()
+            .current_dir(util::root())
+            .args(["check", "--quiet", "--package", "wasmgrind-guest"])
+            .args(["--target", WASM_TARGET])
+            .env("RUSTFLAGS", format!("-C target-feature={features}"))
+            .env(
+                "CARGO_TARGET_DIR",
+                util::root()
+                    .join("target")
+                    .join("xtask-tests")
+                    .join("guest-features"),
+            )
+            .output()
+            .expect("rustup runs");
+        assert!(!out.status.success(), "the check of `{features}` passed");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    #[test]
+    fn the_guest_library_names_every_missing_target_feature_at_once() {
+        let err = guest_library_check("-atomics,-bulk-memory,-mutable-globals");
+        assert!(
+            err.contains(
+                "lacks the target feature(s) `+atomics` `+bulk-memory` `+mutable-globals`."
+            ),
+            "{err}"
+        );
+        assert!(err.contains("guests/.cargo/config.toml"), "{err}");
+        assert_eq!(
+            err.matches("error: wasmgrind-guest needs").count(),
+            1,
+            "{err}"
+        );
+        let err = guest_library_check("+atomics,-bulk-memory,+mutable-globals");
+        assert!(
+            err.contains("lacks the target feature(s) `+bulk-memory`."),
+            "{err}"
+        );
     }
 
     #[test]
@@ -320,6 +547,7 @@ mod tests {
             "RUSTUP_TOOLCHAIN",
             "CARGO_TARGET_DIR",
             "CARGO_ENCODED_RUSTFLAGS",
+            "CARGO_UNSTABLE_BUILD_STD",
         ] {
             assert!(leaks_into_nested_cargo(key), "{key}");
         }

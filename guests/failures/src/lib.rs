@@ -1,5 +1,5 @@
-//! Scenarios that fail: a trap in a child thread, panics, running out of memory, and a
-//! real deadlock.
+//! Scenarios that fail: a trap in a child thread, panics, running out of memory, a real
+//! deadlock, and `std::thread::spawn`, which cannot start threads on wasm32.
 //!
 //! Every exported function is a scenario listed in `guests/manifest.json`.
 
@@ -89,4 +89,14 @@ pub extern "C" fn deadlock() {
         "deadlock: the threads finished ({first_result:?}, {second_result:?}) although each \
          waits for the lock the other holds"
     );
+}
+
+/// Calls `std::thread::spawn`, which cannot start a thread on `wasm32-unknown-unknown`:
+/// std panics with "failed to spawn thread" and `Unsupported` ("operation not supported on
+/// this platform"), and the runtime adds a hint to use `wasmgrind_guest::thread::spawn`.
+#[no_mangle]
+pub extern "C" fn std_thread_spawn() {
+    let child = std::thread::spawn(|| std::hint::black_box(6) * 7);
+    let answer = child.join().expect("std_thread_spawn: join failed");
+    panic!("std_thread_spawn: std started a thread (which computed {answer}) on wasm32");
 }

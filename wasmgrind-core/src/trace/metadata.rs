@@ -38,13 +38,76 @@ pub struct VariableInfo {
 }
 
 /// What a dense location id stands for: an entry of the instrumenter's location table.
+///
+/// In JSON the entry's fields follow `id`, and `function`, the demangled name
+/// ([`LocationInfo::function`]), follows the raw `func_name`. Reading ignores `function`:
+/// it is always derived from `func_name`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "LocationJson", from = "LocationJson")]
 pub struct LocationInfo {
     /// The entry's index in the location table ([`super::Event::location`]).
     pub id: LocationId,
     /// The entry.
-    #[serde(flatten)]
     pub location: Location,
+}
+
+impl LocationInfo {
+    /// The function's name as a user reads it: `func_name` demangled (both of rustc's
+    /// manglings, without the hash), or as it is when it is not a Rust symbol; `None`
+    /// when the function has no name.
+    pub fn function(&self) -> Option<String> {
+        self.location
+            .func_name
+            .as_deref()
+            .map(crate::analysis::symbolize::demangle)
+    }
+}
+
+/// [`LocationInfo`] as JSON: the fields of its [`Location`] after `id`, with `function`
+/// next to `func_name`.
+#[derive(Serialize, Deserialize)]
+struct LocationJson {
+    id: LocationId,
+    func_index: u32,
+    func_name: Option<String>,
+    #[serde(default, skip_deserializing)]
+    function: Option<String>,
+    code_offset: u32,
+    instr: String,
+}
+
+impl From<LocationInfo> for LocationJson {
+    fn from(info: LocationInfo) -> LocationJson {
+        let function = info.function();
+        let Location {
+            func_index,
+            func_name,
+            code_offset,
+            instr,
+        } = info.location;
+        LocationJson {
+            id: info.id,
+            func_index,
+            func_name,
+            function,
+            code_offset,
+            instr,
+        }
+    }
+}
+
+impl From<LocationJson> for LocationInfo {
+    fn from(json: LocationJson) -> LocationInfo {
+        LocationInfo {
+            id: json.id,
+            location: Location {
+                func_index: json.func_index,
+                func_name: json.func_name,
+                code_offset: json.code_offset,
+                instr: json.instr,
+            },
+        }
+    }
 }
 
 /// The sizes of the id spaces and the number of exported events.

@@ -8,16 +8,9 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU32, Ordering};
 
+use super::raw::RawLock;
 use crate::sys;
-
-/// Nobody holds the lock.
-const UNLOCKED: u32 = 0;
-/// A thread holds the lock and no thread waits for it.
-const LOCKED: u32 = 1;
-/// A thread holds the lock and other threads may be waiting for it.
-const CONTENDED: u32 = 2;
 
 /// A mutual exclusion lock protecting a `T`, traced by the Wasmgrind runtime.
 ///
@@ -32,7 +25,7 @@ const CONTENDED: u32 = 2;
 #[repr(C)]
 pub struct Mutex<T: ?Sized> {
     // First field (`repr(C)`): its address is the address of the Mutex.
-    state: AtomicU32,
+    raw: RawLock,
     data: UnsafeCell<T>,
 }
 
@@ -45,7 +38,7 @@ impl<T> Mutex<T> {
     /// A new, unlocked mutex holding `value`.
     pub const fn new(value: T) -> Self {
         Mutex {
-            state: AtomicU32::new(UNLOCKED),
+            raw: RawLock::new(),
             data: UnsafeCell::new(value),
         }
     }
@@ -70,27 +63,11 @@ impl<T: ?Sized> Mutex<T> {
     pub fn lock(&self) -> MutexGuard<'_, T> {
         let id = self.id();
         sys::start_lock(id);
-        if self
-            .state
-            .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            self.lock_contended();
-        }
+        self.raw.lock();
         sys::finish_lock(id);
         MutexGuard {
             mutex: self,
             _not_send: PhantomData,
-        }
-    }
-
-    /// The slow path: mark the lock contended and sleep until it is released.
-    fn lock_contended(&self) {
-        // Whoever holds the lock now sees CONTENDED when it unlocks and wakes a waiter. A
-        // thread that gets the lock here leaves CONTENDED behind, which at worst costs one
-        // needless wake-up.
-        while self.state.swap(CONTENDED, Ordering::Acquire) != UNLOCKED {
-            sys::wait(&self.state, CONTENDED);
         }
     }
 
@@ -100,9 +77,9 @@ impl<T: ?Sized> Mutex<T> {
     /// request and cannot be part of a deadlock.
     #[inline]
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        self.state
-            .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            .ok()?;
+        if !self.raw.try_lock() {
+            return None;
+        }
         sys::finish_lock(self.id());
         Some(MutexGuard {
             mutex: self,
@@ -119,9 +96,7 @@ impl<T: ?Sized> Mutex<T> {
     fn unlock(&self) {
         let id = self.id();
         sys::start_unlock(id);
-        if self.state.swap(UNLOCKED, Ordering::Release) == CONTENDED {
-            sys::wake_one(&self.state);
-        }
+        self.raw.unlock();
         sys::finish_unlock(id);
     }
 }
@@ -143,7 +118,7 @@ impl<T: ?Sized> fmt::Debug for Mutex<T> {
         // Reading the value would need the lock, which would show up in the trace.
         f.debug_struct("Mutex")
             .field("id", &self.id())
-            .field("locked", &(self.state.load(Ordering::Relaxed) != UNLOCKED))
+            .field("locked", &self.raw.is_locked())
             .finish_non_exhaustive()
     }
 }
@@ -152,7 +127,7 @@ impl<T: ?Sized> fmt::Debug for Mutex<T> {
 /// releases the lock when dropped.
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct MutexGuard<'a, T: ?Sized> {
-    mutex: &'a Mutex<T>,
+    pub(super) mutex: &'a Mutex<T>,
     // The lock must be released by the thread that took it.
     _not_send: PhantomData<*const ()>,
 }
@@ -192,9 +167,11 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sync::raw::{CONTENDED, UNLOCKED};
     use crate::sys::events;
     use crate::thread;
     use std::sync::atomic::AtomicBool;
+    use std::sync::atomic::Ordering;
     use std::sync::Arc;
 
     #[test]
@@ -256,7 +233,7 @@ mod tests {
             h.join().unwrap();
         }
         assert_eq!(*counter.lock(), 16_000);
-        assert_eq!(counter.state.load(Ordering::Relaxed), UNLOCKED);
+        assert_eq!(counter.raw.state.load(Ordering::Relaxed), UNLOCKED);
     }
 
     /// Mutual exclusion and the wake-up, checked by handshakes rather than by timing: the
@@ -280,21 +257,21 @@ mod tests {
                 events::take()
             }
         });
-        while sys::waiters(&m.state) == 0 && !inside.load(Ordering::SeqCst) {
+        while sys::waiters(&m.raw.state) == 0 && !inside.load(Ordering::SeqCst) {
             std::thread::yield_now();
         }
         assert!(
             !inside.load(Ordering::SeqCst),
             "the child took the lock while the parent held it"
         );
-        assert_eq!(sys::waiters(&m.state), 1);
-        assert_eq!(m.state.load(Ordering::Relaxed), CONTENDED);
+        assert_eq!(sys::waiters(&m.raw.state), 1);
+        assert_eq!(m.raw.state.load(Ordering::Relaxed), CONTENDED);
         g.push(3);
         drop(g);
         // The release dequeued the waiter before it returned; a parked thread is only
         // released by a wake-up (see `sys::wait`), so a lost one leaves it here.
         assert_eq!(
-            sys::waiters(&m.state),
+            sys::waiters(&m.raw.state),
             0,
             "releasing the lock did not wake the waiting thread"
         );
@@ -310,6 +287,6 @@ mod tests {
         );
         assert!(inside.load(Ordering::SeqCst));
         assert_eq!(*m.lock(), [1, 3, 2]);
-        assert_eq!(m.state.load(Ordering::Relaxed), UNLOCKED);
+        assert_eq!(m.raw.state.load(Ordering::Relaxed), UNLOCKED);
     }
 }
