@@ -8,8 +8,10 @@
 //! - the module transformations: [`patch`], [`instrument`], [`memory_limits`] and
 //!   [`check_entry`];
 //! - the tracing session: [`trace_start`], per-thread [`thread_begin`]/[`thread_end`],
-//!   the state queries the runtime reports on a timeout, [`trace_stop`] and
-//!   [`trace_finish`], which exports RapidBin, STD and the JSON metadata;
+//!   the state queries the runtime reports on a timeout, [`trace_drain`], which the
+//!   manager calls while the program runs to stream the trace out chunk by chunk
+//!   ([`stream`]), [`trace_limit`], [`trace_stop`] and [`trace_finish`], which ends the
+//!   trace with its last chunk, the final headers, the JSON metadata and the report;
 //! - the hooks ([`hooks`]), raw WebAssembly exports that the runtime passes to the target
 //!   module as its imports, so that a traced memory access or lock operation is a
 //!   WebAssembly-to-WebAssembly call;
@@ -25,6 +27,7 @@ pub mod entry;
 pub mod error;
 pub mod hooks;
 pub mod session;
+pub mod stream;
 
 use js_sys::{Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -35,7 +38,8 @@ use wasmgrind_core::trace::{export, ExportOptions, Trace};
 pub use entry::{check_entry as check_entry_rs, EntryError};
 use error::{Failure, SessionError};
 use hooks::{CURRENT, SESSION};
-use session::Session;
+use session::{Config, Session};
+use stream::Chunk;
 
 type JsResult<T> = Result<T, JsValue>;
 
@@ -145,37 +149,99 @@ pub fn error_code_text(code: i32) -> String {
     }
 }
 
+/// A limit given as a JS number: a finite number of at least 1 is the limit, anything
+/// else (`Infinity`) none.
+fn limit(value: f64) -> Option<u64> {
+    (value.is_finite() && value >= 1.0).then_some(value as u64)
+}
+
 /// Starts the tracing session of this utility memory: thread ids `0..max_threads`, at
-/// most `capacity` events, `locations_json` the location table from [`instrument`];
-/// `original` and `patched` are the module before and after [`patch`], for `file:line`
-/// in the reports.
+/// most `max_events` events and `max_trace_bytes` bytes of trace (`Infinity`: no limit),
+/// exported with `atomics_as_locks` and `lock_requests`; `locations_json` is the location
+/// table from [`instrument`]; `original` and `patched` are the module before and after
+/// [`patch`], for `file:line` in the reports. Recording threads wait while more than
+/// [`Config::DEFAULT_MAX_PENDING`] events wait for [`trace_drain`].
 #[wasm_bindgen(js_name = traceStart)]
+#[allow(clippy::too_many_arguments)]
 pub fn trace_start(
     max_threads: u32,
-    capacity: f64,
+    max_events: f64,
+    max_trace_bytes: f64,
+    atomics_as_locks: bool,
+    lock_requests: bool,
     locations_json: &str,
     original: Vec<u8>,
     patched: Vec<u8>,
 ) -> JsResult<()> {
     let locations: Vec<Location> = serde_json::from_str(locations_json)
         .map_err(|e| fail("SessionError", SessionError::BadLocations(e.to_string())))?;
-    let capacity = if capacity.is_finite() && capacity >= 1.0 {
-        capacity as u64
-    } else {
-        wasmgrind_core::trace::Recorder::DEFAULT_CAPACITY
+    let config = Config {
+        max_threads,
+        max_events: limit(max_events),
+        max_trace_bytes: limit(max_trace_bytes),
+        max_pending: Some(Config::DEFAULT_MAX_PENDING),
+        export: ExportOptions {
+            atomics_as_locks,
+            lock_requests,
+        },
     };
-    let session =
-        Session::new(max_threads, capacity, locations).map_err(|e| fail("SessionError", e))?;
+    let session = Session::new(config, locations).map_err(|e| fail("SessionError", e))?;
     session.set_modules(original, patched);
     SESSION
         .set(session)
         .map_err(|_| fail("SessionError", SessionError::AlreadyStarted))
 }
 
-/// The default event capacity of a session.
-#[wasm_bindgen(js_name = defaultCapacity)]
-pub fn default_capacity() -> f64 {
-    wasmgrind_core::trace::Recorder::DEFAULT_CAPACITY as f64
+/// A chunk as JS sees it: `{ index, events, rapidbin, std, native }`, the three formats'
+/// bytes as `Uint8Array`s (STD as its ASCII bytes).
+fn chunk_object(chunk: &Chunk) -> Object {
+    let obj = Object::new();
+    set(&obj, "index", &(chunk.index as f64).into());
+    set(&obj, "events", &(chunk.events as f64).into());
+    set(
+        &obj,
+        "rapidbin",
+        &Uint8Array::from(&chunk.rapid_bin[..]).into(),
+    );
+    set(&obj, "std", &Uint8Array::from(chunk.std.as_bytes()).into());
+    set(&obj, "native", &Uint8Array::from(&chunk.native[..]).into());
+    obj
+}
+
+/// Moves at most `max_events` of the oldest recorded events out of the recorder, runs
+/// the detectors and the exporter over them and returns their chunk (see
+/// [`stream`]), or `undefined` when nothing new was recorded. Chunk 0 starts with
+/// placeholder headers: the chunks' bytes, concatenated, are the trace files, whose
+/// headers [`trace_finish`] gives. Fails with a `FormatError` when the trace passes a
+/// limit of RapidBin.
+#[wasm_bindgen(js_name = traceDrain)]
+pub fn trace_drain(max_events: u32) -> JsResult<JsValue> {
+    let chunk = session()?
+        .drain(max_events.max(1) as usize)
+        .map_err(Failure::into_js)?;
+    Ok(chunk.map_or(JsValue::UNDEFINED, |c| chunk_object(&c).into()))
+}
+
+/// Events recorded and not drained yet.
+#[wasm_bindgen(js_name = tracePending)]
+pub fn trace_pending() -> JsResult<f64> {
+    Ok(session()?.pending() as f64)
+}
+
+/// The limit the trace reached (`maxEvents` or `maxTraceBytes`), as `{ kind: 'LimitError',
+/// variant, message, events }`, or `null` while none was reached.
+#[wasm_bindgen(js_name = traceLimit)]
+pub fn trace_limit() -> JsResult<JsValue> {
+    let Some(limit) = session()?.limit() else {
+        return Ok(JsValue::NULL);
+    };
+    let failure = Failure::new("LimitError", &limit);
+    let obj = Object::new();
+    set(&obj, "kind", &failure.kind.into());
+    set(&obj, "variant", &failure.variant.as_str().into());
+    set(&obj, "message", &failure.message.as_str().into());
+    set(&obj, "events", &(limit.events() as f64).into());
+    Ok(obj.into())
 }
 
 /// Makes this utility instance record as thread `tid` from now on.
@@ -263,18 +329,16 @@ pub fn location_text(loc: u32) -> JsResult<String> {
     Ok(session()?.location_text(loc))
 }
 
-/// Ends recording, runs the detectors and exports the trace: `{ rapidbin: Uint8Array,
-/// std: string, metadata: string (JSON), native: Uint8Array, events: number,
+/// Ends recording and the trace: `{ chunk, rapidbinHeader: Uint8Array, nativeHeader:
+/// Uint8Array, metadata: string (JSON), events, acquisitions, chunks, bytes,
 /// lockConsistency: string | null, forkJoinConsistency: string | null, findings: string
-/// (the report as JSON), report: string (the report as text) }`. `live_deadlock_json` is
-/// the wait-for cycle the run ended in (`{ threads: [{ thread, waiting_on, holder }] }`),
-/// if it did.
+/// (the report as JSON), report: string (the report as text) }`. `chunk` holds the events
+/// that were not drained yet (as [`trace_drain`] returns them), or is `null`;
+/// `rapidbinHeader` (18 bytes) and `nativeHeader` (24 bytes) go over the placeholders at
+/// the start of chunk 0. `live_deadlock_json` is the wait-for cycle the run ended in
+/// (`{ threads: [{ thread, waiting_on, holder }] }`), if it did.
 #[wasm_bindgen(js_name = traceFinish)]
-pub fn trace_finish(
-    atomics_as_locks: bool,
-    lock_requests: bool,
-    live_deadlock_json: Option<String>,
-) -> JsResult<Object> {
+pub fn trace_finish(live_deadlock_json: Option<String>) -> JsResult<Object> {
     let live = match live_deadlock_json {
         Some(json) => Some(
             serde_json::from_str::<LiveDeadlock>(&json)
@@ -282,29 +346,28 @@ pub fn trace_finish(
         ),
         None => None,
     };
-    let finished = session()?
-        .finish(
-            ExportOptions {
-                atomics_as_locks,
-                lock_requests,
-            },
-            live,
-        )
-        .map_err(Failure::into_js)?;
+    let finished = session()?.finish(live).map_err(Failure::into_js)?;
     let obj = Object::new();
+    let chunk = finished
+        .chunk
+        .as_ref()
+        .map_or(JsValue::NULL, |c| chunk_object(c).into());
+    set(&obj, "chunk", &chunk);
     set(
         &obj,
-        "rapidbin",
-        &Uint8Array::from(&finished.rapid_bin[..]).into(),
+        "rapidbinHeader",
+        &Uint8Array::from(&finished.rapid_bin_header[..]).into(),
     );
-    set(&obj, "std", &finished.export.std_text().into());
-    set(&obj, "metadata", &finished.export.metadata_json().into());
+    set(
+        &obj,
+        "nativeHeader",
+        &Uint8Array::from(&finished.native_header[..]).into(),
+    );
+    set(&obj, "metadata", &finished.metadata.to_json().into());
     set(&obj, "events", &(finished.events as f64).into());
-    set(
-        &obj,
-        "native",
-        &Uint8Array::from(&finished.native[..]).into(),
-    );
+    set(&obj, "acquisitions", &(finished.acquisitions as f64).into());
+    set(&obj, "chunks", &(finished.chunks as f64).into());
+    set(&obj, "bytes", &(finished.bytes as f64).into());
     set(&obj, "findings", &finished.report.json().into());
     set(&obj, "report", &finished.report.text().into());
     let opt = |s: Option<String>| s.map_or(JsValue::NULL, |s| s.into());
