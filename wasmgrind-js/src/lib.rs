@@ -383,7 +383,8 @@ pub fn trace_finish(live_deadlock_json: Option<String>) -> JsResult<Object> {
 /// Runs the detectors again on a saved trace: `native` (Wasmgrind's own trace format, as
 /// `traceFinish` returns it), `locations_json` (the location table), and optionally the
 /// original module, which is patched again to resolve `file:line`. Returns `{ findings:
-/// string (JSON), report: string (text) }`.
+/// string (JSON), report: string (text) }`. [`TraceAnalysis`] does the same for a trace
+/// read piece by piece.
 #[wasm_bindgen(js_name = analyzeTrace)]
 pub fn analyze_trace(
     native: &[u8],
@@ -391,18 +392,67 @@ pub fn analyze_trace(
     original: Option<Vec<u8>>,
     stack_size: u32,
 ) -> JsResult<Object> {
-    let locations: Vec<Location> = serde_json::from_str(locations_json)
-        .map_err(|e| fail("SessionError", SessionError::BadLocations(e.to_string())))?;
-    let patched = match &original {
-        Some(bytes) => Some(patch(bytes, stack_size, false)?),
-        None => None,
-    };
-    let modules = original.as_deref().zip(patched.as_deref());
-    let (_, report) = session::reanalyze(native, &locations, modules).map_err(Failure::into_js)?;
-    let obj = Object::new();
-    set(&obj, "findings", &report.json().into());
-    set(&obj, "report", &report.text().into());
-    Ok(obj)
+    let mut analysis = TraceAnalysis::new(locations_json)?;
+    analysis.feed(native)?;
+    analysis.finish(original, stack_size)
+}
+
+/// The detectors run again on a saved trace that is read piece by piece (the CLI's
+/// `analyze` reads `trace.wgtrace` in blocks), in bounded memory:
+/// `new TraceAnalysis(locationsJson)`, `feed(bytes)` for every piece in order, then
+/// `finish(original, stackSize)`, which returns what [`analyze_trace`] returns.
+#[wasm_bindgen]
+pub struct TraceAnalysis {
+    locations: Vec<Location>,
+    inner: Option<session::Reanalysis>,
+}
+
+#[wasm_bindgen]
+impl TraceAnalysis {
+    /// An analysis of a trace whose locations index `locations_json` (the location table).
+    #[wasm_bindgen(constructor)]
+    pub fn new(locations_json: &str) -> JsResult<TraceAnalysis> {
+        let locations: Vec<Location> = serde_json::from_str(locations_json)
+            .map_err(|e| fail("SessionError", SessionError::BadLocations(e.to_string())))?;
+        Ok(TraceAnalysis {
+            locations,
+            inner: Some(session::Reanalysis::new()),
+        })
+    }
+
+    /// Decodes and analyzes the next bytes of the trace.
+    pub fn feed(&mut self, bytes: &[u8]) -> JsResult<()> {
+        let inner = self
+            .inner
+            .as_mut()
+            .ok_or_else(|| fail("SessionError", SessionError::Finished))?;
+        for piece in bytes.chunks(session::Reanalysis::PIECE_BYTES) {
+            inner.feed(piece).map_err(Failure::into_js)?;
+        }
+        Ok(())
+    }
+
+    /// Ends the trace: `{ findings: string (JSON), report: string (text) }`, with
+    /// `file:line` when `original` (the module that was run) is given; `stack_size` is
+    /// the run's, for patching it again.
+    pub fn finish(&mut self, original: Option<Vec<u8>>, stack_size: u32) -> JsResult<Object> {
+        let inner = self
+            .inner
+            .take()
+            .ok_or_else(|| fail("SessionError", SessionError::Finished))?;
+        let patched = match &original {
+            Some(bytes) => Some(patch(bytes, stack_size, false)?),
+            None => None,
+        };
+        let modules = original.as_deref().zip(patched.as_deref());
+        let (_, report) = inner
+            .finish(&self.locations, modules)
+            .map_err(Failure::into_js)?;
+        let obj = Object::new();
+        set(&obj, "findings", &report.json().into());
+        set(&obj, "report", &report.text().into());
+        Ok(obj)
+    }
 }
 
 /// Encodes a trace given as JSON (the serde form of `wasmgrind_core::trace::Trace`):

@@ -40,10 +40,10 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use wasmgrind_core::analysis::report::{report, Report};
 use wasmgrind_core::analysis::symbolize::Symbolizer;
-use wasmgrind_core::analysis::{analyze, Findings, LiveDeadlock};
+use wasmgrind_core::analysis::{Analyzer, Findings, LiveDeadlock};
 use wasmgrind_core::location::{Location, LocationId};
 use wasmgrind_core::trace::{
-    native, rapid_bin, ExportOptions, Metadata, Op, Recorder, ThreadRecorder,
+    native, rapid_bin, Event, ExportOptions, Metadata, Op, Recorder, ThreadRecorder,
 };
 
 use crate::error::{Failure, LimitError, SessionError};
@@ -507,17 +507,66 @@ pub fn reanalyze(
     locations: &[Location],
     modules: Option<(&[u8], &[u8])>,
 ) -> Result<(Findings, Report), Failure> {
-    let events = native::decode(native_bytes).map_err(|e| Failure::new("TraceError", &e))?;
-    let findings = analyze(&events);
-    let symbolizer = match modules {
-        Some((original, patched)) => Some(
-            Symbolizer::for_patched(original, patched)
-                .map_err(|e| Failure::new("SymbolizeError", &e))?,
-        ),
-        None => None,
-    };
-    let report = report(&findings, locations, symbolizer.as_ref());
-    Ok((findings, report))
+    let mut again = Reanalysis::new();
+    // Pieces of whole records, so that the decoded events never take much memory.
+    for piece in native_bytes.chunks(Reanalysis::PIECE_BYTES) {
+        again.feed(piece)?;
+    }
+    again.finish(locations, modules)
+}
+
+/// The detectors run again on a saved trace in Wasmgrind's own format that comes in pieces
+/// of any size (a file read block by block), in bounded memory: the events of each piece
+/// are decoded, analyzed and freed.
+#[derive(Debug, Default)]
+pub struct Reanalysis {
+    decoder: native::Decoder,
+    analyzer: Analyzer,
+    scratch: Vec<Event>,
+}
+
+impl Reanalysis {
+    /// A good size for the pieces: 1,048,576 records (20 MiB).
+    pub const PIECE_BYTES: usize = native::RECORD_LEN << 20;
+
+    /// A reanalysis that has seen no byte.
+    pub fn new() -> Reanalysis {
+        Reanalysis::default()
+    }
+
+    /// Decodes and analyzes the next bytes of the trace. Fails with a `TraceError` when
+    /// they are not a valid trace.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<(), Failure> {
+        self.scratch.clear();
+        self.decoder
+            .feed(bytes, &mut self.scratch)
+            .map_err(|e| Failure::new("TraceError", &e))?;
+        self.analyzer.events(&self.scratch);
+        self.scratch.clear();
+        Ok(())
+    }
+
+    /// Ends the trace and reports what the detectors found, with `locations` the
+    /// location table and `modules` (original and patched) to resolve `file:line`.
+    pub fn finish(
+        self,
+        locations: &[Location],
+        modules: Option<(&[u8], &[u8])>,
+    ) -> Result<(Findings, Report), Failure> {
+        self.decoder
+            .finish()
+            .map_err(|e| Failure::new("TraceError", &e))?;
+        let findings = self.analyzer.finish();
+        let symbolizer = match modules {
+            Some((original, patched)) => Some(
+                Symbolizer::for_patched(original, patched)
+                    .map_err(|e| Failure::new("SymbolizeError", &e))?,
+            ),
+            None => None,
+        };
+        let report = report(&findings, locations, symbolizer.as_ref());
+        Ok((findings, report))
+    }
 }
 
 /// Held for good by [`Session::stop`]: a thread that locks it waits forever.
