@@ -7,7 +7,7 @@
 // main thread through pkg/wgrind_worker.js: the required ones (nested, hierarchy, mutex
 // counter, trap, real deadlock) first, then every other scenario of guests/manifest.json
 // but the few long ones left to the Node.js tests. For each it checks the outcome that the
-// manifest expects:
+// manifest expects (the soak runs of tests/soak_only.mjs are left to `cargo xtask soak`):
 //
 // - ok: the run resolves, its trace has the manifest's fork and join counts, locks and
 //   lock acquisitions, and every lock event pairs up (see trace_checks.mjs);
@@ -31,6 +31,7 @@
 import { assertPreflight, checkBuildOutputs, loadManifest, openTestPage } from './browser.mjs';
 import { checkOk } from './trace_checks.mjs';
 import { findingProblems } from '../findings.mjs';
+import { SOAK_ONLY } from '../soak_only.mjs';
 
 /** The scenarios that must run in Chromium; they run first. */
 const REQUIRED = [
@@ -53,10 +54,15 @@ const LEFT_TO_NODE = {
   sort_large_array: 'the benchmark workload (cargo xtask bench runtime)',
 };
 
-/** The scenarios to run: the required ones, then every other one of the manifest. */
+/**
+ * The scenarios to run: the required ones, then every other one of the manifest but those
+ * left to Node.js and the soak runs, which only `cargo xtask soak` runs (SOAK_ONLY, see
+ * tests/soak_only.mjs).
+ */
 function scenarioNames(manifest) {
   const all = Object.values(manifest.guests).flatMap((g) => Object.keys(g.scenarios));
-  return [...REQUIRED, ...all.filter((n) => !REQUIRED.includes(n) && !(n in LEFT_TO_NODE))];
+  const skipped = (n) => n in LEFT_TO_NODE || n in SOAK_ONLY;
+  return [...REQUIRED, ...all.filter((n) => !REQUIRED.includes(n) && !skipped(n))];
 }
 
 /** The page's own bound on a single run. */

@@ -11,6 +11,7 @@ mod bundler;
 mod demo;
 mod dist;
 mod guests;
+mod soak;
 mod test;
 mod toolchain;
 mod util;
@@ -27,6 +28,8 @@ commands:
   bundler         the bundler test alone: pkg/ packed into the Vite app of tests/bundler,
                   built and run in Chromium (needs `dist` and `guests` first)
   demo            run a bundled guest in Node with tracing and print the trace summary
+  soak            a ~100M-event traced run through the CLI: events, wall time, peak RSS
+                  (must stay below 4 GiB); not part of `test`
   bench <what>    run a benchmark: `transform` or `runtime`
   book            build the mdBook into book/book
 ";
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         "test" => test::run(rest),
         "bundler" => bundler::run(rest),
         "demo" => demo::run(rest),
+        "soak" => soak::run(rest),
         "bench" => bench::run(rest),
         "book" => book::run(rest),
         "help" | "--help" | "-h" => {
