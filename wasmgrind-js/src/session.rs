@@ -47,7 +47,7 @@ use wasmgrind_core::trace::{
 };
 
 use crate::error::{Failure, LimitError, SessionError};
-use crate::stream::{Chunk, Stream};
+use crate::stream::{BytesReached, Chunk, Stream};
 
 /// The largest thread limit a session accepts.
 pub const MAX_THREAD_LIMIT: u32 = 1 << 20;
@@ -241,6 +241,8 @@ pub struct Session {
     ignored: (AtomicU32, AtomicU32),
     /// The consumer of drained events; `None` once finished.
     stream: Mutex<Option<Stream>>,
+    /// The byte limit the stream had reached when it finished.
+    bytes_reached: Mutex<Option<BytesReached>>,
     max_pending: Option<u64>,
 }
 
@@ -275,6 +277,7 @@ impl Session {
             modules: OnceLock::new(),
             stripes: (0..ATOMIC_STRIPES).map(|_| AtomicU32::new(0)).collect(),
             ignored: (AtomicU32::new(0), AtomicU32::new(0)),
+            bytes_reached: Mutex::new(None),
             max_pending: config.max_pending,
         })
     }
@@ -417,8 +420,10 @@ impl Session {
                 events: self.recorder.recorded(),
             });
         }
-        let stream = lock_stream(&self.stream);
-        let reached = stream.as_ref()?.bytes_reached()?;
+        let reached = match lock_stream(&self.stream).as_ref() {
+            Some(stream) => stream.bytes_reached(),
+            None => *self.bytes_reached.lock().unwrap_or_else(|p| p.into_inner()),
+        }?;
         Some(LimitError::MaxTraceBytes {
             events: reached.events,
             bytes: reached.bytes,
@@ -476,6 +481,7 @@ impl Session {
             .consume(&rest)
             .map_err(|e| Failure::new("FormatError", &e))?;
         drop(rest);
+        *self.bytes_reached.lock().unwrap_or_else(|p| p.into_inner()) = stream.bytes_reached();
         let summary = stream
             .finish(live)
             .map_err(|e| Failure::new("FormatError", &e))?;
