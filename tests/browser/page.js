@@ -138,5 +138,73 @@ async function run(guestUrl, functionName, options = {}, watchdogMs = 60000) {
   }
 }
 
-globalThis.wgTest = { preflight, run };
+/** The bytes of `parts` one after the other. */
+function concat(parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+/**
+ * Runs `functionName` through `wasmgrind()` itself (which starts its own
+ * `wgrind_worker.js`) with `onChunk`, so that the trace streams to the page while the
+ * program runs, and resolves to what `run` resolves to, plus what the chunks showed:
+ * `{ streamed, resultBytes, chunks, chunksInOrder, chunkEvents, rapidbinBytes,
+ * rapidbinHeaderEvents, nativeBytes, nativeHeaderEvents }`. The chunks are assembled here
+ * (bytes concatenated, final headers written over chunk 0's placeholders) and checked
+ * like a whole trace.
+ */
+async function runStreamed(guestUrl, functionName, options = {}) {
+  const { wasmgrind } = await import('../../pkg/wasmgrind.js');
+  const binary = new URL(guestUrl, location.href).href;
+  const chunks = [];
+  const started = performance.now();
+  let result;
+  try {
+    result = await wasmgrind(binary, functionName, {
+      ...options,
+      onChunk: async (c) => {
+        chunks.push(c);
+      },
+    });
+  } catch (e) {
+    return { ok: false, ms: performance.now() - started, error: plainError(e) };
+  }
+  const ms = performance.now() - started;
+  const rapidbin = concat(chunks.map((c) => c.rapidbin));
+  rapidbin.set(result.rapidbinHeader, 0);
+  const native = concat(chunks.map((c) => c.native));
+  native.set(result.nativeHeader, 0);
+  const std = new TextDecoder().decode(concat(chunks.map((c) => c.std)));
+  const out = {
+    ok: true,
+    ms,
+    status: result.status,
+    events: result.events,
+    detached: result.detached.length,
+    lockConsistency: result.lockConsistency,
+    forkJoinConsistency: result.forkJoinConsistency,
+    findings: result.findings,
+    summary: summarize(std, result.metadata),
+    metadataCounts: result.metadata.counts,
+    streamed: result.streamed,
+    resultBytes: [result.rapidbin, result.std, result.native].some((b) => b !== null),
+    chunks: chunks.length,
+    resultChunks: result.chunks,
+    chunksInOrder: chunks.every((c, i) => c.index === i),
+    chunkEvents: chunks.reduce((n, c) => n + c.events, 0),
+    rapidbinBytes: rapidbin.byteLength,
+    rapidbinHeaderEvents: Number(new DataView(rapidbin.buffer).getBigInt64(10)),
+    nativeBytes: native.byteLength,
+    nativeHeaderEvents: Number(new DataView(native.buffer).getBigUint64(16, true)),
+  };
+  log(`${functionName}: streamed, ${result.events} events in ${chunks.length} chunks, ${ms.toFixed(0)} ms`);
+  return out;
+}
+
+globalThis.wgTest = { preflight, run, runStreamed };
 globalThis.wgTestReady = true;

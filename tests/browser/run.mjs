@@ -7,7 +7,7 @@
 // main thread through pkg/wgrind_worker.js: the required ones (nested, hierarchy, mutex
 // counter, trap, real deadlock) first, then every other scenario of guests/manifest.json
 // but the few long ones left to the Node.js tests. For each it checks the outcome that the
-// manifest expects:
+// manifest expects (the soak runs of tests/soak_only.mjs are left to `cargo xtask soak`):
 //
 // - ok: the run resolves, its trace has the manifest's fork and join counts, locks and
 //   lock acquisitions, and every lock event pairs up (see trace_checks.mjs);
@@ -18,6 +18,11 @@
 //
 // For every outcome, the findings of the detectors (data races, potential deadlocks, the
 // deadlock) must be the manifest's (tests/findings.mjs).
+//
+// Then STREAMED scenarios run once more through `wasmgrind()` with `onChunk` in small
+// chunks: the chunks must arrive in order, the result must not hold the trace again, and
+// the chunks, assembled with the final headers, must be a whole trace that passes the same
+// checks, with the manifest's findings.
 //
 // Prints one line per scenario and `N passed, N failed`; exits 1 on any failure. A
 // watchdog ends the whole run (exit 2) if it takes longer than WASMGRIND_BROWSER_WATCHDOG
@@ -31,6 +36,7 @@
 import { assertPreflight, checkBuildOutputs, loadManifest, openTestPage } from './browser.mjs';
 import { checkOk } from './trace_checks.mjs';
 import { findingProblems } from '../findings.mjs';
+import { SOAK_ONLY } from '../soak_only.mjs';
 
 /** The scenarios that must run in Chromium; they run first. */
 const REQUIRED = [
@@ -53,10 +59,39 @@ const LEFT_TO_NODE = {
   sort_large_array: 'the benchmark workload (cargo xtask bench runtime)',
 };
 
-/** The scenarios to run: the required ones, then every other one of the manifest. */
+/**
+ * The scenarios to run: the required ones, then every other one of the manifest but those
+ * left to Node.js and the soak runs, which only `cargo xtask soak` runs (SOAK_ONLY, see
+ * tests/soak_only.mjs).
+ */
 function scenarioNames(manifest) {
   const all = Object.values(manifest.guests).flatMap((g) => Object.keys(g.scenarios));
-  return [...REQUIRED, ...all.filter((n) => !REQUIRED.includes(n) && !(n in LEFT_TO_NODE))];
+  const skipped = (n) => n in LEFT_TO_NODE || n in SOAK_ONLY;
+  return [...REQUIRED, ...all.filter((n) => !REQUIRED.includes(n) && !skipped(n))];
+}
+
+/** Scenarios that also run streamed (`onChunk`), and the chunk size they use. */
+const STREAMED = ['mutex_counter', 'unsynchronized_counter'];
+const STREAM_CHUNK_EVENTS = 200;
+
+/** What is wrong with the chunks of a streamed run `r` (beyond what `judge` checks). */
+function streamProblems(r) {
+  if (!r.ok) return [];
+  const wrong = [];
+  if (r.streamed !== true) wrong.push('the result does not say it was streamed');
+  if (r.resultBytes) wrong.push('a streamed result holds the trace bytes again');
+  if (!r.chunksInOrder) wrong.push('the chunks did not arrive in order');
+  if (r.chunks !== r.resultChunks) wrong.push(`${r.chunks} chunks arrived, the result counts ${r.resultChunks}`);
+  if (r.chunks < 2) wrong.push(`only ${r.chunks} chunk(s) with ${STREAM_CHUNK_EVENTS} events per chunk`);
+  if (r.chunkEvents !== r.events) wrong.push(`the chunks hold ${r.chunkEvents} events, the result counts ${r.events}`);
+  const exported = r.metadataCounts.events;
+  if (r.rapidbinHeaderEvents !== exported || r.rapidbinBytes !== 18 + 8 * exported) {
+    wrong.push(`RapidBin: header ${r.rapidbinHeaderEvents} events, ${r.rapidbinBytes} bytes; metadata ${exported} events`);
+  }
+  if (r.nativeHeaderEvents !== r.events || r.nativeBytes !== 24 + 20 * r.events) {
+    wrong.push(`native: header ${r.nativeHeaderEvents} events, ${r.nativeBytes} bytes; ${r.events} events recorded`);
+  }
+  return wrong;
 }
 
 /** The page's own bound on a single run. */
@@ -236,6 +271,32 @@ async function main() {
       } else {
         failed++;
         console.log(`FAIL ${label} (expected ${p.expected.outcome}; ${time})`);
+        for (const w of wrong) console.log(`     ${w.replace(/\n/g, '\n     ')}`);
+      }
+    }
+    const streamed = preflightOnly ? [] : STREAMED.filter((n) => only === null || only.includes(n));
+    for (const name of streamed) {
+      if (stopped) break;
+      const p = findScenario(manifest, name);
+      const label = `${p.guest}::${name} streamed`;
+      let r;
+      try {
+        r = await page.evaluate(
+          ([url, fn, opts]) => globalThis.wgTest.runStreamed(url, fn, opts),
+          [`/target/guests/${p.file}`, name, { chunkEvents: STREAM_CHUNK_EVENTS }],
+        );
+      } catch (e) {
+        r = { ok: false, ms: 0, error: { name: 'DriverError', message: e.message } };
+      }
+      if (stopped) break;
+      const wrong = [...judge(name, p.expected, r), ...streamProblems(r)];
+      const time = `${r.ms.toFixed(0)} ms`;
+      if (wrong.length === 0) {
+        passed++;
+        console.log(`ok   ${label} (${describe(r, p.expected)} in ${r.chunks} chunks; ${time})`);
+      } else {
+        failed++;
+        console.log(`FAIL ${label} (${time})`);
         for (const w of wrong) console.log(`     ${w.replace(/\n/g, '\n     ')}`);
       }
     }

@@ -12,6 +12,7 @@ import {
   checkTrace,
   checkFindings,
 } from './helpers.mjs';
+import { SOAK_ONLY } from '../soak_only.mjs';
 
 const { wasmgrind } = await loadRuntime();
 const m = manifest();
@@ -68,6 +69,11 @@ function checkOkTrace(r, s) {
 for (const [guest, g] of Object.entries(m.guests)) {
   describe(`${guest}.wasm`, () => {
     for (const [name, s] of Object.entries(g.scenarios)) {
+      // The soak runs are too long for this suite (see tests/soak_only.mjs).
+      if (name in SOAK_ONLY) {
+        test.skip(`${name}: ${SOAK_ONLY[name]}`);
+        continue;
+      }
       test(`${name}: ${s.outcome}`, async () => {
         const path = guestPath(g.file);
         switch (s.outcome) {

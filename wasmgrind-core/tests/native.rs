@@ -4,7 +4,7 @@ use wasmgrind_core::trace::native::{
     decode, encode, encode_event, encode_into, header, read_header, set_count, Header, NativeError,
     COUNT_OFFSET, HEADER_LEN, MAGIC, RECORD_LEN, UNFINISHED, VERSION,
 };
-use wasmgrind_core::trace::{Event, Op};
+use wasmgrind_core::trace::{native, Event, Op};
 
 /// One event of every op kind, with and without atomics and locations, and extreme values.
 fn every_op() -> Vec<Event> {
@@ -298,4 +298,46 @@ fn invalid_records_are_refused() {
     };
     assert_eq!(err.to_string(), "invalid event 4: x");
     assert_eq!(UNFINISHED, u64::MAX);
+}
+
+/// The decoder fed a trace in pieces of any size decodes what `decode` decodes, and names
+/// the same problems at the end.
+#[test]
+fn the_decoder_fed_in_pieces_decodes_the_same() {
+    let events: Vec<Event> = (0..100u32)
+        .map(|i| {
+            Event::new(
+                i % 3,
+                Op::Write {
+                    addr: i * 4,
+                    width: 4,
+                    atomic: i % 2 == 0,
+                },
+                (i % 5 != 0).then_some(i),
+            )
+        })
+        .collect();
+    let bytes = native::encode(&events);
+    for piece in [1, 3, 19, 20, 21, 24, 25, 1000, bytes.len()] {
+        let mut decoder = native::Decoder::new();
+        let mut out = Vec::new();
+        for part in bytes.chunks(piece) {
+            decoder.feed(part, &mut out).unwrap();
+        }
+        assert_eq!(decoder.finish(), Ok(100), "pieces of {piece}");
+        assert_eq!(out, events, "pieces of {piece}");
+    }
+    // Cut short, one stray byte, and bytes that are no trace.
+    for bad in [
+        &bytes[..bytes.len() - 7],
+        &[bytes.as_slice(), &[0]].concat()[..],
+        b"not a trace at all",
+    ] {
+        let mut decoder = native::Decoder::new();
+        let mut out = Vec::new();
+        let result = decoder
+            .feed(bad, &mut out)
+            .and_then(|()| decoder.finish().map(|_| ()));
+        assert_eq!(result, native::decode(bad).map(|_| ()));
+    }
 }

@@ -337,3 +337,40 @@ fn a_joined_thread_id_may_be_forked_again() {
         })
     );
 }
+
+/// The streaming checkers fed a trace in chunks keep the first problem with its position
+/// in the whole trace, as the whole-trace checks report it.
+#[test]
+fn the_checkers_fed_in_chunks_report_the_same_first_problem() {
+    use wasmgrind_core::trace::{ForkJoinChecker, LockChecker};
+    let t = [
+        ev(0, Op::Fork { child: 1 }),
+        acq(0, 8),
+        read(1, 4),
+        read(1, 8),
+        acq(1, 8),
+        rel(0, 8),
+        ev(0, Op::Join { child: 1 }),
+        read(1, 4),
+    ];
+    let lock = check_lock_consistency(&t).unwrap_err();
+    let fork_join = check_fork_join_consistency(&t).unwrap_err();
+    assert!(matches!(
+        lock,
+        ConsistencyError::AcquireHeld { index: 4, .. }
+    ));
+    assert!(matches!(
+        fork_join,
+        ConsistencyError::EventAfterJoin { index: 7, .. }
+    ));
+    for chunk in 1..=t.len() {
+        let mut locks = LockChecker::new();
+        let mut forks = ForkJoinChecker::new();
+        for part in t.chunks(chunk) {
+            locks.events(part);
+            forks.events(part);
+        }
+        assert_eq!(locks.result(), Err(lock.clone()), "chunks of {chunk}");
+        assert_eq!(forks.result(), Err(fork_join.clone()), "chunks of {chunk}");
+    }
+}

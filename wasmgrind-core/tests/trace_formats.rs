@@ -2,8 +2,8 @@
 
 use wasmgrind_core::location::Location;
 use wasmgrind_core::trace::{
-    export, rapid_bin, std_text, DenseEvent, DenseOp, DenseTrace, Event, ExportOptions,
-    FormatError, IdKind, LockKind, Metadata, Op, Trace,
+    export, native, rapid_bin, std_text, DenseEvent, DenseOp, DenseTrace, Event, ExportOptions,
+    Exporter, FormatError, IdKind, LockKind, Metadata, Op, Trace,
 };
 
 fn location(func_index: u32, name: &str, code_offset: u32, instr: &str) -> Location {
@@ -458,9 +458,10 @@ impl Lcg {
     }
 }
 
-#[test]
-fn large_random_trace_round_trips_through_every_format() {
-    let mut rng = Lcg(42);
+/// 50,000 random events of 300 threads (forks and joins of 400 thread ids), 64 locks,
+/// 5,000 addresses and 3,000 locations; one event in ten has none.
+fn random_trace(seed: u64) -> Trace {
+    let mut rng = Lcg(seed);
     let locations: Vec<Location> = (0..3000)
         .map(|i| location(i % 50, &format!("f{i}"), i * 3, "i32.load"))
         .collect();
@@ -498,7 +499,12 @@ fn large_random_trace_round_trips_through_every_format() {
             Event::new(thread, op, location)
         })
         .collect();
-    let trace = Trace::new(events, locations);
+    Trace::new(events, locations)
+}
+
+#[test]
+fn large_random_trace_round_trips_through_every_format() {
+    let trace = random_trace(42);
     for atomics_as_locks in [false, true] {
         let ex = export(
             &trace,
@@ -532,6 +538,98 @@ fn large_random_trace_round_trips_through_every_format() {
         }
         assert_eq!(next_thread, ex.trace.threads);
     }
+}
+
+/// The exporter fed a trace in chunks of any size writes byte for byte what the export
+/// of the whole trace writes: RapidBin (header at the end, over a placeholder), STD, the
+/// metadata, and the native records.
+#[test]
+fn chunked_export_is_byte_identical_to_the_whole_export() {
+    let trace = random_trace(7);
+    for options in [
+        ExportOptions::default(),
+        ExportOptions {
+            atomics_as_locks: true,
+            lock_requests: true,
+        },
+    ] {
+        let whole = export(&trace, options).unwrap();
+        let whole_bin = whole.rapid_bin().unwrap();
+        let whole_std = whole.std_text();
+        let whole_native = native::encode(&trace.events);
+        for chunk in [1, 2, 3, 17, 1000, 4096, 49_999, 50_000, 1 << 20] {
+            let mut bin = vec![0u8; rapid_bin::HEADER_LEN];
+            let mut std = String::new();
+            let mut wg = native::header(None).to_vec();
+            let mut bin_exporter = Exporter::new(trace.locations.clone(), options);
+            let mut std_exporter = Exporter::new(trace.locations.clone(), options);
+            let mut dense_exporter = Exporter::new(trace.locations.clone(), options);
+            let mut dense = Vec::new();
+            for part in trace.events.chunks(chunk) {
+                let words = bin_exporter.rapid_bin_into(part, &mut bin).unwrap();
+                let lines = std_exporter.std_into(part, &mut std).unwrap();
+                assert_eq!(words, lines);
+                dense_exporter.dense_into(part, &mut dense).unwrap();
+                native::encode_into(&mut wg, part);
+            }
+            bin[..rapid_bin::HEADER_LEN].copy_from_slice(&bin_exporter.rapid_bin_header().unwrap());
+            native::set_count(&mut wg, trace.events.len() as u64).unwrap();
+            assert!(bin == whole_bin, "RapidBin differs with chunks of {chunk}");
+            assert!(std == whole_std, "STD differs with chunks of {chunk}");
+            assert!(wg == whole_native, "native differs with chunks of {chunk}");
+            assert_eq!(dense, whole.trace.events);
+            assert_eq!(bin_exporter.metadata(), whole.metadata);
+            assert_eq!(std_exporter.into_metadata(), whole.metadata);
+            assert_eq!(dense_exporter.counts(), whole.metadata.counts);
+        }
+    }
+}
+
+/// A limit passed in a later chunk fails that chunk with the same named error as the
+/// whole export, and the exporter stays spent.
+#[test]
+fn a_limit_passed_in_a_chunk_fails_it_and_every_later_one() {
+    let read = Op::Read {
+        addr: 0,
+        width: 4,
+        atomic: false,
+    };
+    let mut events: Vec<Event> = (0..1025).map(|t| Event::new(t, read, None)).collect();
+    events.push(Event::new(0, read, None));
+    let whole = export(
+        &Trace::new(events.clone(), vec![]),
+        ExportOptions::default(),
+    );
+    assert_eq!(
+        whole.unwrap_err(),
+        FormatError::TooManyThreads { count: 1025 }
+    );
+    let mut exporter = Exporter::new(vec![], ExportOptions::default());
+    let mut out = Vec::new();
+    exporter.rapid_bin_into(&events[..1000], &mut out).unwrap();
+    assert_eq!(out.len(), 1000 * 8);
+    let err = exporter
+        .rapid_bin_into(&events[1000..], &mut out)
+        .unwrap_err();
+    assert_eq!(err, FormatError::TooManyThreads { count: 1025 });
+    assert_eq!(out.len(), 1000 * 8, "a failed chunk writes nothing");
+    assert_eq!(
+        exporter.rapid_bin_into(&events[..1], &mut out),
+        Err(err.clone())
+    );
+    assert_eq!(exporter.rapid_bin_header(), Err(err));
+    // An unknown location names its position in the whole trace, not in the chunk.
+    let mut exporter = Exporter::new(vec![], ExportOptions::default());
+    exporter.rapid_bin_into(&events[..10], &mut out).unwrap();
+    let located = [Event::new(0, read, Some(3))];
+    assert_eq!(
+        exporter.rapid_bin_into(&located, &mut out),
+        Err(FormatError::UnknownLocation {
+            event: 10,
+            location: 3,
+            table_len: 0
+        })
+    );
 }
 
 #[test]

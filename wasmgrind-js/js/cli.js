@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The Wasmgrind command line: run a function of a module with tracing and write the trace.
 
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { wasmgrind } from './wasmgrind.js';
 
@@ -24,6 +24,11 @@ deadlock. Reports go to stderr, a summary to stdout, and the trace to DIR:
   locations.json   the location table the events refer to
   report.txt       the reports as text; report.json the same as JSON
 
+The trace has no size limit of its own: trace.bin, trace.std and trace.wgtrace are
+written while the program runs, chunk by chunk, and the detectors analyze each chunk as
+it comes, so memory stays bounded however long the run records. (The headers of trace.bin
+and trace.wgtrace are written last; the other files at the end.)
+
 \`analyze\` runs the detectors again on the trace.wgtrace and locations.json in DIR and
 prints the reports; with --module (the module that was run) they name source lines.
 
@@ -35,6 +40,11 @@ Options:
                        recorded so far is written
   --stack-size BYTES   stack size of every thread but the first (default: 2097152)
   --max-threads N      thread ids available at once (default: 1024, RapidBin's limit)
+  --max-events N       stop and fail the run when the trace reaches N events (default: no
+                       limit); the trace up to the limit is written
+  --max-trace-bytes N  stop and fail the run when trace.bin, trace.std and trace.wgtrace
+                       together pass N bytes (default: no limit; checked after every chunk)
+  --chunk-events N     events per chunk of the streamed trace (default: 131072)
   --atomics-as-locks   export every atomic access as acquire/release of a per-address lock
   --lock-requests      export lock requests too (req(L) in STD; upstream RAPID cannot read them)
   -h, --help           show this help
@@ -90,6 +100,11 @@ function parse(argv) {
       if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${a} needs a positive ${what}, not \`${v}\``);
       return n;
     };
+    const integer = (v) => {
+      const n = number(v, 'integer');
+      if (!Number.isSafeInteger(n)) throw new UsageError(`${a} needs a positive integer, not \`${v}\``);
+      return n;
+    };
     switch (a) {
       case '--out':
         out = value();
@@ -105,6 +120,15 @@ function parse(argv) {
         break;
       case '--max-threads':
         options.maxThreads = number(value(), 'integer');
+        break;
+      case '--max-events':
+        options.maxEvents = integer(value());
+        break;
+      case '--max-trace-bytes':
+        options.maxTraceBytes = integer(value());
+        break;
+      case '--chunk-events':
+        options.chunkEvents = integer(value());
         break;
       case '--atomics-as-locks':
         options.atomicsAsLocks = true;
@@ -123,21 +147,72 @@ function parse(argv) {
   return { command: 'run', module: positional[0], fn: positional[1], out, options };
 }
 
-async function writeTrace(dir, trace) {
-  await mkdir(dir, { recursive: true });
-  const files = {
-    bin: join(dir, 'trace.bin'),
-    std: join(dir, 'trace.std'),
-    json: join(dir, 'trace.json'),
-  };
-  await writeFile(files.bin, trace.rapidbin);
-  await writeFile(files.std, trace.std);
-  await writeFile(files.json, `${JSON.stringify(trace.metadata, null, 2)}\n`);
-  await writeFile(join(dir, 'trace.wgtrace'), trace.native);
-  await writeFile(join(dir, 'locations.json'), trace.locations);
-  await writeFile(join(dir, 'report.txt'), trace.report);
-  await writeFile(join(dir, 'report.json'), `${JSON.stringify(trace.findings, null, 2)}\n`);
-  return files;
+/** Writes all of `bytes` at `position` (null: the current position) of a file handle. */
+async function writeAll(handle, bytes, position = null) {
+  let done = 0;
+  while (done < bytes.byteLength) {
+    const at = position === null ? null : position + done;
+    const { bytesWritten } = await handle.write(bytes, done, bytes.byteLength - done, at);
+    done += bytesWritten;
+  }
+}
+
+/**
+ * The trace files of a run in DIR, written as the trace streams in: each chunk is
+ * appended to trace.bin, trace.std and trace.wgtrace (chunk 0 starts with placeholder
+ * headers); at the end the real headers are written over the placeholders, and the
+ * metadata, the location table and the reports are written.
+ */
+class TraceFiles {
+  constructor(dir) {
+    this.dir = dir;
+    this.handles = null;
+    this.paths = {
+      bin: join(dir, 'trace.bin'),
+      std: join(dir, 'trace.std'),
+      json: join(dir, 'trace.json'),
+      native: join(dir, 'trace.wgtrace'),
+    };
+  }
+
+  async open() {
+    await mkdir(this.dir, { recursive: true });
+    this.handles = {
+      bin: await open(this.paths.bin, 'w'),
+      std: await open(this.paths.std, 'w'),
+      native: await open(this.paths.native, 'w'),
+    };
+  }
+
+  /** Appends one chunk of the trace. */
+  async chunk(c) {
+    if (this.handles === null) await this.open();
+    const h = this.handles;
+    await Promise.all([writeAll(h.bin, c.rapidbin), writeAll(h.std, c.std), writeAll(h.native, c.native)]);
+  }
+
+  /** Writes the headers and the files of the end of the run (`trace` as the run returned it). */
+  async finish(trace) {
+    if (this.handles === null) await this.open();
+    const h = this.handles;
+    await writeAll(h.bin, trace.rapidbinHeader, 0);
+    await writeAll(h.native, trace.nativeHeader, 0);
+    await this.close();
+    await writeFile(this.paths.json, `${JSON.stringify(trace.metadata, null, 2)}\n`);
+    await writeFile(join(this.dir, 'locations.json'), trace.locations);
+    await writeFile(join(this.dir, 'report.txt'), trace.report);
+    await writeFile(join(this.dir, 'report.json'), `${JSON.stringify(trace.findings, null, 2)}\n`);
+    return this.paths;
+  }
+
+  /** Closes the files; whether any were written. */
+  async close() {
+    if (this.handles === null) return false;
+    const h = this.handles;
+    this.handles = null;
+    await Promise.all([h.bin.close(), h.std.close(), h.native.close()]);
+    return true;
+  }
 }
 
 /** Whether a report (the JSON form) has any finding. */
@@ -146,22 +221,46 @@ function found(findings) {
   return c.races + c.potential_deadlocks + c.deadlocks > 0;
 }
 
+/** Bytes `analyze` reads from trace.wgtrace at a time: a multiple of the 20-byte record. */
+const ANALYZE_BLOCK = 20 << 20;
+
 async function analyze(args) {
   const glue = await import('./wasmgrind_js.js');
   const { readFile } = await import('node:fs/promises');
-  const read = async (name) => {
-    try {
-      return await readFile(join(args.dir, name));
-    } catch (e) {
-      throw new Error(`cannot read ${join(args.dir, name)} (${e.code || e.message}); is ${args.dir} the --out directory of \`wasmgrind run\`?`);
-    }
-  };
+  const cannotRead = (name, e) =>
+    new Error(
+      `cannot read ${join(args.dir, name)} (${e.code || e.message}); is ${args.dir} the --out directory of \`wasmgrind run\`?`,
+    );
   const wasm = await readFile(new URL('./wasmgrind_js_bg.wasm', import.meta.url));
   glue.initSync({ module: new WebAssembly.Module(wasm) });
-  const native = await read('trace.wgtrace');
-  const locations = (await read('locations.json')).toString('utf8');
-  const original = args.module === null ? undefined : await readFile(args.module);
-  const r = glue.analyzeTrace(native, locations, original, glue.defaultStackSize());
+  let nativeFile;
+  try {
+    nativeFile = await open(join(args.dir, 'trace.wgtrace'), 'r');
+  } catch (e) {
+    throw cannotRead('trace.wgtrace', e);
+  }
+  let r;
+  try {
+    let locations;
+    try {
+      locations = (await readFile(join(args.dir, 'locations.json'))).toString('utf8');
+    } catch (e) {
+      throw cannotRead('locations.json', e);
+    }
+    const original = args.module === null ? undefined : await readFile(args.module);
+    // The trace is read and analyzed block by block, so a trace of any length fits.
+    const analysis = new glue.TraceAnalysis(locations);
+    const block = new Uint8Array(ANALYZE_BLOCK);
+    for (;;) {
+      const { bytesRead } = await nativeFile.read(block, 0, block.byteLength, null);
+      if (bytesRead === 0) break;
+      analysis.feed(block.subarray(0, bytesRead));
+    }
+    r = analysis.finish(original, glue.defaultStackSize());
+    analysis.free();
+  } finally {
+    await nativeFile.close();
+  }
   const findings = JSON.parse(r.findings);
   process.stderr.write(r.report);
   return found(findings) ? EXIT_FOUND : 0;
@@ -169,11 +268,10 @@ async function analyze(args) {
 
 function summary(trace) {
   const c = trace.metadata.counts;
-  const acquisitions = (trace.std.match(/\|acq\(/g) || []).length;
   return [
     `  threads:   ${c.threads}`,
     `  events:    ${c.events}`,
-    `  locks:     ${c.locks} (${acquisitions} acquisitions)`,
+    `  locks:     ${c.locks} (${trace.acquisitions} acquisitions)`,
     `  variables: ${c.variables}, locations: ${c.locations}`,
   ];
 }
@@ -200,8 +298,9 @@ async function main(argv) {
     }
   }
   let result;
+  const files = new TraceFiles(args.out);
   try {
-    result = await wasmgrind(args.module, args.fn, args.options);
+    result = await wasmgrind(args.module, args.fn, { ...args.options, onChunk: (c) => files.chunk(c) });
   } catch (e) {
     process.stderr.write(`wasmgrind: error: ${e.message}\n`);
     if (e.wasmStack) {
@@ -209,22 +308,26 @@ async function main(argv) {
       for (const f of frames.slice(0, 8)) process.stderr.write(`wasmgrind:   ${f.trim()}\n`);
     }
     if (e.others) for (const o of e.others) process.stderr.write(`wasmgrind: also: ${o}\n`);
-    if (e.trace && e.trace.rapidbin) {
+    if (e.trace) {
       if (e.trace.report) process.stderr.write(e.trace.report);
-      const files = await writeTrace(args.out, e.trace);
-      process.stderr.write(`wasmgrind: the trace up to the failure is in ${files.bin}, ${files.std}, ${files.json}\n`);
+      const paths = await files.finish(e.trace);
+      process.stderr.write(`wasmgrind: the trace up to the failure is in ${paths.bin}, ${paths.std}, ${paths.json}\n`);
+    } else if (await files.close()) {
+      process.stderr.write(
+        `wasmgrind: the trace files in ${args.out} are incomplete (their headers were not written) and cannot be read\n`,
+      );
     }
     if (e.kind === 'UsageError') return 2;
     return e.kind === 'DeadlockError' ? EXIT_FOUND : 1;
   }
   const lines = [`wasmgrind: \`${args.fn}\` of ${args.module} returned`];
-  if (result.rapidbin) {
+  if (result.metadata) {
     process.stderr.write(result.report);
-    const files = await writeTrace(args.out, result);
+    const paths = await files.finish(result);
     lines.push(...summary(result));
     lines.push(`  forks:     ${result.threads.forks} (thread ids used: ${result.threads.ids})`);
     if (result.lockConsistency) lines.push(`  warning: the trace is not lock-consistent: ${result.lockConsistency}`);
-    lines.push(`  trace:     ${files.bin} (RapidBin), ${files.std} (STD), ${files.json} (metadata)`);
+    lines.push(`  trace:     ${paths.bin} (RapidBin), ${paths.std} (STD), ${paths.json} (metadata)`);
     const c = result.findings.counts;
     lines.push(`  found:     ${c.races} data race(s), ${c.potential_deadlocks} potential deadlock(s)`);
   }

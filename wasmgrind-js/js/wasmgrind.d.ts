@@ -19,8 +19,26 @@ export interface WasmgrindOptions {
    * the limit fails in the guest with the ABI's `ThreadLimit` code.
    */
   maxThreads?: number;
-  /** Most events recorded; a run that records more fails with `RecordError`. Default 16777216. */
+  /**
+   * Most events recorded; a run that records more stops and fails with a `LimitError`
+   * (the trace up to the limit comes with it). Default `Infinity`: no limit.
+   */
   maxEvents?: number;
+  /**
+   * Most bytes of trace (RapidBin, STD and the native format together), checked after
+   * every chunk; a run whose trace passes it stops and fails with a `LimitError`. Default
+   * `Infinity`: no limit.
+   */
+  maxTraceBytes?: number;
+  /** Most events per chunk of the streamed trace. Default 131072. */
+  chunkEvents?: number;
+  /**
+   * Receives the trace chunk by chunk while the program runs; the run waits for a
+   * returned promise before it sends more (a few chunks may be on their way). The result
+   * then carries the final headers instead of the trace bytes. Default `null`: the result
+   * carries the whole trace.
+   */
+  onChunk?: ((chunk: TraceChunk) => void | Promise<void>) | null;
   /** Export every atomic access as acquire/release of a per-address pseudo-lock. Default `false`. */
   atomicsAsLocks?: boolean;
   /** Export lock requests too (`req(L)` in STD; upstream RAPID cannot read them). Default `false`. */
@@ -114,12 +132,33 @@ export interface Findings {
   deadlock_search_incomplete: string | null;
 }
 
-/** A recorded trace in the three formats. */
-export interface Trace {
-  /** The trace in RapidBin, the binary format of the RAPID tools. */
+/**
+ * One piece of a streamed trace: the bytes of consecutive events in each format. The
+ * chunks' bytes, concatenated in order, are the trace files, whose headers come last: chunk
+ * 0 starts with placeholders of the headers' lengths (18 bytes of RapidBin, 24 of the
+ * native format), which the result's `rapidbinHeader` and `nativeHeader` replace.
+ */
+export interface TraceChunk {
+  /** 0, 1, 2, ...: the chunks arrive in order. */
+  index: number;
+  /** Recorded events in the chunk. */
+  events: number;
+  /** RapidBin event words (chunk 0: the header placeholder first). */
   rapidbin: Uint8Array;
-  /** The trace as STD text, one event per line. */
-  std: string;
+  /** STD lines as ASCII bytes. */
+  std: Uint8Array;
+  /** Native records (chunk 0: the header of an unfinished trace first). */
+  native: Uint8Array;
+}
+
+/** A recorded trace in the three formats (without the bytes when it was streamed). */
+export interface Trace {
+  /** The trace in RapidBin, the binary format of the RAPID tools; null when streamed. */
+  rapidbin: Uint8Array | null;
+  /** The trace as STD text, one event per line; null when streamed. */
+  std: string | null;
+  /** Every event in Wasmgrind's own format; null when streamed. */
+  native: Uint8Array | null;
   /** What every dense id stands for. */
   metadata: TraceMetadata;
   /** Number of recorded events. */
@@ -128,19 +167,33 @@ export interface Trace {
   lockConsistency: string | null;
   /** Why the forks and joins are not consistent (a Wasmgrind bug), or null. */
   forkJoinConsistency: string | null;
-  /** Every event in Wasmgrind's own format, for `wasmgrind analyze`. */
-  native: Uint8Array;
   /** The location table (JSON) that the events' locations index. */
   locations: string;
   /** What the detectors found, and the same as text shaped like ThreadSanitizer's reports. */
   findings: Findings;
   report: string;
+  /** Whether the trace went to `onChunk`. */
+  streamed: boolean;
+  /** The final RapidBin header (18 bytes), to be written over chunk 0's placeholder. */
+  rapidbinHeader: Uint8Array;
+  /** The final native header (24 bytes), to be written over chunk 0's placeholder. */
+  nativeHeader: Uint8Array;
+  /** Exported `acq` events. */
+  acquisitions: number;
+  /** Chunks of the trace. */
+  chunks: number;
+  /** Bytes of RapidBin, STD and the native format together. */
+  bytes: number;
 }
 
 /** What {@link wasmgrind} resolves to. With `trace: false` the trace fields are null. */
 export interface WasmgrindResult {
+  /** The trace in RapidBin; null untraced or streamed (`onChunk`). */
   rapidbin: Uint8Array | null;
+  /** The trace as STD text; null untraced or streamed. */
   std: string | null;
+  /** Every event in Wasmgrind's own format; null untraced or streamed. */
+  native: Uint8Array | null;
   metadata: TraceMetadata | null;
   /** `ok`: the function returned. */
   status: 'ok';
@@ -149,13 +202,24 @@ export interface WasmgrindResult {
   /** `forks`: threads created; `ids`: thread ids used (including 0). */
   threads: { forks: number; ids: number };
   events: number;
-  native: Uint8Array | null;
   locations: string | null;
   lockConsistency: string | null;
   forkJoinConsistency: string | null;
   /** What the detectors found (null without tracing), and the same as text. */
   findings: Findings | null;
   report: string | null;
+  /** Whether the trace went to `onChunk`. */
+  streamed: boolean;
+  /** The final RapidBin header (18 bytes), or null untraced. */
+  rapidbinHeader: Uint8Array | null;
+  /** The final native header (24 bytes), or null untraced. */
+  nativeHeader: Uint8Array | null;
+  /** Exported `acq` events. */
+  acquisitions: number;
+  /** Chunks of the trace. */
+  chunks: number;
+  /** Bytes of RapidBin, STD and the native format together. */
+  traceBytes: number;
   /** Bytes of the target's and the utility module's memory at the end of the run. */
   memory: { target: number; utility: number };
   /**
@@ -171,10 +235,12 @@ export class WasmgrindError extends Error {
   /**
    * What went wrong: `UsageError`, `PatchError`, `InstrumentError`, `EntryError`,
    * `UnsupportedImport`, `Trap`, `GuestPanic`, `LinkError`, `RuntimeError`, `Timeout`,
-   * `DeadlockError`, `RecordError`, `FormatError`, `SessionError`, `StopFailed`,
-   * `WorkerError`.
+   * `DeadlockError`, `LimitError`, `FormatError`, `SessionError`, `StopFailed`,
+   * `WorkerError`, `ChunkError` (the `onChunk` callback failed).
    */
   kind: string;
+  /** `LimitError`: the events in the trace when the limit was reached. */
+  events?: number;
   /** The variant of a Rust error type (`kind` ending in `Error`), e.g. `MemoryNotShared`. */
   variant?: string;
   /** The thread that trapped or panicked. */
@@ -228,6 +294,7 @@ export function runSession(
   binary: string | URL | ArrayBuffer | ArrayBufferView,
   functionName: string,
   options?: WasmgrindOptions,
+  hooks?: { onChunk?: (chunk: TraceChunk) => Promise<void> },
 ): Promise<WasmgrindResult>;
 
 /** A plain, cloneable object with every property of an error. */

@@ -17,8 +17,13 @@
 //   7. start the thread workers (worker.js), which instantiate it with the runtime ABI, the
 //      lock callbacks and the memory hooks (the utility instance's raw exports);
 //   8. run the exported function on thread 0 and wait for the outcome.
+// While the function runs, the manager drains the recorder every few milliseconds: each
+// chunk of events goes through the detectors and the incremental exporter in the utility
+// module and comes back as the chunk's RapidBin, STD and native bytes, which go to the
+// caller's `onChunk` (the CLI appends them to its files) or are collected for the result.
 // Then it stops every thread that is still running, terminates all workers and returns the
-// trace as RapidBin bytes, STD text and the JSON metadata.
+// trace as RapidBin bytes, STD text and the JSON metadata (or, when streaming, the final
+// headers and the metadata).
 // ANCHOR_END: overview
 
 import {
@@ -55,8 +60,26 @@ export const DEFAULT_OPTIONS = Object.freeze({
   timeout: 60_000,
   /** Thread ids available at once (joined threads give theirs back). */
   maxThreads: 1024,
-  /** Most events recorded; a run that records more fails with a named error. */
-  maxEvents: 16_777_216,
+  /**
+   * Most events recorded (`Infinity`: no limit). A run that records more stops and fails
+   * with a `LimitError`; the trace up to the limit comes with the error.
+   */
+  maxEvents: Infinity,
+  /**
+   * Most bytes of trace (RapidBin, STD and the native format together; `Infinity`: no
+   * limit), checked after every chunk. A run whose trace passes it stops and fails with a
+   * `LimitError`; the trace up to the chunk that passed it comes with the error.
+   */
+  maxTraceBytes: Infinity,
+  /** Most events per chunk of the streamed trace. */
+  chunkEvents: 131_072,
+  /**
+   * `(chunk) => void | Promise`: receives the trace chunk by chunk while the program runs,
+   * `{ index, events, rapidbin, std, native }` (bytes; see README.md). The result then
+   * carries the final headers instead of the whole trace. `null`: the result carries the
+   * whole trace.
+   */
+  onChunk: null,
   /** Export atomic accesses as acquire/release of a per-address pseudo-lock. */
   atomicsAsLocks: false,
   /**
@@ -79,6 +102,8 @@ const UTIL_RESERVE_BYTES = 32 << 20;
 const QUIESCE_MS = 5_000;
 /** How long the caller waits beyond the timeout for the manager to answer. */
 const ANSWER_GRACE_MS = 20_000;
+/** How long the manager waits between drains of the recorder when it caught up. */
+const DRAIN_MS = 10;
 /** How often a traced run looks for threads that wait for each other's locks. */
 const DEADLOCK_POLL_MS = 100;
 /** How many polls in a row must see the same wait-for cycle before the run is stopped. */
@@ -108,6 +133,13 @@ function checkOptions(options) {
       );
     }
     if (value === undefined) continue;
+    if (key === 'onChunk') {
+      if (value !== null && typeof value !== 'function') {
+        throw new WasmgrindError('UsageError', `option \`onChunk\` must be a function or null, not ${typeof value}`);
+      }
+      out.onChunk = value;
+      continue;
+    }
     const want = typeof DEFAULT_OPTIONS[key];
     if (typeof value !== want) {
       throw new WasmgrindError(
@@ -117,20 +149,23 @@ function checkOptions(options) {
     }
     out[key] = value;
   }
-  const positive = (key, max) => {
+  const positive = (key, max, unlimited = false) => {
     const v = out[key];
+    if (unlimited && v === Infinity) return;
     if (!(v > 0) || (Number.isFinite(max) && v > max) || (key !== 'timeout' && !Number.isInteger(v))) {
       throw new WasmgrindError(
         'UsageError',
         `option \`${key}\` must be a positive ${key === 'timeout' ? 'number of milliseconds' : 'integer'}${
           Number.isFinite(max) ? ` of at most ${max}` : ''
-        }, not ${v}`,
+        }${unlimited ? ' or Infinity (no limit)' : ''}, not ${v}`,
       );
     }
   };
   positive('timeout', Infinity);
   positive('maxThreads', 1 << 20);
-  positive('maxEvents', Number.MAX_SAFE_INTEGER);
+  positive('maxEvents', Number.MAX_SAFE_INTEGER, true);
+  positive('maxTraceBytes', Number.MAX_SAFE_INTEGER, true);
+  positive('chunkEvents', 2 ** 31);
   positive('stackSize', 2 ** 31);
   if (!Number.isInteger(out.spareWorkers) || out.spareWorkers < 0 || out.spareWorkers > 64) {
     throw new WasmgrindError(
@@ -192,14 +227,17 @@ function deserializeError(o) {
 /**
  * Runs `functionName` of the module `binary` (a path in Node, a URL, or bytes) with real
  * threads and resolves to `{ rapidbin, std, metadata, status, ... }`; see README.md.
- * Rejects with a `WasmgrindError` (with `kind`) when the module cannot run, a thread
- * traps or panics, or the run exceeds `options.timeout`.
+ * With `options.onChunk`, the trace goes to that callback chunk by chunk while the program
+ * runs, and the result carries the final headers instead. Rejects with a
+ * `WasmgrindError` (with `kind`) when the module cannot run, a thread traps or panics,
+ * the run exceeds `options.timeout` or a limit of the trace, or `onChunk` fails.
  */
 export async function wasmgrind(binary, functionName, options) {
   if (typeof functionName !== 'string' || functionName === '') {
     throw new WasmgrindError('UsageError', 'the function name must be a non-empty string');
   }
-  const opts = checkOptions(options);
+  const { onChunk, ...opts } = checkOptions(options);
+  const stream = typeof onChunk === 'function';
   const bytes = await loadBinary(binary);
   await configureEngine();
   const proxy = await startWorker(
@@ -210,6 +248,9 @@ export async function wasmgrind(binary, functionName, options) {
   );
   return new Promise((resolve, reject) => {
     let done = false;
+    // The chunks are handed to `onChunk` one after the other; each is acknowledged when
+    // its callback has finished, which lets the manager send more (see wgrind_worker.js).
+    let delivered = Promise.resolve();
     const finish = (fn, value) => {
       if (done) return;
       done = true;
@@ -234,14 +275,35 @@ export async function wasmgrind(binary, functionName, options) {
           opts.timeout + ANSWER_GRACE_MS,
         )
       : undefined;
+    const deliver = (chunk) => {
+      delivered = delivered
+        .then(() => (done ? undefined : onChunk(chunk)))
+        .then(
+          () => {
+            if (!done) proxy.post({ ack: chunk.index });
+          },
+          (e) =>
+            finish(
+              reject,
+              new WasmgrindError(
+                'ChunkError',
+                `the onChunk callback failed on chunk ${chunk.index}: ${e && e.message ? e.message : String(e)}; ` +
+                  'the run was stopped',
+                { cause: e },
+              ),
+            ),
+        );
+    };
     proxy.onMessage((m) => {
-      if (m.result !== undefined) finish(resolve, m.result);
-      else if (m.error !== undefined) finish(reject, deserializeError(m.error));
+      if (m.chunk !== undefined) deliver(m.chunk);
+      // The result and errors come after the last chunk: they wait for its delivery.
+      else if (m.result !== undefined) delivered.then(() => finish(resolve, m.result));
+      else if (m.error !== undefined) delivered.then(() => finish(reject, deserializeError(m.error)));
     });
     proxy.onError((e) =>
       finish(reject, new WasmgrindError('WorkerError', `the Wasmgrind manager failed: ${e.message}`)),
     );
-    proxy.post({ binary: bytes, functionName, options: opts }, [bytes.buffer]);
+    proxy.post({ binary: bytes, functionName, options: opts, stream }, [bytes.buffer]);
   });
 }
 
@@ -251,10 +313,12 @@ const hex = (n) => `0x${(n >>> 0).toString(16)}`;
 /**
  * One run, in the calling thread, which must be allowed to block briefly and must be the
  * only run in this realm (the utility module is instantiated once per realm). This is what
- * `wgrind_worker.js` calls; use `wasmgrind()` everywhere else.
+ * `wgrind_worker.js` calls; use `wasmgrind()` everywhere else. With `hooks.onChunk`, an
+ * async function, the trace goes to it chunk by chunk (the run waits for each call before
+ * it drains more); without, the result carries the whole trace.
  */
-export async function runSession(binary, functionName, options) {
-  const opts = checkOptions(options);
+export async function runSession(binary, functionName, options, hooks = {}) {
+  const { onChunk: _ignored, ...opts } = checkOptions(options);
   const started = performance.now();
   const bytes = await loadBinary(binary);
 
@@ -294,7 +358,16 @@ export async function runSession(binary, functionName, options) {
     shared: true,
   });
 
-  glue.traceStart(opts.maxThreads, opts.maxEvents, locations, bytes, patched);
+  glue.traceStart(
+    opts.maxThreads,
+    opts.maxEvents,
+    opts.maxTraceBytes,
+    opts.atomicsAsLocks,
+    opts.lockRequests,
+    locations,
+    bytes,
+    patched,
+  );
   const session = new Session({
     glue,
     opts,
@@ -303,6 +376,7 @@ export async function runSession(binary, functionName, options) {
     locations,
     util: { module: utilModule, memory: utilMemory, stackSize: UTIL_STACK_SIZE },
     target: { module: targetModule, memory: targetMemory, memoryImport },
+    sink: typeof hooks.onChunk === 'function' ? hooks.onChunk : null,
   });
   session.prepareMs = performance.now() - started;
   return session.run();
@@ -348,10 +422,36 @@ function checkImports(module) {
   return memoryImport;
 }
 
-/** The manager of one run: the worker pool, the outcome, the end of the run. */
+/** The bytes of `parts` one after the other. */
+function concat(parts) {
+  let length = 0;
+  for (const p of parts) length += p.byteLength;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+/** A `WasmgrindError` for an error thrown by the utility module (which has `kind`, `variant`). */
+function utilityError(e) {
+  if (e instanceof WasmgrindError) return e;
+  const props = e && e.variant !== undefined ? { variant: e.variant } : {};
+  return new WasmgrindError((e && e.kind) || 'RuntimeError', String((e && e.message) || e), props);
+}
+
+/**
+ * The manager of one run: the worker pool, the outcome, the streaming of the trace, the
+ * end of the run.
+ */
 class Session {
-  constructor({ glue, opts, functionName, hasInit, locations, util, target }) {
+  constructor({ glue, opts, functionName, hasInit, locations, util, target, sink }) {
     this.glue = glue;
+    /** Where chunks go (`onChunk`), or null: then they are collected for the result. */
+    this.sink = sink;
+    this.collected = sink === null ? { rapidbin: [], std: [], native: [] } : null;
     this.locations = locations;
     this.opts = opts;
     this.functionName = functionName;
@@ -388,6 +488,7 @@ class Session {
       ? setTimeout(() => this.settle({ type: 'timeout' }), this.opts.timeout)
       : undefined;
     const watchdog = this.opts.trace ? setInterval(() => this.watchDeadlock(), DEADLOCK_POLL_MS) : undefined;
+    if (this.opts.trace) this.pumping = this.pump();
     // Thread 0 is the first job; the pool picks it up as soon as a worker is ready.
     Atomics.store(v.status, 0, T_PENDING);
     Atomics.store(v.jobs, 0, 1);
@@ -401,6 +502,44 @@ class Session {
       clearInterval(watchdog);
     }
     return this.end(result);
+  }
+
+  /**
+   * Streams the trace out while the program runs: drains the recorder (at most
+   * `chunkEvents` events at a time, a consistent prefix of the trace), which runs the
+   * detectors and the exporter over the chunk in the utility module, and hands the chunk
+   * on. Waits for the caller before it drains more, so a slow caller slows the recording
+   * threads down (they wait while too many events are pending) instead of filling memory.
+   * Stops the run when the trace reaches a limit or cannot be exported.
+   */
+  async pump() {
+    while (!this.pumpStop) {
+      let chunk;
+      try {
+        chunk = this.glue.traceDrain(this.opts.chunkEvents);
+      } catch (e) {
+        this.settle({ type: 'broken', error: utilityError(e) });
+        return;
+      }
+      if (chunk !== undefined) await this.emit(chunk);
+      if (!this.limitSeen && this.glue.traceLimit() !== null) {
+        this.limitSeen = true;
+        this.settle({ type: 'limit' });
+      }
+      // After a full chunk more may be waiting; yield to the event loop either way.
+      await sleep(chunk !== undefined && chunk.events >= this.opts.chunkEvents ? 0 : DRAIN_MS);
+    }
+  }
+
+  /** Hands a chunk to the caller, or keeps it for the result. */
+  async emit(chunk) {
+    if (this.sink !== null) {
+      await this.sink(chunk);
+    } else {
+      this.collected.rapidbin.push(chunk.rapidbin);
+      this.collected.std.push(chunk.std);
+      this.collected.native.push(chunk.native);
+    }
   }
 
   /**
@@ -603,22 +742,50 @@ class Session {
     this.workers.clear();
   }
 
-  finishTrace(deadlock) {
+  /**
+   * Drains the rest of the trace and ends it. Streaming, the result has the final headers
+   * (`rapidbinHeader`, `nativeHeader`, to be written over chunk 0's placeholders) and no
+   * trace bytes; otherwise the collected chunks become `rapidbin`, `std` and `native`.
+   */
+  async finishTrace(deadlock) {
     if (!this.opts.trace) return null;
+    const { glue } = this;
+    for (;;) {
+      const chunk = glue.traceDrain(this.opts.chunkEvents);
+      if (chunk === undefined) break;
+      await this.emit(chunk);
+    }
     const live = deadlock === undefined ? null : JSON.stringify({ threads: deadlock });
-    const t = this.glue.traceFinish(this.opts.atomicsAsLocks, this.opts.lockRequests, live);
-    return {
-      rapidbin: t.rapidbin,
-      std: t.std,
+    const t = glue.traceFinish(live);
+    if (t.chunk !== null) await this.emit(t.chunk);
+    const trace = {
+      rapidbin: null,
+      std: null,
       metadata: JSON.parse(t.metadata),
       events: t.events,
-      native: t.native,
+      native: null,
       locations: this.locations,
       lockConsistency: t.lockConsistency,
       forkJoinConsistency: t.forkJoinConsistency,
       findings: JSON.parse(t.findings),
       report: t.report,
+      streamed: this.sink !== null,
+      rapidbinHeader: t.rapidbinHeader,
+      nativeHeader: t.nativeHeader,
+      acquisitions: t.acquisitions,
+      chunks: t.chunks,
+      bytes: t.bytes,
     };
+    if (this.collected !== null) {
+      const c = this.collected;
+      this.collected = null;
+      trace.rapidbin = concat(c.rapidbin);
+      trace.rapidbin.set(t.rapidbinHeader, 0);
+      trace.native = concat(c.native);
+      trace.native.set(t.nativeHeader, 0);
+      trace.std = new TextDecoder().decode(concat(c.std));
+    }
+    return trace;
   }
 
   async end(outcome) {
@@ -627,32 +794,35 @@ class Session {
     const stuck = await this.quiesce();
     const states = this.threadStates();
     await this.terminateAll();
+    this.pumpStop = true;
+    if (this.pumping) await this.pumping;
     const forks = Atomics.load(ctrl, C_FORKS);
     const threadIds = Math.min(Atomics.load(ctrl, C_NEXT_TID), this.maxThreads);
     // The trace can be read only if no thread was stopped inside the recorder.
-    const traceOrWhyNot = () => {
-      if (stuck !== null) {
-        return {
-          error: new WasmgrindError(
-            'StopFailed',
-            `the run ended, but after ${QUIESCE_MS} ms there were still ${stuck}, so the trace cannot be read safely` +
-              (this.crashes.length > 0 ? `; runtime errors: ${this.crashes.join('; ')}` : ''),
-          ),
-        };
-      }
+    let trace = null;
+    let traceError = null;
+    if (stuck !== null) {
+      traceError = new WasmgrindError(
+        'StopFailed',
+        `the run ended, but after ${QUIESCE_MS} ms there were still ${stuck}, so the trace cannot be read safely` +
+          (this.crashes.length > 0 ? `; runtime errors: ${this.crashes.join('; ')}` : ''),
+      );
+    } else {
       try {
-        return { trace: this.finishTrace(outcome.type === 'deadlock' ? outcome.cycle : undefined) };
+        trace = await this.finishTrace(outcome.type === 'deadlock' ? outcome.cycle : undefined);
       } catch (e) {
-        return { error: e };
+        traceError = utilityError(e);
       }
-    };
+    }
+    // A limit reached at the very end, before the pump saw it, fails the run too.
+    const limit = this.opts.trace ? this.glue.traceLimit() : null;
 
     if (outcome.type === 'exit' && this.crashes.length > 0) {
       outcome = { type: 'crashed', message: this.crashes.join('; ') };
     }
+    if (outcome.type === 'exit' && limit !== null) outcome = { type: 'limit' };
     if (outcome.type === 'exit') {
-      const { trace, error } = traceOrWhyNot();
-      if (error) throw error;
+      if (traceError !== null) throw traceError;
       const detached = states.filter((s) => s.tid !== 0 && (s.state === 'running' || s.state === 'pending'));
       return {
         rapidbin: trace ? trace.rapidbin : null,
@@ -668,6 +838,12 @@ class Session {
         forkJoinConsistency: trace ? trace.forkJoinConsistency : null,
         findings: trace ? trace.findings : null,
         report: trace ? trace.report : null,
+        streamed: trace ? trace.streamed : false,
+        rapidbinHeader: trace ? trace.rapidbinHeader : null,
+        nativeHeader: trace ? trace.nativeHeader : null,
+        acquisitions: trace ? trace.acquisitions : 0,
+        chunks: trace ? trace.chunks : 0,
+        traceBytes: trace ? trace.bytes : 0,
         memory: {
           target: this.target.memory.buffer.byteLength,
           utility: this.util.memory.buffer.byteLength,
@@ -710,11 +886,15 @@ class Session {
       }
       const locked = unfinished.filter((s) => s.waitingOn !== undefined);
       if (locked.length > 0) err.blockedOnLocks = locked.map((s) => s.tid);
+    } else if (outcome.type === 'limit') {
+      const l = limit !== null ? limit : { variant: 'Unknown', message: 'the trace reached a limit', events: 0 };
+      err = new WasmgrindError('LimitError', l.message, { variant: l.variant, events: l.events });
+    } else if (outcome.type === 'broken') {
+      err = outcome.error;
     } else {
       err = new WasmgrindError('WorkerError', outcome.message);
     }
     err.threadStates = states;
-    const { trace } = traceOrWhyNot();
     if (trace) {
       err.trace = trace;
       err.findings = trace.findings;

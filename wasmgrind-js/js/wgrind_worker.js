@@ -12,12 +12,45 @@
 //
 // The answer is `{ result }` or `{ error }` (a plain object with `message`, `kind`, ...).
 // One worker serves one run; terminate it afterwards, which also ends every thread worker.
+//
+// Streaming: with `stream: true` in the run message, the trace comes as `{ chunk }`
+// messages while the program runs (`{ index, events, rapidbin, std, native }`, bytes,
+// transferred), before the answer. Answer each with `{ ack: chunk.index }` once it is
+// consumed: at most CHUNK_WINDOW chunks are on their way unacknowledged, and the run waits
+// (its recording threads slow down) rather than piling chunks up in memory.
 
 import { isNode, nodeShim } from './shim.js';
 import { runSession, serializeError } from './wasmgrind.js';
 
+/** Chunks sent and not acknowledged yet, at most. */
+const CHUNK_WINDOW = 4;
+
 let post;
 let used = false;
+let unacknowledged = 0;
+let onAck = null;
+
+/** Sends a chunk to the caller; resolves when fewer than CHUNK_WINDOW are unacknowledged. */
+async function sendChunk(chunk) {
+  while (unacknowledged >= CHUNK_WINDOW) {
+    await new Promise((resolve) => {
+      onAck = resolve;
+    });
+  }
+  unacknowledged++;
+  post({ chunk }, [chunk.rapidbin.buffer, chunk.std.buffer, chunk.native.buffer]);
+}
+
+function onMessage(msg) {
+  if (msg !== null && typeof msg === 'object' && msg.ack !== undefined) {
+    unacknowledged--;
+    const wake = onAck;
+    onAck = null;
+    if (wake) wake();
+    return;
+  }
+  onRun(msg);
+}
 
 async function onRun(msg) {
   if (used) {
@@ -31,8 +64,9 @@ async function onRun(msg) {
   }
   used = true;
   try {
-    const result = await runSession(msg.binary, msg.functionName, msg.options);
-    const transfer = result.rapidbin ? [result.rapidbin.buffer] : [];
+    const hooks = msg.stream === true ? { onChunk: sendChunk } : {};
+    const result = await runSession(msg.binary, msg.functionName, msg.options, hooks);
+    const transfer = [result.rapidbin, result.native].filter((b) => b).map((b) => b.buffer);
     post({ result }, transfer);
   } catch (e) {
     let error;
@@ -49,11 +83,11 @@ async function onRun(msg) {
 
 if (!isNode) {
   post = (m, t) => globalThis.postMessage(m, t);
-  globalThis.onmessage = (e) => onRun(e.data);
+  globalThis.onmessage = (e) => onMessage(e.data);
 } else {
   // No top-level await in a worker's script: bundlers may emit workers as classic scripts.
   nodeShim().then(({ parentPort }) => {
     post = (m, t) => parentPort.postMessage(m, t);
-    parentPort.on('message', onRun);
+    parentPort.on('message', onMessage);
   });
 }

@@ -4,7 +4,7 @@
 //! message, with two more properties:
 //!
 //! - `kind`: the Rust error type (`PatchError`, `InstrumentError`, `EntryError`,
-//!   `FormatError`, `RecordError`, `SessionError`);
+//!   `FormatError`, `LimitError`, `SessionError`);
 //! - `variant`: the variant of that type (`MemoryNotShared`, `UnknownExport`, ...).
 //!
 //! The JS runtime adds its own kinds (`Trap`, `GuestPanic`, `Timeout`, ...) in the same shape.
@@ -90,6 +90,47 @@ pub enum SessionError {
     /// The thread limit is zero or too large.
     #[error("invalid thread limit {0}: it must be between 1 and 1048576")]
     BadThreadLimit(u32),
+    /// The trace was finished before (`traceFinish` is called once per run).
+    #[error("the trace of this session was finished already; every run needs a fresh session")]
+    Finished,
+}
+
+/// A limit of the trace that a run reached: the trace ends there and the run fails.
+/// Each message names the option that set the limit, in the CLI's and the API's spelling.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitError {
+    /// The recorder refused events beyond `maxEvents`.
+    #[error(
+        "the trace reached {events} events, the limit set by --max-events (maxEvents); raise \
+         it or record less (--no-memory-trace)"
+    )]
+    MaxEvents {
+        /// The events in the trace: the limit.
+        events: u64,
+    },
+    /// The trace's files passed `maxTraceBytes`.
+    #[error(
+        "the trace reached {events} events and {bytes} bytes, more than the limit of {limit} \
+         bytes set by --max-trace-bytes (maxTraceBytes); raise it or record less \
+         (--no-memory-trace)"
+    )]
+    MaxTraceBytes {
+        /// The events in the trace.
+        events: u64,
+        /// Bytes of RapidBin, STD and the native format together.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+impl LimitError {
+    /// The events in the trace when the limit was reached.
+    pub fn events(&self) -> u64 {
+        match *self {
+            LimitError::MaxEvents { events } | LimitError::MaxTraceBytes { events, .. } => events,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -105,6 +146,27 @@ mod tests {
         );
         assert_eq!(variant_name("NoMemory"), "NoMemory");
         assert_eq!(variant_name("(weird)"), "Unknown");
+    }
+
+    #[test]
+    fn limit_errors_name_the_option_and_the_events() {
+        let e = LimitError::MaxEvents { events: 16_777_216 };
+        assert_eq!(
+            e.to_string(),
+            "the trace reached 16777216 events, the limit set by --max-events (maxEvents); \
+             raise it or record less (--no-memory-trace)"
+        );
+        let f = Failure::new("LimitError", &e);
+        assert_eq!(f.variant, "MaxEvents");
+        let e = LimitError::MaxTraceBytes {
+            events: 1000,
+            bytes: 30_000,
+            limit: 20_000,
+        };
+        let text = e.to_string();
+        assert!(text.contains("1000 events"), "{text}");
+        assert!(text.contains("--max-trace-bytes (maxTraceBytes)"), "{text}");
+        assert_eq!(e.events(), 1000);
     }
 
     #[test]

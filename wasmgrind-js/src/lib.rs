@@ -8,8 +8,10 @@
 //! - the module transformations: [`patch`], [`instrument`], [`memory_limits`] and
 //!   [`check_entry`];
 //! - the tracing session: [`trace_start`], per-thread [`thread_begin`]/[`thread_end`],
-//!   the state queries the runtime reports on a timeout, [`trace_stop`] and
-//!   [`trace_finish`], which exports RapidBin, STD and the JSON metadata;
+//!   the state queries the runtime reports on a timeout, [`trace_drain`], which the
+//!   manager calls while the program runs to stream the trace out chunk by chunk
+//!   ([`stream`]), [`trace_limit`], [`trace_stop`] and [`trace_finish`], which ends the
+//!   trace with its last chunk, the final headers, the JSON metadata and the report;
 //! - the hooks ([`hooks`]), raw WebAssembly exports that the runtime passes to the target
 //!   module as its imports, so that a traced memory access or lock operation is a
 //!   WebAssembly-to-WebAssembly call;
@@ -26,6 +28,7 @@ pub mod entry;
 pub mod error;
 pub mod hooks;
 pub mod session;
+pub mod stream;
 
 use js_sys::{Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -36,7 +39,8 @@ use wasmgrind_core::trace::{export, ExportOptions, Trace};
 pub use entry::{check_entry as check_entry_rs, EntryError};
 use error::{Failure, SessionError};
 use hooks::{CURRENT, SESSION};
-use session::Session;
+use session::{Config, Session};
+use stream::Chunk;
 
 type JsResult<T> = Result<T, JsValue>;
 
@@ -197,37 +201,99 @@ fn demangle_frame_name(name: &str) -> String {
     whole
 }
 
+/// A limit given as a JS number: a finite number of at least 1 is the limit, anything
+/// else (`Infinity`) none.
+fn limit(value: f64) -> Option<u64> {
+    (value.is_finite() && value >= 1.0).then_some(value as u64)
+}
+
 /// Starts the tracing session of this utility memory: thread ids `0..max_threads`, at
-/// most `capacity` events, `locations_json` the location table from [`instrument`];
-/// `original` and `patched` are the module before and after [`patch`], for `file:line`
-/// in the reports.
+/// most `max_events` events and `max_trace_bytes` bytes of trace (`Infinity`: no limit),
+/// exported with `atomics_as_locks` and `lock_requests`; `locations_json` is the location
+/// table from [`instrument`]; `original` and `patched` are the module before and after
+/// [`patch`], for `file:line` in the reports. Recording threads wait while more than
+/// [`Config::DEFAULT_MAX_PENDING`] events wait for [`trace_drain`].
 #[wasm_bindgen(js_name = traceStart)]
+#[allow(clippy::too_many_arguments)]
 pub fn trace_start(
     max_threads: u32,
-    capacity: f64,
+    max_events: f64,
+    max_trace_bytes: f64,
+    atomics_as_locks: bool,
+    lock_requests: bool,
     locations_json: &str,
     original: Vec<u8>,
     patched: Vec<u8>,
 ) -> JsResult<()> {
     let locations: Vec<Location> = serde_json::from_str(locations_json)
         .map_err(|e| fail("SessionError", SessionError::BadLocations(e.to_string())))?;
-    let capacity = if capacity.is_finite() && capacity >= 1.0 {
-        capacity as u64
-    } else {
-        wasmgrind_core::trace::Recorder::DEFAULT_CAPACITY
+    let config = Config {
+        max_threads,
+        max_events: limit(max_events),
+        max_trace_bytes: limit(max_trace_bytes),
+        max_pending: Some(Config::DEFAULT_MAX_PENDING),
+        export: ExportOptions {
+            atomics_as_locks,
+            lock_requests,
+        },
     };
-    let session =
-        Session::new(max_threads, capacity, locations).map_err(|e| fail("SessionError", e))?;
+    let session = Session::new(config, locations).map_err(|e| fail("SessionError", e))?;
     session.set_modules(original, patched);
     SESSION
         .set(session)
         .map_err(|_| fail("SessionError", SessionError::AlreadyStarted))
 }
 
-/// The default event capacity of a session.
-#[wasm_bindgen(js_name = defaultCapacity)]
-pub fn default_capacity() -> f64 {
-    wasmgrind_core::trace::Recorder::DEFAULT_CAPACITY as f64
+/// A chunk as JS sees it: `{ index, events, rapidbin, std, native }`, the three formats'
+/// bytes as `Uint8Array`s (STD as its ASCII bytes).
+fn chunk_object(chunk: &Chunk) -> Object {
+    let obj = Object::new();
+    set(&obj, "index", &(chunk.index as f64).into());
+    set(&obj, "events", &(chunk.events as f64).into());
+    set(
+        &obj,
+        "rapidbin",
+        &Uint8Array::from(&chunk.rapid_bin[..]).into(),
+    );
+    set(&obj, "std", &Uint8Array::from(chunk.std.as_bytes()).into());
+    set(&obj, "native", &Uint8Array::from(&chunk.native[..]).into());
+    obj
+}
+
+/// Moves at most `max_events` of the oldest recorded events out of the recorder, runs
+/// the detectors and the exporter over them and returns their chunk (see
+/// [`stream`]), or `undefined` when nothing new was recorded. Chunk 0 starts with
+/// placeholder headers: the chunks' bytes, concatenated, are the trace files, whose
+/// headers [`trace_finish`] gives. Fails with a `FormatError` when the trace passes a
+/// limit of RapidBin.
+#[wasm_bindgen(js_name = traceDrain)]
+pub fn trace_drain(max_events: u32) -> JsResult<JsValue> {
+    let chunk = session()?
+        .drain(max_events.max(1) as usize)
+        .map_err(Failure::into_js)?;
+    Ok(chunk.map_or(JsValue::UNDEFINED, |c| chunk_object(&c).into()))
+}
+
+/// Events recorded and not drained yet.
+#[wasm_bindgen(js_name = tracePending)]
+pub fn trace_pending() -> JsResult<f64> {
+    Ok(session()?.pending() as f64)
+}
+
+/// The limit the trace reached (`maxEvents` or `maxTraceBytes`), as `{ kind: 'LimitError',
+/// variant, message, events }`, or `null` while none was reached.
+#[wasm_bindgen(js_name = traceLimit)]
+pub fn trace_limit() -> JsResult<JsValue> {
+    let Some(limit) = session()?.limit() else {
+        return Ok(JsValue::NULL);
+    };
+    let failure = Failure::new("LimitError", &limit);
+    let obj = Object::new();
+    set(&obj, "kind", &failure.kind.into());
+    set(&obj, "variant", &failure.variant.as_str().into());
+    set(&obj, "message", &failure.message.as_str().into());
+    set(&obj, "events", &(limit.events() as f64).into());
+    Ok(obj.into())
 }
 
 /// Makes this utility instance record as thread `tid` from now on.
@@ -315,18 +381,16 @@ pub fn location_text(loc: u32) -> JsResult<String> {
     Ok(session()?.location_text(loc))
 }
 
-/// Ends recording, runs the detectors and exports the trace: `{ rapidbin: Uint8Array,
-/// std: string, metadata: string (JSON), native: Uint8Array, events: number,
+/// Ends recording and the trace: `{ chunk, rapidbinHeader: Uint8Array, nativeHeader:
+/// Uint8Array, metadata: string (JSON), events, acquisitions, chunks, bytes,
 /// lockConsistency: string | null, forkJoinConsistency: string | null, findings: string
-/// (the report as JSON), report: string (the report as text) }`. `live_deadlock_json` is
-/// the wait-for cycle the run ended in (`{ threads: [{ thread, waiting_on, holder }] }`),
-/// if it did.
+/// (the report as JSON), report: string (the report as text) }`. `chunk` holds the events
+/// that were not drained yet (as [`trace_drain`] returns them), or is `null`;
+/// `rapidbinHeader` (18 bytes) and `nativeHeader` (24 bytes) go over the placeholders at
+/// the start of chunk 0. `live_deadlock_json` is the wait-for cycle the run ended in
+/// (`{ threads: [{ thread, waiting_on, holder }] }`), if it did.
 #[wasm_bindgen(js_name = traceFinish)]
-pub fn trace_finish(
-    atomics_as_locks: bool,
-    lock_requests: bool,
-    live_deadlock_json: Option<String>,
-) -> JsResult<Object> {
+pub fn trace_finish(live_deadlock_json: Option<String>) -> JsResult<Object> {
     let live = match live_deadlock_json {
         Some(json) => Some(
             serde_json::from_str::<LiveDeadlock>(&json)
@@ -334,29 +398,28 @@ pub fn trace_finish(
         ),
         None => None,
     };
-    let finished = session()?
-        .finish(
-            ExportOptions {
-                atomics_as_locks,
-                lock_requests,
-            },
-            live,
-        )
-        .map_err(Failure::into_js)?;
+    let finished = session()?.finish(live).map_err(Failure::into_js)?;
     let obj = Object::new();
+    let chunk = finished
+        .chunk
+        .as_ref()
+        .map_or(JsValue::NULL, |c| chunk_object(c).into());
+    set(&obj, "chunk", &chunk);
     set(
         &obj,
-        "rapidbin",
-        &Uint8Array::from(&finished.rapid_bin[..]).into(),
+        "rapidbinHeader",
+        &Uint8Array::from(&finished.rapid_bin_header[..]).into(),
     );
-    set(&obj, "std", &finished.export.std_text().into());
-    set(&obj, "metadata", &finished.export.metadata_json().into());
+    set(
+        &obj,
+        "nativeHeader",
+        &Uint8Array::from(&finished.native_header[..]).into(),
+    );
+    set(&obj, "metadata", &finished.metadata.to_json().into());
     set(&obj, "events", &(finished.events as f64).into());
-    set(
-        &obj,
-        "native",
-        &Uint8Array::from(&finished.native[..]).into(),
-    );
+    set(&obj, "acquisitions", &(finished.acquisitions as f64).into());
+    set(&obj, "chunks", &(finished.chunks as f64).into());
+    set(&obj, "bytes", &(finished.bytes as f64).into());
     set(&obj, "findings", &finished.report.json().into());
     set(&obj, "report", &finished.report.text().into());
     let opt = |s: Option<String>| s.map_or(JsValue::NULL, |s| s.into());
@@ -372,7 +435,8 @@ pub fn trace_finish(
 /// Runs the detectors again on a saved trace: `native` (Wasmgrind's own trace format, as
 /// `traceFinish` returns it), `locations_json` (the location table), and optionally the
 /// original module, which is patched again to resolve `file:line`. Returns `{ findings:
-/// string (JSON), report: string (text) }`.
+/// string (JSON), report: string (text) }`. [`TraceAnalysis`] does the same for a trace
+/// read piece by piece.
 #[wasm_bindgen(js_name = analyzeTrace)]
 pub fn analyze_trace(
     native: &[u8],
@@ -380,18 +444,67 @@ pub fn analyze_trace(
     original: Option<Vec<u8>>,
     stack_size: u32,
 ) -> JsResult<Object> {
-    let locations: Vec<Location> = serde_json::from_str(locations_json)
-        .map_err(|e| fail("SessionError", SessionError::BadLocations(e.to_string())))?;
-    let patched = match &original {
-        Some(bytes) => Some(patch(bytes, stack_size, false)?),
-        None => None,
-    };
-    let modules = original.as_deref().zip(patched.as_deref());
-    let (_, report) = session::reanalyze(native, &locations, modules).map_err(Failure::into_js)?;
-    let obj = Object::new();
-    set(&obj, "findings", &report.json().into());
-    set(&obj, "report", &report.text().into());
-    Ok(obj)
+    let mut analysis = TraceAnalysis::new(locations_json)?;
+    analysis.feed(native)?;
+    analysis.finish(original, stack_size)
+}
+
+/// The detectors run again on a saved trace that is read piece by piece (the CLI's
+/// `analyze` reads `trace.wgtrace` in blocks), in bounded memory:
+/// `new TraceAnalysis(locationsJson)`, `feed(bytes)` for every piece in order, then
+/// `finish(original, stackSize)`, which returns what [`analyze_trace`] returns.
+#[wasm_bindgen]
+pub struct TraceAnalysis {
+    locations: Vec<Location>,
+    inner: Option<session::Reanalysis>,
+}
+
+#[wasm_bindgen]
+impl TraceAnalysis {
+    /// An analysis of a trace whose locations index `locations_json` (the location table).
+    #[wasm_bindgen(constructor)]
+    pub fn new(locations_json: &str) -> JsResult<TraceAnalysis> {
+        let locations: Vec<Location> = serde_json::from_str(locations_json)
+            .map_err(|e| fail("SessionError", SessionError::BadLocations(e.to_string())))?;
+        Ok(TraceAnalysis {
+            locations,
+            inner: Some(session::Reanalysis::new()),
+        })
+    }
+
+    /// Decodes and analyzes the next bytes of the trace.
+    pub fn feed(&mut self, bytes: &[u8]) -> JsResult<()> {
+        let inner = self
+            .inner
+            .as_mut()
+            .ok_or_else(|| fail("SessionError", SessionError::Finished))?;
+        for piece in bytes.chunks(session::Reanalysis::PIECE_BYTES) {
+            inner.feed(piece).map_err(Failure::into_js)?;
+        }
+        Ok(())
+    }
+
+    /// Ends the trace: `{ findings: string (JSON), report: string (text) }`, with
+    /// `file:line` when `original` (the module that was run) is given; `stack_size` is
+    /// the run's, for patching it again.
+    pub fn finish(&mut self, original: Option<Vec<u8>>, stack_size: u32) -> JsResult<Object> {
+        let inner = self
+            .inner
+            .take()
+            .ok_or_else(|| fail("SessionError", SessionError::Finished))?;
+        let patched = match &original {
+            Some(bytes) => Some(patch(bytes, stack_size, false)?),
+            None => None,
+        };
+        let modules = original.as_deref().zip(patched.as_deref());
+        let (_, report) = inner
+            .finish(&self.locations, modules)
+            .map_err(Failure::into_js)?;
+        let obj = Object::new();
+        set(&obj, "findings", &report.json().into());
+        set(&obj, "report", &report.text().into());
+        Ok(obj)
+    }
 }
 
 /// Encodes a trace given as JSON (the serde form of `wasmgrind_core::trace::Trace`):

@@ -18,24 +18,36 @@
 //! slot, no thread is inside the module or can enter it again, and terminating the workers
 //! is safe. Flag and busy marks are sequentially consistent, so either the thread sees the
 //! flag or the runtime sees the mark.
+//!
+//! # Streaming
+//!
+//! The recorder has no fixed capacity. The manager drains it while the program runs
+//! ([`Session::drain`]) and feeds every chunk to the session's [`Stream`] (detectors,
+//! consistency checks, incremental exporter; see [`crate::stream`]), so the recorder only
+//! holds what was not drained yet. A recording thread that finds more than
+//! [`Config::max_pending`] events waiting for the manager sleeps until a drain brings it
+//! below half of that, outside the recorder (it holds nothing there, and a stopping
+//! session parks it). Memory is thus bounded however long the run records; the optional
+//! limits [`Config::max_events`] and [`Config::max_trace_bytes`] bound the trace itself,
+//! and [`Session::limit`] names the one that was reached.
 
 use std::cell::Cell;
 use std::sync::atomic::{
     AtomicU32, AtomicU64,
     Ordering::{Acquire, Relaxed, Release, SeqCst},
 };
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use wasmgrind_core::analysis::report::{report, Report};
 use wasmgrind_core::analysis::symbolize::Symbolizer;
-use wasmgrind_core::analysis::{analyze, Findings, LiveDeadlock};
+use wasmgrind_core::analysis::{Analyzer, Findings, LiveDeadlock};
 use wasmgrind_core::location::{Location, LocationId};
 use wasmgrind_core::trace::{
-    check_fork_join_consistency, check_lock_consistency, export, native, Event, Export,
-    ExportOptions, Op, Recorder, ThreadRecorder, Trace,
+    native, rapid_bin, Event, ExportOptions, Metadata, Op, Recorder, ThreadRecorder,
 };
 
-use crate::error::{Failure, SessionError};
+use crate::error::{Failure, LimitError, SessionError};
+use crate::stream::{BytesReached, Chunk, Stream};
 
 /// The largest thread limit a session accepts.
 pub const MAX_THREAD_LIMIT: u32 = 1 << 20;
@@ -143,22 +155,69 @@ impl LockTable {
     }
 }
 
-/// The finished trace of a session in the three formats.
+/// The settings of a [`Session`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// Thread ids `0..max_threads`.
+    pub max_threads: u32,
+    /// Most events recorded (`maxEvents`); `None`: no limit.
+    pub max_events: Option<u64>,
+    /// Most bytes of the three trace formats together (`maxTraceBytes`), checked after
+    /// every chunk; `None`: no limit.
+    pub max_trace_bytes: Option<u64>,
+    /// Most events waiting to be drained before recording threads wait for the manager;
+    /// `None`: they never wait (for a session nobody drains while it records).
+    pub max_pending: Option<u64>,
+    /// How the trace is exported.
+    pub export: ExportOptions,
+}
+
+impl Config {
+    /// The runtime's default of [`Config::max_pending`]: 2,097,152 events, 64 MiB of
+    /// recorder buffers.
+    pub const DEFAULT_MAX_PENDING: u64 = 1 << 21;
+
+    /// A configuration for thread ids `0..max_threads` with no limits, no waiting and the
+    /// default export.
+    pub fn new(max_threads: u32) -> Config {
+        Config {
+            max_threads,
+            max_events: None,
+            max_trace_bytes: None,
+            max_pending: None,
+            export: ExportOptions::default(),
+        }
+    }
+}
+
+/// How often a recording thread looks at the number of pending events: once every this
+/// many events, so that the check costs nothing measurable.
+const THROTTLE_EVERY: u32 = 256;
+
+/// The end of a session's trace: the last chunk and everything known only at the end.
 #[derive(Debug, Clone)]
 pub struct Finished {
-    /// The export: dense trace and metadata.
-    pub export: Export,
-    /// The RapidBin bytes.
-    pub rapid_bin: Vec<u8>,
+    /// The events that were not drained before, if any (or chunk 0 of an empty trace).
+    pub chunk: Option<Chunk>,
+    /// The RapidBin header with the final counts, to be written over chunk 0's
+    /// placeholder.
+    pub rapid_bin_header: [u8; rapid_bin::HEADER_LEN],
+    /// The native header with the final count, to be written over chunk 0's placeholder.
+    pub native_header: [u8; native::HEADER_LEN],
+    /// What every dense id stands for.
+    pub metadata: Metadata,
     /// Number of recorded events (before atomics are expanded into pseudo-lock brackets).
-    pub events: usize,
+    pub events: u64,
+    /// Exported `acq` events.
+    pub acquisitions: u64,
+    /// Chunks of the trace, the last one included.
+    pub chunks: u64,
+    /// Bytes of the three formats together.
+    pub bytes: u64,
     /// Why the trace is not lock-consistent, if it is not (a Wasmgrind bug).
     pub lock_consistency: Option<String>,
     /// Why the forks and joins are not consistent, if they are not (a Wasmgrind bug).
     pub fork_join_consistency: Option<String>,
-    /// Every event in Wasmgrind's own format ([`native`]), which keeps what the exported
-    /// formats cannot carry (atomics, allocations), so the run can be analyzed again.
-    pub native: Vec<u8>,
     /// What the detectors found, resolved to functions and source lines.
     pub report: Report,
 }
@@ -180,21 +239,36 @@ pub struct Session {
     /// patcher's reserved page: its lock and the temporary stack that dying threads free
     /// their stacks on); none while `end <= start`.
     ignored: (AtomicU32, AtomicU32),
+    /// The consumer of drained events; `None` once finished.
+    stream: Mutex<Option<Stream>>,
+    /// The byte limit the stream had reached when it finished.
+    bytes_reached: Mutex<Option<BytesReached>>,
+    max_pending: Option<u64>,
+}
+
+fn lock_stream(m: &Mutex<Option<Stream>>) -> MutexGuard<'_, Option<Stream>> {
+    // Only the manager uses the stream, one call at a time: the lock is never contended.
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Session {
-    /// A session for thread ids `0..max_threads` that records at most `capacity` events
-    /// whose locations index `locations`.
-    pub fn new(
-        max_threads: u32,
-        capacity: u64,
-        locations: Vec<Location>,
-    ) -> Result<Session, SessionError> {
+    /// A session configured by `config` whose events' locations index `locations`.
+    pub fn new(config: Config, locations: Vec<Location>) -> Result<Session, SessionError> {
+        let max_threads = config.max_threads;
         if max_threads == 0 || max_threads > MAX_THREAD_LIMIT {
             return Err(SessionError::BadThreadLimit(max_threads));
         }
+        let recorder = match config.max_events {
+            Some(limit) => Recorder::with_limit(limit),
+            None => Recorder::new(),
+        };
         Ok(Session {
-            recorder: Recorder::with_capacity(capacity),
+            recorder,
+            stream: Mutex::new(Some(Stream::new(
+                locations.clone(),
+                config.export,
+                config.max_trace_bytes,
+            ))),
             locations,
             slots: (0..max_threads).map(|_| Slot::default()).collect(),
             locks: LockTable::new(LOCK_TABLE_SIZE),
@@ -203,6 +277,8 @@ impl Session {
             modules: OnceLock::new(),
             stripes: (0..ATOMIC_STRIPES).map(|_| AtomicU32::new(0)).collect(),
             ignored: (AtomicU32::new(0), AtomicU32::new(0)),
+            bytes_reached: Mutex::new(None),
+            max_pending: config.max_pending,
         })
     }
 
@@ -235,6 +311,7 @@ impl Session {
             recorder,
             tid,
             stripe: Cell::new(None),
+            until_check: Cell::new(THROTTLE_EVERY),
         })
     }
 
@@ -315,6 +392,56 @@ impl Session {
         self.recorder.recorded()
     }
 
+    /// Events recorded and not drained yet.
+    pub fn pending(&self) -> u64 {
+        self.recorder.pending()
+    }
+
+    /// Moves the oldest recorded events out of the recorder, at most `max_events`, and
+    /// feeds them to the stream; returns their chunk, or `None` when there is nothing new
+    /// (see [`Stream::consume`]). Fails with a `FormatError` if the trace passes a limit
+    /// of RapidBin.
+    pub fn drain(&self, max_events: usize) -> Result<Option<Chunk>, Failure> {
+        let events = self.recorder.drain(max_events);
+        let mut stream = lock_stream(&self.stream);
+        let Some(stream) = stream.as_mut() else {
+            return Err(Failure::new("SessionError", &SessionError::Finished));
+        };
+        stream
+            .consume(&events)
+            .map_err(|e| Failure::new("FormatError", &e))
+    }
+
+    /// The limit of the trace that was reached, if one was: `maxEvents` once the
+    /// recorder refused an event, `maxTraceBytes` once the output passed it.
+    pub fn limit(&self) -> Option<LimitError> {
+        if self.recorder.rejected() > 0 {
+            return Some(LimitError::MaxEvents {
+                events: self.recorder.recorded(),
+            });
+        }
+        let reached = match lock_stream(&self.stream).as_ref() {
+            Some(stream) => stream.bytes_reached(),
+            None => *self.bytes_reached.lock().unwrap_or_else(|p| p.into_inner()),
+        }?;
+        Some(LimitError::MaxTraceBytes {
+            events: reached.events,
+            bytes: reached.bytes,
+            limit: reached.limit,
+        })
+    }
+
+    /// Waits while more than `max` events wait to be drained, until a drain brings them
+    /// to half of that or the session stops.
+    fn wait_for_drain(&self, max: u64) {
+        let resume = max / 2;
+        while self.recorder.pending() > resume && !self.is_stopping() {
+            // A sleep is a timed `memory.atomic.wait` on WebAssembly: the thread holds
+            // nothing and uses no CPU meanwhile.
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+    }
+
     /// A one-line description of location `loc` for error messages, with the function's
     /// demangled name.
     pub fn location_text(&self, loc: u32) -> String {
@@ -333,13 +460,11 @@ impl Session {
         }
     }
 
-    /// Ends recording, runs the detectors and exports the trace. `live` is the deadlock
-    /// the run ended in, as the runtime saw it (the locations are filled in here).
-    pub fn finish(
-        &self,
-        options: ExportOptions,
-        live: Option<LiveDeadlock>,
-    ) -> Result<Finished, Failure> {
+    /// Ends recording and the trace: takes the events that were not drained yet into a
+    /// last chunk, and returns it with the final headers, the metadata, the consistency
+    /// checks and the report. `live` is the deadlock the run ended in, as the runtime saw
+    /// it (the locations are filled in here). Only the first call succeeds.
+    pub fn finish(&self, live: Option<LiveDeadlock>) -> Result<Finished, Failure> {
         let unattributed = self.unattributed.load(SeqCst);
         if unattributed != 0 {
             return Err(Failure {
@@ -351,51 +476,38 @@ impl Session {
                 ),
             });
         }
-        let events = self
-            .recorder
-            .finish()
-            .map_err(|e| Failure::new("RecordError", &e))?;
-        let lock_consistency = check_lock_consistency(&events).err().map(|e| e.to_string());
-        let fork_join_consistency = check_fork_join_consistency(&events)
-            .err()
-            .map(|e| e.to_string());
-        let count = events.len();
-        let mut findings = analyze(&events);
-        findings.deadlock = live.map(|d| with_request_locations(d, &events));
+        self.recorder.close();
+        let rest = self.recorder.drain(usize::MAX);
+        let Some(mut stream) = lock_stream(&self.stream).take() else {
+            return Err(Failure::new("SessionError", &SessionError::Finished));
+        };
+        let chunk = stream
+            .consume(&rest)
+            .map_err(|e| Failure::new("FormatError", &e))?;
+        drop(rest);
+        *self.bytes_reached.lock().unwrap_or_else(|p| p.into_inner()) = stream.bytes_reached();
+        let summary = stream
+            .finish(live)
+            .map_err(|e| Failure::new("FormatError", &e))?;
         let symbolizer = self
             .modules
             .get()
             .and_then(|(original, patched)| Symbolizer::for_patched(original, patched).ok());
-        let report = report(&findings, &self.locations, symbolizer.as_ref());
-        let native = native::encode(&events);
-        let trace = Trace::new(events, self.locations.clone());
-        let export = export(&trace, options).map_err(|e| Failure::new("FormatError", &e))?;
-        let rapid_bin = export
-            .rapid_bin()
-            .map_err(|e| Failure::new("FormatError", &e))?;
+        let report = report(&summary.findings, &self.locations, symbolizer.as_ref());
         Ok(Finished {
-            export,
-            rapid_bin,
-            events: count,
-            lock_consistency,
-            fork_join_consistency,
-            native,
+            chunk,
+            rapid_bin_header: summary.rapid_bin_header,
+            native_header: summary.native_header,
+            metadata: summary.metadata,
+            events: summary.events,
+            acquisitions: summary.acquisitions,
+            chunks: summary.chunks,
+            bytes: summary.bytes,
+            lock_consistency: summary.lock_consistency,
+            fork_join_consistency: summary.fork_join_consistency,
             report,
         })
     }
-}
-
-/// `deadlock` with each thread's `requested_at`: the location of its last request of the
-/// lock it waits for.
-fn with_request_locations(mut deadlock: LiveDeadlock, events: &[Event]) -> LiveDeadlock {
-    for t in &mut deadlock.threads {
-        t.requested_at = events
-            .iter()
-            .rev()
-            .find(|e| e.thread == t.thread && e.op == Op::Request { lock: t.waiting_on })
-            .and_then(|e| e.location);
-    }
-    deadlock
 }
 
 /// Re-runs the detectors on a saved trace: `native` events whose locations index
@@ -405,17 +517,66 @@ pub fn reanalyze(
     locations: &[Location],
     modules: Option<(&[u8], &[u8])>,
 ) -> Result<(Findings, Report), Failure> {
-    let events = native::decode(native_bytes).map_err(|e| Failure::new("TraceError", &e))?;
-    let findings = analyze(&events);
-    let symbolizer = match modules {
-        Some((original, patched)) => Some(
-            Symbolizer::for_patched(original, patched)
-                .map_err(|e| Failure::new("SymbolizeError", &e))?,
-        ),
-        None => None,
-    };
-    let report = report(&findings, locations, symbolizer.as_ref());
-    Ok((findings, report))
+    let mut again = Reanalysis::new();
+    // Pieces of whole records, so that the decoded events never take much memory.
+    for piece in native_bytes.chunks(Reanalysis::PIECE_BYTES) {
+        again.feed(piece)?;
+    }
+    again.finish(locations, modules)
+}
+
+/// The detectors run again on a saved trace in Wasmgrind's own format that comes in pieces
+/// of any size (a file read block by block), in bounded memory: the events of each piece
+/// are decoded, analyzed and freed.
+#[derive(Debug, Default)]
+pub struct Reanalysis {
+    decoder: native::Decoder,
+    analyzer: Analyzer,
+    scratch: Vec<Event>,
+}
+
+impl Reanalysis {
+    /// A good size for the pieces: 1,048,576 records (20 MiB).
+    pub const PIECE_BYTES: usize = native::RECORD_LEN << 20;
+
+    /// A reanalysis that has seen no byte.
+    pub fn new() -> Reanalysis {
+        Reanalysis::default()
+    }
+
+    /// Decodes and analyzes the next bytes of the trace. Fails with a `TraceError` when
+    /// they are not a valid trace.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<(), Failure> {
+        self.scratch.clear();
+        self.decoder
+            .feed(bytes, &mut self.scratch)
+            .map_err(|e| Failure::new("TraceError", &e))?;
+        self.analyzer.events(&self.scratch);
+        self.scratch.clear();
+        Ok(())
+    }
+
+    /// Ends the trace and reports what the detectors found, with `locations` the
+    /// location table and `modules` (original and patched) to resolve `file:line`.
+    pub fn finish(
+        self,
+        locations: &[Location],
+        modules: Option<(&[u8], &[u8])>,
+    ) -> Result<(Findings, Report), Failure> {
+        self.decoder
+            .finish()
+            .map_err(|e| Failure::new("TraceError", &e))?;
+        let findings = self.analyzer.finish();
+        let symbolizer = match modules {
+            Some((original, patched)) => Some(
+                Symbolizer::for_patched(original, patched)
+                    .map_err(|e| Failure::new("SymbolizeError", &e))?,
+            ),
+            None => None,
+        };
+        let report = report(&findings, locations, symbolizer.as_ref());
+        Ok((findings, report))
+    }
 }
 
 /// Held for good by [`Session::stop`]: a thread that locks it waits forever.
@@ -452,12 +613,21 @@ pub struct ThreadCtx {
     tid: u32,
     /// The stripe this thread holds between `mem_atomic_begin` and the access's event.
     stripe: Cell<Option<usize>>,
+    /// Guarded entries until the next look at the number of pending events.
+    until_check: Cell<u32>,
 }
 
 impl ThreadCtx {
     /// The thread id.
     pub fn tid(&self) -> u32 {
         self.tid
+    }
+
+    /// Whether the thread holds no atomic stripe (is not inside an atomic bracket).
+    #[inline]
+    fn stripe_free(&self) -> bool {
+        // `Cell<Option<usize>>` is `Copy`-readable.
+        self.stripe.get().is_none()
     }
 
     #[inline]
@@ -467,8 +637,30 @@ impl ThreadCtx {
         let _ = self.recorder.record(op, loc);
     }
 
+    /// Waits for the manager if too many events wait to be drained (see the module
+    /// documentation). Called outside the recorder and outside an atomic bracket, so the
+    /// waiting thread holds nothing of the runtime's.
+    #[inline]
+    fn throttle(&self) {
+        let Some(max) = self.session.max_pending else {
+            return;
+        };
+        let n = self.until_check.get();
+        if n > 1 {
+            self.until_check.set(n - 1);
+            return;
+        }
+        self.until_check.set(THROTTLE_EVERY);
+        if self.session.recorder.pending() > max {
+            self.session.wait_for_drain(max);
+        }
+    }
+
     #[inline]
     fn guarded(&self, f: impl FnOnce(&Self)) {
+        if self.stripe_free() {
+            self.throttle();
+        }
         enter(self.session, self.slot);
         f(self);
         leave(self.slot);
@@ -484,14 +676,17 @@ impl ThreadCtx {
         if skip && stripe.is_none() {
             return;
         }
-        self.guarded(|c| {
-            if !skip {
-                c.record(op, Some(loc));
-            }
-            if let Some(s) = stripe {
-                c.session.stripes[s].store(0, Release);
-            }
-        });
+        if stripe.is_none() {
+            self.throttle();
+        }
+        enter(self.session, self.slot);
+        if !skip {
+            self.record(op, Some(loc));
+        }
+        if let Some(s) = stripe {
+            self.session.stripes[s].store(0, Release);
+        }
+        leave(self.slot);
     }
 
     /// A load of `width` bytes at `addr`.
@@ -591,8 +786,27 @@ mod tests {
     use super::*;
     use wasmgrind_core::trace::Event;
 
+    fn config(max_threads: u32) -> Config {
+        Config {
+            max_events: Some(1000),
+            ..Config::new(max_threads)
+        }
+    }
+
+    /// A location table with entries 0 to 5.
+    fn table() -> Vec<Location> {
+        (0..6)
+            .map(|i| Location {
+                func_index: i,
+                func_name: None,
+                code_offset: 0,
+                instr: "i32.store".into(),
+            })
+            .collect()
+    }
+
     fn session(max: u32) -> &'static Session {
-        Box::leak(Box::new(Session::new(max, 1000, Vec::new()).unwrap()))
+        Box::leak(Box::new(Session::new(config(max), table()).unwrap()))
     }
 
     #[test]
@@ -673,7 +887,7 @@ mod tests {
             code_offset: 0x2a,
             instr: "call start_lock".into(),
         };
-        let s = Session::new(1, 10, vec![loc]).unwrap();
+        let s = Session::new(config(1), vec![loc]).unwrap();
         assert_eq!(
             s.location_text(0),
             "in `worker` (function 7), code offset 0x2a: call start_lock"
@@ -712,7 +926,7 @@ mod tests {
             Err(SessionError::ThreadIdOutOfRange { tid: 2, max: 2 })
         ));
         assert!(matches!(
-            Session::new(0, 1, Vec::new()),
+            Session::new(Config::new(0), Vec::new()),
             Err(SessionError::BadThreadLimit(0))
         ));
     }
@@ -752,11 +966,153 @@ mod tests {
         let t0 = s.begin_thread(0).unwrap();
         t0.fork(1, None);
         t0.join(1, None);
-        let f = s.finish(ExportOptions::default(), None).unwrap();
+        let f = s.finish(None).unwrap();
         assert_eq!(f.events, 2);
-        assert_eq!(f.export.std_text(), "T0|fork(T1)|0\nT0|join(T1)|0\n");
-        assert_eq!(f.rapid_bin.len(), 18 + 2 * 8);
+        let chunk = f.chunk.expect("the undrained events are the last chunk");
+        assert_eq!(chunk.index, 0);
+        assert_eq!(chunk.std, "T0|fork(T1)|0\nT0|join(T1)|0\n");
+        assert_eq!(chunk.rapid_bin.len(), 18 + 2 * 8);
+        assert_eq!(chunk.rapid_bin[..18], [0; 18], "a placeholder header");
+        assert_eq!(f.rapid_bin_header[10..], 2i64.to_be_bytes());
+        assert_eq!(chunk.native.len(), 24 + 2 * 20);
+        assert_eq!(f.native_header, native::header(Some(2)));
+        assert_eq!(f.chunks, 1);
         assert!(f.lock_consistency.is_none());
+        assert_eq!(
+            s.finish(None).unwrap_err().variant,
+            "Finished",
+            "a trace is finished once"
+        );
+    }
+
+    /// Drained chunks and the last one, concatenated with the final headers, are the
+    /// trace; the findings cover every chunk.
+    #[test]
+    fn drained_chunks_and_finish_make_the_whole_trace() {
+        let s = session(4);
+        let t0 = s.begin_thread(0).unwrap();
+        let t1 = s.begin_thread(1).unwrap();
+        t0.fork(1, None);
+        t1.write(0x40, 4, false, 0);
+        let first = s.drain(usize::MAX).unwrap().unwrap();
+        assert_eq!((first.index, first.events), (0, 2));
+        assert_eq!(s.drain(usize::MAX).unwrap(), None, "nothing new");
+        t0.write(0x40, 4, false, 0);
+        let second = s.drain(1).unwrap().unwrap();
+        assert_eq!((second.index, second.events), (1, 1));
+        t0.join(1, None);
+        let f = s.finish(None).unwrap();
+        let last = f.chunk.unwrap();
+        assert_eq!((last.index, last.events), (2, 1));
+        assert_eq!(f.events, 4);
+        assert_eq!(f.chunks, 3);
+        let mut native_bytes = [first.native, second.native, last.native].concat();
+        native_bytes[..24].copy_from_slice(&f.native_header);
+        assert_eq!(native::decode(&native_bytes).unwrap().len(), 4);
+        assert_eq!(f.report.races.len(), 1, "the race spans two chunks");
+    }
+
+    /// With `max_events`, the recorder refuses the events beyond it and the session names
+    /// the option; with `max_trace_bytes`, the chunk that passes it is the last one.
+    #[test]
+    fn limits_are_named_errors() {
+        let s: &'static Session = Box::leak(Box::new(
+            Session::new(
+                Config {
+                    max_events: Some(3),
+                    ..Config::new(2)
+                },
+                table(),
+            )
+            .unwrap(),
+        ));
+        let t0 = s.begin_thread(0).unwrap();
+        for _ in 0..3 {
+            t0.write(1, 1, false, 0);
+        }
+        assert_eq!(s.limit(), None, "exactly at the limit is fine");
+        t0.write(1, 1, false, 0);
+        let limit = s.limit().unwrap();
+        assert_eq!(limit, LimitError::MaxEvents { events: 3 });
+        assert!(limit.to_string().contains("--max-events (maxEvents)"));
+        let f = s.finish(None).unwrap();
+        assert_eq!(f.events, 3, "the trace up to the limit stays readable");
+
+        let s: &'static Session = Box::leak(Box::new(
+            Session::new(
+                Config {
+                    max_trace_bytes: Some(100),
+                    ..Config::new(2)
+                },
+                table(),
+            )
+            .unwrap(),
+        ));
+        let t0 = s.begin_thread(0).unwrap();
+        t0.fork(1, None);
+        assert!(s.drain(usize::MAX).unwrap().is_some());
+        assert_eq!(s.limit(), None);
+        for _ in 0..10 {
+            t0.fork(1, None);
+        }
+        assert!(s.drain(usize::MAX).unwrap().is_some());
+        let Some(LimitError::MaxTraceBytes {
+            events,
+            bytes,
+            limit,
+        }) = s.limit()
+        else {
+            panic!("the byte limit was passed");
+        };
+        assert_eq!((events, limit), (11, 100));
+        assert!(bytes > 100);
+        t0.fork(1, None);
+        assert_eq!(
+            s.drain(usize::MAX).unwrap(),
+            None,
+            "later events are dropped"
+        );
+        assert_eq!(s.finish(None).unwrap().events, 11);
+    }
+
+    /// A recording thread waits while too many events wait for the manager, and goes on
+    /// once a drain took them.
+    #[test]
+    fn recording_waits_for_the_drain() {
+        let s: &'static Session = Box::leak(Box::new(
+            Session::new(
+                Config {
+                    max_pending: Some(1000),
+                    ..Config::new(2)
+                },
+                table(),
+            )
+            .unwrap(),
+        ));
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let done: &'static _ = Box::leak(Box::new(done));
+        let recorder = std::thread::spawn(move || {
+            let t = s.begin_thread(1).unwrap();
+            for i in 0..20_000 {
+                t.write(i * 4, 4, false, 0);
+            }
+            done.store(true, SeqCst);
+        });
+        let mut most = 0;
+        let mut total = 0;
+        while !done.load(SeqCst) {
+            most = most.max(s.pending());
+            if let Some(c) = s.drain(300).unwrap() {
+                total += c.events;
+            }
+        }
+        recorder.join().unwrap();
+        total += s.finish(None).unwrap().chunk.map_or(0, |c| c.events);
+        assert_eq!(total, 20_000);
+        assert!(
+            most <= 1000 + u64::from(THROTTLE_EVERY),
+            "{most} events were pending"
+        );
     }
 
     #[test]
@@ -769,7 +1125,7 @@ mod tests {
             code_offset: 0,
             instr: "i32.store".into(),
         };
-        let s: &'static Session = Box::leak(Box::new(Session::new(4, 100, vec![loc]).unwrap()));
+        let s: &'static Session = Box::leak(Box::new(Session::new(config(4), vec![loc]).unwrap()));
         let t0 = s.begin_thread(0).unwrap();
         let t1 = s.begin_thread(1).unwrap();
         let t2 = s.begin_thread(2).unwrap();
@@ -778,7 +1134,7 @@ mod tests {
         t0.fork(2, None);
         t2.finish_lock(0x10, 0);
         t1.finish_lock(0x10, 0);
-        let f = s.finish(ExportOptions::default(), None).unwrap();
+        let f = s.finish(None).unwrap();
         let fork_join = f
             .fork_join_consistency
             .expect("fork/join inconsistency reported");
@@ -843,16 +1199,5 @@ mod tests {
                 ),
             ]
         );
-    }
-
-    #[test]
-    fn capacity_overflow_fails_finish() {
-        let s: &'static Session = Box::leak(Box::new(Session::new(2, 1, Vec::new()).unwrap()));
-        let t0 = s.begin_thread(0).unwrap();
-        t0.write(1, 1, false, 0);
-        t0.write(1, 1, false, 0);
-        let err = s.finish(ExportOptions::default(), None).unwrap_err();
-        assert_eq!(err.kind, "RecordError");
-        assert_eq!(err.variant, "CapacityExceeded");
     }
 }

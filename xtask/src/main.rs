@@ -13,6 +13,7 @@ mod dist;
 mod fuzz;
 mod guests;
 mod new_guest;
+mod soak;
 mod test;
 mod toolchain;
 mod util;
@@ -31,6 +32,8 @@ commands:
   bundler         the bundler test alone: pkg/ packed into the Vite app of tests/bundler,
                   built and run in Chromium (needs `dist` and `guests` first)
   demo            run a bundled guest in Node with tracing and print the trace summary
+  soak            a ~100M-event traced run through the CLI: events, wall time, peak RSS
+                  (must stay below 4 GiB); not part of `test`
   bench <what>    run a benchmark: `transform` or `runtime`
   fuzz            fuzz the patcher and the instrumenter (`--seconds N`, default 60; `--seed S`)
   book            build the mdBook into book/book
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         "test" => test::run(rest),
         "bundler" => bundler::run(rest),
         "demo" => demo::run(rest),
+        "soak" => soak::run(rest),
         "bench" => bench::run(rest),
         "fuzz" => fuzz::run(rest),
         "book" => book::run(rest),

@@ -1,5 +1,6 @@
-//! Stress and benchmark scenarios: many spawn/join cycles, cross-thread allocation, and
-//! a memory-heavy sort with few threads and no locks.
+//! Stress and benchmark scenarios: many spawn/join cycles, cross-thread allocation, a
+//! memory-heavy sort with few threads and no locks, and a long memory-heavy run of about
+//! 100 million traced accesses (`cargo xtask soak`).
 //!
 //! Every exported function is a scenario listed in `guests/manifest.json`.
 
@@ -130,4 +131,44 @@ pub extern "C" fn sort_large_array() {
     );
     let sum = merged.iter().fold(0u32, |s, &x| s.wrapping_add(x));
     assert_eq!(sum, expected_sum, "sort_large_array: checksum mismatch");
+}
+
+/// Threads of [`sum_buffers_100m`].
+const SUM_THREADS: u32 = 4;
+/// Words of each thread's buffer: 64 KiB.
+const SUM_WORDS: usize = 16 * 1024;
+/// Passes over its buffer that each thread makes.
+const SUM_ROUNDS: u32 = 1536;
+
+/// Four threads each fill a 64 KiB buffer of their own and sum it 1536 times: about
+/// 100 million traced 4-byte loads in total (4 × 1536 × 16384 = 100,663,296), no locks and
+/// no races. The soak test of streaming (`cargo xtask soak`), too long for `cargo xtask
+/// test`.
+#[no_mangle]
+pub extern "C" fn sum_buffers_100m() {
+    let workers: Vec<_> = (0..SUM_THREADS)
+        .map(|t| {
+            thread::spawn(move || {
+                let buf: Vec<u32> = (0..SUM_WORDS as u32).map(|i| i ^ t).collect();
+                let mut sum = 0u32;
+                for _ in 0..SUM_ROUNDS {
+                    // Opaque to the optimizer, so that every pass really loads every word.
+                    let words = core::hint::black_box(&buf);
+                    for &w in words.iter() {
+                        sum = sum.wrapping_add(w);
+                    }
+                }
+                sum
+            })
+        })
+        .collect();
+    for (t, h) in (0..SUM_THREADS).zip(workers) {
+        let sum = h.join().expect("sum_buffers_100m: join failed");
+        let once = (0..SUM_WORDS as u32).fold(0u32, |s, i| s.wrapping_add(i ^ t));
+        assert_eq!(
+            sum,
+            once.wrapping_mul(SUM_ROUNDS),
+            "sum_buffers_100m: thread {t} summed wrongly"
+        );
+    }
 }

@@ -7,7 +7,8 @@
 //! - [`report`]: ThreadSanitizer-shaped text and JSON, with demangled function names and,
 //!   where the guest has DWARF line tables, `file:line`.
 //!
-//! [`analyze`] runs both detectors over a trace; the types below are what they find.
+//! [`analyze`] runs both detectors over a trace, [`Analyzer`] over a trace that comes in
+//! chunks; the types below are what they find.
 //! Every address is a byte address in the guest's memory and every thread a runtime
 //! thread id, as in [`Event`].
 
@@ -133,25 +134,65 @@ impl Findings {
 }
 
 /// Runs the race detector and the deadlock predictor over `events` (in trace order).
+/// [`Analyzer`] does the same for a trace that comes in chunks.
 pub fn analyze(events: &[Event]) -> Findings {
-    let prediction = deadlock::predict(events);
-    let mut limits = Vec::new();
-    if prediction.cycle_length_limit_hit {
-        limits.push(format!(
-            "cycles longer than {} locks were not searched (deadlock::MAX_CYCLE_LENGTH)",
-            deadlock::MAX_CYCLE_LENGTH
-        ));
+    let mut analyzer = Analyzer::new();
+    analyzer.events(events);
+    analyzer.finish()
+}
+
+/// Both detectors, fed a trace in order in chunks of any size (the runtime feeds them
+/// each chunk it drains from the recorder and then frees it): the findings are those of
+/// [`analyze`] on the whole trace. Memory grows with the detectors' state (shadow memory,
+/// vector clocks, lock-order edges), not with the number of events.
+#[derive(Debug, Default)]
+pub struct Analyzer {
+    races: race::RaceDetector,
+    deadlocks: deadlock::DeadlockPredictor,
+}
+
+impl Analyzer {
+    /// An analyzer that has seen no event.
+    pub fn new() -> Analyzer {
+        Analyzer::default()
     }
-    if prediction.step_limit_hit {
-        limits.push(format!(
-            "the search stopped after {} steps (deadlock::MAX_SEARCH_STEPS)",
-            deadlock::MAX_SEARCH_STEPS
-        ));
+
+    /// Feeds `events`, the next events of the trace in order.
+    pub fn events(&mut self, events: &[Event]) {
+        for e in events {
+            self.event(e);
+        }
     }
-    Findings {
-        races: race::detect_races(events),
-        potential_deadlocks: prediction.deadlocks,
-        deadlock: None,
-        deadlock_search_incomplete: (!limits.is_empty()).then(|| limits.join("; ")),
+
+    /// Feeds the next event of the trace.
+    #[inline]
+    pub fn event(&mut self, e: &Event) {
+        self.races.event(e);
+        self.deadlocks.event(e);
+    }
+
+    /// What the detectors found in the events fed (the live deadlock is left to the
+    /// caller, which saw it).
+    pub fn finish(self) -> Findings {
+        let prediction = self.deadlocks.finish();
+        let mut limits = Vec::new();
+        if prediction.cycle_length_limit_hit {
+            limits.push(format!(
+                "cycles longer than {} locks were not searched (deadlock::MAX_CYCLE_LENGTH)",
+                deadlock::MAX_CYCLE_LENGTH
+            ));
+        }
+        if prediction.step_limit_hit {
+            limits.push(format!(
+                "the search stopped after {} steps (deadlock::MAX_SEARCH_STEPS)",
+                deadlock::MAX_SEARCH_STEPS
+            ));
+        }
+        Findings {
+            races: self.races.finish(),
+            potential_deadlocks: prediction.deadlocks,
+            deadlock: None,
+            deadlock_search_incomplete: (!limits.is_empty()).then(|| limits.join("; ")),
+        }
     }
 }

@@ -123,16 +123,62 @@ fn holder_text(holder: &Option<u32>) -> String {
 ///   end of the trace is fine: that is how a deadlocked trace ends.
 ///
 /// Locks still held at the end are fine too. Memory accesses are not checked.
+/// [`LockChecker`] checks the same on a trace that comes in chunks.
 pub fn check_lock_consistency(events: &[Event]) -> Result<(), ConsistencyError> {
-    let mut holder: FastMap<Lock, u32> = FastMap::default();
-    let mut pending: FastMap<u32, Lock> = FastMap::default();
-    for (index, e) in events.iter().enumerate() {
-        // A memory access neither changes lock state nor interrupts a request.
-        if e.op.is_access() {
-            continue;
+    let mut checker = LockChecker::new();
+    checker.events(events);
+    checker.result()
+}
+
+/// [`check_lock_consistency`] for a trace fed in order, in chunks of any size: it keeps
+/// the first problem, with the event's position in the whole trace.
+#[derive(Debug, Default)]
+pub struct LockChecker {
+    holder: FastMap<Lock, u32>,
+    pending: FastMap<u32, Lock>,
+    /// Position of the next event.
+    next: usize,
+    error: Option<ConsistencyError>,
+}
+
+impl LockChecker {
+    /// A checker that has seen no event.
+    pub fn new() -> LockChecker {
+        LockChecker::default()
+    }
+
+    /// Checks `events`, the next events of the trace in order.
+    pub fn events(&mut self, events: &[Event]) {
+        for e in events {
+            self.event(e);
         }
+    }
+
+    /// Checks the next event of the trace. After the first problem the checker only
+    /// counts.
+    pub fn event(&mut self, e: &Event) {
+        let index = self.next;
+        self.next = self.next.saturating_add(1);
+        // A memory access neither changes lock state nor interrupts a request.
+        if self.error.is_some() || e.op.is_access() {
+            return;
+        }
+        if let Err(err) = self.check(index, e) {
+            self.error = Some(err);
+        }
+    }
+
+    /// The first problem seen so far, if any.
+    pub fn result(&self) -> Result<(), ConsistencyError> {
+        match &self.error {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    fn check(&mut self, index: usize, e: &Event) -> Result<(), ConsistencyError> {
         let thread = e.thread;
-        if let Some(&lock) = pending.get(&thread) {
+        if let Some(&lock) = self.pending.get(&thread) {
             let fine = matches!(e.op, Op::Acquire { lock: l } if l == lock);
             if !fine {
                 return Err(ConsistencyError::RequestInterrupted {
@@ -145,10 +191,10 @@ pub fn check_lock_consistency(events: &[Event]) -> Result<(), ConsistencyError> 
         }
         match e.op {
             Op::Request { lock } => {
-                pending.insert(thread, lock);
+                self.pending.insert(thread, lock);
             }
             Op::Acquire { lock } => {
-                if let Some(&h) = holder.get(&lock) {
+                if let Some(&h) = self.holder.get(&lock) {
                     return Err(ConsistencyError::AcquireHeld {
                         index,
                         thread,
@@ -156,12 +202,12 @@ pub fn check_lock_consistency(events: &[Event]) -> Result<(), ConsistencyError> 
                         holder: h,
                     });
                 }
-                holder.insert(lock, thread);
-                pending.remove(&thread);
+                self.holder.insert(lock, thread);
+                self.pending.remove(&thread);
             }
-            Op::Release { lock } => match holder.get(&lock) {
+            Op::Release { lock } => match self.holder.get(&lock) {
                 Some(&h) if h == thread => {
-                    holder.remove(&lock);
+                    self.holder.remove(&lock);
                 }
                 h => {
                     return Err(ConsistencyError::ReleaseNotHeld {
@@ -174,8 +220,8 @@ pub fn check_lock_consistency(events: &[Event]) -> Result<(), ConsistencyError> 
             },
             _ => {}
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Checks that the fork and join events of `events` are a possible execution:
@@ -188,28 +234,77 @@ pub fn check_lock_consistency(events: &[Event]) -> Result<(), ConsistencyError> 
 /// Joining a thread that recorded nothing, or never joining a thread, is fine. A thread
 /// id that was joined may be forked again (the runtime reuses the ids of joined
 /// threads): from that fork on it names a new thread, to which the rules apply afresh.
+/// [`ForkJoinChecker`] checks the same on a trace that comes in chunks.
 pub fn check_fork_join_consistency(events: &[Event]) -> Result<(), ConsistencyError> {
-    let mut started = FastSet::default();
-    let mut forked = FastSet::default();
-    let mut joined = FastSet::default();
-    // The thread of the previous event, if it was checked and no fork or join came since:
-    // consecutive events of one thread then need no lookup.
-    let mut checked: Option<u32> = None;
-    for (index, e) in events.iter().enumerate() {
+    let mut checker = ForkJoinChecker::new();
+    checker.events(events);
+    checker.result()
+}
+
+/// [`check_fork_join_consistency`] for a trace fed in order, in chunks of any size: it
+/// keeps the first problem, with the event's position in the whole trace.
+#[derive(Debug, Default)]
+pub struct ForkJoinChecker {
+    started: FastSet,
+    forked: FastSet,
+    joined: FastSet,
+    /// The thread of the previous event, if it was checked and no fork or join came
+    /// since: consecutive events of one thread then need no lookup.
+    checked: Option<u32>,
+    /// Position of the next event.
+    next: usize,
+    error: Option<ConsistencyError>,
+}
+
+impl ForkJoinChecker {
+    /// A checker that has seen no event.
+    pub fn new() -> ForkJoinChecker {
+        ForkJoinChecker::default()
+    }
+
+    /// Checks `events`, the next events of the trace in order.
+    pub fn events(&mut self, events: &[Event]) {
+        for e in events {
+            self.event(e);
+        }
+    }
+
+    /// Checks the next event of the trace. After the first problem the checker only
+    /// counts.
+    pub fn event(&mut self, e: &Event) {
+        let index = self.next;
+        self.next = self.next.saturating_add(1);
+        if self.error.is_some() {
+            return;
+        }
+        if let Err(err) = self.check(index, e) {
+            self.error = Some(err);
+        }
+    }
+
+    /// The first problem seen so far, if any.
+    pub fn result(&self) -> Result<(), ConsistencyError> {
+        match &self.error {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    fn check(&mut self, index: usize, e: &Event) -> Result<(), ConsistencyError> {
         let thread = e.thread;
-        if checked != Some(thread) {
-            if joined.contains_key(&thread) {
+        if self.checked != Some(thread) {
+            if self.joined.contains_key(&thread) {
                 return Err(ConsistencyError::EventAfterJoin {
                     index,
                     thread,
                     op: e.op,
                 });
             }
-            started.insert(thread, ());
-            checked = Some(thread);
+            self.started.insert(thread, ());
+            self.checked = Some(thread);
         }
         if e.op.child().is_some() {
-            checked = None;
+            self.checked = None;
         }
         match e.op {
             Op::Fork { child } | Op::Join { child } if child == thread => {
@@ -220,13 +315,13 @@ pub fn check_fork_join_consistency(events: &[Event]) -> Result<(), ConsistencyEr
                 });
             }
             Op::Fork { child } => {
-                if joined.remove(&child).is_some() {
+                if self.joined.remove(&child).is_some() {
                     // A reused id: a new thread.
-                    started.remove(&child);
-                    forked.remove(&child);
+                    self.started.remove(&child);
+                    self.forked.remove(&child);
                 }
-                let already_forked = forked.contains_key(&child);
-                if already_forked || started.contains_key(&child) {
+                let already_forked = self.forked.contains_key(&child);
+                if already_forked || self.started.contains_key(&child) {
                     return Err(ConsistencyError::ForkOfStarted {
                         index,
                         thread,
@@ -234,10 +329,10 @@ pub fn check_fork_join_consistency(events: &[Event]) -> Result<(), ConsistencyEr
                         already_forked,
                     });
                 }
-                forked.insert(child, ());
+                self.forked.insert(child, ());
             }
             Op::Join { child } => {
-                let first_join = joined.insert(child, ()).is_none();
+                let first_join = self.joined.insert(child, ()).is_none();
                 if !first_join {
                     return Err(ConsistencyError::JoinTwice {
                         index,
@@ -248,6 +343,6 @@ pub fn check_fork_join_consistency(events: &[Event]) -> Result<(), ConsistencyEr
             }
             _ => {}
         }
+        Ok(())
     }
-    Ok(())
 }

@@ -9,7 +9,7 @@ use crate::location::LocationId;
 
 use super::metadata::{Counts, LocationInfo, LockInfo, LockKind, Metadata, VariableInfo};
 use super::rapid_bin::{MAX_LOCATIONS, MAX_LOCKS, MAX_THREADS, MAX_VARIABLES};
-use super::{rapid_bin, std_text, Op, Trace};
+use super::{rapid_bin, std_text, Event, Op, Trace};
 
 /// Which id space an id belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,7 +40,7 @@ impl fmt::Display for IdKind {
 pub enum FormatError {
     /// More threads than RapidBin's 10-bit thread field holds.
     #[error(
-        "the trace has {count} threads, but RapidBin holds at most 1024 (a 10-bit thread \
+        "the trace reached {count} threads, but RapidBin holds at most 1024 (a 10-bit thread \
          field); trace a run with fewer threads"
     )]
     TooManyThreads {
@@ -49,8 +49,8 @@ pub enum FormatError {
     },
     /// More distinct locations than RapidBin's 15-bit location field holds.
     #[error(
-        "the trace has {count} distinct locations, but RapidBin holds at most 32768 (a 15-bit \
-         location field); trace a shorter run or instrument fewer functions"
+        "the trace reached {count} distinct locations, but RapidBin holds at most 32768 (a \
+         15-bit location field); trace a shorter run or instrument fewer functions"
     )]
     TooManyLocations {
         /// The number of distinct locations (counting "no location" as one).
@@ -58,7 +58,7 @@ pub enum FormatError {
     },
     /// More locks than RapidBin's `i32` header field holds.
     #[error(
-        "the trace has {count} locks, but RapidBin holds at most 2147483647 (an i32 header \
+        "the trace reached {count} locks, but RapidBin holds at most 2147483647 (an i32 header \
          field); trace a shorter run"
     )]
     TooManyLocks {
@@ -67,7 +67,7 @@ pub enum FormatError {
     },
     /// More variables than RapidBin's `i32` header field holds.
     #[error(
-        "the trace has {count} variables, but RapidBin holds at most 2147483647 (an i32 \
+        "the trace reached {count} variables, but RapidBin holds at most 2147483647 (an i32 \
          header field); trace a shorter run"
     )]
     TooManyVariables {
@@ -501,6 +501,7 @@ impl Hasher for FastHasher {
 pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 
 /// Assigns dense ids `0, 1, 2, ...` in order of first appearance; keys are `u64`.
+#[derive(Debug)]
 struct Interner<V> {
     ids: FastMap<u64, u32>,
     values: Vec<V>,
@@ -514,7 +515,7 @@ impl<V> Interner<V> {
         }
     }
 
-    /// The id of `key`; `value` describes it when it is new. `export` refuses an id space
+    /// The id of `key`; `value` describes it when it is new. [`Exporter`] refuses an id space
     /// as soon as it passes its limit (at most `i32::MAX`), long before `u32` ids wrap.
     #[inline]
     fn id(&mut self, key: u64, value: impl FnOnce() -> V) -> u32 {
@@ -537,193 +538,362 @@ impl<V> Interner<V> {
 /// Fails with a named [`FormatError`] if the trace exceeds a limit of RapidBin (more than
 /// 1,024 threads, 32,768 distinct locations, or `i32::MAX` locks or variables), or if an
 /// event's location is not in `trace.locations`.
+///
+/// This is [`Exporter`] fed the whole trace at once: the same ids and bytes as feeding it
+/// in chunks.
 pub fn export(trace: &Trace, options: ExportOptions) -> Result<Export, FormatError> {
-    let mut threads: Interner<u32> = Interner::new();
-    let mut locks: Interner<LockInfo> = Interner::new();
-    let mut variables: Interner<VariableInfo> = Interner::new();
-    // Locations index the table, so their dense ids are kept in a table too (`NONE`:
-    // not seen yet); `no_location` is the dense id of "no location".
-    const NONE: u32 = u32::MAX;
-    let mut location_ids: Vec<u32> = vec![NONE; trace.locations.len()];
-    let mut location_values: Vec<Option<LocationInfo>> = Vec::new();
-    let mut no_location = NONE;
+    let mut exporter = Exporter::new(trace.locations.clone(), options);
     let mut events = Vec::with_capacity(trace.events.len());
-    let table_len = trace.locations.len();
-    // The dense id of the previous event's thread: consecutive events of one thread are
-    // the common case.
-    let mut last_thread: Option<(u32, u32)> = None;
-
-    for (i, e) in trace.events.iter().enumerate() {
-        if !exported(&e.op, options) {
-            continue;
-        }
-        let location = match e.location {
-            Some(id) => {
-                let slot =
-                    location_ids
-                        .get_mut(id as usize)
-                        .ok_or(FormatError::UnknownLocation {
-                            event: i as u64,
-                            location: id,
-                            table_len: table_len as u64,
-                        })?;
-                if *slot == NONE {
-                    *slot = location_values.len() as u32;
-                    location_values.push(Some(LocationInfo {
-                        id,
-                        location: trace.locations[id as usize].clone(),
-                    }));
-                }
-                *slot
-            }
-            None => {
-                if no_location == NONE {
-                    no_location = location_values.len() as u32;
-                    location_values.push(None);
-                }
-                no_location
-            }
-        };
-        let thread = match last_thread {
-            Some((t, dense)) if t == e.thread => dense,
-            _ => {
-                let dense = threads.id(e.thread.into(), || e.thread);
-                last_thread = Some((e.thread, dense));
-                dense
-            }
-        };
-        let mut lock = |kind: LockKind, address: u32| {
-            let key = u64::from(kind == LockKind::Atomic) << 32 | u64::from(address);
-            locks.id(key, || LockInfo { address, kind })
-        };
-        let mut push = |op: DenseOp| {
-            events.push(DenseEvent {
-                thread,
-                op,
-                location,
-            })
-        };
-        match e.op {
-            Op::Request { lock: l } => push(DenseOp::Request {
-                lock: lock(LockKind::Lock, l),
-            }),
-            Op::Alloc { .. } | Op::Free { .. } => {}
-            Op::Rmw { addr, width } => {
-                let pseudo = options
-                    .atomics_as_locks
-                    .then(|| lock(LockKind::Atomic, addr));
-                let key = u64::from(addr) << 32 | u64::from(width);
-                let var = variables.id(key, || VariableInfo {
-                    address: addr,
-                    width,
-                });
-                if let Some(p) = pseudo {
-                    push(DenseOp::Acquire { lock: p });
-                }
-                push(DenseOp::Read { var });
-                push(DenseOp::Write { var });
-                if let Some(p) = pseudo {
-                    push(DenseOp::Release { lock: p });
-                }
-            }
-            Op::Acquire { lock: l } => push(DenseOp::Acquire {
-                lock: lock(LockKind::Lock, l),
-            }),
-            Op::Release { lock: l } => push(DenseOp::Release {
-                lock: lock(LockKind::Lock, l),
-            }),
-            Op::Read {
-                addr,
-                width,
-                atomic,
-            }
-            | Op::Write {
-                addr,
-                width,
-                atomic,
-            } => {
-                let pseudo =
-                    (atomic && options.atomics_as_locks).then(|| lock(LockKind::Atomic, addr));
-                let key = u64::from(addr) << 32 | u64::from(width);
-                let var = variables.id(key, || VariableInfo {
-                    address: addr,
-                    width,
-                });
-                if let Some(p) = pseudo {
-                    push(DenseOp::Acquire { lock: p });
-                }
-                push(if matches!(e.op, Op::Read { .. }) {
-                    DenseOp::Read { var }
-                } else {
-                    DenseOp::Write { var }
-                });
-                if let Some(p) = pseudo {
-                    push(DenseOp::Release { lock: p });
-                }
-            }
-            Op::Fork { child } => {
-                let child = threads.id(child.into(), || child);
-                push(DenseOp::Fork { child })
-            }
-            Op::Join { child } => {
-                let child = threads.id(child.into(), || child);
-                push(DenseOp::Join { child })
-            }
-        }
-        // Checked per event so that no id space can grow past `u32`; the other limits
-        // are checked once below, with the exact counts.
-        if locks.count() > u64::from(MAX_LOCKS) {
-            return Err(FormatError::TooManyLocks {
-                count: locks.count(),
-            });
-        }
-        if variables.count() > u64::from(MAX_VARIABLES) {
-            return Err(FormatError::TooManyVariables {
-                count: variables.count(),
-            });
-        }
-    }
-
-    if threads.count() > u64::from(MAX_THREADS) {
-        return Err(FormatError::TooManyThreads {
-            count: threads.count(),
-        });
-    }
-    let location_count = location_values.len() as u64;
-    if location_count > u64::from(MAX_LOCATIONS) {
-        return Err(FormatError::TooManyLocations {
-            count: location_count,
-        });
-    }
-    if i64::try_from(events.len()).is_err() {
-        return Err(FormatError::TooManyEvents {
-            count: events.len() as u64,
-        });
-    }
-
+    exporter.dense_into(&trace.events, &mut events)?;
+    let counts = exporter.counts();
     let dense = DenseTrace {
-        threads: threads.count() as u32,
-        locks: locks.count() as u32,
-        variables: variables.count() as u32,
+        threads: counts.threads as u32,
+        locks: counts.locks as u32,
+        variables: counts.variables as u32,
         events,
-    };
-    let metadata = Metadata {
-        format_version: Metadata::FORMAT_VERSION,
-        atomics_as_locks: options.atomics_as_locks,
-        counts: Counts {
-            threads: threads.count(),
-            locks: locks.count(),
-            variables: variables.count(),
-            locations: location_count,
-            events: dense.events.len() as u64,
-        },
-        threads: threads.values,
-        locks: locks.values,
-        variables: variables.values,
-        locations: location_values,
     };
     Ok(Export {
         trace: dense,
-        metadata,
+        metadata: exporter.into_metadata(),
     })
+}
+
+/// Dense ids for a trace that comes in chunks: the exporter keeps the id maps, so a
+/// chunk's events get the ids that the whole trace would give them, and the
+/// concatenation of the chunks' RapidBin words and STD lines is byte for byte what
+/// [`export`] writes for the whole trace.
+///
+/// Feed it the events in trace order with [`Exporter::dense_into`] (or straight to the
+/// formats with [`Exporter::rapid_bin_into`] and [`Exporter::std_into`]); at the end,
+/// [`Exporter::rapid_bin_header`] is the header with the final counts (RapidBin puts its
+/// counts in front, so a streamed file gets it last, written over a placeholder of
+/// [`rapid_bin::HEADER_LEN`] bytes) and [`Exporter::metadata`] maps the ids back.
+///
+/// Limits of RapidBin are checked as the ids are handed out: the chunk with the event that
+/// passes one fails with a named [`FormatError`], and so does every later call (the
+/// exporter is then spent).
+#[derive(Debug)]
+pub struct Exporter {
+    options: ExportOptions,
+    locations: Vec<crate::location::Location>,
+    threads: Interner<u32>,
+    locks: Interner<LockInfo>,
+    variables: Interner<VariableInfo>,
+    /// Dense ids of the location table's entries (`NONE`: not seen yet).
+    location_ids: Vec<u32>,
+    location_values: Vec<Option<LocationInfo>>,
+    /// The dense id of "no location", or `NONE`.
+    no_location: u32,
+    /// The dense id of the previous event's thread: consecutive events of one thread are
+    /// the common case.
+    last_thread: Option<(u32, u32)>,
+    /// Events fed so far (their positions, for errors).
+    seen: u64,
+    /// Dense events produced so far.
+    exported: u64,
+    /// The error that spent the exporter.
+    failed: Option<FormatError>,
+    /// Scratch space of the format writers.
+    scratch: Vec<DenseEvent>,
+}
+
+/// "Not seen yet" in the exporter's location table.
+const NONE: u32 = u32::MAX;
+
+impl Exporter {
+    /// An exporter for events whose locations index `locations`.
+    pub fn new(locations: Vec<crate::location::Location>, options: ExportOptions) -> Exporter {
+        Exporter {
+            options,
+            location_ids: vec![NONE; locations.len()],
+            locations,
+            threads: Interner::new(),
+            locks: Interner::new(),
+            variables: Interner::new(),
+            location_values: Vec::new(),
+            no_location: NONE,
+            last_thread: None,
+            seen: 0,
+            exported: 0,
+            failed: None,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The options it exports with.
+    pub fn options(&self) -> ExportOptions {
+        self.options
+    }
+
+    /// The id counts so far, and the number of dense events produced.
+    pub fn counts(&self) -> Counts {
+        Counts {
+            threads: self.threads.count(),
+            locks: self.locks.count(),
+            variables: self.variables.count(),
+            locations: self.location_values.len() as u64,
+            events: self.exported,
+        }
+    }
+
+    /// The metadata of the events fed so far.
+    pub fn metadata(&self) -> Metadata {
+        Metadata {
+            format_version: Metadata::FORMAT_VERSION,
+            atomics_as_locks: self.options.atomics_as_locks,
+            counts: self.counts(),
+            threads: self.threads.values.clone(),
+            locks: self.locks.values.clone(),
+            variables: self.variables.values.clone(),
+            locations: self.location_values.clone(),
+        }
+    }
+
+    /// The metadata of the events fed so far, without a copy.
+    pub fn into_metadata(self) -> Metadata {
+        Metadata {
+            format_version: Metadata::FORMAT_VERSION,
+            atomics_as_locks: self.options.atomics_as_locks,
+            counts: self.counts(),
+            threads: self.threads.values,
+            locks: self.locks.values,
+            variables: self.variables.values,
+            locations: self.location_values,
+        }
+    }
+
+    /// The RapidBin header with the counts so far: the first
+    /// [`rapid_bin::HEADER_LEN`] bytes of the file whose events are the words written
+    /// so far.
+    pub fn rapid_bin_header(&self) -> Result<[u8; rapid_bin::HEADER_LEN], FormatError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let c = self.counts();
+        rapid_bin::header(c.threads, c.locks, c.variables, c.events)
+    }
+
+    /// Appends the RapidBin words of `events` (the next events of the trace) to `out`,
+    /// and returns how many dense events they are.
+    pub fn rapid_bin_into(
+        &mut self,
+        events: &[Event],
+        out: &mut Vec<u8>,
+    ) -> Result<u64, FormatError> {
+        let mut dense = std::mem::take(&mut self.scratch);
+        dense.clear();
+        let result = self.dense_into(events, &mut dense);
+        if result.is_ok() {
+            rapid_bin::encode_events_into(&dense, out);
+        }
+        let n = dense.len() as u64;
+        self.scratch = dense;
+        result.map(|()| n)
+    }
+
+    /// Appends the STD lines of `events` (the next events of the trace) to `out`, and
+    /// returns how many dense events they are.
+    pub fn std_into(&mut self, events: &[Event], out: &mut String) -> Result<u64, FormatError> {
+        let mut dense = std::mem::take(&mut self.scratch);
+        dense.clear();
+        let result = self.dense_into(events, &mut dense);
+        if result.is_ok() {
+            std_text::encode_into(&dense, out);
+        }
+        let n = dense.len() as u64;
+        self.scratch = dense;
+        result.map(|()| n)
+    }
+
+    /// Appends the dense events of `events` (the next events of the trace) to `out`.
+    /// Allocations and frees produce none, requests only with
+    /// [`ExportOptions::lock_requests`], atomics with [`ExportOptions::atomics_as_locks`]
+    /// three (four for a read-modify-write), a read-modify-write two.
+    pub fn dense_into(
+        &mut self,
+        events: &[Event],
+        out: &mut Vec<DenseEvent>,
+    ) -> Result<(), FormatError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let before = out.len();
+        let mut result = self.dense_events(events, out);
+        self.exported += (out.len() - before) as u64;
+        if result.is_ok() && i64::try_from(self.exported).is_err() {
+            result = Err(FormatError::TooManyEvents {
+                count: self.exported,
+            });
+        }
+        if let Err(e) = &result {
+            self.failed = Some(e.clone());
+        }
+        result
+    }
+
+    fn location(&mut self, event: u64, location: Option<LocationId>) -> Result<u32, FormatError> {
+        let fresh = match location {
+            Some(id) => {
+                let table_len = self.location_ids.len() as u64;
+                let slot =
+                    self.location_ids
+                        .get_mut(id as usize)
+                        .ok_or(FormatError::UnknownLocation {
+                            event,
+                            location: id,
+                            table_len,
+                        })?;
+                if *slot != NONE {
+                    return Ok(*slot);
+                }
+                *slot = self.location_values.len() as u32;
+                self.location_values.push(Some(LocationInfo {
+                    id,
+                    location: self.locations[id as usize].clone(),
+                }));
+                *slot
+            }
+            None => {
+                if self.no_location != NONE {
+                    return Ok(self.no_location);
+                }
+                self.no_location = self.location_values.len() as u32;
+                self.location_values.push(None);
+                self.no_location
+            }
+        };
+        let count = self.location_values.len() as u64;
+        if count > u64::from(MAX_LOCATIONS) {
+            return Err(FormatError::TooManyLocations { count });
+        }
+        Ok(fresh)
+    }
+
+    fn thread_id(&mut self, thread: u32) -> Result<u32, FormatError> {
+        let id = self.threads.id(thread.into(), || thread);
+        let count = self.threads.count();
+        if count > u64::from(MAX_THREADS) {
+            return Err(FormatError::TooManyThreads { count });
+        }
+        Ok(id)
+    }
+
+    fn dense_events(
+        &mut self,
+        events: &[Event],
+        out: &mut Vec<DenseEvent>,
+    ) -> Result<(), FormatError> {
+        let options = self.options;
+        for e in events {
+            let index = self.seen;
+            self.seen += 1;
+            if !exported(&e.op, options) {
+                continue;
+            }
+            let location = self.location(index, e.location)?;
+            let thread = match self.last_thread {
+                Some((t, dense)) if t == e.thread => dense,
+                _ => {
+                    let dense = self.thread_id(e.thread)?;
+                    self.last_thread = Some((e.thread, dense));
+                    dense
+                }
+            };
+            let locks = &mut self.locks;
+            let mut lock = |kind: LockKind, address: u32| {
+                let key = u64::from(kind == LockKind::Atomic) << 32 | u64::from(address);
+                locks.id(key, || LockInfo { address, kind })
+            };
+            let mut push = |op: DenseOp| {
+                out.push(DenseEvent {
+                    thread,
+                    op,
+                    location,
+                })
+            };
+            match e.op {
+                Op::Request { lock: l } => push(DenseOp::Request {
+                    lock: lock(LockKind::Lock, l),
+                }),
+                Op::Alloc { .. } | Op::Free { .. } => {}
+                Op::Rmw { addr, width } => {
+                    let pseudo = options
+                        .atomics_as_locks
+                        .then(|| lock(LockKind::Atomic, addr));
+                    let key = u64::from(addr) << 32 | u64::from(width);
+                    let var = self.variables.id(key, || VariableInfo {
+                        address: addr,
+                        width,
+                    });
+                    if let Some(p) = pseudo {
+                        push(DenseOp::Acquire { lock: p });
+                    }
+                    push(DenseOp::Read { var });
+                    push(DenseOp::Write { var });
+                    if let Some(p) = pseudo {
+                        push(DenseOp::Release { lock: p });
+                    }
+                }
+                Op::Acquire { lock: l } => push(DenseOp::Acquire {
+                    lock: lock(LockKind::Lock, l),
+                }),
+                Op::Release { lock: l } => push(DenseOp::Release {
+                    lock: lock(LockKind::Lock, l),
+                }),
+                Op::Read {
+                    addr,
+                    width,
+                    atomic,
+                }
+                | Op::Write {
+                    addr,
+                    width,
+                    atomic,
+                } => {
+                    let pseudo =
+                        (atomic && options.atomics_as_locks).then(|| lock(LockKind::Atomic, addr));
+                    let key = u64::from(addr) << 32 | u64::from(width);
+                    let var = self.variables.id(key, || VariableInfo {
+                        address: addr,
+                        width,
+                    });
+                    if let Some(p) = pseudo {
+                        push(DenseOp::Acquire { lock: p });
+                    }
+                    push(if matches!(e.op, Op::Read { .. }) {
+                        DenseOp::Read { var }
+                    } else {
+                        DenseOp::Write { var }
+                    });
+                    if let Some(p) = pseudo {
+                        push(DenseOp::Release { lock: p });
+                    }
+                }
+                Op::Fork { child } | Op::Join { child } => {
+                    let child = self.thread_id(child)?;
+                    out.push(DenseEvent {
+                        thread,
+                        op: if matches!(e.op, Op::Fork { .. }) {
+                            DenseOp::Fork { child }
+                        } else {
+                            DenseOp::Join { child }
+                        },
+                        location,
+                    });
+                }
+            }
+            // Checked per event so that no id space can grow past `u32`.
+            if self.locks.count() > u64::from(MAX_LOCKS) {
+                return Err(FormatError::TooManyLocks {
+                    count: self.locks.count(),
+                });
+            }
+            if self.variables.count() > u64::from(MAX_VARIABLES) {
+                return Err(FormatError::TooManyVariables {
+                    count: self.variables.count(),
+                });
+            }
+        }
+        Ok(())
+    }
 }

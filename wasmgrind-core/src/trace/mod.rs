@@ -14,9 +14,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::location::{Location, LocationId};
 
-pub use consistency::{check_fork_join_consistency, check_lock_consistency, ConsistencyError};
+pub use consistency::{
+    check_fork_join_consistency, check_lock_consistency, ConsistencyError, ForkJoinChecker,
+    LockChecker,
+};
 pub use export::{
-    export, DenseEvent, DenseOp, DenseTrace, Export, ExportOptions, FormatError, IdKind,
+    export, DenseEvent, DenseOp, DenseTrace, Export, ExportOptions, Exporter, FormatError, IdKind,
 };
 pub use metadata::{Counts, LocationInfo, LockInfo, LockKind, Metadata, VariableInfo};
 pub use recorder::{RecordError, Recorder, ThreadRecorder};

@@ -288,46 +288,125 @@ pub fn read_header(bytes: &[u8]) -> Result<Header, NativeError> {
 }
 
 /// Decodes a trace written by [`encode`] (or streamed, see the
-/// [module documentation](self)).
+/// [module documentation](self)). [`Decoder`] decodes the same piece by piece.
 pub fn decode(bytes: &[u8]) -> Result<Vec<Event>, NativeError> {
     let header = read_header(bytes)?;
     let body = &bytes[HEADER_LEN..];
     let records = body.chunks_exact(RECORD_LEN);
     let whole = records.len() as u64;
     let rest = records.remainder().len();
-    // A finished trace holds exactly its count of events; an unfinished one whole
-    // records only.
-    match header.count {
-        Some(count) if whole < count => {
-            return Err(NativeError::Truncated {
-                event: whole,
-                bytes: rest,
-            })
-        }
-        Some(count) if whole > count => {
-            return Err(NativeError::CountMismatch {
-                header: count,
-                records: whole,
-            })
-        }
-        Some(count) if rest != 0 => {
-            return Err(NativeError::TrailingBytes {
-                events: count,
-                bytes: rest,
-            })
-        }
-        None if rest != 0 => {
-            return Err(NativeError::Truncated {
-                event: whole,
-                bytes: rest,
-            })
-        }
-        _ => {}
-    }
+    check_count(header, whole, rest)?;
     records
         .enumerate()
         .map(|(i, r)| decode_event(i as u64, r.try_into().expect("a whole record")))
         .collect()
+}
+
+/// Checks that `whole` complete records and `rest` more bytes are what `header` announces:
+/// a finished trace holds exactly its count of events, an unfinished one whole records
+/// only.
+fn check_count(header: Header, whole: u64, rest: usize) -> Result<(), NativeError> {
+    match header.count {
+        Some(count) if whole < count => Err(NativeError::Truncated {
+            event: whole,
+            bytes: rest,
+        }),
+        Some(count) if whole > count => Err(NativeError::CountMismatch {
+            header: count,
+            records: whole,
+        }),
+        Some(count) if rest != 0 => Err(NativeError::TrailingBytes {
+            events: count,
+            bytes: rest,
+        }),
+        None if rest != 0 => Err(NativeError::Truncated {
+            event: whole,
+            bytes: rest,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A decoder for a trace that comes in pieces of any size (a file read in blocks), so
+/// that a saved trace of any length can be analyzed again in bounded memory: feed it the
+/// bytes in order with [`Decoder::feed`], which appends the events of every complete
+/// record, and end with [`Decoder::finish`], which makes the checks of [`decode`] that
+/// need the whole input. It makes the checks of [`decode`] in the order the bytes come: a
+/// bad record is named before a wrong count, which only the end shows.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    header: Option<Header>,
+    /// Bytes of an incomplete header or record.
+    partial: Vec<u8>,
+    /// Records decoded so far.
+    records: u64,
+}
+
+impl Decoder {
+    /// A decoder that has seen no byte.
+    pub fn new() -> Decoder {
+        Decoder::default()
+    }
+
+    /// Records decoded so far.
+    pub fn events(&self) -> u64 {
+        self.records
+    }
+
+    /// Decodes the next `bytes` of the trace and appends the events of its complete
+    /// records to `out`. Fails on the first problem (see [`decode`]).
+    pub fn feed(&mut self, mut bytes: &[u8], out: &mut Vec<Event>) -> Result<(), NativeError> {
+        if self.header.is_none() {
+            let need = HEADER_LEN - self.partial.len();
+            let take = need.min(bytes.len());
+            self.partial.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.partial.len() < HEADER_LEN {
+                // Fails early on bytes that cannot start a trace.
+                return match read_header(&self.partial) {
+                    Err(NativeError::TruncatedHeader { .. }) | Ok(_) => Ok(()),
+                    Err(e) => Err(e),
+                };
+            }
+            self.header = Some(read_header(&self.partial)?);
+            self.partial.clear();
+        }
+        if !self.partial.is_empty() {
+            let take = (RECORD_LEN - self.partial.len()).min(bytes.len());
+            self.partial.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.partial.len() < RECORD_LEN {
+                return Ok(());
+            }
+            let record: [u8; RECORD_LEN] = self.partial[..].try_into().expect("a whole record");
+            self.partial.clear();
+            self.record(&record, out)?;
+        }
+        let records = bytes.chunks_exact(RECORD_LEN);
+        self.partial.extend_from_slice(records.remainder());
+        out.reserve(records.len());
+        for r in records {
+            self.record(r.try_into().expect("a whole record"), out)?;
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, r: &[u8; RECORD_LEN], out: &mut Vec<Event>) -> Result<(), NativeError> {
+        out.push(decode_event(self.records, r)?);
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Ends the input: checks that it held the header's count of events and no stray
+    /// bytes, and returns the number of events.
+    pub fn finish(self) -> Result<u64, NativeError> {
+        let Some(header) = self.header else {
+            read_header(&self.partial)?;
+            unreachable!("a header shorter than HEADER_LEN is refused by read_header");
+        };
+        check_count(header, self.records, self.partial.len())?;
+        Ok(self.records)
+    }
 }
 
 /// Decodes the record of event number `event`.

@@ -100,15 +100,51 @@ pub fn decode_event(index: u64, word: u64, header: &DenseTrace) -> Result<DenseE
 pub fn encode(trace: &DenseTrace) -> Result<Vec<u8>, FormatError> {
     trace.validate()?;
     let mut out = Vec::with_capacity(HEADER_LEN + EVENT_LEN * trace.events.len());
-    // validate() checked every count against its field.
-    out.extend_from_slice(&(trace.threads as i16).to_be_bytes());
-    out.extend_from_slice(&(trace.locks as i32).to_be_bytes());
-    out.extend_from_slice(&(trace.variables as i32).to_be_bytes());
-    out.extend_from_slice(&(trace.events.len() as i64).to_be_bytes());
-    for e in &trace.events {
+    out.extend_from_slice(&header(
+        trace.threads.into(),
+        trace.locks.into(),
+        trace.variables.into(),
+        trace.events.len() as u64,
+    )?);
+    encode_events_into(&trace.events, &mut out);
+    Ok(out)
+}
+
+/// The 18-byte header of a trace with these counts. Fails with the `TooMany*` error of a
+/// count that does not fit its field.
+pub fn header(
+    threads: u64,
+    locks: u64,
+    variables: u64,
+    events: u64,
+) -> Result<[u8; HEADER_LEN], FormatError> {
+    if threads > u64::from(MAX_THREADS) {
+        return Err(FormatError::TooManyThreads { count: threads });
+    }
+    if locks > u64::from(MAX_LOCKS) {
+        return Err(FormatError::TooManyLocks { count: locks });
+    }
+    if variables > u64::from(MAX_VARIABLES) {
+        return Err(FormatError::TooManyVariables { count: variables });
+    }
+    let events = i64::try_from(events).map_err(|_| FormatError::TooManyEvents { count: events })?;
+    let mut h = [0u8; HEADER_LEN];
+    // Checked above: each count fits its field.
+    h[0..2].copy_from_slice(&(threads as i16).to_be_bytes());
+    h[2..6].copy_from_slice(&(locks as i32).to_be_bytes());
+    h[6..10].copy_from_slice(&(variables as i32).to_be_bytes());
+    h[10..18].copy_from_slice(&events.to_be_bytes());
+    Ok(h)
+}
+
+/// Appends the words of `events` (no header) to `out`: for writing a trace chunk by
+/// chunk ([`Exporter`](super::Exporter)). The events must fit the format, as the
+/// exporter's or those of a trace that passed [`DenseTrace::validate`] do.
+pub fn encode_events_into(events: &[DenseEvent], out: &mut Vec<u8>) {
+    out.reserve(EVENT_LEN * events.len());
+    for e in events {
         out.extend_from_slice(&encode_event(e).to_be_bytes());
     }
-    Ok(out)
 }
 
 /// Reads RapidBin. Checks the header (no negative counts, at most 1,024 threads), that the

@@ -1,8 +1,6 @@
 //! STD, RAPID's text trace format: one `T<n>|op(X<m>)|location` line per event (see the
 //! [module documentation](super)).
 
-use std::fmt::Write;
-
 use super::export::{DenseEvent, DenseOp, DenseTrace, FormatError, IdKind};
 use super::rapid_bin::{MAX_LOCKS, MAX_THREADS, MAX_VARIABLES};
 
@@ -19,18 +17,35 @@ fn syntax(op: &DenseOp) -> (&'static str, char) {
     }
 }
 
+/// Appends the decimal digits of `n`.
+#[inline]
+fn push_number(out: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        out.push(char::from(d));
+    }
+}
+
 fn write_event(out: &mut String, e: &DenseEvent) {
     let (name, prefix) = syntax(&e.op);
-    // Writing to a String cannot fail.
-    let _ = write!(
-        out,
-        "T{}|{}({}{})|{}",
-        e.thread,
-        name,
-        prefix,
-        e.op.decor(),
-        e.location
-    );
+    out.push('T');
+    push_number(out, e.thread);
+    out.push('|');
+    out.push_str(name);
+    out.push('(');
+    out.push(prefix);
+    push_number(out, e.op.decor());
+    out.push_str(")|");
+    push_number(out, e.location);
 }
 
 /// Formats one event as a line without the newline, for example `T0|r(V12)|34`.
@@ -43,12 +58,19 @@ pub fn encode_event(e: &DenseEvent) -> String {
 /// Writes `trace` as STD text, one line per event, each ending with `\n`. STD has no
 /// header and no field widths, so this cannot fail; the counts of `trace` are not written.
 pub fn encode(trace: &DenseTrace) -> String {
-    let mut out = String::with_capacity(trace.events.len() * 16);
-    for e in &trace.events {
-        write_event(&mut out, e);
+    let mut out = String::new();
+    encode_into(&trace.events, &mut out);
+    out
+}
+
+/// Appends the lines of `events`, each ending with `\n`, to `out`: for writing a trace
+/// chunk by chunk ([`Exporter`](super::Exporter)).
+pub fn encode_into(events: &[DenseEvent], out: &mut String) {
+    out.reserve(events.len() * 16);
+    for e in events {
+        write_event(out, e);
         out.push('\n');
     }
-    out
 }
 
 const EXPECTED: &str = "`T<thread>|<op>(<id>)|<location>` with op acq(L<n>), rel(L<n>), \

@@ -1,0 +1,342 @@
+//! The consumer side of a run's trace: what the manager does with every chunk it drains
+//! from the recorder.
+//!
+//! # Streaming design
+//!
+//! Recording threads append to their own buffers ([`Recorder`](wasmgrind_core::trace::Recorder));
+//! nothing caps the total. While the program runs, the manager (`wasmgrind.js`, in
+//! `wgrind_worker.js`) calls `traceDrain` every few milliseconds, which moves the oldest
+//! recorded events out of the recorder, at most `chunkEvents` of them and always a prefix
+//! of the trace ([`Recorder::drain`](wasmgrind_core::trace::Recorder::drain)), and hands
+//! them to a [`Stream`]. The stream feeds them to
+//!
+//! - the detectors ([`Analyzer`]: race detector and deadlock predictor, both streaming)
+//!   and the consistency checks ([`LockChecker`], [`ForkJoinChecker`]);
+//! - the incremental exporter ([`Exporter`]), which keeps the dense-id maps so that ids
+//!   stay consistent from chunk to chunk, and writes the chunk's RapidBin words, STD lines
+//!   and native records;
+//!
+//! and frees them. The encoded [`Chunk`] goes to the caller (`onChunk`, or the CLI, which
+//! appends it to its files), or is collected by the manager for callers that want the
+//! whole trace at once. The first chunk starts with placeholder headers (18 zero bytes
+//! for RapidBin, the "unfinished" header for the native format), so that the chunks'
+//! bytes, concatenated, are the files; at the end, [`Stream::finish`] gives the real
+//! headers, whose counts RapidBin needs in front, to be written over the placeholders.
+//!
+//! Memory stays bounded: the recorder holds what the manager has not drained yet, and
+//! recording threads wait while that is more than the session's `max_pending` (the
+//! manager in turn waits while the caller has not taken its chunks); the stream holds the
+//! detectors' state and the id maps, which grow with the program's memory, threads and
+//! locks, not with the number of events.
+
+use std::collections::HashMap;
+
+use wasmgrind_core::analysis::{Analyzer, Findings, LiveDeadlock};
+use wasmgrind_core::location::{Location, LocationId};
+use wasmgrind_core::trace::{
+    native, rapid_bin, std_text, DenseOp, Event, ExportOptions, Exporter, ForkJoinChecker,
+    FormatError, LockChecker, Metadata, Op,
+};
+
+/// One piece of the encoded trace: the formats' bytes of a run of consecutive events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// Its position among the chunks of the run, from 0.
+    pub index: u64,
+    /// Recorded events in it (before atomics are expanded into pseudo-lock brackets).
+    pub events: u64,
+    /// RapidBin words; chunk 0 starts with an 18-byte placeholder header of zeros.
+    pub rapid_bin: Vec<u8>,
+    /// STD lines, each ending with `\n`.
+    pub std: String,
+    /// Native records; chunk 0 starts with the header of an unfinished trace
+    /// ([`native::header`]`(None)`).
+    pub native: Vec<u8>,
+}
+
+impl Chunk {
+    /// The bytes of all three formats together.
+    pub fn bytes(&self) -> u64 {
+        (self.rapid_bin.len() + self.std.len() + self.native.len()) as u64
+    }
+}
+
+/// What a finished stream knows about the whole trace.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The RapidBin header with the final counts, to be written over chunk 0's placeholder.
+    pub rapid_bin_header: [u8; rapid_bin::HEADER_LEN],
+    /// The native header with the final count, to be written over chunk 0's placeholder.
+    pub native_header: [u8; native::HEADER_LEN],
+    /// What every dense id stands for.
+    pub metadata: Metadata,
+    /// Recorded events in the trace.
+    pub events: u64,
+    /// Exported `acq` events (real locks and, with `atomicsAsLocks`, pseudo-locks).
+    pub acquisitions: u64,
+    /// Chunks produced.
+    pub chunks: u64,
+    /// Bytes of the three formats together.
+    pub bytes: u64,
+    /// What the detectors found (with the live deadlock, if the run ended in one).
+    pub findings: Findings,
+    /// Why the trace is not lock-consistent, if it is not (a Wasmgrind bug).
+    pub lock_consistency: Option<String>,
+    /// Why the forks and joins are not consistent, if they are not (a Wasmgrind bug).
+    pub fork_join_consistency: Option<String>,
+}
+
+/// The byte limit a stream passed: the trace stops after the chunk that passed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BytesReached {
+    /// Recorded events in the trace.
+    pub events: u64,
+    /// Bytes of the three formats together.
+    pub bytes: u64,
+    /// The limit.
+    pub limit: u64,
+}
+
+/// The detectors, checks and exporter of one run's trace, fed chunk by chunk; see the
+/// [module documentation](self).
+#[derive(Debug)]
+pub struct Stream {
+    exporter: Exporter,
+    analyzer: Analyzer,
+    locks: LockChecker,
+    forks: ForkJoinChecker,
+    /// The location of the last request of each (thread, lock), for the live deadlock.
+    requests: HashMap<(u32, u32), Option<LocationId>>,
+    events: u64,
+    bytes: u64,
+    chunks: u64,
+    acquisitions: u64,
+    max_bytes: Option<u64>,
+    /// Set once the byte limit was passed: later events are not part of the trace.
+    full: bool,
+    scratch: Vec<wasmgrind_core::trace::DenseEvent>,
+}
+
+impl Stream {
+    /// A stream for events whose locations index `locations`, exported with `options`,
+    /// that stops after the chunk that takes its output beyond `max_bytes`.
+    pub fn new(locations: Vec<Location>, options: ExportOptions, max_bytes: Option<u64>) -> Stream {
+        Stream {
+            exporter: Exporter::new(locations, options),
+            analyzer: Analyzer::new(),
+            locks: LockChecker::new(),
+            forks: ForkJoinChecker::new(),
+            requests: HashMap::new(),
+            events: 0,
+            bytes: 0,
+            chunks: 0,
+            acquisitions: 0,
+            max_bytes,
+            full: false,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Recorded events in the trace so far.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// The byte limit, if the trace passed it.
+    pub fn bytes_reached(&self) -> Option<BytesReached> {
+        match self.max_bytes {
+            Some(limit) if self.full => Some(BytesReached {
+                events: self.events,
+                bytes: self.bytes,
+                limit,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Consumes `events`, the next events of the trace in order, and returns their chunk;
+    /// `None` when there is nothing to write (no events, and chunk 0 was written), or when
+    /// the byte limit was passed before (the events are dropped then). Fails with the
+    /// exporter's error if the trace passes a limit of RapidBin; the stream is spent then.
+    pub fn consume(&mut self, events: &[Event]) -> Result<Option<Chunk>, FormatError> {
+        if self.full || (events.is_empty() && self.chunks > 0) {
+            return Ok(None);
+        }
+        let mut chunk = Chunk {
+            index: self.chunks,
+            events: events.len() as u64,
+            rapid_bin: Vec::new(),
+            std: String::new(),
+            native: Vec::new(),
+        };
+        if self.chunks == 0 {
+            chunk
+                .rapid_bin
+                .extend_from_slice(&[0; rapid_bin::HEADER_LEN]);
+            chunk.native.extend_from_slice(&native::header(None));
+        }
+        let mut dense = std::mem::take(&mut self.scratch);
+        dense.clear();
+        let exported = self.exporter.dense_into(events, &mut dense);
+        if let Err(e) = exported {
+            self.scratch = dense;
+            return Err(e);
+        }
+        rapid_bin::encode_events_into(&dense, &mut chunk.rapid_bin);
+        std_text::encode_into(&dense, &mut chunk.std);
+        self.acquisitions += dense
+            .iter()
+            .filter(|e| matches!(e.op, DenseOp::Acquire { .. }))
+            .count() as u64;
+        self.scratch = dense;
+        native::encode_into(&mut chunk.native, events);
+        for e in events {
+            self.analyzer.event(e);
+            if let Op::Request { lock } = e.op {
+                self.requests.insert((e.thread, lock), e.location);
+            }
+        }
+        self.locks.events(events);
+        self.forks.events(events);
+        self.events += chunk.events;
+        self.bytes += chunk.bytes();
+        self.chunks += 1;
+        if self.max_bytes.is_some_and(|max| self.bytes > max) {
+            self.full = true;
+        }
+        Ok(Some(chunk))
+    }
+
+    /// Ends the stream: the final headers, the metadata and what the detectors found.
+    /// `live` is the deadlock the run ended in, whose requests get their locations here.
+    pub fn finish(self, live: Option<LiveDeadlock>) -> Result<Summary, FormatError> {
+        let rapid_bin_header = self.exporter.rapid_bin_header()?;
+        let mut findings = self.analyzer.finish();
+        findings.deadlock = live.map(|mut d| {
+            for t in &mut d.threads {
+                t.requested_at = self
+                    .requests
+                    .get(&(t.thread, t.waiting_on))
+                    .copied()
+                    .flatten();
+            }
+            d
+        });
+        Ok(Summary {
+            rapid_bin_header,
+            native_header: native::header(Some(self.events)),
+            metadata: self.exporter.into_metadata(),
+            events: self.events,
+            acquisitions: self.acquisitions,
+            chunks: self.chunks,
+            bytes: self.bytes,
+            findings,
+            lock_consistency: self.locks.result().err().map(|e| e.to_string()),
+            fork_join_consistency: self.forks.result().err().map(|e| e.to_string()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmgrind_core::analysis::analyze;
+    use wasmgrind_core::trace::{export, Trace};
+
+    fn events() -> Vec<Event> {
+        let mut t = vec![Event::new(0, Op::Fork { child: 1 }, None)];
+        for i in 0..500u32 {
+            t.push(Event::new(
+                i % 2,
+                Op::Write {
+                    addr: 0x100 + 4 * (i % 7),
+                    width: 4,
+                    atomic: i % 5 == 0,
+                },
+                Some(i % 3),
+            ));
+            t.push(Event::new(1, Op::Request { lock: 0x10 }, Some(1)));
+            t.push(Event::new(1, Op::Acquire { lock: 0x10 }, Some(1)));
+            t.push(Event::new(1, Op::Release { lock: 0x10 }, Some(2)));
+        }
+        t.push(Event::new(0, Op::Join { child: 1 }, None));
+        t
+    }
+
+    fn locations() -> Vec<Location> {
+        (0..3)
+            .map(|i| Location {
+                func_index: i,
+                func_name: None,
+                code_offset: i * 10,
+                instr: "i32.store".into(),
+            })
+            .collect()
+    }
+
+    /// The chunks of a stream, concatenated with the final headers written over the
+    /// placeholders, are the whole trace's files; the findings are the whole analysis.
+    #[test]
+    fn chunks_concatenate_to_the_whole_trace() {
+        let t = events();
+        let options = ExportOptions {
+            atomics_as_locks: true,
+            lock_requests: false,
+        };
+        let whole = export(&Trace::new(t.clone(), locations()), options).unwrap();
+        for size in [1, 10, 333, t.len()] {
+            let mut stream = Stream::new(locations(), options, None);
+            let (mut bin, mut std, mut wg) = (Vec::new(), String::new(), Vec::new());
+            for part in t.chunks(size) {
+                let c = stream.consume(part).unwrap().unwrap();
+                bin.extend_from_slice(&c.rapid_bin);
+                std.push_str(&c.std);
+                wg.extend_from_slice(&c.native);
+            }
+            assert_eq!(stream.consume(&[]).unwrap(), None);
+            let s = stream.finish(None).unwrap();
+            bin[..rapid_bin::HEADER_LEN].copy_from_slice(&s.rapid_bin_header);
+            wg[..native::HEADER_LEN].copy_from_slice(&s.native_header);
+            assert_eq!(bin, whole.rapid_bin().unwrap());
+            assert_eq!(std, whole.std_text());
+            assert_eq!(wg, native::encode(&t));
+            assert_eq!(s.metadata, whole.metadata);
+            assert_eq!(s.findings, analyze(&t));
+            assert_eq!(s.events, t.len() as u64);
+            assert_eq!(
+                s.acquisitions,
+                whole.std_text().matches("|acq(").count() as u64
+            );
+            assert_eq!(s.bytes, (bin.len() + std.len() + wg.len()) as u64);
+            assert!(s.lock_consistency.is_none() && s.fork_join_consistency.is_none());
+        }
+    }
+
+    /// An empty trace still gets chunk 0, with the placeholder headers.
+    #[test]
+    fn an_empty_trace_has_a_header_chunk() {
+        let mut stream = Stream::new(vec![], ExportOptions::default(), None);
+        let c = stream.consume(&[]).unwrap().unwrap();
+        assert_eq!(c.index, 0);
+        assert_eq!(c.rapid_bin, vec![0; rapid_bin::HEADER_LEN]);
+        assert_eq!(c.native, native::header(None));
+        assert_eq!(stream.consume(&[]).unwrap(), None);
+    }
+
+    /// The chunk that passes the byte limit is the last one; later events are dropped.
+    #[test]
+    fn the_byte_limit_ends_the_trace_after_its_chunk() {
+        let t = events();
+        let mut stream = Stream::new(locations(), ExportOptions::default(), Some(1000));
+        let first = stream.consume(&t[..10]).unwrap().unwrap();
+        assert!(first.bytes() < 1000);
+        assert_eq!(stream.bytes_reached(), None);
+        let second = stream.consume(&t[10..100]).unwrap().unwrap();
+        let reached = stream.bytes_reached().unwrap();
+        assert_eq!(reached.events, 100);
+        assert_eq!(reached.bytes, first.bytes() + second.bytes());
+        assert_eq!(reached.limit, 1000);
+        assert_eq!(stream.consume(&t[100..]).unwrap(), None);
+        assert_eq!(stream.finish(None).unwrap().events, 100);
+    }
+}
