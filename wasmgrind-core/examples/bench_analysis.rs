@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use wasmgrind_core::analysis::deadlock::predict;
 use wasmgrind_core::analysis::race::detect_races;
 use wasmgrind_core::trace::{rapid_bin, Event, Metadata, Op, Trace};
 
@@ -93,11 +94,26 @@ static ALLOCATOR: Counting = Counting;
 type Analysis = (&'static str, fn(&[Event]) -> String);
 
 /// Every analysis this benchmark measures; add a row to measure another one.
-const ANALYSES: &[Analysis] = &[("race detection", |events| {
-    let races = detect_races(events);
-    let seen: u64 = races.iter().map(|r| r.count).sum();
-    format!("{} races ({seen} detections)", races.len())
-})];
+const ANALYSES: &[Analysis] = &[
+    ("race detection", |events| {
+        let races = detect_races(events);
+        let seen: u64 = races.iter().map(|r| r.count).sum();
+        format!("{} races ({seen} detections)", races.len())
+    }),
+    ("deadlock prediction", |events| {
+        let prediction = predict(events);
+        let complete = if prediction.is_complete() {
+            ""
+        } else {
+            " (search limit hit)"
+        };
+        format!(
+            "{} potential deadlocks, {} lock-order edges{complete}",
+            prediction.deadlocks.len(),
+            prediction.edges.len()
+        )
+    }),
+];
 
 /// One measurement.
 struct Row {

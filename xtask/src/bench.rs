@@ -124,6 +124,28 @@ fn transform(args: &[String]) -> Result {
     Ok(())
 }
 
+/// Records the real trace of `stress::sort_large_array` through the CLI (building the
+/// guests and `pkg/` when they are missing) into `target/bench/sort_large_array/`, and
+/// returns its `trace.wgtrace`.
+fn record_sort_large_array(root: &std::path::Path) -> Result<PathBuf> {
+    crate::guests::run(&[])?;
+    crate::dist::run(&[])?;
+    let out = root.join("target/bench/sort_large_array");
+    util::run(
+        Command::new("node")
+            .current_dir(root)
+            .args([
+                "pkg/cli.js",
+                "run",
+                "target/guests/stress.wasm",
+                "sort_large_array",
+                "--out",
+            ])
+            .arg(&out),
+    )?;
+    Ok(out.join("trace.wgtrace"))
+}
+
 fn analysis(args: &[String]) -> Result {
     let mut pass: Vec<String> = Vec::new();
     let mut trace: Option<PathBuf> = None;
@@ -152,6 +174,9 @@ fn analysis(args: &[String]) -> Result {
     }
 
     let root = util::root();
+    if trace.is_none() {
+        trace = Some(record_sort_large_array(&root)?);
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let example = [
         "--release",
@@ -199,9 +224,9 @@ fn analysis(args: &[String]) -> Result {
          write), reads and frees a block of 64 to 4,096 bytes (2%); about one step in \
          20,000 is followed by an unprotected update of a shared word by two threads (the \
          races). A **recorded** trace, if given, is analyzed as read from its file; to \
-         measure `stress::sort_large_array`, record it with `node pkg/cli.js run \
-         target/guests/stress.wasm sort_large_array --out DIR` and pass \
-         `DIR/trace.wgtrace`.\n\n\
+         measure `stress::sort_large_array`, `cargo xtask bench analysis` without a trace \
+         records it with `node pkg/cli.js run target/guests/stress.wasm sort_large_array \
+         --out target/bench/sort_large_array` and analyzes its `trace.wgtrace`.\n\n\
          Each figure is the fastest of the runs over the events already in memory. \
          *Wall* is the elapsed time; *CPU* the time the benchmark's thread was on a CPU \
          (Linux's `/proc/thread-self/schedstat`), the better figure on a busy machine. \

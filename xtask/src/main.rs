@@ -34,7 +34,7 @@ commands:
   demo            run a bundled guest in Node with tracing and print the trace summary
   soak            a ~100M-event traced run through the CLI: events, wall time, peak RSS
                   (must stay below 4 GiB); not part of `test`
-  bench <what>    run a benchmark: `transform` or `runtime`
+  bench <what>    run a benchmark: `transform`, `runtime` or `analysis`
   fuzz            fuzz the patcher and the instrumenter (`--seconds N`, default 60; `--seed S`)
   book            build the mdBook into book/book
 ";

@@ -159,9 +159,9 @@ impl Analyzer {
 
     /// Feeds `events`, the next events of the trace in order.
     pub fn events(&mut self, events: &[Event]) {
-        for e in events {
-            self.event(e);
-        }
+        // The race detector reads ahead within a chunk.
+        self.races.events(events);
+        self.deadlocks.events(events);
     }
 
     /// Feeds the next event of the trace.
