@@ -181,15 +181,7 @@ fn effective_address(out: &mut Vec<u8>, addr: u32, offset: u64) {
 
 /// Emits one hook call: `hook(addr + offset, width, kind, loc)`, `kind` one of the
 /// `abi::ACCESS_*` values.
-fn hook(
-    out: &mut Vec<u8>,
-    hook: u32,
-    addr: u32,
-    offset: u64,
-    width: Width,
-    kind: i32,
-    loc: i32,
-) {
+fn hook(out: &mut Vec<u8>, hook: u32, addr: u32, offset: u64, width: Width, kind: i32, loc: i32) {
     effective_address(out, addr, offset);
     match width {
         Width::Const(w) => i32_const(out, w as i32),
