@@ -25,6 +25,12 @@ export interface WasmgrindOptions {
   atomicsAsLocks?: boolean;
   /** Idle workers kept ready so that a thread starts without waiting for a worker. Default 2. */
   spareWorkers?: number;
+  /**
+   * Thread workers started with the run, in parallel, while the module is prepared; 0 (the
+   * default) starts one for the first thread plus `spareWorkers`. A program with many
+   * threads alive at once starts them sooner when this is their number plus one (at most 4096).
+   */
+  workers?: number;
 }
 
 /** The state of one thread when a run ended (see {@link WasmgrindError.threads}). */

@@ -15,7 +15,9 @@
 //   5. compile it to a WebAssembly.Module;
 //   6. create the shared WebAssembly.Memory with the limits read from the instrumented module;
 //   7. start the thread workers (worker.js), which instantiate it with the runtime ABI, the
-//      lock callbacks and the memory hooks (the utility instance's raw exports);
+//      lock callbacks and the memory hooks (the utility instance's raw exports); the first
+//      ones (`workers`) are started before step 1, so that they boot while the module
+//      is prepared, and are sent the modules once step 6 is done;
 //   8. run the exported function on thread 0 and wait for the outcome.
 // Then it stops every thread that is still running, terminates all workers and returns the
 // trace as RapidBin bytes, STD text and the JSON metadata.
@@ -66,10 +68,21 @@ export const DEFAULT_OPTIONS = Object.freeze({
   lockRequests: false,
   /** Idle workers kept ready for new threads (they start a thread in well under 1 ms). */
   spareWorkers: 2,
+  /**
+   * Thread workers started with the run, in parallel, while the module is prepared (0: one
+   * for the first thread plus `spareWorkers`). A program with many threads alive at once
+   * starts them sooner when this is their number plus one: starting a worker takes tens of
+   * milliseconds of CPU time, which is then spent before the function runs.
+   */
+  workers: 0,
 });
 
 /** Stack size of the utility module's instances (a multiple of 64 KiB). */
 const UTIL_STACK_SIZE = 1 << 20;
+/** Utility memory one thread worker's instance takes: its stack, TLS block and slack. */
+const UTIL_WORKER_BYTES = UTIL_STACK_SIZE + (64 << 10);
+/** The most thread workers `workers` may ask for. */
+const MAX_WORKERS = 4096;
 /**
  * Utility memory grown up front: the stacks of the first workers and the first trace
  * buffers then need no memory growth while threads run (see reserveHeap in lib.rs).
@@ -136,6 +149,12 @@ function checkOptions(options) {
     throw new WasmgrindError(
       'UsageError',
       `option \`spareWorkers\` must be an integer from 0 to 64, not ${out.spareWorkers}`,
+    );
+  }
+  if (!Number.isInteger(out.workers) || out.workers < 0 || out.workers > MAX_WORKERS) {
+    throw new WasmgrindError(
+      'UsageError',
+      `option \`workers\` must be an integer from 0 to ${MAX_WORKERS}, not ${out.workers}`,
     );
   }
   return out;
@@ -246,6 +265,7 @@ export async function wasmgrind(binary, functionName, options) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
 const hex = (n) => `0x${(n >>> 0).toString(16)}`;
 
 /**
@@ -256,6 +276,23 @@ const hex = (n) => `0x${(n >>> 0).toString(16)}`;
 export async function runSession(binary, functionName, options) {
   const opts = checkOptions(options);
   const started = performance.now();
+  // The first thread workers boot (a new thread, engine and scripts: tens of milliseconds
+  // of CPU time each) in parallel with everything below; they get the modules once the
+  // target is compiled (Session.attach).
+  const session = new Session(opts, functionName);
+  session.prestart(opts.workers > 0 ? opts.workers : 1 + opts.spareWorkers);
+  try {
+    await prepare(session, binary, functionName, opts);
+  } catch (e) {
+    await session.terminateAll();
+    throw e;
+  }
+  session.prepareMs = performance.now() - started;
+  return session.run();
+}
+
+/** Steps 1 to 6 of a run: everything before the first thread runs. */
+async function prepare(session, binary, functionName, opts) {
   const bytes = await loadBinary(binary);
 
   // 1. The utility module, on a shared memory of its own.
@@ -265,7 +302,9 @@ export async function runSession(binary, functionName, options) {
   );
   const u = glue.initSync({ module: utilModule, thread_stack_size: UTIL_STACK_SIZE });
   const utilMemory = u.memory;
-  glue.reserveHeap(UTIL_RESERVE_BYTES);
+  // Room for the first trace buffers and for the utility instances of the workers that are
+  // starting (see Session.reserveUtil).
+  glue.reserveHeap(UTIL_RESERVE_BYTES + session.workers.size * UTIL_WORKER_BYTES);
 
   // 3./4. Patch, check the entry, instrument. Errors reject before anything runs.
   // Without tracing the patched module is the result, so the patcher validates it;
@@ -295,17 +334,13 @@ export async function runSession(binary, functionName, options) {
   });
 
   glue.traceStart(opts.maxThreads, opts.maxEvents, locations, bytes, patched);
-  const session = new Session({
+  session.attach({
     glue,
-    opts,
-    functionName,
     hasInit,
     locations,
     util: { module: utilModule, memory: utilMemory, stackSize: UTIL_STACK_SIZE },
     target: { module: targetModule, memory: targetMemory, memoryImport },
   });
-  session.prepareMs = performance.now() - started;
-  return session.run();
 }
 
 /** The ABI imports the runtime provides; anything else is refused up front. */
@@ -343,15 +378,17 @@ function checkImports(module) {
   return memoryImport;
 }
 
-/** The manager of one run: the worker pool, the outcome, the end of the run. */
+/**
+ * The manager of one run: the worker pool, the outcome, the end of the run.
+ *
+ * It exists from the start of the run, so that the first workers boot while the module is
+ * prepared; `attach` gives it the modules, and only then do workers get their `init`.
+ */
 class Session {
-  constructor({ glue, opts, functionName, hasInit, locations, util, target }) {
-    this.glue = glue;
-    this.locations = locations;
+  constructor(opts, functionName) {
+    this.glue = null;
     this.opts = opts;
     this.functionName = functionName;
-    this.util = util;
-    this.target = target;
     this.maxThreads = opts.maxThreads;
     this.control = new SharedArrayBuffer(controlBytes(this.maxThreads));
     this.v = controlViews(this.control, this.maxThreads);
@@ -361,24 +398,44 @@ class Session {
     this.starting = 0;
     this.failures = new Map();
     this.crashes = [];
+    // A worker may fail before the run starts; the run then ends as soon as it starts.
+    this.outcome = new Promise((resolve) => {
+      this.settle = resolve;
+    });
+    this.attached = new Promise((resolve) => {
+      this.onAttached = resolve;
+    });
+  }
+
+  /** The modules and the recorder are ready: workers started so far get their `init`. */
+  attach({ glue, hasInit, locations, util, target }) {
+    this.glue = glue;
+    this.locations = locations;
+    this.util = util;
+    this.target = target;
     this.runInfo = {
       maxThreads: this.maxThreads,
-      entry: functionName,
+      entry: this.functionName,
       hasInit,
-      traced: opts.trace,
-      memoryTrace: opts.trace && opts.memoryTrace,
-      spare: opts.spareWorkers,
-      maxIdle: Math.max(4, 2 * opts.spareWorkers),
+      traced: this.opts.trace,
+      memoryTrace: this.opts.trace && this.opts.memoryTrace,
+      spare: this.opts.spareWorkers,
+      maxIdle: Math.max(4, 2 * this.opts.spareWorkers),
       reservedBytes: glue.reservedBytes(),
     };
+    this.onAttached();
+  }
+
+  /** Starts `count` workers at once, before the modules are ready. */
+  prestart(count) {
+    const n = Math.min(count, this.maxThreads + this.opts.spareWorkers);
+    for (let i = 0; i < n; i++) this.startWorker();
   }
 
   async run() {
     const { ctrl, v } = this;
     Atomics.store(ctrl, C_NEXT_TID, 1);
-    const outcome = new Promise((resolve) => {
-      this.settle = resolve;
-    });
+    const outcome = this.outcome;
     const timer = Number.isFinite(this.opts.timeout)
       ? setTimeout(() => this.settle({ type: 'timeout' }), this.opts.timeout)
       : undefined;
@@ -387,7 +444,7 @@ class Session {
     Atomics.store(v.status, 0, T_PENDING);
     Atomics.store(v.jobs, 0, 1);
     Atomics.store(ctrl, C_JOB_TAIL, 1);
-    this.topUp(1 + this.opts.spareWorkers);
+    this.topUp();
     let result;
     try {
       result = await outcome;
@@ -446,16 +503,34 @@ class Session {
     return null;
   }
 
-  /** Starts workers until the idle ones cover the queued jobs plus the spare ones. */
-  topUp(atLeast = 0) {
+  /**
+   * Starts workers until the idle and starting ones cover the queued jobs plus the spare
+   * ones. All of them start at once: a burst of new threads waits for one worker start,
+   * not for one after the other.
+   */
+  topUp() {
     const { ctrl } = this;
-    if (Atomics.load(ctrl, C_STOPPING) !== 0) return;
+    if (Atomics.load(ctrl, C_STOPPING) !== 0 || this.ended) return;
     const pending = Atomics.load(ctrl, C_JOB_TAIL) - Atomics.load(ctrl, C_JOB_HEAD);
     const idle = Atomics.load(ctrl, C_IDLE);
-    let want = Math.max(atLeast, pending + this.opts.spareWorkers - idle - this.starting);
+    const want = pending + this.opts.spareWorkers - idle - this.starting;
     // Every live thread may need a worker; more than that is never useful.
     const cap = this.maxThreads + this.opts.spareWorkers;
-    while (want-- > 0 && this.workers.size < cap) this.startWorker();
+    const n = Math.min(want, cap - this.workers.size);
+    if (n <= 0) return;
+    this.reserveUtil(n);
+    for (let i = 0; i < n; i++) this.startWorker();
+  }
+
+  /**
+   * Grows the utility memory now, in the manager, by what `n` new workers' utility
+   * instances take, so that they find it there when they instantiate. Otherwise
+   * concurrently instantiating workers grow it themselves, and an instance that sees
+   * another one's growth late traps in its TLS initialization (see reserveHeap in lib.rs).
+   * Before `attach` the reservation is part of the first one (in `prepare`).
+   */
+  reserveUtil(n) {
+    if (this.glue !== null) this.glue.reserveHeap(n * UTIL_WORKER_BYTES);
   }
 
   startWorker() {
@@ -478,13 +553,17 @@ class Session {
         handle.onError((e) => {
           if (!entry.closed) this.settle({ type: 'crashed', message: `thread worker ${index} failed: ${e.message}` });
         });
-        handle.post({
-          type: 'init',
-          index,
-          util: this.util,
-          target: this.target,
-          control: this.control,
-          run: this.runInfo,
+        // A worker started early boots while the module is prepared and waits for it here.
+        this.attached.then(() => {
+          if (this.ended) return;
+          handle.post({
+            type: 'init',
+            index,
+            util: this.util,
+            target: this.target,
+            control: this.control,
+            run: this.runInfo,
+          });
         });
       },
       (e) => this.settle({ type: 'crashed', message: `cannot start a thread worker: ${e.message}` }),
