@@ -100,7 +100,19 @@ export interface WasmgrindResult {
    * the function's own run on thread 0, from its call to its return (`functionMs`);
    * stopping the threads and exporting the trace (`finishMs`).
    */
-  timings: { prepareMs: number; functionMs: number; finishMs: number };
+  timings: {
+    prepareMs: number;
+    functionMs: number;
+    finishMs: number;
+    /** Of `finishMs`, in traced runs: merging the threads' events. */
+    collectMs?: number;
+    /** Of `finishMs`, in traced runs: the detectors and their report. */
+    analysisMs?: number;
+    /** Of `finishMs`, in traced runs: every trace format, with its parts in `export`. */
+    exportMs?: number;
+    /** RapidBin and STD each include the dense ids (`denseMs`) that they share. */
+    export?: { nativeMs: number; denseMs: number; rapidbinMs: number; stdMs: number; metadataMs: number };
+  };
 }
 
 /** The error of a failed run. */

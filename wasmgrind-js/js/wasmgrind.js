@@ -266,6 +266,27 @@ export async function wasmgrind(binary, functionName, options) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * The parts of `timings.finishMs` that the utility module measured while it finished the
+ * trace: `analysisMs` (the detectors and their report), `exportMs` (all trace formats) and
+ * its parts in `export` (RapidBin and STD each include the dense ids they share).
+ */
+function finishTimings(trace) {
+  const t = trace?.timings;
+  if (!t) return {};
+  return {
+    collectMs: t.collectMs,
+    analysisMs: t.analysisMs,
+    exportMs: t.nativeMs + t.denseMs + t.rapidbinMs + t.stdMs + t.metadataMs,
+    export: {
+      nativeMs: t.nativeMs,
+      denseMs: t.denseMs,
+      rapidbinMs: t.rapidbinMs,
+      stdMs: t.stdMs,
+      metadataMs: t.metadataMs,
+    },
+  };
+}
 const hex = (n) => `0x${(n >>> 0).toString(16)}`;
 
 /**
@@ -692,6 +713,7 @@ class Session {
       forkJoinConsistency: t.forkJoinConsistency,
       findings: JSON.parse(t.findings),
       report: t.report,
+      timings: t.timings,
     };
   }
 
@@ -750,6 +772,7 @@ class Session {
           prepareMs: this.prepareMs,
           functionMs: this.entryMs,
           finishMs: performance.now() - ending,
+          ...finishTimings(trace),
         },
       };
     }

@@ -292,13 +292,29 @@ pub fn trace_finish(
         )
         .map_err(Failure::into_js)?;
     let obj = Object::new();
+    let t0 = session::now_ms();
     set(
         &obj,
         "rapidbin",
         &Uint8Array::from(&finished.rapid_bin[..]).into(),
     );
+    let t1 = session::now_ms();
     set(&obj, "std", &finished.export.std_text().into());
+    let t2 = session::now_ms();
     set(&obj, "metadata", &finished.export.metadata_json().into());
+    let t3 = session::now_ms();
+    // Milliseconds of each step: the RapidBin and STD exports each include the dense ids
+    // they share, and everything includes the copy out of the utility module.
+    let t = finished.timings;
+    let timings = Object::new();
+    set(&timings, "collectMs", &t.collect_ms.into());
+    set(&timings, "analysisMs", &t.analysis_ms.into());
+    set(&timings, "nativeMs", &t.native_ms.into());
+    set(&timings, "denseMs", &t.dense_ms.into());
+    set(&timings, "rapidbinMs", &(t.rapid_bin_ms + (t1 - t0)).into());
+    set(&timings, "stdMs", &(t2 - t1).into());
+    set(&timings, "metadataMs", &(t3 - t2).into());
+    set(&obj, "timings", &timings.into());
     set(&obj, "events", &(finished.events as f64).into());
     set(
         &obj,

@@ -161,6 +161,54 @@ pub struct Finished {
     pub native: Vec<u8>,
     /// What the detectors found, resolved to functions and source lines.
     pub report: Report,
+    /// How long the steps of [`Session::finish`] took.
+    pub timings: FinishTimings,
+}
+
+/// Milliseconds that the steps of [`Session::finish`] took (see [`now_ms`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FinishTimings {
+    /// Merging the threads' buffers into one trace, and its consistency checks.
+    pub collect_ms: f64,
+    /// The detectors and their report (symbolization included).
+    pub analysis_ms: f64,
+    /// Wasmgrind's own format ([`native`]).
+    pub native_ms: f64,
+    /// The dense ids of the exported formats ([`export`]), which RapidBin, STD and the
+    /// metadata share.
+    pub dense_ms: f64,
+    /// RapidBin from the dense trace.
+    pub rapid_bin_ms: f64,
+}
+
+/// A clock in milliseconds for the timings of [`Session::finish`]: `performance.now()` on
+/// WebAssembly, the time since the first call on the host.
+pub fn now_ms() -> f64 {
+    #[cfg(target_arch = "wasm32")]
+    {
+        use wasm_bindgen::{JsCast, JsValue};
+        let performance =
+            js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("performance"));
+        let now = performance.as_ref().ok().and_then(|p| {
+            js_sys::Reflect::get(p, &JsValue::from_str("now"))
+                .ok()?
+                .dyn_into::<js_sys::Function>()
+                .ok()?
+                .call0(p)
+                .ok()?
+                .as_f64()
+        });
+        now.unwrap_or_else(js_sys::Date::now)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        static START: OnceLock<std::time::Instant> = OnceLock::new();
+        START
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_secs_f64()
+            * 1e3
+    }
 }
 
 /// The tracing state of one run; see the [module documentation](self).
@@ -347,6 +395,7 @@ impl Session {
                 ),
             });
         }
+        let t0 = now_ms();
         let events = self
             .recorder
             .finish()
@@ -356,6 +405,7 @@ impl Session {
             .err()
             .map(|e| e.to_string());
         let count = events.len();
+        let t1 = now_ms();
         let mut findings = analyze(&events);
         findings.deadlock = live.map(|d| with_request_locations(d, &events));
         let symbolizer = self
@@ -363,13 +413,24 @@ impl Session {
             .get()
             .and_then(|(original, patched)| Symbolizer::for_patched(original, patched).ok());
         let report = report(&findings, &self.locations, symbolizer.as_ref());
+        let t2 = now_ms();
         let native = native::encode(&events);
+        let t3 = now_ms();
         let trace = Trace::new(events, self.locations.clone());
         let export = export(&trace, options).map_err(|e| Failure::new("FormatError", &e))?;
+        let t4 = now_ms();
         let rapid_bin = export
             .rapid_bin()
             .map_err(|e| Failure::new("FormatError", &e))?;
+        let timings = FinishTimings {
+            collect_ms: t1 - t0,
+            analysis_ms: t2 - t1,
+            native_ms: t3 - t2,
+            dense_ms: t4 - t3,
+            rapid_bin_ms: now_ms() - t4,
+        };
         Ok(Finished {
+            timings,
             export,
             rapid_bin,
             events: count,
