@@ -32,8 +32,7 @@ async function onRun(msg) {
   used = true;
   try {
     const result = await runSession(msg.binary, msg.functionName, msg.options);
-    const transfer = result.rapidbin ? [result.rapidbin.buffer] : [];
-    post({ result }, transfer);
+    post({ result }, transferable(result));
   } catch (e) {
     let error;
     try {
@@ -43,8 +42,28 @@ async function onRun(msg) {
     } catch (cloneError) {
       error = { kind: (e && e.kind) || 'RuntimeError', message: String((e && e.message) || e) };
     }
-    post({ error });
+    post({ error }, transferable(error.trace));
   }
+}
+
+/**
+ * The buffers of the trace's byte arrays (RapidBin, Wasmgrind's own format), which move to
+ * the caller instead of being copied, so the caller's thread does not copy them either.
+ */
+function transferable(trace) {
+  const out = [];
+  for (const bytes of [trace?.rapidbin, trace?.native]) {
+    if (
+      bytes instanceof Uint8Array &&
+      bytes.buffer instanceof ArrayBuffer &&
+      bytes.byteOffset === 0 &&
+      bytes.byteLength === bytes.buffer.byteLength &&
+      !out.includes(bytes.buffer)
+    ) {
+      out.push(bytes.buffer);
+    }
+  }
+  return out;
 }
 
 if (!isNode) {
