@@ -35,6 +35,7 @@ import {
   C_NEXT_TID,
   C_JOB_HEAD,
   C_JOB_TAIL,
+  C_JOB_SEQ,
   C_IDLE,
   C_STOPPING,
   C_UTIL_BUSY,
@@ -465,6 +466,9 @@ class Session {
     Atomics.store(v.status, 0, T_PENDING);
     Atomics.store(v.jobs, 0, 1);
     Atomics.store(ctrl, C_JOB_TAIL, 1);
+    // Workers started early may already wait for a job (see takeJob in worker.js).
+    Atomics.add(ctrl, C_JOB_SEQ, 1);
+    Atomics.notify(ctrl, C_JOB_SEQ);
     this.topUp();
     let result;
     try {
