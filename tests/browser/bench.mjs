@@ -5,7 +5,7 @@
 // Measures, in one run and side by side (medians of several runs unless said otherwise):
 //
 // 1. Tracing slowdown, in Node.js, on stress::sort_large_array_1s (two threads each fill
-//    and sort 2,097,152 numbers 16 times; main merges; memory-heavy, no locks; more than
+//    and sort 2,097,152 numbers 24 times; main merges; memory-heavy, no locks; more than
 //    1 s untraced): the function's run time (`timings.functionMs`) untraced (`trace:
 //    false`: patched, not instrumented), with locks-only tracing (`memoryTrace: false`),
 //    and with full memory tracing (one attempt, in a process of its own, since it records
@@ -477,7 +477,7 @@ noisy). Node.js ${res.node}, ${res.chromium}.
 ${table}
 
 **Tracing slowdown.** \`stress::${big.workload}\`: two threads each fill and sort 2,097,152
-pseudo-random numbers 16 times, main merges and checks; memory-heavy, no locks. The run
+pseudo-random numbers 24 times, main merges and checks; memory-heavy, no locks. The run
 time is the runtime's \`timings.functionMs\`; untraced (\`trace: false\`: patched, not
 instrumented) and locks-only (\`memoryTrace: false\`) runs alternate. Medians of
 ${big.samples.untraced.length} runs: untraced ${fmt(big.untracedMs, 0)} ms, locks-only ${fmt(big.locksOnlyMs, 0)} ms.
