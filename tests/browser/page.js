@@ -116,7 +116,7 @@ async function run(guestUrl, functionName, options = {}, watchdogMs = 60000) {
       events: result.events,
       detached: Array.isArray(result.detached) ? result.detached.length : null,
       threads: result.threads ?? null,
-      timing: result.timing ?? null,
+      timings: result.timings ?? null,
       rapidbinBytes: result.rapidbin ? result.rapidbin.byteLength : null,
       lockConsistency: result.lockConsistency ?? null,
       forkJoinConsistency: result.forkJoinConsistency ?? null,
@@ -206,5 +206,85 @@ async function runStreamed(guestUrl, functionName, options = {}) {
   return out;
 }
 
-globalThis.wgTest = { preflight, run, runStreamed };
+
+/**
+ * Item "the page stays smooth": calls `wasmgrind()` of pkg/wasmgrind.js `runs` times in a
+ * row from this page's main thread (as an application would, trace results included) and
+ * measures how long the main thread was unavailable: a `setTimeout(0)` loop runs all the
+ * while, and the longest gap between two of its ticks is the longest time the page could
+ * not have responded (an idle page shows about 4 ms, the timer clamp). Long tasks (50 ms
+ * and more) that Chromium reports are returned as well. Resolves to
+ * `{ ok, longestGapMs, ticks, ms, longTasks, runs: [{ events, stdChars, rapidbinBytes, nativeBytes }] }`.
+ */
+async function smoothness(guestUrl, functionName, options = {}, runs = 5) {
+  const { wasmgrind } = await import('../../pkg/wasmgrind.js');
+  // `runs` 0: the same loop on an idle page for a second, the noise floor of the gaps.
+  if (runs === 0) return idleGaps(1000);
+  const binary = new URL(guestUrl, location.href).href;
+  const longTasks = [];
+  let observer = null;
+  try {
+    observer = new PerformanceObserver((list) => longTasks.push(...list.getEntries().map((e) => e.duration)));
+    observer.observe({ entryTypes: ['longtask'] });
+  } catch {
+    observer = null;
+  }
+  let running = true;
+  let last = performance.now();
+  let longest = 0;
+  let ticks = 0;
+  const tick = () => {
+    const now = performance.now();
+    longest = Math.max(longest, now - last);
+    last = now;
+    ticks++;
+    if (running) setTimeout(tick, 0);
+  };
+  setTimeout(tick, 0);
+  const started = performance.now();
+  const out = [];
+  try {
+    for (let i = 0; i < runs; i++) {
+      const r = await wasmgrind(binary, functionName, options);
+      // Touch what an application would read of the result.
+      out.push({
+        events: r.events,
+        stdChars: typeof r.std === 'string' ? r.std.length : 0,
+        rapidbinBytes: r.rapidbin ? r.rapidbin.byteLength : 0,
+        nativeBytes: r.native ? r.native.byteLength : 0,
+      });
+    }
+  } catch (e) {
+    running = false;
+    observer?.disconnect();
+    return { ok: false, error: plainError(e) };
+  }
+  const ms = performance.now() - started;
+  // One more tick, so that a gap at the very end is seen too.
+  await new Promise((r) => setTimeout(r, 0));
+  running = false;
+  observer?.disconnect();
+  return { ok: true, longestGapMs: longest, ticks, ms, longTasks, runs: out };
+}
+
+/** The longest gap of a `setTimeout(0)` loop on this page for `ms` milliseconds. */
+function idleGaps(ms) {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    let last = started;
+    let longest = 0;
+    let ticks = 0;
+    const tick = () => {
+      const now = performance.now();
+      longest = Math.max(longest, now - last);
+      last = now;
+      ticks++;
+      if (now - started < ms) setTimeout(tick, 0);
+      else resolve({ ok: true, longestGapMs: longest, ticks, ms: now - started, longTasks: [], runs: [] });
+    };
+    setTimeout(tick, 0);
+  });
+}
+
+globalThis.wgTest = { preflight, run, runStreamed, smoothness };
 globalThis.wgTestReady = true;

@@ -57,6 +57,7 @@ const LEFT_TO_NODE = {
   spawn_join_2000: '2,000 threads one after the other; spawn_join_200 covers reuse here',
   alloc_free_stress: 'allocation stress with full memory tracing records millions of events',
   sort_large_array: 'the benchmark workload (cargo xtask bench runtime)',
+  sort_large_array_1s: 'the >= 1 s benchmark workload (cargo xtask bench runtime)',
 };
 
 /**

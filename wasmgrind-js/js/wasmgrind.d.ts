@@ -45,6 +45,12 @@ export interface WasmgrindOptions {
   lockRequests?: boolean;
   /** Idle workers kept ready so that a thread starts without waiting for a worker. Default 2. */
   spareWorkers?: number;
+  /**
+   * Thread workers started with the run, in parallel, while the module is prepared; 0 (the
+   * default) starts one for the first thread plus `spareWorkers`. A program with many
+   * threads alive at once starts them sooner when this is their number plus one (at most 4096).
+   */
+  workers?: number;
 }
 
 /** The state of one thread when a run ended (see {@link WasmgrindError.threads}). */
@@ -227,7 +233,22 @@ export interface WasmgrindResult {
    * the function's own run on thread 0, from its call to its return (`functionMs`);
    * stopping the threads and exporting the trace (`finishMs`).
    */
-  timings: { prepareMs: number; functionMs: number; finishMs: number };
+  timings: {
+    prepareMs: number;
+    functionMs: number;
+    finishMs: number;
+    /**
+     * Traced runs, over the whole run (chunk by chunk while the program ran, and at its
+     * end): moving the threads' events into chunks.
+     */
+    collectMs?: number;
+    /** Traced runs, over the whole run: the detectors and their report. */
+    analysisMs?: number;
+    /** Traced runs, over the whole run: every trace format, with its parts in `export`. */
+    exportMs?: number;
+    /** The dense ids (`denseMs`) are shared by RapidBin, STD and the metadata. */
+    export?: { nativeMs: number; denseMs: number; rapidbinMs: number; stdMs: number; metadataMs: number };
+  };
 }
 
 /** The error of a failed run. */

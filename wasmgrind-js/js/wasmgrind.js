@@ -15,7 +15,9 @@
 //   5. compile it to a WebAssembly.Module;
 //   6. create the shared WebAssembly.Memory with the limits read from the instrumented module;
 //   7. start the thread workers (worker.js), which instantiate it with the runtime ABI, the
-//      lock callbacks and the memory hooks (the utility instance's raw exports);
+//      lock callbacks and the memory hooks (the utility instance's raw exports); the first
+//      ones (`workers`) are started before step 1, so that they boot while the module
+//      is prepared, and are sent the modules once step 6 is done;
 //   8. run the exported function on thread 0 and wait for the outcome.
 // While the function runs, the manager drains the recorder every few milliseconds: each
 // chunk of events goes through the detectors and the incremental exporter in the utility
@@ -38,6 +40,7 @@ import {
   C_NEXT_TID,
   C_JOB_HEAD,
   C_JOB_TAIL,
+  C_JOB_SEQ,
   C_IDLE,
   C_STOPPING,
   C_UTIL_BUSY,
@@ -89,10 +92,21 @@ export const DEFAULT_OPTIONS = Object.freeze({
   lockRequests: false,
   /** Idle workers kept ready for new threads (they start a thread in well under 1 ms). */
   spareWorkers: 2,
+  /**
+   * Thread workers started with the run, in parallel, while the module is prepared (0: one
+   * for the first thread plus `spareWorkers`). A program with many threads alive at once
+   * starts them sooner when this is their number plus one: starting a worker takes tens of
+   * milliseconds of CPU time, which is then spent before the function runs.
+   */
+  workers: 0,
 });
 
 /** Stack size of the utility module's instances (a multiple of 64 KiB). */
 const UTIL_STACK_SIZE = 1 << 20;
+/** Utility memory one thread worker's instance takes: its stack, TLS block and slack. */
+const UTIL_WORKER_BYTES = UTIL_STACK_SIZE + (64 << 10);
+/** The most thread workers `workers` may ask for. */
+const MAX_WORKERS = 4096;
 /**
  * Utility memory grown up front: the stacks of the first workers and the first trace
  * buffers then need no memory growth while threads run (see reserveHeap in lib.rs).
@@ -171,6 +185,12 @@ function checkOptions(options) {
     throw new WasmgrindError(
       'UsageError',
       `option \`spareWorkers\` must be an integer from 0 to 64, not ${out.spareWorkers}`,
+    );
+  }
+  if (!Number.isInteger(out.workers) || out.workers < 0 || out.workers > MAX_WORKERS) {
+    throw new WasmgrindError(
+      'UsageError',
+      `option \`workers\` must be an integer from 0 to ${MAX_WORKERS}, not ${out.workers}`,
     );
   }
   return out;
@@ -308,6 +328,29 @@ export async function wasmgrind(binary, functionName, options) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * What the utility module measured of its work on the trace over the whole run (chunk by
+ * chunk, and at the end): `collectMs` (moving events into chunks), `analysisMs` (the
+ * detectors and their report), `exportMs` (all trace formats) and its parts in `export`
+ * (the dense ids are shared by RapidBin, STD and the metadata).
+ */
+function finishTimings(trace) {
+  const t = trace?.timings;
+  if (!t) return {};
+  return {
+    collectMs: t.collectMs,
+    analysisMs: t.analysisMs,
+    exportMs: t.nativeMs + t.denseMs + t.rapidbinMs + t.stdMs + t.metadataMs,
+    export: {
+      nativeMs: t.nativeMs,
+      denseMs: t.denseMs,
+      rapidbinMs: t.rapidbinMs,
+      stdMs: t.stdMs,
+      metadataMs: t.metadataMs,
+    },
+  };
+}
 const hex = (n) => `0x${(n >>> 0).toString(16)}`;
 
 /**
@@ -320,6 +363,23 @@ const hex = (n) => `0x${(n >>> 0).toString(16)}`;
 export async function runSession(binary, functionName, options, hooks = {}) {
   const { onChunk: _ignored, ...opts } = checkOptions(options);
   const started = performance.now();
+  // The first thread workers boot (a new thread, engine and scripts: tens of milliseconds
+  // of CPU time each) in parallel with everything below; they get the modules once the
+  // target is compiled (Session.attach).
+  const session = new Session(opts, functionName);
+  session.prestart(opts.workers > 0 ? opts.workers : 1 + opts.spareWorkers);
+  try {
+    await prepare(session, binary, functionName, opts, typeof hooks.onChunk === 'function' ? hooks.onChunk : null);
+  } catch (e) {
+    await session.terminateAll();
+    throw e;
+  }
+  session.prepareMs = performance.now() - started;
+  return session.run();
+}
+
+/** Steps 1 to 6 of a run: everything before the first thread runs. */
+async function prepare(session, binary, functionName, opts, sink) {
   const bytes = await loadBinary(binary);
 
   // 1. The utility module, on a shared memory of its own.
@@ -329,7 +389,9 @@ export async function runSession(binary, functionName, options, hooks = {}) {
   );
   const u = glue.initSync({ module: utilModule, thread_stack_size: UTIL_STACK_SIZE });
   const utilMemory = u.memory;
-  glue.reserveHeap(UTIL_RESERVE_BYTES);
+  // Room for the first trace buffers and for the utility instances of the workers that are
+  // starting (see Session.reserveUtil).
+  glue.reserveHeap(UTIL_RESERVE_BYTES + session.workers.size * UTIL_WORKER_BYTES);
 
   // 3./4. Patch, check the entry, instrument. Errors reject before anything runs.
   // Without tracing the patched module is the result, so the patcher validates it;
@@ -368,18 +430,14 @@ export async function runSession(binary, functionName, options, hooks = {}) {
     bytes,
     patched,
   );
-  const session = new Session({
+  session.attach({
     glue,
-    opts,
-    functionName,
     hasInit,
     locations,
     util: { module: utilModule, memory: utilMemory, stackSize: UTIL_STACK_SIZE },
     target: { module: targetModule, memory: targetMemory, memoryImport },
-    sink: typeof hooks.onChunk === 'function' ? hooks.onChunk : null,
+    sink,
   });
-  session.prepareMs = performance.now() - started;
-  return session.run();
 }
 
 /** The ABI imports the runtime provides; anything else is refused up front. */
@@ -445,18 +503,15 @@ function utilityError(e) {
 /**
  * The manager of one run: the worker pool, the outcome, the streaming of the trace, the
  * end of the run.
+ *
+ * It exists from the start of the run, so that the first workers boot while the module is
+ * prepared; `attach` gives it the modules, and only then do workers get their `init`.
  */
 class Session {
-  constructor({ glue, opts, functionName, hasInit, locations, util, target, sink }) {
-    this.glue = glue;
-    /** Where chunks go (`onChunk`), or null: then they are collected for the result. */
-    this.sink = sink;
-    this.collected = sink === null ? { rapidbin: [], std: [], native: [] } : null;
-    this.locations = locations;
+  constructor(opts, functionName) {
+    this.glue = null;
     this.opts = opts;
     this.functionName = functionName;
-    this.util = util;
-    this.target = target;
     this.maxThreads = opts.maxThreads;
     this.control = new SharedArrayBuffer(controlBytes(this.maxThreads));
     this.v = controlViews(this.control, this.maxThreads);
@@ -466,24 +521,47 @@ class Session {
     this.starting = 0;
     this.failures = new Map();
     this.crashes = [];
+    // A worker may fail before the run starts; the run then ends as soon as it starts.
+    this.outcome = new Promise((resolve) => {
+      this.settle = resolve;
+    });
+    this.attached = new Promise((resolve) => {
+      this.onAttached = resolve;
+    });
+  }
+
+  /** The modules and the recorder are ready: workers started so far get their `init`. */
+  attach({ glue, hasInit, locations, util, target, sink }) {
+    this.glue = glue;
+    /** Where chunks go (`onChunk`), or null: then they are collected for the result. */
+    this.sink = sink;
+    this.collected = sink === null ? { rapidbin: [], std: [], native: [] } : null;
+    this.locations = locations;
+    this.util = util;
+    this.target = target;
     this.runInfo = {
       maxThreads: this.maxThreads,
-      entry: functionName,
+      entry: this.functionName,
       hasInit,
-      traced: opts.trace,
-      memoryTrace: opts.trace && opts.memoryTrace,
-      spare: opts.spareWorkers,
-      maxIdle: Math.max(4, 2 * opts.spareWorkers),
+      traced: this.opts.trace,
+      memoryTrace: this.opts.trace && this.opts.memoryTrace,
+      spare: this.opts.spareWorkers,
+      maxIdle: Math.max(4, 2 * this.opts.spareWorkers),
       reservedBytes: glue.reservedBytes(),
     };
+    this.onAttached();
+  }
+
+  /** Starts `count` workers at once, before the modules are ready. */
+  prestart(count) {
+    const n = Math.min(count, this.maxThreads + this.opts.spareWorkers);
+    for (let i = 0; i < n; i++) this.startWorker();
   }
 
   async run() {
     const { ctrl, v } = this;
     Atomics.store(ctrl, C_NEXT_TID, 1);
-    const outcome = new Promise((resolve) => {
-      this.settle = resolve;
-    });
+    const outcome = this.outcome;
     const timer = Number.isFinite(this.opts.timeout)
       ? setTimeout(() => this.settle({ type: 'timeout' }), this.opts.timeout)
       : undefined;
@@ -493,7 +571,10 @@ class Session {
     Atomics.store(v.status, 0, T_PENDING);
     Atomics.store(v.jobs, 0, 1);
     Atomics.store(ctrl, C_JOB_TAIL, 1);
-    this.topUp(1 + this.opts.spareWorkers);
+    // Workers started early may already wait for a job (see takeJob in worker.js).
+    Atomics.add(ctrl, C_JOB_SEQ, 1);
+    Atomics.notify(ctrl, C_JOB_SEQ);
+    this.topUp();
     let result;
     try {
       result = await outcome;
@@ -590,16 +671,34 @@ class Session {
     return null;
   }
 
-  /** Starts workers until the idle ones cover the queued jobs plus the spare ones. */
-  topUp(atLeast = 0) {
+  /**
+   * Starts workers until the idle and starting ones cover the queued jobs plus the spare
+   * ones. All of them start at once: a burst of new threads waits for one worker start,
+   * not for one after the other.
+   */
+  topUp() {
     const { ctrl } = this;
-    if (Atomics.load(ctrl, C_STOPPING) !== 0) return;
+    if (Atomics.load(ctrl, C_STOPPING) !== 0 || this.ended) return;
     const pending = Atomics.load(ctrl, C_JOB_TAIL) - Atomics.load(ctrl, C_JOB_HEAD);
     const idle = Atomics.load(ctrl, C_IDLE);
-    let want = Math.max(atLeast, pending + this.opts.spareWorkers - idle - this.starting);
+    const want = pending + this.opts.spareWorkers - idle - this.starting;
     // Every live thread may need a worker; more than that is never useful.
     const cap = this.maxThreads + this.opts.spareWorkers;
-    while (want-- > 0 && this.workers.size < cap) this.startWorker();
+    const n = Math.min(want, cap - this.workers.size);
+    if (n <= 0) return;
+    this.reserveUtil(n);
+    for (let i = 0; i < n; i++) this.startWorker();
+  }
+
+  /**
+   * Grows the utility memory now, in the manager, by what `n` new workers' utility
+   * instances take, so that they find it there when they instantiate. Otherwise
+   * concurrently instantiating workers grow it themselves, and an instance that sees
+   * another one's growth late traps in its TLS initialization (see reserveHeap in lib.rs).
+   * Before `attach` the reservation is part of the first one (in `prepare`).
+   */
+  reserveUtil(n) {
+    if (this.glue !== null) this.glue.reserveHeap(n * UTIL_WORKER_BYTES);
   }
 
   startWorker() {
@@ -622,13 +721,17 @@ class Session {
         handle.onError((e) => {
           if (!entry.closed) this.settle({ type: 'crashed', message: `thread worker ${index} failed: ${e.message}` });
         });
-        handle.post({
-          type: 'init',
-          index,
-          util: this.util,
-          target: this.target,
-          control: this.control,
-          run: this.runInfo,
+        // A worker started early boots while the module is prepared and waits for it here.
+        this.attached.then(() => {
+          if (this.ended) return;
+          handle.post({
+            type: 'init',
+            index,
+            util: this.util,
+            target: this.target,
+            control: this.control,
+            run: this.runInfo,
+          });
         });
       },
       (e) => this.settle({ type: 'crashed', message: `cannot start a thread worker: ${e.message}` }),
@@ -775,6 +878,7 @@ class Session {
       acquisitions: t.acquisitions,
       chunks: t.chunks,
       bytes: t.bytes,
+      timings: t.timings,
     };
     if (this.collected !== null) {
       const c = this.collected;
@@ -852,6 +956,7 @@ class Session {
           prepareMs: this.prepareMs,
           functionMs: this.entryMs,
           finishMs: performance.now() - ending,
+          ...finishTimings(trace),
         },
       };
     }

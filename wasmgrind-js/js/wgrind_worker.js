@@ -66,8 +66,7 @@ async function onRun(msg) {
   try {
     const hooks = msg.stream === true ? { onChunk: sendChunk } : {};
     const result = await runSession(msg.binary, msg.functionName, msg.options, hooks);
-    const transfer = [result.rapidbin, result.native].filter((b) => b).map((b) => b.buffer);
-    post({ result }, transfer);
+    post({ result }, transferable(result));
   } catch (e) {
     let error;
     try {
@@ -77,8 +76,28 @@ async function onRun(msg) {
     } catch (cloneError) {
       error = { kind: (e && e.kind) || 'RuntimeError', message: String((e && e.message) || e) };
     }
-    post({ error });
+    post({ error }, transferable(error.trace));
   }
+}
+
+/**
+ * The buffers of the trace's byte arrays (RapidBin, Wasmgrind's own format), which move to
+ * the caller instead of being copied, so the caller's thread does not copy them either.
+ */
+function transferable(trace) {
+  const out = [];
+  for (const bytes of [trace?.rapidbin, trace?.native]) {
+    if (
+      bytes instanceof Uint8Array &&
+      bytes.buffer instanceof ArrayBuffer &&
+      bytes.byteOffset === 0 &&
+      bytes.byteLength === bytes.buffer.byteLength &&
+      !out.includes(bytes.buffer)
+    ) {
+      out.push(bytes.buffer);
+    }
+  }
+  return out;
 }
 
 if (!isNode) {

@@ -384,7 +384,9 @@ pub fn location_text(loc: u32) -> JsResult<String> {
 /// Ends recording and the trace: `{ chunk, rapidbinHeader: Uint8Array, nativeHeader:
 /// Uint8Array, metadata: string (JSON), events, acquisitions, chunks, bytes,
 /// lockConsistency: string | null, forkJoinConsistency: string | null, findings: string
-/// (the report as JSON), report: string (the report as text) }`. `chunk` holds the events
+/// (the report as JSON), report: string (the report as text), timings: { collectMs,
+/// analysisMs, nativeMs, denseMs, rapidbinMs, stdMs, metadataMs } }` (milliseconds each
+/// step took over all chunks; see [`stream::Timings`]). `chunk` holds the events
 /// that were not drained yet (as [`trace_drain`] returns them), or is `null`;
 /// `rapidbinHeader` (18 bytes) and `nativeHeader` (24 bytes) go over the placeholders at
 /// the start of chunk 0. `live_deadlock_json` is the wait-for cycle the run ended in
@@ -415,7 +417,24 @@ pub fn trace_finish(live_deadlock_json: Option<String>) -> JsResult<Object> {
         "nativeHeader",
         &Uint8Array::from(&finished.native_header[..]).into(),
     );
+    let t0 = session::now_ms();
     set(&obj, "metadata", &finished.metadata.to_json().into());
+    // Milliseconds of each step over all chunks (the copies of the chunks out of the
+    // utility module are not included).
+    let t = finished.timings;
+    let timings = Object::new();
+    set(&timings, "collectMs", &t.collect_ms.into());
+    set(&timings, "analysisMs", &t.analysis_ms.into());
+    set(&timings, "nativeMs", &t.native_ms.into());
+    set(&timings, "denseMs", &t.dense_ms.into());
+    set(&timings, "rapidbinMs", &t.rapid_bin_ms.into());
+    set(&timings, "stdMs", &t.std_ms.into());
+    set(
+        &timings,
+        "metadataMs",
+        &(t.metadata_ms + session::now_ms() - t0).into(),
+    );
+    set(&obj, "timings", &timings.into());
     set(&obj, "events", &(finished.events as f64).into());
     set(&obj, "acquisitions", &(finished.acquisitions as f64).into());
     set(&obj, "chunks", &(finished.chunks as f64).into());

@@ -47,7 +47,7 @@ use wasmgrind_core::trace::{
 };
 
 use crate::error::{Failure, LimitError, SessionError};
-use crate::stream::{BytesReached, Chunk, Stream};
+use crate::stream::{BytesReached, Chunk, Stream, Timings};
 
 /// The largest thread limit a session accepts.
 pub const MAX_THREAD_LIMIT: u32 = 1 << 20;
@@ -220,6 +220,38 @@ pub struct Finished {
     pub fork_join_consistency: Option<String>,
     /// What the detectors found, resolved to functions and source lines.
     pub report: Report,
+    /// How long the work on the trace took, all chunks together.
+    pub timings: Timings,
+}
+
+/// A clock in milliseconds for the [`Timings`] of a trace: `performance.now()` on
+/// WebAssembly, the time since the first call on the host.
+pub fn now_ms() -> f64 {
+    #[cfg(target_arch = "wasm32")]
+    {
+        use wasm_bindgen::{JsCast, JsValue};
+        let performance =
+            js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("performance"));
+        let now = performance.as_ref().ok().and_then(|p| {
+            js_sys::Reflect::get(p, &JsValue::from_str("now"))
+                .ok()?
+                .dyn_into::<js_sys::Function>()
+                .ok()?
+                .call0(p)
+                .ok()?
+                .as_f64()
+        });
+        now.unwrap_or_else(js_sys::Date::now)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        static START: OnceLock<std::time::Instant> = OnceLock::new();
+        START
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_secs_f64()
+            * 1e3
+    }
 }
 
 /// The tracing state of one run; see the [module documentation](self).
@@ -402,11 +434,14 @@ impl Session {
     /// (see [`Stream::consume`]). Fails with a `FormatError` if the trace passes a limit
     /// of RapidBin.
     pub fn drain(&self, max_events: usize) -> Result<Option<Chunk>, Failure> {
+        let t0 = now_ms();
         let events = self.recorder.drain(max_events);
+        let collect_ms = now_ms() - t0;
         let mut stream = lock_stream(&self.stream);
         let Some(stream) = stream.as_mut() else {
             return Err(Failure::new("SessionError", &SessionError::Finished));
         };
+        stream.timings.collect_ms += collect_ms;
         stream
             .consume(&events)
             .map_err(|e| Failure::new("FormatError", &e))
@@ -477,10 +512,13 @@ impl Session {
             });
         }
         self.recorder.close();
+        let t0 = now_ms();
         let rest = self.recorder.drain(usize::MAX);
+        let collect_ms = now_ms() - t0;
         let Some(mut stream) = lock_stream(&self.stream).take() else {
             return Err(Failure::new("SessionError", &SessionError::Finished));
         };
+        stream.timings.collect_ms += collect_ms;
         let chunk = stream
             .consume(&rest)
             .map_err(|e| Failure::new("FormatError", &e))?;
@@ -489,11 +527,14 @@ impl Session {
         let summary = stream
             .finish(live)
             .map_err(|e| Failure::new("FormatError", &e))?;
+        let t0 = now_ms();
         let symbolizer = self
             .modules
             .get()
             .and_then(|(original, patched)| Symbolizer::for_patched(original, patched).ok());
         let report = report(&summary.findings, &self.locations, symbolizer.as_ref());
+        let mut timings = summary.timings;
+        timings.analysis_ms += now_ms() - t0;
         Ok(Finished {
             chunk,
             rapid_bin_header: summary.rapid_bin_header,
@@ -505,6 +546,7 @@ impl Session {
             bytes: summary.bytes,
             lock_consistency: summary.lock_consistency,
             fork_join_consistency: summary.fork_join_consistency,
+            timings,
             report,
         })
     }

@@ -31,6 +31,8 @@
 
 use std::collections::HashMap;
 
+use crate::session::now_ms;
+
 use wasmgrind_core::analysis::{Analyzer, Findings, LiveDeadlock};
 use wasmgrind_core::location::{Location, LocationId};
 use wasmgrind_core::trace::{
@@ -84,6 +86,29 @@ pub struct Summary {
     pub lock_consistency: Option<String>,
     /// Why the forks and joins are not consistent, if they are not (a Wasmgrind bug).
     pub fork_join_consistency: Option<String>,
+    /// How long the work on the trace took, all chunks together.
+    pub timings: Timings,
+}
+
+/// Milliseconds that the work on a run's trace took, summed over its chunks (see
+/// [`now_ms`]): what `cargo xtask bench runtime` divides by the number of events.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timings {
+    /// Moving events out of the threads' buffers into chunks ([`Recorder::drain`](wasmgrind_core::trace::Recorder::drain)).
+    pub collect_ms: f64,
+    /// The detectors, the consistency checks and, at the end, the report (symbolization
+    /// included).
+    pub analysis_ms: f64,
+    /// Wasmgrind's own format ([`native`]).
+    pub native_ms: f64,
+    /// The dense ids of the exported formats, which RapidBin, STD and the metadata share.
+    pub dense_ms: f64,
+    /// RapidBin from the dense events.
+    pub rapid_bin_ms: f64,
+    /// STD from the dense events.
+    pub std_ms: f64,
+    /// The metadata (JSON), at the end.
+    pub metadata_ms: f64,
 }
 
 /// The byte limit a stream passed: the trace stops after the chunk that passed it.
@@ -115,6 +140,8 @@ pub struct Stream {
     /// Set once the byte limit was passed: later events are not part of the trace.
     full: bool,
     scratch: Vec<wasmgrind_core::trace::DenseEvent>,
+    /// How long the work on the chunks took so far.
+    pub timings: Timings,
 }
 
 impl Stream {
@@ -134,6 +161,7 @@ impl Stream {
             max_bytes,
             full: false,
             scratch: Vec::new(),
+            timings: Timings::default(),
         }
     }
 
@@ -175,6 +203,7 @@ impl Stream {
                 .extend_from_slice(&[0; rapid_bin::HEADER_LEN]);
             chunk.native.extend_from_slice(&native::header(None));
         }
+        let t0 = now_ms();
         let mut dense = std::mem::take(&mut self.scratch);
         dense.clear();
         let exported = self.exporter.dense_into(events, &mut dense);
@@ -182,14 +211,18 @@ impl Stream {
             self.scratch = dense;
             return Err(e);
         }
+        let t1 = now_ms();
         rapid_bin::encode_events_into(&dense, &mut chunk.rapid_bin);
+        let t2 = now_ms();
         std_text::encode_into(&dense, &mut chunk.std);
+        let t3 = now_ms();
         self.acquisitions += dense
             .iter()
             .filter(|e| matches!(e.op, DenseOp::Acquire { .. }))
             .count() as u64;
         self.scratch = dense;
         native::encode_into(&mut chunk.native, events);
+        let t4 = now_ms();
         for e in events {
             self.analyzer.event(e);
             if let Op::Request { lock } = e.op {
@@ -198,6 +231,12 @@ impl Stream {
         }
         self.locks.events(events);
         self.forks.events(events);
+        let t = &mut self.timings;
+        t.dense_ms += t1 - t0;
+        t.rapid_bin_ms += t2 - t1;
+        t.std_ms += t3 - t2;
+        t.native_ms += t4 - t3;
+        t.analysis_ms += now_ms() - t4;
         self.events += chunk.events;
         self.bytes += chunk.bytes();
         self.chunks += 1;
@@ -211,7 +250,10 @@ impl Stream {
     /// `live` is the deadlock the run ended in, whose requests get their locations here.
     pub fn finish(self, live: Option<LiveDeadlock>) -> Result<Summary, FormatError> {
         let rapid_bin_header = self.exporter.rapid_bin_header()?;
+        let mut timings = self.timings;
+        let t0 = now_ms();
         let mut findings = self.analyzer.finish();
+        timings.analysis_ms += now_ms() - t0;
         findings.deadlock = live.map(|mut d| {
             for t in &mut d.threads {
                 t.requested_at = self
@@ -233,6 +275,7 @@ impl Stream {
             findings,
             lock_consistency: self.locks.result().err().map(|e| e.to_string()),
             fork_join_consistency: self.forks.result().err().map(|e| e.to_string()),
+            timings,
         })
     }
 }

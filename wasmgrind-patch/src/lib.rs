@@ -943,6 +943,13 @@ fn start_function(plan: &Plan) -> Function {
         .end()
         .local_get(0)
         .global_set(plan.first_new_global + 1)
+        // `memory.grow 0` makes the engine look at the memory's size again: the block may
+        // lie in pages that another thread grew a moment ago, and `__wasm_init_tls`'s
+        // `memory.init` is bounds-checked against this instance's view of the size, which
+        // V8 updates for other threads' growth only later.
+        .i32_const(0)
+        .memory_grow(0)
+        .drop()
         .local_get(0)
         .call(plan.init_tls)
         .end()

@@ -7,8 +7,9 @@
 //!   `wasmgrind-instrument/examples/bench_transform.rs`, run with `cargo run --release`
 //!   (the `cargo xtask` alias builds xtask in debug mode, and timing debug code would be
 //!   meaningless); this module only gathers the inputs and writes the report.
-//! - `runtime`: thread create+join latency in Node and Chromium, and the slowdown of
-//!   tracing; see `bench_runtime.rs`.
+//! - `runtime [--quick] [--no-record]`: the slowdown of tracing, the export cost per
+//!   event, the peak memory, the 64-thread start, the create+join latency and the page's
+//!   smoothness, in Node and Chromium; see `bench_runtime.rs`.
 //! - `analysis [--runs N] [--events N] [TRACE]`: throughput (events per second) and peak
 //!   memory of the analyses on a generated trace of 10M events and, if `TRACE` (a saved
 //!   trace: `trace.wgtrace`, a directory with `trace.bin` and `trace.json`, or JSON) is
@@ -25,7 +26,7 @@ use std::process::Command;
 use crate::util::{self, Result};
 
 const USAGE: &str = "usage: cargo xtask bench transform [--min-time SECS]
-       cargo xtask bench runtime
+       cargo xtask bench runtime [--quick] [--no-record] (--help says what it measures)
        cargo xtask bench analysis [--runs N] [--events N] [TRACE]";
 
 /// Entry point of `cargo xtask bench`.

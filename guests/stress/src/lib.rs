@@ -1,9 +1,13 @@
-//! Stress and benchmark scenarios: many spawn/join cycles, cross-thread allocation, a
-//! memory-heavy sort with few threads and no locks, and a long memory-heavy run of about
-//! 100 million traced accesses (`cargo xtask soak`).
+//! Stress and benchmark scenarios: many spawn/join cycles, many threads alive at once,
+//! cross-thread allocation, memory-heavy sorts with few threads and no locks, and a long
+//! memory-heavy run of about 100 million traced accesses (`cargo xtask soak`).
 //!
 //! Every exported function is a scenario listed in `guests/manifest.json`.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use support::arrive_and_wait;
 use wasmgrind_guest::thread;
 
 /// 2000 sequential spawn/join cycles: a runtime that leaks per-thread memory (stacks,
@@ -14,6 +18,40 @@ pub extern "C" fn spawn_join_2000() {
         let h = thread::spawn(move || i ^ 0x5a5a);
         assert_eq!(h.join().expect("spawn_join_2000: join failed"), i ^ 0x5a5a);
     }
+}
+
+/// Threads of [`concurrent_64`].
+const CONCURRENT: u32 = 64;
+
+/// 64 threads alive at once: each one meets all the others at an atomic barrier, so none
+/// can finish before the last one has started; then the main thread joins them all. A
+/// runtime that starts one thread worker after the other is slow here.
+#[no_mangle]
+pub extern "C" fn concurrent_64() {
+    let arrived = Arc::new(AtomicU32::new(0));
+    let handles: Vec<_> = (0..CONCURRENT)
+        .map(|i| {
+            let arrived = Arc::clone(&arrived);
+            thread::spawn(move || {
+                arrive_and_wait(&arrived, CONCURRENT);
+                i * 3 + 1
+            })
+        })
+        .collect();
+    let sum: u32 = handles
+        .into_iter()
+        .map(|h| h.join().expect("concurrent_64: join failed"))
+        .sum();
+    assert_eq!(
+        arrived.load(Ordering::SeqCst),
+        CONCURRENT,
+        "concurrent_64: not every thread arrived"
+    );
+    assert_eq!(
+        sum,
+        (0..CONCURRENT).map(|i| i * 3 + 1).sum::<u32>(),
+        "concurrent_64: wrong results"
+    );
 }
 
 /// A small deterministic pseudo-random generator (64-bit LCG, high bits).
@@ -91,14 +129,34 @@ pub extern "C" fn alloc_free_stress() {
 /// the halves and checks order and checksum. Memory-heavy, two threads, no locks.
 #[no_mangle]
 pub extern "C" fn sort_large_array() {
-    const HALF: usize = 1 << 16;
+    sort_halves(1 << 16, 1, "sort_large_array");
+}
+
+/// The benchmark workload of `cargo xtask bench runtime`: [`sort_large_array`] with
+/// halves of 1 << 21 numbers (8 MiB each), each filled and sorted 24 times, so that it
+/// runs for more than a second untraced (about 1.5 s on an idle 2-core machine).
+/// Memory-heavy, two threads, no locks.
+#[no_mangle]
+pub extern "C" fn sort_large_array_1s() {
+    sort_halves(1 << 21, 24, "sort_large_array_1s");
+}
+
+/// Two threads each fill `half` pseudo-random numbers and sort them, `rounds` times over
+/// (a fresh fill each round); the main thread merges the last halves and checks order and
+/// checksum. `name` prefixes the panic messages.
+fn sort_halves(half: usize, rounds: u32, name: &'static str) {
     let halves: Vec<_> = (0..2u64)
         .map(|seed| {
             thread::spawn(move || {
                 let mut rng = Lcg(seed + 17);
-                let mut v: Vec<u32> = (0..HALF).map(|_| rng.next()).collect();
-                let sum = v.iter().fold(0u32, |s, &x| s.wrapping_add(x));
-                v.sort_unstable();
+                let mut v: Vec<u32> = Vec::with_capacity(half);
+                let mut sum = 0;
+                for _ in 0..rounds {
+                    v.clear();
+                    v.extend((0..half).map(|_| rng.next()));
+                    sum = v.iter().fold(0u32, |s, &x| s.wrapping_add(x));
+                    v.sort_unstable();
+                }
                 (v, sum)
             })
         })
@@ -106,7 +164,9 @@ pub extern "C" fn sort_large_array() {
     let mut parts = Vec::new();
     let mut expected_sum = 0u32;
     for h in halves {
-        let (v, sum) = h.join().expect("sort_large_array: join failed");
+        let (v, sum) = h
+            .join()
+            .unwrap_or_else(|e| panic!("{name}: join failed: {e:?}"));
         expected_sum = expected_sum.wrapping_add(sum);
         parts.push(v);
     }
@@ -124,13 +184,13 @@ pub extern "C" fn sort_large_array() {
     }
     merged.extend_from_slice(&a[i..]);
     merged.extend_from_slice(&b[j..]);
-    assert_eq!(merged.len(), 2 * HALF, "sort_large_array: lost elements");
+    assert_eq!(merged.len(), 2 * half, "{name}: lost elements");
     assert!(
         merged.windows(2).all(|w| w[0] <= w[1]),
-        "sort_large_array: the result is not sorted"
+        "{name}: the result is not sorted"
     );
     let sum = merged.iter().fold(0u32, |s, &x| s.wrapping_add(x));
-    assert_eq!(sum, expected_sum, "sort_large_array: checksum mismatch");
+    assert_eq!(sum, expected_sum, "{name}: checksum mismatch");
 }
 
 /// Threads of [`sum_buffers_100m`].

@@ -91,6 +91,9 @@
       end
       local.get 0
       global.set $__wasmgrind_tls_block
+      i32.const 0
+      memory.grow
+      drop
       local.get 0
       call $__wasm_init_tls
     end
