@@ -2,7 +2,9 @@
 //! with `cargo install` when it is missing, and checks it: every `{{#include}}` names a
 //! file that exists and, with `:anchor`, an anchor that the file defines (mdbook would
 //! include nothing for a missing anchor); every link of the built book to a page or a file
-//! of the book resolves, with its `#fragment`.
+//! of the book resolves, with its `#fragment`; every Rust code block is meant to compile
+//! and does: it includes a `.rs` file that the workspace or the guests build (an inline
+//! snippet is an error unless it is marked `rust,ignore`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -25,7 +27,8 @@ pub fn run(args: &[String]) -> Result {
 /// link of the built book leads nowhere. Every problem is named at once.
 pub fn build() -> Result {
     let book = root().join("book");
-    let problems = check_includes(&book.join("src"))?;
+    let mut problems = check_includes(&book.join("src"))?;
+    problems.extend(check_rust_blocks(&book.join("src"))?);
     if !problems.is_empty() {
         return Err(format!(
             "the book's includes are broken ({} problems):\n  {}",
@@ -126,6 +129,44 @@ pub fn check_includes(src: &Path) -> Result<Vec<String>> {
                         ));
                     }
                 }
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// The problems of the Rust code blocks of the Markdown files under `src`: a block marked
+/// `rust` must consist of `{{#include}}`s of `.rs` files, which the workspace, the guests or
+/// the guest template build (so the snippet compiles); inline Rust that is not meant to
+/// compile is marked `rust,ignore`.
+pub fn check_rust_blocks(src: &Path) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    for md in files(src, ".md")? {
+        let text = std::fs::read_to_string(&md)?;
+        let shown = md.strip_prefix(src).unwrap_or(&md).display().to_string();
+        let mut block: Option<(usize, bool)> = None;
+        for (n, line) in text.lines().enumerate() {
+            let trimmed = line.trim();
+            if let Some(info) = trimmed.strip_prefix("```") {
+                block = match block {
+                    Some(_) => None,
+                    None => Some((n + 1, info.trim() == "rust" || info.trim() == "rs")),
+                };
+                continue;
+            }
+            let Some((start, true)) = block else { continue };
+            let included_rs = trimmed.starts_with("{{#include ")
+                && trimmed
+                    .trim_start_matches("{{#include ")
+                    .split([':', '}'])
+                    .next()
+                    .is_some_and(|f| f.ends_with(".rs"));
+            if !trimmed.is_empty() && !included_rs {
+                problems.push(format!(
+                    "{shown}:{start}: a Rust block with inline code (line {}); include the code from a `.rs` file that is built, or mark the block `rust,ignore`",
+                    n + 1
+                ));
+                block = Some((start, false));
             }
         }
     }
@@ -308,11 +349,31 @@ mod tests {
         );
     }
 
+    #[test]
+    fn inline_rust_is_named_and_included_rust_passes() {
+        let dir = fixture(
+            "rust",
+            &[(
+                "src/a.md",
+                "```rust\n{{#include ../x.rs:part}}\n```\n\n```rust\nfn inline() {}\nfn more() {}\n```\n\n```rust,ignore\nfn shown_only() {}\n```\n\n```rust\n{{#include notes.md}}\n```\n",
+            )],
+        );
+        let problems = check_rust_blocks(&dir.join("src")).unwrap();
+        assert_eq!(problems.len(), 2, "{problems:#?}");
+        assert!(
+            problems[0].starts_with("a.md:5: ") && problems[0].contains("line 6"),
+            "{problems:#?}"
+        );
+        assert!(problems[1].starts_with("a.md:14: "), "{problems:#?}");
+    }
+
     /// The real book passes its include check (the link check needs the built book; `cargo
     /// xtask test` builds it).
     #[test]
-    fn the_real_book_has_no_broken_include() {
-        let problems = check_includes(&root().join("book/src")).unwrap();
+    fn the_real_book_has_no_broken_include_and_no_inline_rust() {
+        let src = root().join("book/src");
+        let mut problems = check_includes(&src).unwrap();
+        problems.extend(check_rust_blocks(&src).unwrap());
         assert!(problems.is_empty(), "{problems:#?}");
     }
 }
