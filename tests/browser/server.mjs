@@ -39,11 +39,13 @@ export const CONTENT_TYPES = {
 };
 
 /** The headers that make a page cross-origin isolated (sent with every response). */
+// ANCHOR: headers
 export const ISOLATION_HEADERS = {
   'Cross-Origin-Opener-Policy': 'same-origin',
   'Cross-Origin-Embedder-Policy': 'require-corp',
   'Cross-Origin-Resource-Policy': 'same-origin',
 };
+// ANCHOR_END: headers
 
 function send(res, status, text) {
   res.writeHead(status, {

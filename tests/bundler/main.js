@@ -2,7 +2,9 @@
 // Wasmgrind, from the page's main thread, as any app that depends on the `wasmgrind`
 // package would. The bundler test (run.mjs) drives it through `globalThis.wgTest`.
 
+// ANCHOR: import
 import { wasmgrind } from 'wasmgrind';
+// ANCHOR_END: import
 
 function log(line) {
   document.getElementById('log').textContent += `${line}\n`;
@@ -16,7 +18,9 @@ function log(line) {
 async function run(wasmUrl, functionName, options) {
   const started = performance.now();
   try {
+    // ANCHOR: call
     const result = await wasmgrind(new URL(wasmUrl, location.href), functionName, options);
+    // ANCHOR_END: call
     const ms = performance.now() - started;
     log(`${functionName}: ${result.status}, ${result.events} events in ${ms.toFixed(0)} ms`);
     return {

@@ -11,7 +11,8 @@
 //! 7. the browser tests in `tests/browser` (installs Chromium and playwright-core);
 //! 8. the bundler test in `tests/bundler`: the packed `pkg/` installed into a minimal app
 //!    that Vite and webpack build without a warning, and that runs a guest in Chromium;
-//! 9. the book (installs mdbook), which fails when an `{{#include}}` is missing.
+//! 9. the book (installs mdbook), which fails when an `{{#include}}` names a missing file or
+//!    anchor, or a link of the built book leads nowhere.
 
 use std::process::Command;
 
