@@ -7,6 +7,7 @@ pub mod native;
 pub mod rapid_bin;
 pub mod recorder;
 pub mod std_text;
+pub mod timeline;
 
 use std::fmt;
 
