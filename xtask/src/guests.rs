@@ -164,12 +164,29 @@ fn build_wasi(manifest: &Manifest) -> Result<Vec<PathBuf>> {
         let bytes =
             std::fs::read(&built).map_err(|e| format!("cannot read {}: {e}", built.display()))?;
         let what = built.display().to_string();
-        match Module::parse(&what, &bytes) {
-            Ok(module) => problems.extend(module.wasi_problems(&what)),
-            Err(e) => problems.push(e.to_string()),
-        }
+        let module = match Module::parse(&what, &bytes) {
+            Ok(module) => {
+                problems.extend(module.wasi_problems(&what));
+                Some(module)
+            }
+            Err(e) => {
+                problems.push(e.to_string());
+                None
+            }
+        };
         match manifest.wasi_guests.get(name) {
             Some(guest) => {
+                if module.is_some_and(|m| !m.spawns_threads()) {
+                    for (scenario, s) in &guest.scenarios {
+                        if s.forks != Some(0) {
+                            problems.push(format!(
+                                "{what}: it does not import `wasi.thread-spawn`, so it starts \
+                                 no thread, but scenario `{scenario}` has `forks` {}",
+                                s.forks.map_or("null".to_string(), |f| f.to_string())
+                            ));
+                        }
+                    }
+                }
                 let text = std::fs::read_to_string(source)
                     .map_err(|e| format!("cannot read {}: {e}", source.display()))?;
                 match scenario_names(&text) {
@@ -1119,9 +1136,17 @@ impl Module {
         }
     }
 
+    /// Whether the module imports `wasi.thread-spawn`: whether it can start a thread (the
+    /// linker keeps the import only where `std::thread::spawn` is used).
+    fn spawns_threads(&self) -> bool {
+        self.imports
+            .iter()
+            .any(|(module, name, _)| module == "wasi" && name == "thread-spawn")
+    }
+
     /// What keeps the module from being a wasi-threads program as `wasm32-wasip1-threads`
     /// builds them: one imported shared memory `env.memory`, function imports from WASI
-    /// preview1 and `wasi.thread-spawn` only, and the exports `_start` and
+    /// preview1 and `wasi.thread-spawn` (optional) only, and the exports `_start` and
     /// `wasi_thread_start`. One message per problem, each starting with `what`.
     fn wasi_problems(&self, what: &str) -> Vec<String> {
         const PREVIEW1: &str = "wasi_snapshot_preview1";
@@ -1157,10 +1182,8 @@ impl Module {
             params: vec![ValType::I32],
             results: vec![ValType::I32],
         };
-        let mut spawns = false;
         for (module, name, sig) in &self.imports {
             if module == "wasi" && name == "thread-spawn" {
-                spawns = true;
                 if *sig != spawn {
                     problems.push(format!(
                         "{what}: imports `wasi.thread-spawn` as {sig}, wasi-threads says {spawn}"
@@ -1171,11 +1194,6 @@ impl Module {
                     "{what}: imports `{module}.{name}`, which neither WASI preview1                      (`{PREVIEW1}`) nor wasi-threads (`wasi.thread-spawn`) provides"
                 ));
             }
-        }
-        if !spawns {
-            problems.push(format!(
-                "{what}: it does not import `wasi.thread-spawn`, so it starts no thread; {fix}"
-            ));
         }
         let start = Sig {
             params: vec![],
@@ -1897,8 +1915,13 @@ mod tests {
 
     #[test]
     fn wasi_module_check_accepts_a_wasi_threads_program() {
-        let module = wasi_module(vec![("env".into(), "memory".into(), true)]);
+        let mut module = wasi_module(vec![("env".into(), "memory".into(), true)]);
         assert_eq!(module.wasi_problems("w.wasm"), Vec::<String>::new());
+        assert!(module.spawns_threads());
+        // A program that starts no thread is a wasi-threads program too.
+        module.imports.retain(|(m, _, _)| m != "wasi");
+        assert_eq!(module.wasi_problems("w.wasm"), Vec::<String>::new());
+        assert!(!module.spawns_threads());
     }
 
     #[test]
@@ -1918,7 +1941,6 @@ mod tests {
             "w.wasm: its memory is not shared",
             "w.wasm: imports `env.__stack_pointer`, which is not a function",
             "w.wasm: imports `wasmgrind.thread_create`, which neither WASI preview1",
-            "w.wasm: it does not import `wasi.thread-spawn`",
             "w.wasm: it does not export `_start`",
             "w.wasm: it exports `wasi_thread_start` as (i32, i32) -> (i32), not (i32, i32) -> ()",
         ] {
@@ -1927,7 +1949,7 @@ mod tests {
                 "missing `{want}` in {problems:#?}"
             );
         }
-        assert_eq!(problems.len(), 6, "{problems:#?}");
+        assert_eq!(problems.len(), 5, "{problems:#?}");
         assert!(problems[0].contains("--target wasm32-wasip1-threads"));
         let none = wasi_module(vec![]).wasi_problems("w.wasm");
         assert_eq!(none.len(), 1);
