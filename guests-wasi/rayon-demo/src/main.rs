@@ -11,11 +11,11 @@
 //! prints the scenarios to stderr and exits with status 2.
 //!
 //! The thread pool: rayon sizes its global pool by `std::thread::available_parallelism`,
-//! which on `wasm32-wasip1-threads` comes from wasi-libc's `sysconf` and does not say how
-//! many threads the host can run. So the program configures the global pool the way the
-//! rayon documentation shows, with `ThreadPoolBuilder::new().num_threads(4)`: every run,
-//! on every host, has the same 4 worker threads (which stay alive until the program
-//! ends, as rayon's global pool does).
+//! which fails on `wasm32-wasip1-threads` (`Unsupported`), and then runs everything on a
+//! single worker thread. So the program configures the global pool the way the rayon
+//! documentation shows, with `ThreadPoolBuilder::new().num_threads(4)`: every run, on
+//! every host, has the same 4 worker threads (which stay alive until the program ends,
+//! as rayon's global pool does).
 
 use std::process::ExitCode;
 
