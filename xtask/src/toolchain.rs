@@ -607,6 +607,33 @@ mod tests {
     }
 
     #[test]
+    fn the_wasi_guests_build_for_the_wasi_target_and_nothing_else() {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct File {
+            build: Build,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Build {
+            target: String,
+        }
+        let path = util::root()
+            .join("guests-wasi")
+            .join(".cargo")
+            .join("config.toml");
+        let file: File = toml::from_str(&std::fs::read_to_string(path).unwrap())
+            .expect("guests-wasi/.cargo/config.toml sets only `[build] target`: no flags");
+        assert_eq!(file.build.target, WASI_TARGET);
+        let cmd = stable_cargo();
+        let args: Vec<_> = cmd.get_args().collect();
+        assert_eq!(args, ["run", STABLE, "cargo"]);
+        assert!(cmd
+            .get_envs()
+            .any(|(k, v)| k == "RUSTUP_AUTO_INSTALL" && v == Some("0".as_ref())));
+    }
+
+    #[test]
     fn only_build_variables_are_cleared() {
         for key in [
             "RUSTC",
