@@ -1,10 +1,17 @@
 //! `cargo xtask guests`: builds the guest programs of `guests/` into `target/guests/*.wasm`
-//! and checks them against the runtime ABI and `guests/manifest.json`.
+//! and those of `guests-wasi/` into `target/guests/wasi/*.wasm`, and checks them against
+//! the runtime ABI and `guests/manifest.json`.
 //!
 //! Every guest must import a shared memory, import only the `wasmgrind` functions of
 //! [`abi::IMPORTS`] with their exact signatures, export the guest ABI functions and keep
 //! the name of `__stack_pointer`; its exported parameterless functions other than the ABI
 //! ones are its scenarios, which must be exactly the manifest's.
+//!
+//! A program of `guests-wasi/` is a plain `std` binary built on stable for
+//! `wasm32-wasip1-threads`: it must import one shared `env.memory`, only WASI preview1
+//! functions and `wasi.thread-spawn`, and export `_start` and `wasi_thread_start`; its
+//! scenarios (the names of its `const SCENARIOS` table) must be exactly those of the
+//! manifest's `wasi_guests` entry.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -26,7 +33,9 @@ pub fn run(args: &[String]) -> Result {
     build().map(|_| ())
 }
 
-/// Builds and checks every guest; returns the paths of `target/guests/<crate>.wasm`.
+/// Builds and checks every guest; returns the paths of `target/guests/<crate>.wasm` (the
+/// Wasmgrind ABI guests). The programs of `guests-wasi/` are built, checked and copied to
+/// `target/guests/wasi/` too, but not returned.
 ///
 /// Cargo skips the build when nothing changed, and unchanged files are not rewritten.
 pub fn build() -> Result<Vec<PathBuf>> {
@@ -88,6 +97,7 @@ pub fn build() -> Result<Vec<PathBuf>> {
         outputs.len(),
         out_dir.display()
     );
+    build_wasi(&manifest)?;
     Ok(outputs)
 }
 
@@ -104,6 +114,286 @@ fn remove_stale(out_dir: &Path, manifest: &Manifest) -> Result {
         }
     }
     Ok(())
+}
+
+/// The crates of `guests-wasi/` that have no entry in the manifest: `runtime_checks`
+/// holds the programs that the runtime's own tests run (its traps, exits, output and
+/// thread limits), and those tests state what they expect. They are built and copied all
+/// the same.
+const UNLISTED_WASI_CRATES: [&str; 1] = ["runtime_checks"];
+
+/// Builds the programs of `guests-wasi/` on stable, checks them and the manifest's
+/// `wasi_guests` against each other, and copies them to `target/guests/wasi/`; returns
+/// the copies' paths. Every problem is named at once.
+fn build_wasi(manifest: &Manifest) -> Result<Vec<PathBuf>> {
+    toolchain::ensure_stable_wasi()?;
+    let root = util::root();
+    let dir = root.join("guests-wasi");
+    let build_dir = root.join("target").join("guests-wasi-build");
+    let out_dir = root.join("target").join("guests").join("wasi");
+    // `.cargo/config.toml` of guests-wasi sets the target; the build is a user's plain
+    // release build, with the committed Cargo.lock.
+    util::run(
+        toolchain::stable_cargo()
+            .current_dir(&dir)
+            .args(["build", "--release", "--locked"])
+            .env("CARGO_TARGET_DIR", &build_dir),
+    )?;
+    let crates = wasi_crates(&dir)?;
+    let release = build_dir.join(toolchain::WASI_TARGET).join("release");
+    let mut problems = Vec::new();
+    for name in manifest.wasi_guests.keys() {
+        if !crates.iter().any(|(c, _)| c == name) {
+            problems.push(format!(
+                "guests/manifest.json lists the wasi guest `{name}`, which is no binary crate \
+                 of guests-wasi/ (the binaries are {})",
+                crates
+                    .iter()
+                    .map(|(c, _)| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
+    let mut outputs = Vec::new();
+    let mut scenarios = 0;
+    for (name, source) in &crates {
+        let built = release.join(format!("{name}.wasm"));
+        let bytes =
+            std::fs::read(&built).map_err(|e| format!("cannot read {}: {e}", built.display()))?;
+        let what = built.display().to_string();
+        let module = match Module::parse(&what, &bytes) {
+            Ok(module) => {
+                problems.extend(module.wasi_problems(&what));
+                Some(module)
+            }
+            Err(e) => {
+                problems.push(e.to_string());
+                None
+            }
+        };
+        match manifest.wasi_guests.get(name) {
+            Some(guest) => {
+                if module.is_some_and(|m| !m.spawns_threads()) {
+                    for (scenario, s) in &guest.scenarios {
+                        if s.forks != Some(0) {
+                            problems.push(format!(
+                                "{what}: it does not import `wasi.thread-spawn`, so it starts \
+                                 no thread, but scenario `{scenario}` has `forks` {}",
+                                s.forks.map_or("null".to_string(), |f| f.to_string())
+                            ));
+                        }
+                    }
+                }
+                let text = std::fs::read_to_string(source)
+                    .map_err(|e| format!("cannot read {}: {e}", source.display()))?;
+                match scenario_names(&text) {
+                    Ok(names) => {
+                        problems.extend(wasi_scenario_problems(
+                            &source.display().to_string(),
+                            name,
+                            &names,
+                            guest,
+                        ));
+                        scenarios += guest.scenarios.len();
+                    }
+                    Err(e) => problems.push(format!("{}: {e}", source.display())),
+                }
+            }
+            None if UNLISTED_WASI_CRATES.contains(&name.as_str()) => {}
+            None => problems.push(format!(
+                "guests-wasi/ has the binary crate `{name}`, which guests/manifest.json does \
+                 not list under `wasi_guests`; add an entry with its scenarios"
+            )),
+        }
+        let out = out_dir.join(format!("{name}.wasm"));
+        if std::fs::read(&out).ok().as_deref() != Some(&bytes[..]) {
+            std::fs::write(&out, &bytes)
+                .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+        }
+        outputs.push(out);
+    }
+    if !problems.is_empty() {
+        return Err(format!(
+            "the wasi guests and guests/manifest.json disagree:\n  {}",
+            problems.join("\n  ")
+        )
+        .into());
+    }
+    // Modules of crates that are gone.
+    let entries = std::fs::read_dir(&out_dir)
+        .map_err(|e| format!("cannot list {}: {e}", out_dir.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "wasm") && !outputs.contains(&path) {
+            std::fs::remove_file(&path)
+                .map_err(|e| format!("cannot remove stale {}: {e}", path.display()))?;
+        }
+    }
+    eprintln!(
+        "xtask: {} wasi guests with {scenarios} scenarios checked and up to date in {}",
+        outputs.len(),
+        out_dir.display()
+    );
+    Ok(outputs)
+}
+
+/// The binary targets of the `guests-wasi` workspace (`cargo metadata`): name (with `_`
+/// for `-`, the module's file name without `.wasm`) and the path of its `main.rs`.
+fn wasi_crates(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    /// The part of `cargo metadata` that names the binary targets.
+    #[derive(Deserialize)]
+    struct Metadata {
+        packages: Vec<Package>,
+    }
+    #[derive(Deserialize)]
+    struct Package {
+        targets: Vec<Target>,
+    }
+    #[derive(Deserialize)]
+    struct Target {
+        name: String,
+        kind: Vec<String>,
+        src_path: PathBuf,
+    }
+
+    let out = util::output(toolchain::stable_cargo().current_dir(dir).args([
+        "metadata",
+        "--format-version",
+        "1",
+        "--no-deps",
+        "--offline",
+    ]))?;
+    let meta: Metadata =
+        serde_json::from_str(&out).map_err(|e| format!("cannot read `cargo metadata`: {e}"))?;
+    let crates: Vec<(String, PathBuf)> = meta
+        .packages
+        .into_iter()
+        .flat_map(|p| p.targets)
+        .filter(|t| t.kind.iter().any(|k| k == "bin"))
+        .map(|t| (t.name.replace('-', "_"), t.src_path))
+        .collect();
+    if crates.is_empty() {
+        return Err(format!("{}: no binary crate found", dir.display()).into());
+    }
+    Ok(crates)
+}
+
+/// The scenario names of a wasi guest: the first element, a string literal, of each entry
+/// of the array `const SCENARIOS: &[(&str, ...)] = &[...];` in the source of its
+/// `main.rs`, the table that the program itself dispatches on and lists.
+fn scenario_names(source: &str) -> std::result::Result<Vec<String>, String> {
+    const ITEM: &str = "const SCENARIOS:";
+    let found: Vec<usize> = source.match_indices(ITEM).map(|(i, _)| i).collect();
+    let start = match found[..] {
+        [i] => i,
+        [] => {
+            return Err(format!(
+                "no `{ITEM} &[(&str, fn(), &str)] = &[...]` table of scenarios; every wasi \
+                 guest has one"
+            ))
+        }
+        _ => return Err(format!("`{ITEM}` appears {} times", found.len())),
+    };
+    let rest = &source[start..];
+    let open = rest
+        .find("= &[")
+        .ok_or_else(|| format!("`{ITEM}` is not followed by `= &[`"))?;
+    let mut chars = rest[open + 4..].chars().peekable();
+    let (mut depth, mut entry_start, mut names) = (1, false, Vec::new());
+    let mut problems = Vec::new();
+    while let Some(c) = chars.next() {
+        match c {
+            '/' if chars.peek() == Some(&'/') => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+            }
+            '(' | '[' | '{' => {
+                depth += 1;
+                entry_start = depth == 2 && c == '(';
+            }
+            ')' | ']' | '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    break;
+                }
+            }
+            '"' => {
+                let mut text = String::new();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => text.extend(chars.next()),
+                        '"' => break,
+                        c => text.push(c),
+                    }
+                }
+                if entry_start {
+                    names.push(text);
+                }
+                entry_start = false;
+            }
+            c if c.is_whitespace() => {}
+            c => {
+                if entry_start {
+                    problems.push(format!(
+                        "entry {} of `SCENARIOS` does not start with a string literal (at `{c}`)",
+                        names.len() + problems.len() + 1
+                    ));
+                }
+                entry_start = false;
+            }
+        }
+    }
+    if depth != 0 {
+        problems.push("the `SCENARIOS` array does not end".to_string());
+    }
+    let mut seen = BTreeSet::new();
+    for name in &names {
+        if !seen.insert(name) {
+            problems.push(format!("`SCENARIOS` lists `{name}` twice"));
+        }
+    }
+    if names.is_empty() {
+        problems.push("`SCENARIOS` is empty".to_string());
+    }
+    if problems.is_empty() {
+        Ok(names)
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// What differs between the scenarios of a program (`names`, from `source`) and those of
+/// its manifest entry, named `guest_name`; one message per difference.
+fn wasi_scenario_problems(
+    source: &str,
+    guest_name: &str,
+    names: &[String],
+    guest: &WasiGuest,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for name in guest.scenarios.keys() {
+        if !names.contains(name) {
+            problems.push(format!(
+                "scenario `{name}` of wasi guest `{guest_name}` is in guests/manifest.json but \
+                 not in the `SCENARIOS` of {source}"
+            ));
+        }
+    }
+    for name in names {
+        if !guest.scenarios.contains_key(name) {
+            problems.push(format!(
+                "{source} has the scenario `{name}`, which guests/manifest.json does not list \
+                 under `wasi_guests.{guest_name}`"
+            ));
+        }
+    }
+    problems
 }
 
 /// The names of the cdylib targets of the guests workspace (`cargo metadata`).
@@ -159,6 +449,97 @@ pub struct Manifest {
     pub schema: u32,
     /// The guest crates, keyed by crate name (with `_` for `-`).
     pub guests: BTreeMap<String, Guest>,
+    /// The programs of `guests-wasi/` (plain `std`, built on stable for
+    /// `wasm32-wasip1-threads`), keyed by crate name (with `_` for `-`).
+    pub wasi_guests: BTreeMap<String, WasiGuest>,
+}
+
+/// One program of `guests-wasi/` in the [`Manifest`]: one binary whose first argument
+/// picks the scenario.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WasiGuest {
+    /// The module's path in `target/guests/`, always `wasi/<crate name>.wasm`.
+    pub file: String,
+    /// One line about the program; not empty.
+    pub description: String,
+    /// The scenarios, keyed by the argument that selects them; at least one.
+    pub scenarios: BTreeMap<String, WasiScenario>,
+}
+
+/// One scenario of a [`WasiGuest`]: a run of `_start` with the arguments `[<name>]` and
+/// what a traced run must show. The keys of a [`Scenario`] that only the Wasmgrind ABI can
+/// count (`joins`, `locks`, `acquisitions`, `panic_code`) are there and null.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WasiScenario {
+    /// One line: what the scenario does; not empty.
+    pub description: String,
+    /// How the run ends.
+    pub outcome: WasiOutcome,
+    /// Number of `wasi.thread-spawn` calls; `None` (`null`) when it depends on timing.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub forks: Option<u32>,
+    /// Always `None` (`null`).
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub joins: Option<u32>,
+    /// A thread is meant to be still running when `_start` returns (rayon's pool).
+    pub detached: bool,
+    /// As [`Scenario::potential_deadlock`].
+    pub potential_deadlock: bool,
+    /// As [`Scenario::data_race`].
+    pub data_race: bool,
+    /// Always `None` (`null`).
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub locks: Option<u32>,
+    /// Always `None` (`null`).
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub acquisitions: Option<u32>,
+    /// Always `None` (`null`): a std panic aborts, it does not call `wasmgrind.panic`.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub panic_code: Option<i32>,
+    /// As [`Scenario::findings`].
+    pub findings: Vec<Finding>,
+    /// The exit code when the program ends by itself: 0 exactly for outcome
+    /// [`WasiOutcome::Ok`], the non-zero code of `proc_exit` for [`WasiOutcome::Exit`],
+    /// `None` (`null`) otherwise.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub exit_code: Option<i32>,
+    /// The whole stdout of the run, exactly; `None` (`null`) when it depends on timing.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub stdout: Option<String>,
+    /// A substring of stderr; `None` (`null`) to check nothing; required for a panic.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub stderr_contains: Option<String>,
+}
+
+/// How a [`WasiScenario`]'s run ends (`outcome` in the manifest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WasiOutcome {
+    /// `"ok"`: `main` returns; the exit code is 0.
+    Ok,
+    /// `"exit"`: the program calls `proc_exit` with a non-zero code.
+    Exit,
+    /// `"trap"`: a thread executes a trap.
+    Trap,
+    /// `"panic"`: a Rust panic; std prints its message to stderr and aborts (a trap).
+    Panic,
+    /// `"deadlock"`: threads block each other forever; the run needs a timeout.
+    Deadlock,
+}
+
+impl WasiOutcome {
+    /// The outcome as the manifest spells it.
+    fn name(self) -> &'static str {
+        match self {
+            WasiOutcome::Ok => "ok",
+            WasiOutcome::Exit => "exit",
+            WasiOutcome::Trap => "trap",
+            WasiOutcome::Panic => "panic",
+            WasiOutcome::Deadlock => "deadlock",
+        }
+    }
 }
 
 /// One guest crate of the [`Manifest`].
@@ -283,7 +664,7 @@ pub enum Outcome {
 
 impl Manifest {
     /// The format version this xtask reads.
-    pub const SCHEMA: u32 = 2;
+    pub const SCHEMA: u32 = 3;
 
     /// Reads and checks the manifest at `path`; errors start with the path.
     pub fn load(path: &Path) -> Result<Manifest> {
@@ -300,7 +681,8 @@ impl Manifest {
         Ok(manifest)
     }
 
-    /// The rules of the schema that the types alone do not express.
+    /// The rules of the schema that the types alone do not express. Every problem is
+    /// named, one per line, each starting with the guest and scenario it is in.
     fn validate(&self) -> std::result::Result<(), String> {
         if self.schema != Manifest::SCHEMA {
             return Err(format!(
@@ -309,57 +691,149 @@ impl Manifest {
                 self.schema
             ));
         }
-        let filled = |at: &str, key: &str, value: &str| match value.trim() {
-            "" => Err(format!("{at}: `{key}` must not be empty")),
-            _ => Ok(()),
+        let mut problems = Vec::new();
+        let filled = |problems: &mut Vec<String>, at: &str, key: &str, value: &str| {
+            if value.trim().is_empty() {
+                problems.push(format!("{at}: `{key}` must not be empty"));
+            }
         };
         for (name, guest) in &self.guests {
             let at = format!("guest `{name}`");
             if guest.file != format!("{name}.wasm") {
-                return Err(format!(
+                problems.push(format!(
                     "{at}: `file` must be \"{name}.wasm\", not \"{}\"",
                     guest.file
                 ));
             }
-            filled(&at, "description", &guest.description)?;
+            filled(&mut problems, &at, "description", &guest.description);
             if guest.scenarios.is_empty() {
-                return Err(format!("{at}: `scenarios` needs at least one entry"));
+                problems.push(format!("{at}: `scenarios` needs at least one entry"));
             }
             for (scenario, s) in &guest.scenarios {
                 let at = format!("{at}, scenario `{scenario}`");
-                filled(&at, "description", &s.description)?;
+                filled(&mut problems, &at, "description", &s.description);
                 match (s.outcome == Outcome::Panic, &s.panic_message) {
                     (true, None) => {
-                        return Err(format!("{at}: outcome \"panic\" needs `panic_message`"))
+                        problems.push(format!("{at}: outcome \"panic\" needs `panic_message`"))
                     }
-                    (false, Some(_)) => {
-                        return Err(format!(
-                            "{at}: `panic_message` is only for outcome \"panic\""
-                        ))
-                    }
-                    (true, Some(message)) => filled(&at, "panic_message", message)?,
+                    (false, Some(_)) => problems.push(format!(
+                        "{at}: `panic_message` is only for outcome \"panic\""
+                    )),
+                    (true, Some(message)) => filled(&mut problems, &at, "panic_message", message),
                     (false, None) => {}
                 }
                 match (s.outcome == Outcome::Panic, s.panic_code) {
-                    (true, None) => {
-                        return Err(format!(
-                            "{at}: outcome \"panic\" needs a `panic_code` (100 for a Rust \
-                             panic, 101 for running out of memory)"
-                        ))
-                    }
-                    (false, Some(_)) => {
-                        return Err(format!(
-                            "{at}: `panic_code` is only for outcome \"panic\"; make it null"
-                        ))
-                    }
-                    (true, Some(code)) => check_panic_code(&at, code)?,
+                    (true, None) => problems.push(format!(
+                        "{at}: outcome \"panic\" needs a `panic_code` (100 for a Rust panic, \
+                         101 for running out of memory)"
+                    )),
+                    (false, Some(_)) => problems.push(format!(
+                        "{at}: `panic_code` is only for outcome \"panic\"; make it null"
+                    )),
+                    (true, Some(code)) => problems.extend(check_panic_code(&at, code).err()),
                     (false, None) => {}
                 }
-                check_findings(&at, s)?;
+                check_findings(
+                    &at,
+                    &Summary {
+                        deadlock: s.outcome == Outcome::Deadlock,
+                        forks: s.forks,
+                        data_race: s.data_race,
+                        potential_deadlock: s.potential_deadlock,
+                        findings: &s.findings,
+                    },
+                    &mut problems,
+                );
             }
         }
-        Ok(())
+        for (name, guest) in &self.wasi_guests {
+            let at = format!("wasi guest `{name}`");
+            if guest.file != format!("wasi/{name}.wasm") {
+                problems.push(format!(
+                    "{at}: `file` must be \"wasi/{name}.wasm\", not \"{}\"",
+                    guest.file
+                ));
+            }
+            filled(&mut problems, &at, "description", &guest.description);
+            if guest.scenarios.is_empty() {
+                problems.push(format!("{at}: `scenarios` needs at least one entry"));
+            }
+            for (scenario, s) in &guest.scenarios {
+                let at = format!("{at}, scenario `{scenario}`");
+                filled(&mut problems, &at, "description", &s.description);
+                s.check(&at, &mut problems);
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n"))
+        }
     }
+}
+
+impl WasiScenario {
+    /// The rules of a wasi scenario besides its description; problems go to `problems`.
+    fn check(&self, at: &str, problems: &mut Vec<String>) {
+        for (key, value) in [
+            ("joins", self.joins.map(i64::from)),
+            ("locks", self.locks.map(i64::from)),
+            ("acquisitions", self.acquisitions.map(i64::from)),
+            ("panic_code", self.panic_code.map(i64::from)),
+        ] {
+            if let Some(value) = value {
+                problems.push(format!(
+                    "{at}: `{key}` is {value}; it must be null for a wasi guest (std's threads \
+                     are not joined, and its locks not counted, through a Wasmgrind import)"
+                ));
+            }
+        }
+        match (self.outcome, self.exit_code) {
+            (WasiOutcome::Ok, Some(0)) | (WasiOutcome::Exit, Some(1..)) => {}
+            (WasiOutcome::Exit, Some(..=-1)) => {}
+            (WasiOutcome::Ok, code) => problems.push(format!(
+                "{at}: outcome \"ok\" needs `exit_code` 0 (main returned), not {}",
+                show_code(code)
+            )),
+            (WasiOutcome::Exit, code) => problems.push(format!(
+                "{at}: outcome \"exit\" needs a non-zero `exit_code` (the code passed to \
+                 proc_exit), not {}",
+                show_code(code)
+            )),
+            (outcome, Some(code)) => problems.push(format!(
+                "{at}: outcome \"{}\" does not end with an exit code; make `exit_code` null, \
+                 not {code}",
+                outcome.name()
+            )),
+            (_, None) => {}
+        }
+        match (self.outcome, &self.stderr_contains) {
+            (WasiOutcome::Panic, None) => problems.push(format!(
+                "{at}: outcome \"panic\" needs `stderr_contains`: a part of the panic message \
+                 that std prints to stderr"
+            )),
+            (_, Some(text)) if text.is_empty() => problems.push(format!(
+                "{at}: `stderr_contains` must not be empty; make it null to check nothing"
+            )),
+            _ => {}
+        }
+        check_findings(
+            at,
+            &Summary {
+                deadlock: self.outcome == WasiOutcome::Deadlock,
+                forks: self.forks,
+                data_race: self.data_race,
+                potential_deadlock: self.potential_deadlock,
+                findings: &self.findings,
+            },
+            problems,
+        );
+    }
+}
+
+/// An `exit_code` for messages.
+fn show_code(code: Option<i32>) -> String {
+    code.map_or_else(|| "null".to_string(), |c| c.to_string())
 }
 
 /// A `panic_code` is a code that reaches the runtime through `wasmgrind.panic`: an
@@ -381,12 +855,22 @@ fn check_panic_code(at: &str, code: i32) -> std::result::Result<(), String> {
     }
 }
 
-/// The rules for `findings` and the flags that summarize them.
-fn check_findings(at: &str, s: &Scenario) -> std::result::Result<(), String> {
+/// What [`check_findings`] needs of a scenario of either kind of guest.
+struct Summary<'a> {
+    /// The outcome is `"deadlock"`.
+    deadlock: bool,
+    forks: Option<u32>,
+    data_race: bool,
+    potential_deadlock: bool,
+    findings: &'a [Finding],
+}
+
+/// The rules for `findings` and the flags that summarize them; problems go to `problems`.
+fn check_findings(at: &str, s: &Summary, problems: &mut Vec<String>) {
     let has = |kind: FindingKind| s.findings.iter().any(|f| f.kind == kind);
     let races = has(FindingKind::DataRace);
     if s.data_race != races {
-        return Err(format!(
+        problems.push(format!(
             "{at}: `data_race` is {}, but `findings` has {} entry of kind \"data_race\"",
             s.data_race,
             if races { "an" } else { "no" }
@@ -394,7 +878,7 @@ fn check_findings(at: &str, s: &Scenario) -> std::result::Result<(), String> {
     }
     let cycles = has(FindingKind::PotentialDeadlock) || has(FindingKind::Deadlock);
     if s.potential_deadlock != cycles {
-        return Err(format!(
+        problems.push(format!(
             "{at}: `potential_deadlock` is {}, but `findings` has {} entry of kind \
              \"potential_deadlock\" or \"deadlock\"",
             s.potential_deadlock,
@@ -406,37 +890,30 @@ fn check_findings(at: &str, s: &Scenario) -> std::result::Result<(), String> {
         .iter()
         .filter(|f| f.kind == FindingKind::Deadlock)
         .count();
-    match (s.outcome == Outcome::Deadlock, live) {
+    match (s.deadlock, live) {
         (true, 1) | (false, 0) => {}
-        (true, 0) => {
-            return Err(format!(
-                "{at}: outcome \"deadlock\" needs an entry of kind \"deadlock\" in `findings`"
-            ))
-        }
-        (true, _) => {
-            return Err(format!(
-                "{at}: `findings` has {live} entries of kind \"deadlock\"; a run ends in at \
-                 most one"
-            ))
-        }
-        (false, _) => {
-            return Err(format!(
-                "{at}: an entry of kind \"deadlock\" needs outcome \"deadlock\""
-            ))
-        }
+        (true, 0) => problems.push(format!(
+            "{at}: outcome \"deadlock\" needs an entry of kind \"deadlock\" in `findings`"
+        )),
+        (true, _) => problems.push(format!(
+            "{at}: `findings` has {live} entries of kind \"deadlock\"; a run ends in at most one"
+        )),
+        (false, _) => problems.push(format!(
+            "{at}: an entry of kind \"deadlock\" needs outcome \"deadlock\""
+        )),
     }
     for (i, f) in s.findings.iter().enumerate() {
         let at = format!("{at}, findings[{i}] ({})", f.kind.name());
         if f.functions.is_empty() {
-            return Err(format!("{at}: `functions` needs at least one entry"));
+            problems.push(format!("{at}: `functions` needs at least one entry"));
         }
         if f.functions.iter().any(|name| name.trim().is_empty()) {
-            return Err(format!("{at}: `functions` must not contain an empty name"));
+            problems.push(format!("{at}: `functions` must not contain an empty name"));
         }
         let Some(threads) = &f.threads else { continue };
         let distinct: BTreeSet<u32> = threads.iter().copied().collect();
         if distinct.len() != threads.len() {
-            return Err(format!(
+            problems.push(format!(
                 "{at}: `threads` is a set and lists a thread twice: {threads:?}"
             ));
         }
@@ -447,20 +924,19 @@ fn check_findings(at: &str, s: &Scenario) -> std::result::Result<(), String> {
             } else {
                 format!("at least {fewest}")
             };
-            return Err(format!(
+            problems.push(format!(
                 "{at}: `threads` must list {want} threads, not {threads:?} (or be null)"
             ));
         }
         if let Some(forks) = s.forks {
             if let Some(t) = threads.iter().find(|&&t| t > forks) {
-                return Err(format!(
+                problems.push(format!(
                     "{at}: thread {t} does not exist in a run with {forks} forks (threads are \
                      0 for main, then 1 to {forks} in creation order)"
                 ));
             }
         }
     }
-    Ok(())
 }
 
 /// What the checks need to know about a built guest.
@@ -470,6 +946,8 @@ struct Module {
     imports: Vec<(String, String, Sig)>,
     /// Imports that are neither functions nor the memory.
     other_imports: Vec<String>,
+    /// Memory imports: module, name, whether the memory is shared.
+    memories: Vec<(String, String, bool)>,
     /// Function exports: name, signature.
     exports: Vec<(String, Sig)>,
     /// Names of globals in the name section.
@@ -517,6 +995,7 @@ impl Module {
         let mut module = Module {
             imports: Vec::new(),
             other_imports: Vec::new(),
+            memories: Vec::new(),
             exports: Vec::new(),
             global_names: Vec::new(),
         };
@@ -545,7 +1024,11 @@ impl Module {
                                     sig,
                                 ));
                             }
-                            TypeRef::Memory(_) => {}
+                            TypeRef::Memory(memory) => module.memories.push((
+                                import.module.into(),
+                                import.name.into(),
+                                memory.shared,
+                            )),
                             _ => module
                                 .other_imports
                                 .push(format!("{}.{}", import.module, import.name)),
@@ -653,6 +1136,85 @@ impl Module {
         }
     }
 
+    /// Whether the module imports `wasi.thread-spawn`: whether it can start a thread (the
+    /// linker keeps the import only where `std::thread::spawn` is used).
+    fn spawns_threads(&self) -> bool {
+        self.imports
+            .iter()
+            .any(|(module, name, _)| module == "wasi" && name == "thread-spawn")
+    }
+
+    /// What keeps the module from being a wasi-threads program as `wasm32-wasip1-threads`
+    /// builds them: one imported shared memory `env.memory`, function imports from WASI
+    /// preview1 and `wasi.thread-spawn` (optional) only, and the exports `_start` and
+    /// `wasi_thread_start`. One message per problem, each starting with `what`.
+    fn wasi_problems(&self, what: &str) -> Vec<String> {
+        const PREVIEW1: &str = "wasi_snapshot_preview1";
+        let fix = format!(
+            "build it with `cargo build --release --target {}` on stable",
+            toolchain::WASI_TARGET
+        );
+        let mut problems = Vec::new();
+        match &self.memories[..] {
+            [(module, name, shared)] if module == "env" && name == "memory" => {
+                if !shared {
+                    problems.push(format!("{what}: its memory is not shared; {fix}"));
+                }
+            }
+            [] => problems.push(format!("{what}: it imports no memory; {fix}")),
+            memories => {
+                let names: Vec<String> = memories
+                    .iter()
+                    .map(|(m, n, _)| format!("`{m}.{n}`"))
+                    .collect();
+                problems.push(format!(
+                    "{what}: it imports the memories {}, not the one `env.memory`; {fix}",
+                    names.join(", ")
+                ));
+            }
+        }
+        for other in &self.other_imports {
+            problems.push(format!(
+                "{what}: imports `{other}`, which is not a function"
+            ));
+        }
+        let spawn = Sig {
+            params: vec![ValType::I32],
+            results: vec![ValType::I32],
+        };
+        for (module, name, sig) in &self.imports {
+            if module == "wasi" && name == "thread-spawn" {
+                if *sig != spawn {
+                    problems.push(format!(
+                        "{what}: imports `wasi.thread-spawn` as {sig}, wasi-threads says {spawn}"
+                    ));
+                }
+            } else if module != PREVIEW1 {
+                problems.push(format!(
+                    "{what}: imports `{module}.{name}`, which neither WASI preview1                      (`{PREVIEW1}`) nor wasi-threads (`wasi.thread-spawn`) provides"
+                ));
+            }
+        }
+        let start = Sig {
+            params: vec![],
+            results: vec![],
+        };
+        let thread_start = Sig {
+            params: vec![ValType::I32, ValType::I32],
+            results: vec![],
+        };
+        for (name, want) in [("_start", start), ("wasi_thread_start", thread_start)] {
+            match self.exports.iter().find(|(n, _)| n == name) {
+                None => problems.push(format!("{what}: it does not export `{name}`; {fix}")),
+                Some((_, sig)) if *sig != want => {
+                    problems.push(format!("{what}: it exports `{name}` as {sig}, not {want}"))
+                }
+                Some(_) => {}
+            }
+        }
+        problems
+    }
+
     /// The exported `() -> ()` functions that are not part of the ABI are exactly the
     /// manifest's scenarios of `guest`, named `guest_name` in the manifest.
     fn check_scenarios(&self, what: &str, guest_name: &str, guest: &Guest) -> Result {
@@ -722,7 +1284,7 @@ mod tests {
 
     fn manifest(scenario: &str) -> std::result::Result<Manifest, String> {
         Manifest::parse(&format!(
-            r#"{{"schema": 2, "guests": {{"g": {{"file": "g.wasm", "description": "d",
+            r#"{{"schema": 3, "wasi_guests": {{}}, "guests": {{"g": {{"file": "g.wasm", "description": "d",
             "scenarios": {{"s": {{{scenario}}}}}}}}}}}"#
         ))
     }
@@ -1013,7 +1575,9 @@ mod tests {
                 "{e}"
             );
         }
-        let text = |guest: &str| format!(r#"{{"schema": 2, "guests": {{"g": {guest}}}}}"#);
+        let text = |guest: &str| {
+            format!(r#"{{"schema": 3, "wasi_guests": {{}}, "guests": {{"g": {guest}}}}}"#)
+        };
         let e = Manifest::parse(&text(&format!(
             r#"{{"file": "h.wasm", "description": "d", "scenarios": {{"s": {{{SCENARIO}}}}}}}"#
         )))
@@ -1027,15 +1591,15 @@ mod tests {
             e.contains("guest `g`: `scenarios` needs at least one entry"),
             "{e}"
         );
-        let e = Manifest::parse(r#"{"schema": 1, "guests": {}}"#).unwrap_err();
-        assert!(e.contains("`schema` must be 2, not 1"), "{e}");
+        let e = Manifest::parse(r#"{"schema": 1, "guests": {}, "wasi_guests": {}}"#).unwrap_err();
+        assert!(e.contains("`schema` must be 3, not 1"), "{e}");
     }
 
     #[test]
     fn errors_name_the_file_and_the_position() {
         let path = std::env::temp_dir().join(format!("xtask-manifest-{}.json", std::process::id()));
         let text = format!(
-            r#"{{"schema": 2, "guests": {{"g": {{"file": "g.wasm", "description": "d",
+            r#"{{"schema": 3, "wasi_guests": {{}}, "guests": {{"g": {{"file": "g.wasm", "description": "d",
             "scenarios": {{"s": {{{}}}}}}}}}}}"#,
             SCENARIO.replace("\"detached\": false", "\"detached\": \"no\"")
         );
@@ -1060,6 +1624,7 @@ mod tests {
         let module = Module {
             imports: vec![],
             other_imports: vec![],
+            memories: vec![],
             exports: vec![
                 ("a".into(), unit.clone()),
                 ("extra".into(), unit.clone()),
@@ -1116,6 +1681,7 @@ mod tests {
                 ),
             ],
             other_imports: vec![],
+            memories: vec![],
             exports: vec![],
             global_names: vec![],
         };
@@ -1128,5 +1694,265 @@ mod tests {
         assert!(e.contains("`wasmgrind.thread_join` as (i32) -> ()"), "{e}");
         assert!(e.contains("does not export `thread_start`"), "{e}");
         assert!(e.contains("does not name `__stack_pointer`"), "{e}");
+    }
+
+    /// A wasi scenario that is valid: a race in `racy` between threads 1 and 2.
+    const WASI_SCENARIO: &str = r#""description": "d", "outcome": "ok", "forks": 2,
+        "joins": null, "detached": false, "potential_deadlock": false, "data_race": true,
+        "locks": null, "acquisitions": null, "panic_code": null, "exit_code": 0,
+        "stdout": "x = 1\n", "stderr_contains": null,
+        "findings": [{"kind": "data_race", "functions": ["racy"], "threads": [1, 2]}]"#;
+
+    /// A manifest with one wasi guest `w` of scenarios `scenarios` (`"name": {...}` pairs).
+    fn wasi_manifest(scenarios: &str) -> std::result::Result<Manifest, String> {
+        Manifest::parse(&format!(
+            r#"{{"schema": 3, "guests": {{}}, "wasi_guests": {{"w": {{"file": "wasi/w.wasm",
+            "description": "d", "scenarios": {{{scenarios}}}}}}}}}"#
+        ))
+    }
+
+    #[test]
+    fn the_wasi_programs_and_the_manifest_list_the_same_scenarios() {
+        let m = Manifest::load(&util::root().join("guests").join("manifest.json")).unwrap();
+        for (name, dir, at_least) in [
+            ("std_scenarios", "std-scenarios", 12),
+            ("rayon_demo", "rayon-demo", 2),
+        ] {
+            let guest = &m.wasi_guests[name];
+            assert_eq!(guest.file, format!("wasi/{name}.wasm"));
+            let source = util::root()
+                .join("guests-wasi")
+                .join(dir)
+                .join("src")
+                .join("main.rs");
+            let names = scenario_names(&std::fs::read_to_string(&source).unwrap()).unwrap();
+            assert!(names.len() >= at_least, "{name}: {names:?}");
+            let problems = wasi_scenario_problems("main.rs", name, &names, guest);
+            assert!(problems.is_empty(), "{problems:#?}");
+        }
+        let std = &m.wasi_guests["std_scenarios"].scenarios;
+        assert!(std["static_mut_race"].data_race && std["unsafecell_race"].data_race);
+        assert!(std["lock_order_inversion"].potential_deadlock);
+        assert_eq!(std["deadlock"].outcome, WasiOutcome::Deadlock);
+        assert_eq!(
+            std["mutex_counter"].stdout.as_deref(),
+            Some("counter = 4000\n")
+        );
+    }
+
+    #[test]
+    fn accepts_a_wasi_guest() {
+        let m = wasi_manifest(&format!(r#""s": {{{WASI_SCENARIO}}}"#)).unwrap();
+        let s = &m.wasi_guests["w"].scenarios["s"];
+        assert_eq!(
+            (s.outcome, s.exit_code, s.forks),
+            (WasiOutcome::Ok, Some(0), Some(2))
+        );
+        assert_eq!(s.stdout.as_deref(), Some("x = 1\n"));
+        let exit = WASI_SCENARIO
+            .replace("\"ok\"", "\"exit\"")
+            .replace("\"exit_code\": 0", "\"exit_code\": 3");
+        let panic = WASI_SCENARIO
+            .replace("\"ok\"", "\"panic\"")
+            .replace("\"exit_code\": 0", "\"exit_code\": null")
+            .replace("\"stderr_contains\": null", "\"stderr_contains\": \"boom\"")
+            .replace("\"stdout\": \"x = 1\\n\"", "\"stdout\": null");
+        let m = wasi_manifest(&format!(r#""e": {{{exit}}}, "p": {{{panic}}}"#)).unwrap();
+        let scenarios = &m.wasi_guests["w"].scenarios;
+        assert_eq!(scenarios["e"].exit_code, Some(3));
+        assert_eq!(scenarios["p"].stderr_contains.as_deref(), Some("boom"));
+    }
+
+    #[test]
+    fn wasi_guest_errors_name_every_problem_at_once() {
+        let bad = WASI_SCENARIO
+            .replace("\"description\": \"d\"", "\"description\": \"\"")
+            .replace("\"joins\": null", "\"joins\": 2")
+            .replace("\"locks\": null", "\"locks\": 1")
+            .replace("\"exit_code\": 0", "\"exit_code\": 1")
+            .replace("\"data_race\": true", "\"data_race\": false")
+            .replace("\"threads\": [1, 2]", "\"threads\": [1, 5]");
+        let deadlock = WASI_SCENARIO.replace("\"ok\"", "\"deadlock\"");
+        let panic = WASI_SCENARIO.replace("\"ok\"", "\"panic\"");
+        let e = Manifest::parse(&format!(
+            r#"{{"schema": 3, "guests": {{}}, "wasi_guests": {{"w": {{"file": "w.wasm",
+            "description": "d", "scenarios": {{"a": {{{bad}}}, "b": {{{deadlock}}},
+            "c": {{{panic}}}}}}}}}}}"#
+        ))
+        .unwrap_err();
+        for want in [
+            "wasi guest `w`: `file` must be \"wasi/w.wasm\", not \"w.wasm\"",
+            "wasi guest `w`, scenario `a`: `description` must not be empty",
+            "scenario `a`: `joins` is 2; it must be null for a wasi guest",
+            "scenario `a`: `locks` is 1; it must be null",
+            "scenario `a`: outcome \"ok\" needs `exit_code` 0 (main returned), not 1",
+            "scenario `a`: `data_race` is false, but `findings` has an entry",
+            "scenario `a`, findings[0] (data_race): thread 5 does not exist in a run with 2 forks",
+            "scenario `b`: outcome \"deadlock\" does not end with an exit code; make \
+             `exit_code` null, not 0",
+            "scenario `b`: outcome \"deadlock\" needs an entry of kind \"deadlock\"",
+            "scenario `c`: outcome \"panic\" does not end with an exit code",
+            "scenario `c`: outcome \"panic\" needs `stderr_contains`",
+        ] {
+            assert!(e.contains(want), "missing `{want}` in:\n{e}");
+        }
+        assert_eq!(e.lines().count(), 11, "{e}");
+        let exit = WASI_SCENARIO
+            .replace("\"ok\"", "\"exit\"")
+            .replace("\"stderr_contains\": null", "\"stderr_contains\": \"\"");
+        let e = wasi_manifest(&format!(r#""s": {{{exit}}}"#)).unwrap_err();
+        assert!(
+            e.contains("outcome \"exit\" needs a non-zero `exit_code`"),
+            "{e}"
+        );
+        assert!(e.contains("`stderr_contains` must not be empty"), "{e}");
+        // serde's checks: every key is there, and no other.
+        for (scenario, msg) in [
+            (
+                WASI_SCENARIO.replace("\"stdout\": \"x = 1\\n\", ", ""),
+                "missing field `stdout`",
+            ),
+            (
+                WASI_SCENARIO.replace("\"exit_code\": 0,", ""),
+                "missing field `exit_code`",
+            ),
+            (
+                format!("{WASI_SCENARIO}, \"panic_message\": \"x\""),
+                "unknown field `panic_message`",
+            ),
+            (
+                WASI_SCENARIO.replace("\"ok\"", "\"exited\""),
+                "unknown variant `exited`",
+            ),
+        ] {
+            let e = wasi_manifest(&format!(r#""s": {{{scenario}}}"#)).unwrap_err();
+            assert!(e.contains(msg) && e.contains(" at line "), "{msg}: {e}");
+        }
+    }
+
+    #[test]
+    fn scenario_names_come_from_the_table_in_the_source() {
+        let source = r#"
+            // const SCENARIOS in a comment is not the table: the next line is.
+            const SCENARIOS: &[(&str, fn(), &str)] = &[
+                ("a", a, "about (a) [x]"),
+                // ("commented", out, ""),
+                (
+                    "b_2",
+                    b,
+                    "quotes \" and ) inside",
+                ),
+            ];
+            fn main() { let x = ("not", "a scenario"); }
+        "#
+        .replacen("const SCENARIOS in", "the table in", 1);
+        assert_eq!(scenario_names(&source).unwrap(), ["a", "b_2"]);
+        let e = scenario_names("fn main() {}").unwrap_err();
+        assert!(e.contains("no `const SCENARIOS:"), "{e}");
+        let e = scenario_names(
+            r#"const SCENARIOS: &[(&str, fn())] = &[("a", a), (NAME, b), ("a", c)];"#,
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("entry 2 of `SCENARIOS` does not start with a string literal (at `N`)"),
+            "{e}"
+        );
+        assert!(e.contains("lists `a` twice"), "{e}");
+        let e = scenario_names("const SCENARIOS: &[(&str, fn())] = &[").unwrap_err();
+        assert!(
+            e.contains("does not end") && e.contains("`SCENARIOS` is empty"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn wasi_scenario_check_names_both_directions() {
+        let m = wasi_manifest(&format!(
+            r#""kept": {{{WASI_SCENARIO}}}, "gone": {{{WASI_SCENARIO}}}"#
+        ))
+        .unwrap();
+        let names = ["kept".to_string(), "new".to_string()];
+        let problems = wasi_scenario_problems("src/main.rs", "w", &names, &m.wasi_guests["w"]);
+        assert_eq!(
+            problems,
+            [
+                "scenario `gone` of wasi guest `w` is in guests/manifest.json but not in the \
+                 `SCENARIOS` of src/main.rs",
+                "src/main.rs has the scenario `new`, which guests/manifest.json does not list \
+                 under `wasi_guests.w`",
+            ]
+        );
+    }
+
+    /// A module as `wasm32-wasip1-threads` builds it, with the given memory imports.
+    fn wasi_module(memories: Vec<(String, String, bool)>) -> Module {
+        let sig = |params: Vec<ValType>, results: Vec<ValType>| Sig { params, results };
+        Module {
+            imports: vec![
+                (
+                    "wasi_snapshot_preview1".into(),
+                    "fd_write".into(),
+                    sig(vec![ValType::I32; 4], vec![ValType::I32]),
+                ),
+                (
+                    "wasi".into(),
+                    "thread-spawn".into(),
+                    sig(vec![ValType::I32], vec![ValType::I32]),
+                ),
+            ],
+            other_imports: vec![],
+            memories,
+            exports: vec![
+                ("_start".into(), sig(vec![], vec![])),
+                (
+                    "wasi_thread_start".into(),
+                    sig(vec![ValType::I32, ValType::I32], vec![]),
+                ),
+            ],
+            global_names: vec![],
+        }
+    }
+
+    #[test]
+    fn wasi_module_check_accepts_a_wasi_threads_program() {
+        let mut module = wasi_module(vec![("env".into(), "memory".into(), true)]);
+        assert_eq!(module.wasi_problems("w.wasm"), Vec::<String>::new());
+        assert!(module.spawns_threads());
+        // A program that starts no thread is a wasi-threads program too.
+        module.imports.retain(|(m, _, _)| m != "wasi");
+        assert_eq!(module.wasi_problems("w.wasm"), Vec::<String>::new());
+        assert!(!module.spawns_threads());
+    }
+
+    #[test]
+    fn wasi_module_check_names_every_problem() {
+        let mut module = wasi_module(vec![("env".into(), "memory".into(), false)]);
+        module.imports.retain(|(m, _, _)| m != "wasi");
+        module.imports.push((
+            "wasmgrind".into(),
+            "thread_create".into(),
+            Sig::of(&abi::THREAD_JOIN),
+        ));
+        module.other_imports.push("env.__stack_pointer".into());
+        module.exports.retain(|(n, _)| n != "_start");
+        module.exports[0].1.results.push(ValType::I32);
+        let problems = module.wasi_problems("w.wasm");
+        for want in [
+            "w.wasm: its memory is not shared",
+            "w.wasm: imports `env.__stack_pointer`, which is not a function",
+            "w.wasm: imports `wasmgrind.thread_create`, which neither WASI preview1",
+            "w.wasm: it does not export `_start`",
+            "w.wasm: it exports `wasi_thread_start` as (i32, i32) -> (i32), not (i32, i32) -> ()",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.starts_with(want)),
+                "missing `{want}` in {problems:#?}"
+            );
+        }
+        assert_eq!(problems.len(), 5, "{problems:#?}");
+        assert!(problems[0].contains("--target wasm32-wasip1-threads"));
+        let none = wasi_module(vec![]).wasi_problems("w.wasm");
+        assert_eq!(none.len(), 1);
+        assert!(none[0].contains("it imports no memory"), "{none:?}");
     }
 }

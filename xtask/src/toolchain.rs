@@ -11,6 +11,10 @@
 //! The xtask itself runs on stable under `cargo run`, which exports variables (`RUSTC`,
 //! `RUSTUP_TOOLCHAIN`, `CARGO_TARGET_DIR`, ...) that would make a nested build use the
 //! wrong compiler or directory; [`nightly_cargo`] starts cargo without them.
+//!
+//! The guests of `guests-wasi/` are the other kind: plain `std` programs that need no
+//! settings but their target, built on [`STABLE`] for [`WASI_TARGET`] by
+//! [`stable_cargo`] after [`ensure_stable_wasi`].
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -182,6 +186,56 @@ pub fn ensure_nightly() -> Result {
     })
 }
 
+/// The target of the guests of `guests-wasi/`: ordinary `std` programs built on stable.
+pub const WASI_TARGET: &str = "wasm32-wasip1-threads";
+
+/// The toolchain that builds `guests-wasi/`: whatever stable is, as a user would have it.
+pub const STABLE: &str = "stable";
+
+/// Installs [`WASI_TARGET`] for the [`STABLE`] toolchain (and that toolchain, if it is
+/// missing) unless it is already there, so that a fresh machine needs nothing but rustup.
+/// `RUSTUP_AUTO_INSTALL=0` keeps rustup from doing it on its own.
+pub fn ensure_stable_wasi() -> Result {
+    let toolchains = util::output(rustup().args(["toolchain", "list"]))?;
+    let installed = toolchains.lines().any(|line| {
+        let name = line.split_whitespace().next().unwrap_or("");
+        name == STABLE || name.starts_with(&format!("{STABLE}-"))
+    });
+    if installed {
+        let targets =
+            util::output(rustup().args(["target", "list", "--installed", "--toolchain", STABLE]))?;
+        if targets.lines().any(|l| l.trim() == WASI_TARGET) {
+            return Ok(());
+        }
+        eprintln!("xtask: toolchain {STABLE} lacks the target {WASI_TARGET}; installing it");
+        return util::run(rustup().args(["target", "add", WASI_TARGET, "--toolchain", STABLE]))
+            .map_err(|e| {
+                format!(
+                    "{e}\ninstalling the target failed; install it by hand with `rustup target \
+                     add {WASI_TARGET} --toolchain {STABLE}`"
+                )
+                .into()
+            });
+    }
+    eprintln!("xtask: toolchain {STABLE} is not installed; installing it");
+    util::run(rustup().args([
+        "toolchain",
+        "install",
+        STABLE,
+        "--profile",
+        "minimal",
+        "--target",
+        WASI_TARGET,
+    ]))
+    .map_err(|e| {
+        format!(
+            "{e}\ninstalling the stable toolchain failed; install it by hand with `rustup \
+             toolchain install {STABLE} --profile minimal --target {WASI_TARGET}`"
+        )
+        .into()
+    })
+}
+
 /// `rustup` without the toolchain override that `cargo run` exports.
 fn rustup() -> Command {
     let mut cmd = Command::new("rustup");
@@ -196,8 +250,20 @@ fn rustup() -> Command {
 /// Cargo then reads the configuration of the directory the caller starts it in (for the
 /// guests, [`GUEST_CONFIG`]); the caller sets `CARGO_TARGET_DIR`.
 pub fn nightly_cargo() -> Command {
+    toolchain_cargo(NIGHTLY)
+}
+
+/// `rustup run stable cargo` in the same clean environment as [`nightly_cargo`]: the
+/// build of `guests-wasi/`, whose `.cargo/config.toml` sets the target.
+pub fn stable_cargo() -> Command {
+    toolchain_cargo(STABLE)
+}
+
+/// `rustup run TOOLCHAIN cargo` without the variables of the outer `cargo run`, and with
+/// `RUSTUP_AUTO_INSTALL=0`.
+fn toolchain_cargo(toolchain: &str) -> Command {
     let mut cmd = Command::new("rustup");
-    cmd.args(["run", NIGHTLY, "cargo"]);
+    cmd.args(["run", toolchain, "cargo"]);
     for (key, _) in std::env::vars_os() {
         let Some(key) = key.to_str() else { continue };
         if leaks_into_nested_cargo(key) {
@@ -538,6 +604,33 @@ mod tests {
             err.contains("lacks the target feature(s) `+bulk-memory`."),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_wasi_guests_build_for_the_wasi_target_and_nothing_else() {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct File {
+            build: Build,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Build {
+            target: String,
+        }
+        let path = util::root()
+            .join("guests-wasi")
+            .join(".cargo")
+            .join("config.toml");
+        let file: File = toml::from_str(&std::fs::read_to_string(path).unwrap())
+            .expect("guests-wasi/.cargo/config.toml sets only `[build] target`: no flags");
+        assert_eq!(file.build.target, WASI_TARGET);
+        let cmd = stable_cargo();
+        let args: Vec<_> = cmd.get_args().collect();
+        assert_eq!(args, ["run", STABLE, "cargo"]);
+        assert!(cmd
+            .get_envs()
+            .any(|(k, v)| k == "RUSTUP_AUTO_INSTALL" && v == Some("0".as_ref())));
     }
 
     #[test]
