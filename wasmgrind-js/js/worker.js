@@ -60,7 +60,7 @@ import {
   T_DONE,
   T_FAILED,
 } from './shim.js';
-import { initSync, statusCodes, threadBegin, threadEnd, traceIgnore } from './wasmgrind_js.js';
+import { initSync, statusCodes, threadBegin, threadEnd, threadExit, traceIgnore } from './wasmgrind_js.js';
 import { ERRNO, ProcExit, outputWriter, wasiImports } from './wasi.js';
 
 
@@ -348,7 +348,12 @@ function serve(init) {
       if (e instanceof ProcExit) exitCode = e.code;
       else failure = describe(e);
     }
-    if (traced) threadEnd();
+    // A wasi thread that finished records its end: nobody joins it through the runtime,
+    // and its id goes back to the free list (see below).
+    if (traced) {
+      if (wasi && tid !== 0 && failure === null && exitCode === null) threadExit();
+      else threadEnd();
+    }
     if (exitCode !== null) {
       // proc_exit ends the run. The first of the exits and failures decides its outcome.
       const first = Atomics.compareExchange(ctrl, C_FIRST_ERROR, 0, tid + 1) === 0;

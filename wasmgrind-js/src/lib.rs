@@ -346,6 +346,17 @@ pub fn thread_end() {
     }
 }
 
+/// This utility instance's thread ended and nobody joins it through the runtime (a
+/// wasi-threads thread): records its end ([`Op::End`](wasmgrind_core::trace::Op::End)),
+/// after which the runtime may give its id to a new thread, and ends as [`thread_end`].
+#[wasm_bindgen(js_name = threadExit)]
+pub fn thread_exit() {
+    if let Some(ctx) = CURRENT.with(|c| c.borrow_mut().take()) {
+        ctx.exit();
+        ctx.end();
+    }
+}
+
 /// Makes the accesses of `[start, start + len)` of the target's memory the runtime's own:
 /// they are not recorded (the patcher's reserved page).
 #[wasm_bindgen(js_name = traceIgnore)]
