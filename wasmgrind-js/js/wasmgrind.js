@@ -1188,8 +1188,20 @@ class Session {
     if (f.kind === 'GuestPanic') {
       return `thread ${f.tid} panicked: ${f.message || '(no message)'}${this.panicHint(f.message)} [${this.codeText(f.code)}]`;
     }
+    if (f.kind === 'Trap' && this.isRustPanic(f)) {
+      return (
+        `thread ${f.tid} panicked (a Rust panic aborts on wasm32-wasip1-threads; its message is on the ` +
+        `program's stderr) and trapped: ${f.message}`
+      );
+    }
     if (f.kind === 'Trap') return `thread ${f.tid} trapped: ${f.message}`;
     return `thread ${f.tid} failed (${f.kind}): ${f.message}`;
+  }
+
+  /** Whether a trap of a wasi module is the abort of a Rust panic (std's panic functions are on its stack). */
+  isRustPanic(f) {
+    if (this.abi !== 'wasi' || !f.stack) return false;
+    return /\b(rust_panic|__rust_start_panic|std::panicking::)/.test(this.glue.demangleStack(f.stack));
   }
 
   /** Advice for a panic whose cause is known: std's threads, which wasm32 lacks. */
@@ -1216,6 +1228,7 @@ class Session {
     }
     if (f.kind === 'Trap') {
       props.trapMessage = f.message;
+      if (this.isRustPanic(f)) props.rustPanic = true;
       if (f.stack) {
         // Function names demangled for reading; the raw stack is kept too.
         props.wasmStack = this.glue.demangleStack(f.stack);
