@@ -7,7 +7,8 @@ import { wasmgrind } from './wasmgrind.js';
 
 // ANCHOR: help
 const HELP = `\
-Usage: wasmgrind run <module.wasm> [<function>] [options] [-- ARGS...]
+Usage: wasmgrind run <module.wasm> <function> [options]
+       wasmgrind run <program.wasm> [options] [-- ARGS...]   (a wasi program: runs _start)
        wasmgrind analyze <DIR> [--module <module.wasm>]
        wasmgrind --help
 

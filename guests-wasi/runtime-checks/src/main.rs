@@ -37,6 +37,14 @@ const SCENARIOS: &[(&str, &str)] = &[
         "sleep",
         "sleeps 50 ms in main and in a child thread and checks the clock moved",
     ),
+    (
+        "ordered_output",
+        "4 threads one after the other each print 20,000 lines (1.3 MB in all), main a line after each",
+    ),
+    (
+        "no_files",
+        "opens a file and reads stdin: both fail or end cleanly (no files, no preopens)",
+    ),
 ];
 
 fn main() {
@@ -62,6 +70,8 @@ fn main() {
             many_threads(count)
         }
         "sleep" => sleep(),
+        "no_files" => no_files(),
+        "ordered_output" => ordered_output(),
         other => {
             eprintln!("unknown scenario {other:?}; run without arguments for the list");
             std::process::exit(2);
@@ -154,4 +164,34 @@ fn sleep() {
         "main slept only {main_slept:?}"
     );
     println!("slept");
+}
+
+fn no_files() {
+    match std::fs::read_to_string("data.txt") {
+        Ok(_) => println!("open: read a file"),
+        Err(e) => println!("open: failed ({e})"),
+    }
+    let mut line = String::new();
+    match std::io::stdin().read_line(&mut line) {
+        Ok(n) => println!("stdin: {n} bytes"),
+        Err(e) => println!("stdin: failed ({e})"),
+    }
+    // std seeds its hash maps with random_get, and panics if that fails.
+    let mut seen = std::collections::HashMap::new();
+    seen.insert("key", 1);
+    println!("random: seeded a HashMap with {} entry", seen.len());
+}
+
+fn ordered_output() {
+    for t in 0..4 {
+        std::thread::spawn(move || {
+            let mut out = std::io::stdout().lock();
+            for line in 0..20_000 {
+                writeln!(out, "thread {t} line {line}").unwrap();
+            }
+        })
+        .join()
+        .unwrap();
+        println!("main after thread {t}");
+    }
 }
