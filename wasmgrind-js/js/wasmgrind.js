@@ -479,7 +479,13 @@ async function prepare(session, binary, functionName, opts, sink, programName) {
   // Without tracing the patched module is the result, so the patcher validates it;
   // otherwise the instrumenter validates its output. A wasi module is not patched (its
   // libc gives every thread its stack and TLS), so without tracing it is validated here.
-  const abi = glue.moduleAbi(bytes);
+  let abi;
+  try {
+    abi = glue.moduleAbi(bytes);
+  } catch {
+    // Not a module at all: the patcher says what is wrong with it.
+    abi = 'wasmgrind';
+  }
   if (functionName === undefined || functionName === null) {
     if (abi !== 'wasi') {
       throw new WasmgrindError(
