@@ -162,6 +162,17 @@ test('std::thread::sleep sleeps in the main thread and in a child', async () => 
   assert.equal(result.exitCode, 0);
 });
 
+test('a timeout stops a sleeping program and lists its threads', async () => {
+  // The program sleeps 100 ms in all; it cannot finish within 30 ms.
+  const { error } = await fail(['sleep'], { timeout: 30 });
+  assert.equal(error.kind, 'Timeout');
+  assert.match(error.message, /did not finish within 30 ms/);
+  // Thread 0 may not even have started within 30 ms.
+  assert.ok(error.threads.some((t) => t.tid === 0 && ['running', 'pending'].includes(t.state)), JSON.stringify(error.threads));
+  assert.equal(error.exitCode, null);
+  assert.equal(error.stdout, '');
+});
+
 test('no files: opening one fails, stdin is empty, random_get seeds std', async () => {
   const { result } = await run(['no_files']);
   assert.match(result.stdout, /^open: failed \(/m);
