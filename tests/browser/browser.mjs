@@ -55,6 +55,22 @@ export function checkBuildOutputs(guestFiles) {
 }
 
 /**
+ * The URL path of a guest of guests-wasi/ (`crate`: its crate name, `runtime_checks`):
+ * where `cargo xtask guests` copies it, else where `cargo build --release` in guests-wasi/
+ * puts it. Fails with the command that builds it when neither exists.
+ */
+export function wasiGuestPath(crate) {
+  const paths = [`target/guests/wasi/${crate}.wasm`, `guests-wasi/target/wasm32-wasip1-threads/release/${crate}.wasm`];
+  const found = paths.find((p) => existsSync(join(ROOT, p)));
+  if (found === undefined) {
+    throw new Error(
+      `missing build output: ${crate}.wasm is in neither ${paths.join(' nor ')} (run \`cargo xtask guests\`)`,
+    );
+  }
+  return `/${found}`;
+}
+
+/**
  * Serves the repository, launches Chromium on a fresh profile and opens the test page.
  * Resolves to `{ page, url, close() }`; `close()` closes the browser, stops the server
  * and removes the profile, and is safe to call more than once.

@@ -27,6 +27,11 @@ function plainError(e) {
     cycle: e.cycle,
     findings: e.findings ?? null,
     report: e.report ?? null,
+    rustPanic: e.rustPanic,
+    abi: e.abi,
+    exitCode: e.exitCode,
+    stdout: e.stdout,
+    stderr: e.stderr,
   };
 }
 
@@ -286,5 +291,47 @@ function idleGaps(ms) {
   });
 }
 
-globalThis.wgTest = { preflight, run, runStreamed, smoothness };
+/**
+ * Runs a wasi program (built with std for wasm32-wasip1-threads) through `wasmgrind()`
+ * from this page: `_start` with `args` (argv[1..]) and `options` (such as `env`), what it
+ * writes collected from `onOutput` as well. Resolves to `{ ok: true, ms, status, abi,
+ * exitCode, exitThread, stdout, stderr, output: { stdout, stderr }, forks, detached,
+ * forkJoinConsistency, findings }` or `{ ok: false, ms, error, output }` (the error with
+ * its `stdout`, `stderr`, `exitCode`).
+ */
+async function runWasi(guestUrl, args, options = {}) {
+  const { wasmgrind } = await import('../../pkg/wasmgrind.js');
+  const binary = new URL(guestUrl, location.href).href;
+  const output = { stdout: '', stderr: '' };
+  const onOutput = (stream, text) => {
+    output[stream] += text;
+  };
+  const started = performance.now();
+  let result;
+  try {
+    result = await wasmgrind(binary, undefined, { ...options, args, onOutput });
+  } catch (e) {
+    log(`wasi ${args.join(' ')}: error ${e.kind}: ${e.message}`);
+    return { ok: false, ms: performance.now() - started, error: plainError(e), output };
+  }
+  const ms = performance.now() - started;
+  log(`wasi ${args.join(' ')}: exit code ${result.exitCode} in ${ms.toFixed(0)} ms`);
+  return {
+    ok: true,
+    ms,
+    status: result.status,
+    abi: result.abi,
+    exitCode: result.exitCode,
+    exitThread: result.exitThread,
+    stdout: result.stdout,
+    stderr: result.stderr,
+    output,
+    forks: result.threads.forks,
+    detached: result.detached.length,
+    forkJoinConsistency: result.forkJoinConsistency,
+    findings: result.findings,
+  };
+}
+
+globalThis.wgTest = { preflight, run, runStreamed, runWasi, smoothness };
 globalThis.wgTestReady = true;

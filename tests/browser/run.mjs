@@ -19,6 +19,10 @@
 // For every outcome, the findings of the detectors (data races, potential deadlocks, the
 // deadlock) must be the manifest's (tests/findings.mjs).
 //
+// Then WASI_RUNS run guests-wasi/runtime-checks, a program built with plain std on stable
+// for wasm32-wasip1-threads, unchanged: its output, args and env, std threads, a trap in a
+// child thread and proc_exit from a child thread (tests/node/wasi.test.mjs has them all).
+//
 // Then STREAMED scenarios run once more through `wasmgrind()` with `onChunk` in small
 // chunks: the chunks must arrive in order, the result must not hold the trace again, and
 // the chunks, assembled with the final headers, must be a whole trace that passes the same
@@ -33,7 +37,7 @@
 // Needs `cargo xtask guests` and `cargo xtask dist` first, and `npm ci` here;
 // `cargo xtask test` does all of it.
 
-import { assertPreflight, checkBuildOutputs, loadManifest, openTestPage } from './browser.mjs';
+import { assertPreflight, checkBuildOutputs, loadManifest, openTestPage, wasiGuestPath } from './browser.mjs';
 import { checkOk } from './trace_checks.mjs';
 import { findingProblems } from '../findings.mjs';
 import { SOAK_ONLY } from '../soak_only.mjs';
@@ -70,6 +74,88 @@ function scenarioNames(manifest) {
   const skipped = (n) => n in LEFT_TO_NODE || n in SOAK_ONLY;
   return [...REQUIRED, ...all.filter((n) => !REQUIRED.includes(n) && !skipped(n))];
 }
+
+/**
+ * Runs of runtime_checks.wasm (guests-wasi/runtime-checks), named `wasi:<scenario>` for
+ * `--only`: its arguments, options, and what is wrong with the outcome `r` (of
+ * `wgTest.runWasi`).
+ */
+const WASI_RUNS = {
+  'wasi:hello': {
+    args: ['hello', 'one', 'two words'],
+    options: { env: { WASMGRIND_GREETING: 'from Chromium' } },
+    check(r) {
+      if (!r.ok) return [`expected success, got ${r.error.kind}: ${r.error.message}`];
+      const wrong = [];
+      const stdout = 'hello from stdout\nargs: one two words\nWASMGRIND_GREETING=from Chromium\n0 1 2 done\n';
+      if (r.abi !== 'wasi') wrong.push(`abi ${r.abi}, expected wasi`);
+      if (r.exitCode !== 0) wrong.push(`exit code ${r.exitCode}, expected 0`);
+      if (r.stdout !== stdout) wrong.push(`stdout ${JSON.stringify(r.stdout)}, expected ${JSON.stringify(stdout)}`);
+      if (r.stderr !== 'hello from stderr\n') wrong.push(`stderr ${JSON.stringify(r.stderr)}`);
+      if (r.output.stdout !== r.stdout || r.output.stderr !== r.stderr) {
+        wrong.push(`onOutput received ${JSON.stringify(r.output)}, the result has other text`);
+      }
+      return wrong;
+    },
+  },
+  'wasi:spawn_join': {
+    args: ['spawn_join'],
+    options: {},
+    check(r) {
+      if (!r.ok) return [`expected success, got ${r.error.kind}: ${r.error.message}`];
+      const wrong = [];
+      const lines = r.stdout.trimEnd().split('\n');
+      const threads = lines.slice(0, -1).sort().join();
+      if (lines.at(-1) !== 'sum: 100') wrong.push(`the last line is ${JSON.stringify(lines.at(-1))}, expected "sum: 100"`);
+      if (threads !== [1, 2, 3, 4].map((i) => `thread ${i} running`).join()) wrong.push(`stdout ${JSON.stringify(r.stdout)}`);
+      if (r.forks !== 4) wrong.push(`${r.forks} forks, expected 4`);
+      if (r.forkJoinConsistency) wrong.push(`fork/join consistency: ${r.forkJoinConsistency}`);
+      if (r.exitCode !== 0) wrong.push(`exit code ${r.exitCode}, expected 0`);
+      return wrong;
+    },
+  },
+  'wasi:child_trap': {
+    args: ['child_trap'],
+    options: {},
+    check(r) {
+      if (r.ok) return ['expected a trap, the run succeeded'];
+      const e = r.error;
+      const wrong = [];
+      if (e.kind !== 'Trap') wrong.push(`expected a Trap error, got ${e.kind}: ${e.message}`);
+      if (!(e.thread >= 1)) wrong.push(`error.thread is ${e.thread}, expected a child thread`);
+      if (!/unreachable/i.test(e.message)) wrong.push(`the error does not describe the trap: ${e.message}`);
+      if (e.stderr !== 'child: about to trap\n') wrong.push(`error.stderr ${JSON.stringify(e.stderr)}`);
+      if (e.exitCode !== null) wrong.push(`error.exitCode ${e.exitCode}, expected null`);
+      return wrong;
+    },
+  },
+  'wasi:child_panic': {
+    args: ['child_panic'],
+    options: {},
+    check(r) {
+      if (r.ok) return ['expected a panic, the run succeeded'];
+      const e = r.error;
+      const wrong = [];
+      if (e.kind !== 'Trap' || e.rustPanic !== true) wrong.push(`expected a Trap with rustPanic, got ${e.kind}: ${e.message}`);
+      if (!String(e.stderr).includes('child thread gives up: the list is empty')) {
+        wrong.push(`the panic message is not on stderr: ${JSON.stringify(e.stderr)}`);
+      }
+      return wrong;
+    },
+  },
+  'wasi:child_exit': {
+    args: ['child_exit'],
+    options: {},
+    check(r) {
+      if (!r.ok) return [`expected an exit, got ${r.error.kind}: ${r.error.message}`];
+      const wrong = [];
+      if (r.exitCode !== 3 || r.status !== 'exit') wrong.push(`exit code ${r.exitCode}, status ${r.status}; expected 3, "exit"`);
+      if (!(r.exitThread >= 1)) wrong.push(`exitThread ${r.exitThread}, expected a child thread`);
+      if (r.stdout !== 'child: exiting with 3\n') wrong.push(`stdout ${JSON.stringify(r.stdout)}`);
+      return wrong;
+    },
+  },
+};
 
 /** Scenarios that also run streamed (`onChunk`), and the chunk size they use. */
 const STREAMED = ['mutex_counter', 'unsynchronized_counter'];
@@ -227,7 +313,9 @@ function describe(r, expected) {
 
 async function main() {
   const manifest = await loadManifest();
-  const names = only ?? scenarioNames(manifest);
+  const names = only === null ? scenarioNames(manifest) : only.filter((n) => !(n in WASI_RUNS));
+  const wasiRuns = Object.keys(WASI_RUNS).filter((n) => only === null || only.includes(n));
+  const wasiPath = wasiRuns.length > 0 ? wasiGuestPath('runtime_checks') : null;
   const plan = names.map((name) => ({ name, ...findScenario(manifest, name) }));
   if (!preflightOnly) checkBuildOutputs([...new Set(plan.map((p) => p.file))]);
 
@@ -242,10 +330,12 @@ async function main() {
   let passed = 0;
   let failed = 0;
   try {
-    const pre = await assertPreflight(page, plan[0].file);
+    // The first guest of the run (assertPreflight looks in /target/guests/).
+    const first = plan.length > 0 ? plan[0].file : `../..${wasiPath}`;
+    const pre = await assertPreflight(page, first);
     console.log(
       `ok   preflight (crossOriginIsolated=${pre.crossOriginIsolated}, shared memory ok, ` +
-        `${plan[0].file} served as ${pre.wasmContentType})`,
+        `${first} served as ${pre.wasmContentType})`,
     );
     passed++;
     if (preflightOnly) plan.length = 0;
@@ -273,6 +363,27 @@ async function main() {
         failed++;
         console.log(`FAIL ${label} (expected ${p.expected.outcome}; ${time})`);
         for (const w of wrong) console.log(`     ${w.replace(/\n/g, '\n     ')}`);
+      }
+    }
+    for (const name of preflightOnly ? [] : wasiRuns) {
+      if (stopped) break;
+      const w = WASI_RUNS[name];
+      let r;
+      try {
+        r = await page.evaluate(([url, a, opts]) => globalThis.wgTest.runWasi(url, a, opts), [wasiPath, w.args, w.options]);
+      } catch (e) {
+        r = { ok: false, ms: 0, error: { name: 'DriverError', message: e.message } };
+      }
+      if (stopped) break;
+      const wrong = w.check(r);
+      const time = `${r.ms.toFixed(0)} ms`;
+      if (wrong.length === 0) {
+        passed++;
+        console.log(`ok   ${name} (${r.ok ? `exit code ${r.exitCode}` : r.error.kind}; ${time})`);
+      } else {
+        failed++;
+        console.log(`FAIL ${name} (${time})`);
+        for (const x of wrong) console.log(`     ${x.replace(/\n/g, '\n     ')}`);
       }
     }
     const streamed = preflightOnly ? [] : STREAMED.filter((n) => only === null || only.includes(n));

@@ -659,3 +659,33 @@ fn the_analyzer_fed_in_chunks_finds_the_same() {
         assert_eq!(analyzer.finish(), whole, "chunks of {chunk}");
     }
 }
+
+// ---- ended threads (wasi-threads) --------------------------------------------------------
+
+#[test]
+fn an_ended_thread_and_the_next_one_on_its_id_race_unless_ordered() {
+    let end = |t| Event::new(t, Op::End, None);
+    // Thread 1 ends without a join; its id is forked again. The two threads of id 1 are
+    // not ordered by anything: their writes race.
+    let t = vec![
+        fork(0, 1, 1),
+        write(1, 0x100, 4, 10),
+        end(1),
+        fork(0, 1, 2),
+        write(1, 0x100, 4, 20),
+        end(1),
+    ];
+    assert_eq!(races(&t), [race(0x100, &t[4], &t[1], 1)]);
+    // Ordered through an atomic (as std's join on a futex is): no race.
+    let t = vec![
+        fork(0, 1, 1),
+        write(1, 0x100, 4, 10),
+        atomic_write(1, 0x200, 4, 11),
+        end(1),
+        atomic_read(0, 0x200, 4, 12),
+        fork(0, 1, 2),
+        write(1, 0x100, 4, 20),
+        end(1),
+    ];
+    assert_eq!(races(&t), []);
+}

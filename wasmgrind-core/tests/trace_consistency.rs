@@ -338,6 +338,48 @@ fn a_joined_thread_id_may_be_forked_again() {
     );
 }
 
+#[test]
+fn an_ended_thread_id_may_be_forked_again() {
+    // A wasi-threads thread records its end instead of being joined through the runtime;
+    // its id then names a new thread when it is forked again.
+    let fork = |t, child| ev(t, Op::Fork { child });
+    let end = |t| ev(t, Op::End);
+    check_fork_join_consistency(&[
+        fork(0, 1),
+        read(1, 4),
+        end(1),
+        fork(0, 1),
+        read(1, 4),
+        end(1),
+    ])
+    .unwrap();
+    // Nothing after the end, and no second fork while the thread runs.
+    assert_eq!(
+        check_fork_join_consistency(&[fork(0, 1), end(1), read(1, 4)]),
+        Err(ConsistencyError::EventAfterJoin {
+            index: 2,
+            thread: 1,
+            op: read(1, 4).op
+        })
+    );
+    assert_eq!(
+        check_fork_join_consistency(&[
+            fork(0, 1),
+            read(1, 4),
+            end(1),
+            fork(0, 1),
+            read(1, 4),
+            fork(0, 1)
+        ]),
+        Err(ConsistencyError::ForkOfStarted {
+            index: 5,
+            thread: 0,
+            child: 1,
+            already_forked: true
+        })
+    );
+}
+
 /// The streaming checkers fed a trace in chunks keep the first problem with its position
 /// in the whole trace, as the whole-trace checks report it.
 #[test]

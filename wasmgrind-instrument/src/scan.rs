@@ -255,10 +255,10 @@ pub(crate) fn scan(wasm: &[u8]) -> Result<Scan, InstrumentError> {
             _ => {}
         }
     }
-    let Some((first, count)) = patch else {
-        return Err(InstrumentError::NotPatched);
-    };
     let total = u64::from(out.func_imports) + u64::from(out.defined);
+    // A wasi-threads module is not patched (its libc gives threads their stacks and TLS):
+    // no function was injected.
+    let (first, count) = patch.unwrap_or((total as u32, 0));
     if first < out.func_imports || u64::from(first) + u64::from(count) != total {
         return Err(InstrumentError::InvalidPatchSection {
             reason: format!(

@@ -8,6 +8,7 @@ import { wasmgrind } from './wasmgrind.js';
 // ANCHOR: help
 const HELP = `\
 Usage: wasmgrind run <module.wasm> <function> [options]
+       wasmgrind run <program.wasm> [options] [-- ARGS...]   (a wasi program: runs _start)
        wasmgrind analyze <DIR> [--module <module.wasm>]
        wasmgrind --help
 
@@ -29,6 +30,13 @@ written while the program runs, chunk by chunk, and the detectors analyze each c
 it comes, so memory stays bounded however long the run records. (The headers of trace.bin
 and trace.wgtrace are written last; the other files at the end.)
 
+A program built with std for wasm32-wasip1-threads (\`cargo build --target
+wasm32-wasip1-threads\`, on stable) runs as it is: without <function> its \`_start\`
+runs, ARGS after \`--\` are its arguments (argv[0] is the module's file name), and what it
+writes to stdout and stderr goes to the terminal as it comes; Wasmgrind's own summary
+then goes to stderr, so that stdout is the program's. \`proc_exit\` (\`std::process::exit\`)
+from any thread ends the run with that exit code.
+
 \`analyze\` runs the detectors again on the trace.wgtrace and locations.json in DIR and
 prints the reports; with --module (the module that was run) they name source lines.
 
@@ -47,12 +55,15 @@ Options:
   --chunk-events N     events per chunk of the streamed trace (default: 131072)
   --atomics-as-locks   export every atomic access as acquire/release of a per-address lock
   --lock-requests      export lock requests too (req(L) in STD; upstream RAPID cannot read them)
+  --env NAME=VALUE     an environment variable of a wasi program (repeatable; none by default)
   -h, --help           show this help
 
-Exit status (as ThreadSanitizer's): 0 when the function returned and nothing was found,
-66 when a data race, a potential deadlock or a deadlock was found (the reports are on
-stderr), 1 when the run failed for another reason (a trap or panic in any thread, a
-timeout, a module that cannot be run; the error is on stderr), 2 for a usage error.
+Exit status (as ThreadSanitizer's), first match wins: 2 for a usage error; 66 when the
+run deadlocked; 1 when the run failed for another reason (a trap or panic in any
+thread, a timeout, a module that cannot be run; the error is on stderr); 66 when the
+program ended and a data race or a potential deadlock was found (the reports are on
+stderr); otherwise the program's exit code: 0 when the function returned, or the code a
+wasi program passed to proc_exit (std::process::exit).
 `;
 // ANCHOR_END: help
 
@@ -82,13 +93,20 @@ function parseAnalyze(rest) {
 
 function parse(argv) {
   if (argv.length === 0) throw new UsageError('missing command');
-  if (argv.includes('-h') || argv.includes('--help')) return { help: true };
-  const [command, ...rest] = argv;
+  const own = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv;
+  if (own.includes('-h') || own.includes('--help')) return { help: true };
+  const [command, ...tail] = argv;
+  let rest = tail;
   if (command === 'analyze') return parseAnalyze(rest);
   if (command !== 'run') throw new UsageError(`unknown command \`${command}\``);
   const positional = [];
   const options = {};
   let out = 'wasmgrind-out';
+  const env = {};
+  // Everything after `--` is the program's.
+  const dashes = rest.indexOf('--');
+  const programArgs = dashes < 0 ? [] : rest.slice(dashes + 1);
+  if (dashes >= 0) rest = rest.slice(0, dashes);
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i];
     const value = () => {
@@ -136,14 +154,26 @@ function parse(argv) {
       case '--lock-requests':
         options.lockRequests = true;
         break;
+      case '--env': {
+        const v = value();
+        const eq = v.indexOf('=');
+        if (eq <= 0) throw new UsageError(`--env needs NAME=VALUE, not \`${v}\``);
+        env[v.slice(0, eq)] = v.slice(eq + 1);
+        break;
+      }
       default:
         if (a.startsWith('-')) throw new UsageError(`unknown option \`${a}\``);
         positional.push(a);
     }
   }
-  if (positional.length !== 2) {
-    throw new UsageError(`\`run\` needs <module.wasm> and <function>, got ${positional.length} argument(s)`);
+  if (positional.length < 1 || positional.length > 2) {
+    throw new UsageError(
+      `\`run\` needs <module.wasm> and, unless it is a wasi program (which runs \`_start\`), ` +
+        `<function>; got ${positional.length} argument(s)${positional.length > 2 ? ' (the program\'s own arguments go after `--`)' : ''}`,
+    );
   }
+  if (programArgs.length > 0) options.args = programArgs;
+  if (Object.keys(env).length > 0) options.env = env;
   return { command: 'run', module: positional[0], fn: positional[1], out, options };
 }
 
@@ -299,8 +329,10 @@ async function main(argv) {
   }
   let result;
   const files = new TraceFiles(args.out);
+  // A wasi program's output goes to the terminal as it comes.
+  const onOutput = (stream, text) => (stream === 'stdout' ? process.stdout : process.stderr).write(text);
   try {
-    result = await wasmgrind(args.module, args.fn, { ...args.options, onChunk: (c) => files.chunk(c) });
+    result = await wasmgrind(args.module, args.fn, { ...args.options, onChunk: (c) => files.chunk(c), onOutput });
   } catch (e) {
     process.stderr.write(`wasmgrind: error: ${e.message}\n`);
     if (e.wasmStack) {
@@ -320,7 +352,15 @@ async function main(argv) {
     if (e.kind === 'UsageError') return 2;
     return e.kind === 'DeadlockError' ? EXIT_FOUND : 1;
   }
-  const lines = [`wasmgrind: \`${args.fn}\` of ${args.module} returned`];
+  const wasi = result.abi === 'wasi';
+  const fn = args.fn ?? '_start';
+  const lines = [
+    wasi
+      ? `wasmgrind: \`${fn}\` of ${args.module} ${
+          result.exitCode === 0 && result.exitThread === 0 ? 'returned' : `exited with code ${result.exitCode}`
+        }${result.exitThread !== 0 ? ` (proc_exit in thread ${result.exitThread})` : ''}`
+      : `wasmgrind: \`${fn}\` of ${args.module} returned`,
+  ];
   if (result.metadata) {
     process.stderr.write(result.report);
     const paths = await files.finish(result);
@@ -333,11 +373,13 @@ async function main(argv) {
   }
   for (const d of result.detached) {
     lines.push(
-      `  note: thread ${d.tid} was still ${d.state} when \`${args.fn}\` returned (a detached thread); it was stopped`,
+      `  note: thread ${d.tid} was still ${d.state} when \`${fn}\` ${wasi ? 'ended' : 'returned'} (a detached thread); it was stopped`,
     );
   }
-  process.stdout.write(`${lines.join('\n')}\n`);
-  return result.findings && found(result.findings) ? EXIT_FOUND : 0;
+  // A wasi program's stdout is its own: the summary goes to stderr then.
+  (wasi ? process.stderr : process.stdout).write(`${lines.join('\n')}\n`);
+  if (result.findings && found(result.findings)) return EXIT_FOUND;
+  return result.exitCode ?? 0;
 }
 
 process.exitCode = await main(process.argv.slice(2));

@@ -15,8 +15,9 @@ export interface WasmgrindOptions {
   timeout?: number;
   /**
    * Thread ids available (default 1024, what RapidBin holds). Ids are unique until this many
-   * were handed out; after that, ids of joined threads are reused. A thread creation beyond
-   * the limit fails in the guest with the ABI's `ThreadLimit` code.
+   * were handed out; after that, ids of joined threads (of a wasi module: of ended threads)
+   * are reused. A thread creation beyond the limit fails in the guest with the ABI's
+   * `ThreadLimit` code (a wasi module's `thread-spawn` returns `-EAGAIN`, -6).
    */
   maxThreads?: number;
   /**
@@ -51,6 +52,19 @@ export interface WasmgrindOptions {
    * threads alive at once starts them sooner when this is their number plus one (at most 4096).
    */
   workers?: number;
+  /**
+   * wasi modules: the program's arguments after its name (argv[1..]); argv[0] is the
+   * module's file name, or `main.wasm` when it was given as bytes. Default `[]`.
+   */
+  args?: string[];
+  /** wasi modules: the environment, `{ NAME: value }`. Default `{}`: no variables. */
+  env?: Record<string, string>;
+  /**
+   * wasi modules: receives what the program writes to stdout or stderr as it is written,
+   * in order per stream (text, UTF-8 decoded). The result (or the error) has the whole
+   * output in `stdout` and `stderr` either way. Default `null`.
+   */
+  onOutput?: ((stream: 'stdout' | 'stderr', text: string) => void) | null;
 }
 
 /** The state of one thread when a run ended (see {@link WasmgrindError.threads}). */
@@ -201,8 +215,23 @@ export interface WasmgrindResult {
   /** Every event in Wasmgrind's own format; null untraced or streamed. */
   native: Uint8Array | null;
   metadata: TraceMetadata | null;
-  /** `ok`: the function returned. */
-  status: 'ok';
+  /**
+   * `ok`: the function returned, or a wasi program called `proc_exit(0)`; `exit`: a wasi
+   * program called `proc_exit` with another code (`exitCode`).
+   */
+  status: 'ok' | 'exit';
+  /**
+   * The module's ABI, from its imports: `wasi` (wasi-threads and WASI preview1: a program
+   * built for wasm32-wasip1-threads, not patched) or `wasmgrind` (`wasmgrind-guest`).
+   */
+  abi: 'wasi' | 'wasmgrind';
+  /** 0 when the function returned; a wasi program's `proc_exit` code otherwise. */
+  exitCode: number;
+  /** The thread that called `proc_exit`, or 0 (also when the function returned). */
+  exitThread: number;
+  /** What a wasi program wrote to stdout and stderr (empty for the wasmgrind ABI). */
+  stdout: string;
+  stderr: string;
   /** Threads still running (or not started) when the function returned; they were stopped. */
   detached: ThreadState[];
   /** `forks`: threads created; `ids`: thread ids used (including 0). */
@@ -257,7 +286,8 @@ export class WasmgrindError extends Error {
    * What went wrong: `UsageError`, `PatchError`, `InstrumentError`, `EntryError`,
    * `UnsupportedImport`, `Trap`, `GuestPanic`, `LinkError`, `RuntimeError`, `Timeout`,
    * `DeadlockError`, `LimitError`, `FormatError`, `SessionError`, `StopFailed`,
-   * `WorkerError`, `ChunkError` (the `onChunk` callback failed).
+   * `WorkerError`, `ChunkError` (the `onChunk` callback failed), `OutputError` (the
+   * `onOutput` callback threw).
    */
   kind: string;
   /** `LimitError`: the events in the trace when the limit was reached. */
@@ -285,6 +315,17 @@ export class WasmgrindError extends Error {
   others?: string[];
   /** DeadlockError: the threads that wait for each other's locks, in cycle order. */
   cycle?: { thread: number; waiting_on: number; holder: number }[];
+  /**
+   * Trap of a wasi module: the trap is the abort of a Rust panic (a panic aborts on
+   * wasm32-wasip1-threads; its message is in `stderr`).
+   */
+  rustPanic?: boolean;
+  /** Run failures (not errors before the run): the module's ABI, and always null. */
+  abi?: 'wasi' | 'wasmgrind';
+  exitCode?: null;
+  /** Run failures: what a wasi program wrote to stdout and stderr until then. */
+  stdout?: string;
+  stderr?: string;
   /** The trace recorded up to the failure, when it could be read, and its findings. */
   trace?: Trace;
   findings?: Findings;
@@ -299,11 +340,12 @@ export const DEFAULT_OPTIONS: Readonly<Required<WasmgrindOptions>>;
  * Runs the exported function `functionName` (no parameters, no results) of the module
  * `binary` with real threads and records what every thread did. `binary` is a path (Node),
  * a URL, or the module's bytes (which are copied, not taken). Callable from any thread,
- * including a browser page's main thread: the run happens in a worker.
+ * including a browser page's main thread: the run happens in a worker. A wasi module (built
+ * for wasm32-wasip1-threads) runs `_start` when `functionName` is missing or null.
  */
 export function wasmgrind(
   binary: string | URL | ArrayBuffer | ArrayBufferView,
-  functionName: string,
+  functionName: string | null | undefined,
   options?: WasmgrindOptions,
 ): Promise<WasmgrindResult>;
 
@@ -313,10 +355,18 @@ export function wasmgrind(
  */
 export function runSession(
   binary: string | URL | ArrayBuffer | ArrayBufferView,
-  functionName: string,
+  functionName: string | null | undefined,
   options?: WasmgrindOptions,
-  hooks?: { onChunk?: (chunk: TraceChunk) => Promise<void> },
+  hooks?: {
+    onChunk?: (chunk: TraceChunk) => Promise<void>;
+    onOutput?: (stream: 'stdout' | 'stderr', text: string) => void;
+    /** argv[0] of a wasi program (default: the file name of `binary`, or `main.wasm`). */
+    programName?: string;
+  },
 ): Promise<WasmgrindResult>;
+
+/** argv[0] of a wasi program run from `binary`: its file name, or `main.wasm` for bytes. */
+export function programNameOf(binary: string | URL | ArrayBuffer | ArrayBufferView): string;
 
 /** A plain, cloneable object with every property of an error. */
 export function serializeError(e: unknown): { message: string; kind: string; [key: string]: unknown };

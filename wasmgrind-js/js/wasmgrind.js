@@ -26,6 +26,13 @@
 // Then it stops every thread that is still running, terminates all workers and returns the
 // trace as RapidBin bytes, STD text and the JSON metadata (or, when streaming, the final
 // headers and the metadata).
+//
+// A wasi-threads module (one that imports `wasi.thread-spawn` or WASI preview1 functions;
+// `abi: 'wasi'`) runs the same way, except that step 3 is left out (its libc gives each
+// thread its stack and TLS), it runs `_start` unless told otherwise, its threads come from
+// `wasi.thread-spawn`, and it gets the WASI preview1 functions of wasi.js: its stdout and
+// stderr come back in the result (and to `onOutput` as they are written), and
+// `proc_exit` from any thread ends the run with that exit code.
 // ANCHOR_END: overview
 
 import {
@@ -50,6 +57,7 @@ import {
   T_PENDING,
   T_RUNNING,
 } from './shim.js';
+import { createOutputChannel, outputReader } from './wasi.js';
 
 /** The options of `wasmgrind()` and their defaults. */
 export const DEFAULT_OPTIONS = Object.freeze({
@@ -99,6 +107,19 @@ export const DEFAULT_OPTIONS = Object.freeze({
    * milliseconds of CPU time, which is then spent before the function runs.
    */
   workers: 0,
+  /**
+   * wasi modules: the program's arguments after its name (argv[1..]); argv[0] is the
+   * module's file name, or `main.wasm` when it was given as bytes.
+   */
+  args: Object.freeze([]),
+  /** wasi modules: the environment variables, `{ NAME: value }`. */
+  env: Object.freeze({}),
+  /**
+   * wasi modules: `(stream, text) => void`, called with what the program writes to
+   * `'stdout'` or `'stderr'` as it is written (in order per stream). The result (and an
+   * error) carries the whole output as `stdout` and `stderr` either way.
+   */
+  onOutput: null,
 });
 
 /** Stack size of the utility module's instances (a multiple of 64 KiB). */
@@ -118,6 +139,8 @@ const QUIESCE_MS = 5_000;
 const ANSWER_GRACE_MS = 20_000;
 /** How long the manager waits between drains of the recorder when it caught up. */
 const DRAIN_MS = 10;
+/** How often the manager moves what the program wrote out of the output channel. */
+const OUTPUT_MS = 10;
 /** How often a traced run looks for threads that wait for each other's locks. */
 const DEADLOCK_POLL_MS = 100;
 /** How many polls in a row must see the same wait-for cycle before the run is stopped. */
@@ -147,11 +170,34 @@ function checkOptions(options) {
       );
     }
     if (value === undefined) continue;
-    if (key === 'onChunk') {
+    if (key === 'onChunk' || key === 'onOutput') {
       if (value !== null && typeof value !== 'function') {
-        throw new WasmgrindError('UsageError', `option \`onChunk\` must be a function or null, not ${typeof value}`);
+        throw new WasmgrindError('UsageError', `option \`${key}\` must be a function or null, not ${typeof value}`);
       }
-      out.onChunk = value;
+      out[key] = value;
+      continue;
+    }
+    if (key === 'args') {
+      if (!Array.isArray(value) || value.some((a) => typeof a !== 'string')) {
+        throw new WasmgrindError('UsageError', 'option `args` must be an array of strings (argv[1..])');
+      }
+      out.args = [...value];
+      continue;
+    }
+    if (key === 'env') {
+      const bad =
+        value === null || typeof value !== 'object' || Array.isArray(value)
+          ? ['it is not an object']
+          : Object.entries(value)
+              .filter(([k, v]) => typeof v !== 'string' || k === '' || k.includes('=') || k.includes('\0'))
+              .map(([k]) => `\`${k}\``);
+      if (bad.length > 0) {
+        throw new WasmgrindError(
+          'UsageError',
+          `option \`env\` must be an object of strings whose names are not empty and contain no \`=\`; wrong: ${bad.join(', ')}`,
+        );
+      }
+      out.env = { ...value };
       continue;
     }
     const want = typeof DEFAULT_OPTIONS[key];
@@ -253,11 +299,10 @@ function deserializeError(o) {
  * the run exceeds `options.timeout` or a limit of the trace, or `onChunk` fails.
  */
 export async function wasmgrind(binary, functionName, options) {
-  if (typeof functionName !== 'string' || functionName === '') {
-    throw new WasmgrindError('UsageError', 'the function name must be a non-empty string');
-  }
-  const { onChunk, ...opts } = checkOptions(options);
+  checkFunctionName(functionName);
+  const { onChunk, onOutput, ...opts } = checkOptions(options);
   const stream = typeof onChunk === 'function';
+  const programName = programNameOf(binary);
   const bytes = await loadBinary(binary);
   await configureEngine();
   const proxy = await startWorker(
@@ -315,7 +360,22 @@ export async function wasmgrind(binary, functionName, options) {
         );
     };
     proxy.onMessage((m) => {
-      if (m.chunk !== undefined) deliver(m.chunk);
+      if (m.output !== undefined) {
+        if (typeof onOutput === 'function' && !done) {
+          try {
+            onOutput(m.output.stream, m.output.text);
+          } catch (e) {
+            finish(
+              reject,
+              new WasmgrindError(
+                'OutputError',
+                `the onOutput callback failed: ${e && e.message ? e.message : String(e)}; the run was stopped`,
+                { cause: e },
+              ),
+            );
+          }
+        }
+      } else if (m.chunk !== undefined) deliver(m.chunk);
       // The result and errors come after the last chunk: they wait for its delivery.
       else if (m.result !== undefined) delivered.then(() => finish(resolve, m.result));
       else if (m.error !== undefined) delivered.then(() => finish(reject, deserializeError(m.error)));
@@ -323,11 +383,31 @@ export async function wasmgrind(binary, functionName, options) {
     proxy.onError((e) =>
       finish(reject, new WasmgrindError('WorkerError', `the Wasmgrind manager failed: ${e.message}`)),
     );
-    proxy.post({ binary: bytes, functionName, options: opts, stream }, [bytes.buffer]);
+    proxy.post(
+      { binary: bytes, functionName, options: opts, stream, output: typeof onOutput === 'function', programName },
+      [bytes.buffer],
+    );
   });
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** A function name is a non-empty string, or missing (wasi modules: `_start`). */
+function checkFunctionName(functionName) {
+  if (functionName === undefined || functionName === null) return;
+  if (typeof functionName !== 'string' || functionName === '') {
+    throw new WasmgrindError('UsageError', 'the function name must be a non-empty string (or missing: `_start` of a wasi module)');
+  }
+}
+
+/** argv[0] of a wasi program: the file name of its path or URL, else `main.wasm`. */
+export function programNameOf(binary) {
+  let path = null;
+  if (binary instanceof URL) path = binary.pathname;
+  else if (typeof binary === 'string') path = isUrlLike(binary) ? new URL(binary).pathname : binary;
+  const name = path === null ? '' : path.split(/[\\/]/).pop();
+  return name === '' ? 'main.wasm' : name;
+}
 
 /**
  * What the utility module measured of its work on the trace over the whole run (chunk by
@@ -361,15 +441,17 @@ const hex = (n) => `0x${(n >>> 0).toString(16)}`;
  * it drains more); without, the result carries the whole trace.
  */
 export async function runSession(binary, functionName, options, hooks = {}) {
-  const { onChunk: _ignored, ...opts } = checkOptions(options);
+  checkFunctionName(functionName);
+  const { onChunk: _ignored, onOutput: _alsoIgnored, ...opts } = checkOptions(options);
   const started = performance.now();
   // The first thread workers boot (a new thread, engine and scripts: tens of milliseconds
   // of CPU time each) in parallel with everything below; they get the modules once the
   // target is compiled (Session.attach).
-  const session = new Session(opts, functionName);
+  const session = new Session(opts, functionName, typeof hooks.onOutput === 'function' ? hooks.onOutput : null);
   session.prestart(opts.workers > 0 ? opts.workers : 1 + opts.spareWorkers);
   try {
-    await prepare(session, binary, functionName, opts, typeof hooks.onChunk === 'function' ? hooks.onChunk : null);
+    const programName = hooks.programName ?? programNameOf(binary);
+    await prepare(session, binary, functionName, opts, typeof hooks.onChunk === 'function' ? hooks.onChunk : null, programName);
   } catch (e) {
     await session.terminateAll();
     throw e;
@@ -379,7 +461,7 @@ export async function runSession(binary, functionName, options, hooks = {}) {
 }
 
 /** Steps 1 to 6 of a run: everything before the first thread runs. */
-async function prepare(session, binary, functionName, opts, sink) {
+async function prepare(session, binary, functionName, opts, sink, programName) {
   const bytes = await loadBinary(binary);
 
   // 1. The utility module, on a shared memory of its own.
@@ -395,8 +477,33 @@ async function prepare(session, binary, functionName, opts, sink) {
 
   // 3./4. Patch, check the entry, instrument. Errors reject before anything runs.
   // Without tracing the patched module is the result, so the patcher validates it;
-  // otherwise the instrumenter validates its output.
-  const patched = glue.patch(bytes, opts.stackSize, !opts.trace);
+  // otherwise the instrumenter validates its output. A wasi module is not patched (its
+  // libc gives every thread its stack and TLS), so without tracing it is validated here.
+  let abi;
+  try {
+    abi = glue.moduleAbi(bytes);
+  } catch {
+    // Not a module at all: the patcher says what is wrong with it.
+    abi = 'wasmgrind';
+  }
+  if (functionName === undefined || functionName === null) {
+    if (abi !== 'wasi') {
+      throw new WasmgrindError(
+        'UsageError',
+        'name the function to run: the module uses the wasmgrind ABI (it imports no WASI ' +
+          'functions), so it has no `_start` to run by default',
+      );
+    }
+    functionName = '_start';
+  }
+  session.functionName = functionName;
+  let patched;
+  if (abi === 'wasi') {
+    if (!opts.trace) glue.validate(bytes);
+    patched = bytes;
+  } else {
+    patched = glue.patch(bytes, opts.stackSize, !opts.trace);
+  }
   glue.checkEntry(bytes, functionName);
   let wasm = patched;
   let locations = '[]';
@@ -408,7 +515,7 @@ async function prepare(session, binary, functionName, opts, sink) {
 
   // 5. Compile, and check that the runtime provides every import.
   const targetModule = await WebAssembly.compile(wasm);
-  const memoryImport = checkImports(targetModule);
+  const { memoryImport, wasiNames } = checkImports(targetModule, abi);
   const exportNames = new Set(WebAssembly.Module.exports(targetModule).map((e) => e.name));
   const hasInit = exportNames.has('__wasmgrind_init');
 
@@ -433,6 +540,9 @@ async function prepare(session, binary, functionName, opts, sink) {
   session.attach({
     glue,
     hasInit,
+    abi,
+    wasiNames,
+    args: [programName, ...opts.args],
     locations,
     util: { module: utilModule, memory: utilMemory, stackSize: UTIL_STACK_SIZE },
     target: { module: targetModule, memory: targetMemory, memoryImport },
@@ -456,28 +566,50 @@ const PROVIDED = new Set([
   'mem_atomic_begin',
 ]);
 
-function checkImports(module) {
+/**
+ * The imported memory and, for a wasi module, the names of its WASI preview1 imports.
+ * A wasi module may import `wasi.thread-spawn` and any function of
+ * `wasi_snapshot_preview1` (those that wasi.js does not implement fail with an errno).
+ */
+function checkImports(module, abi) {
   let memoryImport = null;
+  const wasiNames = [];
   // Every unsupported import is named at once, so that one rebuild can fix them all.
   const unsupported = [];
+  let spawns = false;
   for (const imp of WebAssembly.Module.imports(module)) {
     if (imp.kind === 'memory') {
       memoryImport = { module: imp.module, name: imp.name };
-    } else if (!(imp.module === 'wasmgrind' && imp.kind === 'function' && PROVIDED.has(imp.name))) {
+    } else if (imp.module === 'wasmgrind' && imp.kind === 'function' && PROVIDED.has(imp.name)) {
+      // provided
+    } else if (abi === 'wasi' && imp.kind === 'function' && imp.module === 'wasi_snapshot_preview1') {
+      wasiNames.push(imp.name);
+    } else if (abi === 'wasi' && imp.kind === 'function' && imp.module === 'wasi' && imp.name === 'thread-spawn') {
+      spawns = true;
+    } else {
       unsupported.push(`the ${imp.kind} \`${imp.module}.${imp.name}\``);
     }
   }
+  const provided = [...PROVIDED].map((n) => `wasmgrind.${n}`);
+  if (abi === 'wasi') provided.push('wasi.thread-spawn', 'every function of wasi_snapshot_preview1');
   if (unsupported.length > 0) {
     throw new WasmgrindError(
       'UnsupportedImport',
       `the module imports ${unsupported.join(', ')}, which the Wasmgrind runtime does not ` +
-        `provide; it provides the memory and the functions ${[...PROVIDED].map((n) => `wasmgrind.${n}`).join(', ')}`,
+        `provide; it provides the memory and the functions ${provided.join(', ')}`,
     );
   }
   if (memoryImport === null) {
     throw new WasmgrindError('UnsupportedImport', 'the module imports no memory; it needs an imported shared memory');
   }
-  return memoryImport;
+  if (spawns && !WebAssembly.Module.exports(module).some((e) => e.name === 'wasi_thread_start' && e.kind === 'function')) {
+    throw new WasmgrindError(
+      'EntryError',
+      'the module imports `wasi.thread-spawn` but exports no function `wasi_thread_start`, where its ' +
+        'threads start; build it for wasm32-wasip1-threads (its libc exports it)',
+    );
+  }
+  return { memoryImport, wasiNames };
 }
 
 /** The bytes of `parts` one after the other. */
@@ -508,10 +640,19 @@ function utilityError(e) {
  * prepared; `attach` gives it the modules, and only then do workers get their `init`.
  */
 class Session {
-  constructor(opts, functionName) {
+  constructor(opts, functionName, onOutput) {
     this.glue = null;
     this.opts = opts;
     this.functionName = functionName;
+    this.abi = null;
+    // What the program writes (wasi modules), collected for the result and passed on.
+    this.output = createOutputChannel();
+    this.stdout = [];
+    this.stderr = [];
+    this.drainOutput = outputReader(this.output, (stream, text) => {
+      (stream === 'stdout' ? this.stdout : this.stderr).push(text);
+      if (onOutput !== null) onOutput(stream, text);
+    });
     this.maxThreads = opts.maxThreads;
     this.control = new SharedArrayBuffer(controlBytes(this.maxThreads));
     this.v = controlViews(this.control, this.maxThreads);
@@ -531,8 +672,9 @@ class Session {
   }
 
   /** The modules and the recorder are ready: workers started so far get their `init`. */
-  attach({ glue, hasInit, locations, util, target, sink }) {
+  attach({ glue, hasInit, abi, wasiNames, args, locations, util, target, sink }) {
     this.glue = glue;
+    this.abi = abi;
     /** Where chunks go (`onChunk`), or null: then they are collected for the result. */
     this.sink = sink;
     this.collected = sink === null ? { rapidbin: [], std: [], native: [] } : null;
@@ -548,6 +690,10 @@ class Session {
       spare: this.opts.spareWorkers,
       maxIdle: Math.max(4, 2 * this.opts.spareWorkers),
       reservedBytes: glue.reservedBytes(),
+      abi,
+      wasiNames,
+      args,
+      env: this.opts.env,
     };
     this.onAttached();
   }
@@ -566,6 +712,7 @@ class Session {
       ? setTimeout(() => this.settle({ type: 'timeout' }), this.opts.timeout)
       : undefined;
     const watchdog = this.opts.trace ? setInterval(() => this.watchDeadlock(), DEADLOCK_POLL_MS) : undefined;
+    const printer = setInterval(() => this.drainOutput(false), OUTPUT_MS);
     if (this.opts.trace) this.pumping = this.pump();
     // Thread 0 is the first job; the pool picks it up as soon as a worker is ready.
     Atomics.store(v.status, 0, T_PENDING);
@@ -581,6 +728,7 @@ class Session {
     } finally {
       clearTimeout(timer);
       clearInterval(watchdog);
+      clearInterval(printer);
     }
     return this.end(result);
   }
@@ -730,6 +878,7 @@ class Session {
             util: this.util,
             target: this.target,
             control: this.control,
+            output: this.output,
             run: this.runInfo,
           });
         });
@@ -763,6 +912,8 @@ class Session {
         if (Atomics.load(this.ctrl, C_FIRST_ERROR) === 0) this.settle({ type: 'exit' });
         break;
       case 'failed':
+      case 'procExit':
+        if (m.type === 'procExit' && m.tid === 0) this.entryMs = m.entryMs;
         this.failures.set(m.tid, m);
         this.checkFailure();
         break;
@@ -779,7 +930,11 @@ class Session {
 
   checkFailure() {
     const first = Atomics.load(this.ctrl, C_FIRST_ERROR) - 1;
-    if (first >= 0 && this.failures.has(first)) this.settle({ type: 'failed', first });
+    if (first >= 0 && this.failures.has(first)) {
+      const f = this.failures.get(first);
+      // proc_exit: the program ended itself, with that exit code.
+      this.settle(f.type === 'procExit' ? { type: 'exit', code: f.code, thread: f.tid } : { type: 'failed', first });
+    }
   }
 
   /**
@@ -898,6 +1053,9 @@ class Session {
     const stuck = await this.quiesce();
     const states = this.threadStates();
     await this.terminateAll();
+    // Every thread has stopped: what they wrote is all in the channel now.
+    this.drainOutput(true);
+    const output = { stdout: this.stdout.join(''), stderr: this.stderr.join('') };
     this.pumpStop = true;
     if (this.pumping) await this.pumping;
     const forks = Atomics.load(ctrl, C_FORKS);
@@ -927,12 +1085,20 @@ class Session {
     if (outcome.type === 'exit' && limit !== null) outcome = { type: 'limit' };
     if (outcome.type === 'exit') {
       if (traceError !== null) throw traceError;
-      const detached = states.filter((s) => s.tid !== 0 && (s.state === 'running' || s.state === 'pending'));
+      const detached = states.filter(
+        (s) => s.tid !== 0 && s.tid !== outcome.thread && (s.state === 'running' || s.state === 'pending'),
+      );
+      const exitCode = outcome.code ?? 0;
       return {
         rapidbin: trace ? trace.rapidbin : null,
         std: trace ? trace.std : null,
         metadata: trace ? trace.metadata : null,
-        status: 'ok',
+        status: exitCode === 0 ? 'ok' : 'exit',
+        abi: this.abi,
+        exitCode,
+        exitThread: outcome.thread ?? 0,
+        stdout: output.stdout,
+        stderr: output.stderr,
         detached,
         threads: { forks, ids: threadIds },
         events: trace ? trace.events : 0,
@@ -965,7 +1131,7 @@ class Session {
     if (outcome.type === 'failed') {
       const f = this.failures.get(outcome.first);
       err = this.failureError(f);
-      const others = [...this.failures.values()].filter((o) => o.tid !== f.tid);
+      const others = [...this.failures.values()].filter((o) => o.tid !== f.tid && o.type !== 'procExit');
       if (others.length > 0) err.others = others.map((o) => this.failureText(o));
     } else if (outcome.type === 'deadlock') {
       const lines = outcome.cycle.map(
@@ -1000,6 +1166,10 @@ class Session {
       err = new WasmgrindError('WorkerError', outcome.message);
     }
     err.threadStates = states;
+    err.abi = this.abi;
+    err.exitCode = null;
+    err.stdout = output.stdout;
+    err.stderr = output.stderr;
     if (trace) {
       err.trace = trace;
       err.findings = trace.findings;
@@ -1024,8 +1194,20 @@ class Session {
     if (f.kind === 'GuestPanic') {
       return `thread ${f.tid} panicked: ${f.message || '(no message)'}${this.panicHint(f.message)} [${this.codeText(f.code)}]`;
     }
+    if (f.kind === 'Trap' && this.isRustPanic(f)) {
+      return (
+        `thread ${f.tid} panicked (a Rust panic aborts on wasm32-wasip1-threads; its message is on the ` +
+        `program's stderr) and trapped: ${f.message}`
+      );
+    }
     if (f.kind === 'Trap') return `thread ${f.tid} trapped: ${f.message}`;
     return `thread ${f.tid} failed (${f.kind}): ${f.message}`;
+  }
+
+  /** Whether a trap of a wasi module is the abort of a Rust panic (std's panic functions are on its stack). */
+  isRustPanic(f) {
+    if (this.abi !== 'wasi' || !f.stack) return false;
+    return /\b(rust_panic|__rust_start_panic|std::panicking::)/.test(this.glue.demangleStack(f.stack));
   }
 
   /** Advice for a panic whose cause is known: std's threads, which wasm32 lacks. */
@@ -1052,6 +1234,7 @@ class Session {
     }
     if (f.kind === 'Trap') {
       props.trapMessage = f.message;
+      if (this.isRustPanic(f)) props.rustPanic = true;
       if (f.stack) {
         // Function names demangled for reading; the raw stack is kept too.
         props.wasmStack = this.glue.demangleStack(f.stack);

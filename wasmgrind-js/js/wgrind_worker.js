@@ -11,6 +11,8 @@
 //   w.onmessage = (e) => e.data.error ? fail(e.data.error) : use(e.data.result);
 //
 // The answer is `{ result }` or `{ error }` (a plain object with `message`, `kind`, ...).
+// With `output: true`, what a wasi program writes comes before it as `{ output: { stream,
+// text } }` messages; `programName` is its argv[0] (default: `main.wasm`).
 // One worker serves one run; terminate it afterwards, which also ends every thread worker.
 //
 // Streaming: with `stream: true` in the run message, the trace comes as `{ chunk }`
@@ -65,6 +67,9 @@ async function onRun(msg) {
   used = true;
   try {
     const hooks = msg.stream === true ? { onChunk: sendChunk } : {};
+    // What a wasi program writes goes to the caller as it comes: `{ output: { stream, text } }`.
+    if (msg.output === true) hooks.onOutput = (stream, text) => post({ output: { stream, text } });
+    if (typeof msg.programName === 'string') hooks.programName = msg.programName;
     const result = await runSession(msg.binary, msg.functionName, msg.options, hooks);
     post({ result }, transferable(result));
   } catch (e) {

@@ -21,6 +21,13 @@
 //      the freeing on its reserved temporary stack, so the instance does not free the
 //      stack it is running on);
 //   5. it publishes the thread's end in the thread table, which wakes a joiner.
+// A wasi-threads module (`run.abi === 'wasi'`) is not patched: its threads come from
+// `wasi.thread-spawn(start_arg)`, which takes a thread id and queues a job as
+// `thread_create` does and returns the id; the thread runs `wasi_thread_start(tid,
+// start_arg)` (thread 0: the entry, `_start` by default) and its libc gives it its stack
+// and TLS and frees them, so step 4 is left out. Nobody joins such a thread through the
+// runtime (std joins on a futex in memory), so it gives its id back when it ends. Its
+// WASI preview1 functions are in wasi.js; `proc_exit` from any thread ends the run.
 // Then it takes the next job, with a fresh target instance. When too many workers are
 // idle, a worker closes: it calls `__wbindgen_thread_destroy()` on its utility instance as
 // its last call into it and ends.
@@ -53,7 +60,8 @@ import {
   T_DONE,
   T_FAILED,
 } from './shim.js';
-import { initSync, statusCodes, threadBegin, threadEnd, traceIgnore } from './wasmgrind_js.js';
+import { initSync, statusCodes, threadBegin, threadEnd, threadExit, traceIgnore } from './wasmgrind_js.js';
+import { ERRNO, ProcExit, outputWriter, wasiImports } from './wasi.js';
 
 
 /** A guest's call of `wasmgrind.panic`: thrown to unwind the thread. */
@@ -95,7 +103,8 @@ firstMessage.then((init) => {
 });
 
 function serve(init) {
-  const { index, util, target, control, run } = init;
+  const { index, util, target, control, output, run } = init;
+  const wasi = run.abi === 'wasi';
   const v = controlViews(control, run.maxThreads);
   const { ctrl, status, joined, arg, joining, worker, free, jobs } = v;
   const ring = jobs.length;
@@ -168,6 +177,19 @@ function serve(init) {
     wasmgrind.heap_free = u.wgrind_untraced_heap;
   }
   const imports = { wasmgrind };
+  if (wasi) {
+    imports.wasi = { 'thread-spawn': threadSpawn };
+    imports.wasi_snapshot_preview1 = wasiImports({
+      memory,
+      names: run.wasiNames,
+      args: run.args,
+      env: run.env,
+      write: outputWriter(output, stopIfEnding),
+      onExit(code) {
+        throw new ProcExit(code);
+      },
+    });
+  }
   const mi = target.memoryImport;
   imports[mi.module] = { ...(imports[mi.module] || {}), [mi.name]: memory };
 
@@ -222,23 +244,42 @@ function serve(init) {
     Atomics.notify(ctrl, C_JOB_SEQ);
   }
 
-  function threadCreate(tidPtr, startArg, loc) {
+  /**
+   * Starts a thread: takes an id, records the fork and queues the job. `tidPtr` (the
+   * wasmgrind ABI) receives the id before the child can run. Returns the id, or -1 when
+   * all `maxThreads` ids are taken.
+   */
+  function spawn(startArg, loc, tidPtr) {
     stopIfEnding();
     const tid = allocTid();
-    if (tid < 0) return THREAD_LIMIT;
+    if (tid < 0) return -1;
     Atomics.store(joined, tid, 0);
     Atomics.store(joining, tid, 0);
     Atomics.store(worker, tid, 0);
     Atomics.store(arg, tid, startArg);
     // The fork is recorded before the child can run, so it precedes all its events.
     if (traced) u.wgrind_fork(tid, loc === undefined ? -1 : loc);
-    new DataView(memory.buffer).setUint32(tidPtr >>> 0, tid, true);
+    if (tidPtr !== undefined) new DataView(memory.buffer).setUint32(tidPtr >>> 0, tid, true);
     Atomics.add(ctrl, C_FORKS, 1);
     Atomics.store(status, tid, T_PENDING);
     pushJob(tid);
     const pending = Atomics.load(ctrl, C_JOB_TAIL) - Atomics.load(ctrl, C_JOB_HEAD);
     if (Atomics.load(ctrl, C_IDLE) - pending < run.spare) post({ type: 'demand' });
-    return OK;
+    return tid;
+  }
+
+  function threadCreate(tidPtr, startArg, loc) {
+    return spawn(startArg, loc, tidPtr) < 0 ? THREAD_LIMIT : OK;
+  }
+
+  /**
+   * wasi-threads' `thread-spawn(start_arg)`: a positive thread id (the main thread is 0,
+   * so every spawned thread's id is at least 1), or, as the proposal says, a negative
+   * error: `-EAGAIN` when all `maxThreads` ids are taken.
+   */
+  function threadSpawn(startArg, loc) {
+    const tid = spawn(startArg, loc, undefined);
+    return tid < 0 ? -ERRNO.AGAIN : tid;
   }
 
   function threadJoin(tid, loc) {
@@ -283,27 +324,44 @@ function serve(init) {
     Atomics.store(worker, tid, index + 1);
     if (traced) threadBegin(tid);
     let failure = null;
+    let exitCode = null;
     let entryMs = 0;
+    const t0 = performance.now();
     try {
       const ex = new WebAssembly.Instance(target.module, imports).exports;
       if (tid === 0) {
         // The patcher's reserved page ends at the (moved) heap base: its lock and the
         // temporary stack that dying threads free their stacks on are the runtime's own.
-        if (traced && ex.__heap_base instanceof WebAssembly.Global) {
+        if (traced && !wasi && ex.__heap_base instanceof WebAssembly.Global) {
           traceIgnore(ex.__heap_base.value - run.reservedBytes, run.reservedBytes);
         }
         if (run.hasInit) ex.__wasmgrind_init();
-        const t0 = performance.now();
         ex[run.entry]();
         entryMs = performance.now() - t0;
+      } else if (wasi) {
+        ex.wasi_thread_start(tid, Atomics.load(arg, tid));
       } else {
         ex.thread_start(Atomics.load(arg, tid));
       }
-      ex.__wasmgrind_thread_destroy(0, 0);
+      if (!wasi) ex.__wasmgrind_thread_destroy(0, 0);
     } catch (e) {
-      failure = describe(e);
+      if (e instanceof ProcExit) exitCode = e.code;
+      else failure = describe(e);
     }
-    if (traced) threadEnd();
+    // A wasi thread that finished records its end: nobody joins it through the runtime,
+    // and its id goes back to the free list (see below).
+    if (traced) {
+      if (wasi && tid !== 0 && failure === null && exitCode === null) threadExit();
+      else threadEnd();
+    }
+    if (exitCode !== null) {
+      // proc_exit ends the run. The first of the exits and failures decides its outcome.
+      const first = Atomics.compareExchange(ctrl, C_FIRST_ERROR, 0, tid + 1) === 0;
+      post({ type: 'procExit', tid, first, code: exitCode, entryMs: performance.now() - t0 });
+      Atomics.store(status, tid, T_DONE);
+      Atomics.notify(status, tid);
+      parkForever(ctrl);
+    }
     if (failure !== null) {
       // The instance is broken (a lock may be held, its stack pointer is wherever the trap
       // left it): it is not destroyed, and the run ends with this error.
@@ -316,6 +374,11 @@ function serve(init) {
     Atomics.store(status, tid, T_DONE);
     Atomics.notify(status, tid);
     current = -1;
+    if (wasi && tid !== 0) {
+      // Nobody joins it through the runtime: it gives its id back now (see allocTid).
+      Atomics.store(status, tid, T_FREE);
+      recycleTid(tid);
+    }
     if (tid === 0) post({ type: 'exit', tid: 0, entryMs });
   }
 

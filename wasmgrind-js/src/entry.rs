@@ -1,4 +1,5 @@
-//! Checks that the function the user asked to run exists and takes and returns nothing.
+//! Checks that the function the user asked to run exists and takes and returns nothing,
+//! and tells which thread ABI a module uses ([`module_abi`]).
 
 use wasmparser::{CompositeInnerType, ExternalKind, Parser, Payload, TypeRef, ValType};
 
@@ -58,6 +59,55 @@ fn type_text(params: &[ValType], results: &[ValType]) -> String {
     } else {
         format!("({}) -> ({})", join(params), join(results))
     }
+}
+
+/// The thread ABI of a module, read from its imports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Abi {
+    /// Wasmgrind's own (`wasmgrind.thread_create`, ...): the module is patched.
+    Wasmgrind,
+    /// wasi-threads (`wasi.thread-spawn`) with WASI preview1: the module's libc gives each
+    /// thread its stack and TLS, so it is not patched.
+    Wasi,
+}
+
+impl Abi {
+    /// The name the runtime uses (`runInfo.abi`, `result.abi`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Abi::Wasmgrind => "wasmgrind",
+            Abi::Wasi => "wasi",
+        }
+    }
+}
+
+/// The module that wasi-threads' `thread-spawn` is imported from.
+pub const WASI_THREADS_MODULE: &str = "wasi";
+/// The module of the WASI preview1 functions.
+pub const WASI_PREVIEW1_MODULE: &str = "wasi_snapshot_preview1";
+
+/// Which ABI `wasm` uses: [`Abi::Wasi`] if it imports `wasi.thread-spawn` or anything of
+/// `wasi_snapshot_preview1`, else [`Abi::Wasmgrind`].
+pub fn module_abi(wasm: &[u8]) -> Result<Abi, EntryError> {
+    let parse = |e: wasmparser::BinaryReaderError| EntryError::Parse(e.to_string());
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload.map_err(parse)? {
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    let import = import.map_err(parse)?;
+                    if (import.module == WASI_THREADS_MODULE && import.name == "thread-spawn")
+                        || import.module == WASI_PREVIEW1_MODULE
+                    {
+                        return Ok(Abi::Wasi);
+                    }
+                }
+                return Ok(Abi::Wasmgrind);
+            }
+            Payload::CodeSectionStart { .. } => break,
+            _ => {}
+        }
+    }
+    Ok(Abi::Wasmgrind)
 }
 
 /// Checks that `wasm` exports a function `name` of type `() -> ()`.
@@ -199,6 +249,29 @@ mod tests {
             err,
             EntryError::NotAFunction { kind: "global", .. }
         ));
+    }
+
+    #[test]
+    fn the_abi_follows_the_imports() {
+        let wasi = wat::parse_str(
+            r#"(module
+                (import "wasi" "thread-spawn" (func (param i32) (result i32)))
+                (import "env" "memory" (memory 1 1 shared)))"#,
+        )
+        .unwrap();
+        assert_eq!(module_abi(&wasi), Ok(Abi::Wasi));
+        let preview1 = wat::parse_str(
+            r#"(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32))))"#,
+        )
+        .unwrap();
+        assert_eq!(module_abi(&preview1), Ok(Abi::Wasi));
+        let own = wat::parse_str(
+            r#"(module (import "wasmgrind" "thread_create" (func (param i32 i32) (result i32))))"#,
+        )
+        .unwrap();
+        assert_eq!(module_abi(&own), Ok(Abi::Wasmgrind));
+        assert_eq!(module_abi(&module()), Ok(Abi::Wasmgrind));
+        assert!(matches!(module_abi(b"nope"), Err(EntryError::Parse(_))));
     }
 
     #[test]

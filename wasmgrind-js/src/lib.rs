@@ -118,6 +118,35 @@ pub fn check_entry(wasm: &[u8], name: &str) -> JsResult<()> {
     entry::check_entry(wasm, name).map_err(|e| fail("EntryError", e))
 }
 
+/// The thread ABI of `wasm`, from its imports: `'wasi'` (wasi-threads and WASI preview1:
+/// the module is not patched) or `'wasmgrind'` (see [`entry::module_abi`]).
+#[wasm_bindgen(js_name = moduleAbi)]
+pub fn module_abi(wasm: &[u8]) -> JsResult<String> {
+    entry::module_abi(wasm)
+        .map(|abi| abi.name().to_string())
+        .map_err(|e| fail("EntryError", e))
+}
+
+/// Checks that `wasm` is a valid WebAssembly module (with the features the runtime
+/// enables), as the patcher does for the modules it patches; for modules that are run
+/// without patching or instrumenting.
+#[wasm_bindgen]
+pub fn validate(wasm: &[u8]) -> JsResult<()> {
+    wasmparser::Validator::new_with_features(
+        wasmparser::WasmFeatures::default() | wasmparser::WasmFeatures::THREADS,
+    )
+    .validate_all(wasm)
+    .map(|_| ())
+    .map_err(|e| {
+        Failure {
+            kind: "PatchError",
+            variant: "Invalid".into(),
+            message: format!("the module is not valid WebAssembly: {e}"),
+        }
+        .into_js()
+    })
+}
+
 /// Grows the utility heap by `bytes` now and keeps it free for later allocations.
 ///
 /// The runtime calls it once before it starts the thread workers, so that instantiating
@@ -313,6 +342,17 @@ pub fn thread_begin(tid: u32) -> JsResult<()> {
 #[wasm_bindgen(js_name = threadEnd)]
 pub fn thread_end() {
     if let Some(ctx) = CURRENT.with(|c| c.borrow_mut().take()) {
+        ctx.end();
+    }
+}
+
+/// This utility instance's thread ended and nobody joins it through the runtime (a
+/// wasi-threads thread): records its end ([`Op::End`](wasmgrind_core::trace::Op::End)),
+/// after which the runtime may give its id to a new thread, and ends as [`thread_end`].
+#[wasm_bindgen(js_name = threadExit)]
+pub fn thread_exit() {
+    if let Some(ctx) = CURRENT.with(|c| c.borrow_mut().take()) {
+        ctx.exit();
         ctx.end();
     }
 }

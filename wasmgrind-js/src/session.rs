@@ -818,6 +818,12 @@ impl ThreadCtx {
         self.guarded(|c| c.record(Op::Join { child }, loc));
     }
 
+    /// The thread ended and nobody joins it through the runtime (a wasi-threads thread):
+    /// its last event, after which its id may be forked again.
+    pub fn exit(&self) {
+        self.guarded(|c| c.record(Op::End, None));
+    }
+
     /// Ends the context. It owns nothing (the recorder stays with the thread id), so
     /// this neither allocates nor frees.
     pub fn end(self) {}

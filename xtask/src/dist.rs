@@ -9,7 +9,7 @@
 //!    with TypeScript declarations) into `pkg/` and checks the shared memory again on the
 //!    output;
 //! 4. copies the JS runtime (`wasmgrind-js/js/`: `wasmgrind.js`, `wgrind_worker.js`,
-//!    `worker.js`, `shim.js`, `node_shim.js`, `no_node.js`, `cli.js`, `wasmgrind.d.ts`,
+//!    `worker.js`, `wasi.js`, `shim.js`, `node_shim.js`, `no_node.js`, `cli.js`, `wasmgrind.d.ts`,
 //!    `README.md`) and writes `package.json`, whose `imports` map `#node-shim` to
 //!    `node_shim.js` in Node.js and to `no_node.js` in browsers, so that bundles for
 //!    browsers contain no `node:` module.
@@ -23,10 +23,11 @@ use crate::toolchain;
 use crate::util::{self, root, Result};
 
 /// The files of `wasmgrind-js/js/` that `pkg/` ships.
-pub const JS_FILES: [&str; 9] = [
+pub const JS_FILES: [&str; 10] = [
     "wasmgrind.js",
     "wgrind_worker.js",
     "worker.js",
+    "wasi.js",
     "shim.js",
     "node_shim.js",
     "no_node.js",
@@ -213,6 +214,7 @@ fn package_json() -> String {
     "wasmgrind.d.ts",
     "wgrind_worker.js",
     "worker.js",
+    "wasi.js",
     "shim.js",
     "node_shim.js",
     "no_node.js",

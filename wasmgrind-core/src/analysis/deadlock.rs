@@ -299,6 +299,11 @@ impl DeadlockPredictor {
                     self.threads[c].snapshot = None;
                 }
             }
+            Op::End => {
+                // A later fork of the id starts a new thread, ordered after this one only
+                // by what the trace says.
+                self.thread_index.remove(&e.thread);
+            }
             Op::Read { .. }
             | Op::Write { .. }
             | Op::Rmw { .. }

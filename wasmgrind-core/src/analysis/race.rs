@@ -228,6 +228,7 @@ impl RaceDetector {
             }
             Op::Fork { child } => self.threads.fork(e.thread, child),
             Op::Join { child } => self.threads.join(e.thread, child),
+            Op::End => self.threads.end(e.thread),
         }
     }
 
@@ -464,6 +465,20 @@ impl Threads {
         // trace does not have) keeps its slot but is not reachable any more.
         self.map(child, Some(s));
         self.tick(p);
+    }
+
+    /// Thread `thread` ended without a join: its slot may serve a later thread that
+    /// happens after its end (see `fork`), and its id names no thread until forked again.
+    fn end(&mut self, thread: u32) {
+        let Some(c) = self.lookup(thread) else {
+            return;
+        };
+        let mut cvc = mem::take(&mut self.slots[c as usize].vc);
+        self.slots[c as usize].end = vc_get(&cvc, c);
+        cvc.clear();
+        self.slots[c as usize].vc = cvc;
+        self.dead.push(c);
+        self.map(thread, None);
     }
 
     fn join(&mut self, joiner: u32, child: u32) {

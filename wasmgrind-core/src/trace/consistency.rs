@@ -232,8 +232,9 @@ impl LockChecker {
 /// - a thread is joined at most once, and records no event after it was joined.
 ///
 /// Joining a thread that recorded nothing, or never joining a thread, is fine. A thread
-/// id that was joined may be forked again (the runtime reuses the ids of joined
-/// threads): from that fork on it names a new thread, to which the rules apply afresh.
+/// id that was joined, or whose thread recorded its [`Op::End`], may be forked again (the
+/// runtime reuses the ids of joined and ended threads): from that fork on it names a new
+/// thread, to which the rules apply afresh. An ended thread records nothing more.
 /// [`ForkJoinChecker`] checks the same on a trace that comes in chunks.
 pub fn check_fork_join_consistency(events: &[Event]) -> Result<(), ConsistencyError> {
     let mut checker = ForkJoinChecker::new();
@@ -307,6 +308,12 @@ impl ForkJoinChecker {
             self.checked = None;
         }
         match e.op {
+            // An ended thread is done as a joined one is: nothing after it, and its id may
+            // be forked again.
+            Op::End => {
+                self.joined.insert(thread, ());
+                self.checked = None;
+            }
             Op::Fork { child } | Op::Join { child } if child == thread => {
                 return Err(ConsistencyError::SelfForkJoin {
                     index,

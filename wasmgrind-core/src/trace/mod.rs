@@ -100,6 +100,11 @@ pub enum Op {
         /// The runtime's id of the joined thread.
         child: u32,
     },
+    /// The thread ended: its last event. The runtime records it for threads that nobody
+    /// joins through the runtime (wasi-threads threads, which `std` joins on a futex in
+    /// memory, so their join is an atomic access, not a [`Op::Join`]); their id may then
+    /// be forked again, for a new thread. It orders nothing by itself.
+    End,
 }
 
 impl Op {
@@ -154,6 +159,7 @@ impl fmt::Display for Op {
             Op::Free { addr, size } => write!(f, "free {size} bytes at {addr:#x}"),
             Op::Fork { child } => write!(f, "fork thread {child}"),
             Op::Join { child } => write!(f, "join thread {child}"),
+            Op::End => write!(f, "end"),
         }
     }
 }

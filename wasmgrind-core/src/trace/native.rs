@@ -42,6 +42,7 @@
 //! | 7 | `Free` | addr | size |
 //! | 8 | `Fork` | child | 0 |
 //! | 9 | `Join` | child | 0 |
+//! | 10 | `End` | 0 | 0 |
 //!
 //! The "has a location" flag, rather than a reserved value, marks an event without a
 //! location, so every location index, `u32::MAX` included, is representable and
@@ -97,6 +98,7 @@ const TAG_ALLOC: u8 = 6;
 const TAG_FREE: u8 = 7;
 const TAG_FORK: u8 = 8;
 const TAG_JOIN: u8 = 9;
+const TAG_END: u8 = 10;
 
 /// Why bytes are not a valid Wasmgrind trace.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -231,6 +233,7 @@ pub fn encode_event(e: &Event) -> [u8; RECORD_LEN] {
         Op::Free { addr, size } => (TAG_FREE, addr, size, false),
         Op::Fork { child } => (TAG_FORK, child, 0, false),
         Op::Join { child } => (TAG_JOIN, child, 0, false),
+        Op::End => (TAG_END, 0, 0, false),
     };
     let mut flags = 0;
     if atomic {
@@ -417,7 +420,7 @@ pub fn decode_event(event: u64, r: &[u8; RECORD_LEN]) -> Result<Event, NativeErr
     let a = u32_at(r, 8);
     let b = u32_at(r, 12);
     let location = u32_at(r, 16);
-    if tag > TAG_JOIN {
+    if tag > TAG_END {
         return Err(NativeError::UnknownOp { event, tag });
     }
     if r[6..8] != [0, 0] {
@@ -460,6 +463,8 @@ pub fn decode_event(event: u64, r: &[u8; RECORD_LEN]) -> Result<Event, NativeErr
         TAG_FREE => Op::Free { addr: a, size: b },
         TAG_FORK => no_b(Op::Fork { child: a })?,
         TAG_JOIN => no_b(Op::Join { child: a })?,
+        TAG_END if a == 0 && b == 0 => Op::End,
+        TAG_END => return Err(invalid("the fields of an end are not 0")),
         _ => return Err(NativeError::UnknownOp { event, tag }),
     };
     let location = if flags & FLAG_LOCATION != 0 {
