@@ -47,6 +47,9 @@ Options:
   --chunk-events N     events per chunk of the streamed trace (default: 131072)
   --atomics-as-locks   export every atomic access as acquire/release of a per-address lock
   --lock-requests      export lock requests too (req(L) in STD; upstream RAPID cannot read them)
+  --recognize-locks    recognise lock words among the atomics (std's futex Mutex, spin
+                       locks) as locks, for deadlock prediction and live deadlocks
+  --no-recognize-locks do not (the default for now)
   -h, --help           show this help
 
 Exit status (as ThreadSanitizer's): 0 when the function returned and nothing was found,
@@ -135,6 +138,12 @@ function parse(argv) {
         break;
       case '--lock-requests':
         options.lockRequests = true;
+        break;
+      case '--recognize-locks':
+        options.recognizeLocks = true;
+        break;
+      case '--no-recognize-locks':
+        options.recognizeLocks = false;
         break;
       default:
         if (a.startsWith('-')) throw new UsageError(`unknown option \`${a}\``);

@@ -978,13 +978,17 @@ impl ThreadCtx {
             None => {
                 let known = f & Flags::KNOWN != 0;
                 if acquires && (op == abi::VALUE_CMPXCHG || (op == abi::VALUE_XCHG && known)) {
-                    self.release_stale();
-                    if self.requested.get().is_some_and(|r| r != addr) {
-                        // A request of another lock is pending (its wait gave up): not a
-                        // pattern recognition follows, so this word is left unrecognised
-                        // (nobody holds it in recognition's eyes, which stays consistent).
+                    // A request of another lock is pending: a recognised wait that gave
+                    // up, or a traced lock (`start_lock`) whose implementation takes
+                    // this word on its way (wasmgrind-guest's RwLock). An acquire here
+                    // would interrupt the request, so the word is left unrecognised
+                    // (nobody holds it in recognition's eyes, which stays consistent).
+                    let traced_request =
+                        self.slot.waiting.load(SeqCst) != 0 && !self.wait_set.get();
+                    if traced_request || self.requested.get().is_some_and(|r| r != addr) {
                         return;
                     }
+                    self.release_stale();
                     self.requested.set(None);
                     self.contending.set(None);
                     table.flags[at].fetch_or(Flags::KNOWN | Flags::RECOGNISED, SeqCst);
@@ -1680,6 +1684,23 @@ mod tests {
                 (0, Op::Release { lock: 0x600 }, Some(2)),
             ]
         );
+    }
+
+    /// A traced lock whose implementation takes another word with a compare-exchange
+    /// while its request is pending (wasmgrind-guest's RwLock): the word is not
+    /// recognised, so the request is not interrupted.
+    #[test]
+    fn no_recognised_acquire_inside_a_traced_request() {
+        let s = recognizing(2);
+        let t = s.begin_thread(0).unwrap();
+        t.start_lock(L, 0);
+        atomic(&t, L + 4, abi::VALUE_CMPXCHG, 0, 1, 1);
+        atomic(&t, L + 4, abi::VALUE_XCHG, 1, 0, 2);
+        t.finish_lock(L, 0);
+        t.start_unlock(L, 2);
+        let f = s.finish(None).unwrap();
+        assert_eq!(f.acquisitions, 1);
+        assert_eq!(f.lock_consistency, None);
     }
 
     #[test]
