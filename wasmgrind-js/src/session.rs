@@ -168,6 +168,12 @@ impl LockTable {
     }
 }
 
+/// A compare-exchange or exchange from 0 acquires a lock only if it writes a value below
+/// this: lock words hold small states (std's futex mutex 1 and 2, a spin lock's `true`),
+/// while a word that gets a pointer over 0 (`AtomicPtr::compare_exchange(null, p)`, lazy
+/// initialization, std's channel contexts) is no lock and would stay "held" for ever.
+pub const LOCK_VALUE_LIMIT: u64 = 1 << 16;
+
 /// The bits of [`LockTable`]'s flags, which lock recognition keeps per address.
 struct Flags;
 
@@ -963,7 +969,7 @@ impl ThreadCtx {
     /// An atomic write of `addr`: `old` read, `new` written (see [`Self::atomic_value`]).
     fn lock_word(&self, addr: u32, op: i32, old: u64, new: u64, loc: LocationId) {
         let table = &self.session.locks;
-        let acquires = old == 0 && new != 0;
+        let acquires = old == 0 && new != 0 && new < LOCK_VALUE_LIMIT;
         let at = table.find(addr, acquires && op == abi::VALUE_CMPXCHG);
         let Some(at) = at else {
             return;
@@ -1593,9 +1599,12 @@ mod tests {
         let s = recognizing(3);
         let t1 = s.begin_thread(1).unwrap();
         let t2 = s.begin_thread(2).unwrap();
-        // A compare-exchange from a non-zero value, or to 0, acquires nothing.
+        // A compare-exchange from a non-zero value, or to 0, acquires nothing; nor does
+        // one that installs a pointer.
         atomic(&t1, 0x300, abi::VALUE_CMPXCHG, 1, 2, 1);
         atomic(&t1, 0x304, abi::VALUE_CMPXCHG, 0, 0, 1);
+        atomic(&t1, 0x314, abi::VALUE_CMPXCHG, 0, 0x12_3450, 1);
+        assert_eq!(s.lock_owner(0x314), None);
         // An exchange from 0 of a word never taken by a compare-exchange (a thread
         // parker's `swap(NOTIFIED)`) acquires nothing either.
         atomic(&t1, 0x308, abi::VALUE_XCHG, 0, 1, 3);
