@@ -106,7 +106,7 @@ fn mem(
             memarg: Some(memarg),
             memories: [m, m],
             extra,
-            xchg: name.contains(".xchg"),
+            xchg: matches!(shape, Shape::Rmw(_)) && name.contains(".xchg"),
         }),
         // A GC array access: not linear memory.
         MemArgTarget::Array(_) => None,
