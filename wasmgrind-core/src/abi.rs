@@ -29,7 +29,8 @@
 //! offset in the code section.
 //! The import keeps its module and name; only its type gains the parameter
 //! ([`FuncSig::params_with_location`]). The instrumenter also adds the memory hooks
-//! [`MEM_READ`] and [`MEM_WRITE`].
+//! [`MEM_READ`], [`MEM_WRITE`] and [`MEM_ATOMIC_BEGIN`], and with lock recognition on
+//! [`MEM_ATOMIC_VALUE`], which passes the values of atomic accesses.
 //!
 //! # Exports of a guest
 //!
@@ -236,6 +237,47 @@ pub const MEM_ATOMIC_BEGIN: FuncSig = FuncSig {
     params: &[I32],
     results: &[],
 };
+
+/// Memory hook added by the instrumenter with lock recognition on
+/// (`InstrumentConfig::atomic_values` of `wasmgrind-instrument`):
+/// `mem_atomic_value(addr: i32, op: i32, old: i64, new: i64, loc: i32)`.
+///
+/// It tells the runtime the values of an atomic access, so that it can recognise lock
+/// words (std's futex `Mutex`, spin locks). `addr` is the effective address, `op` one of
+/// the `VALUE_*` codes, `old` and `new` the values (zero-extended to 64 bits; `new` is
+/// masked to the access width), `loc` the access's location. For the accesses it is
+/// called inside the access's atomic bracket: after the access and before its
+/// `mem_read`/`mem_write`, so the runtime sees the atomics of one address in the order
+/// they took effect.
+///
+/// | `op` | when | `old` | `new` |
+/// |---|---|---|---|
+/// | [`VALUE_CMPXCHG`] | a compare-exchange that exchanged | the loaded value | the replacement |
+/// | [`VALUE_XCHG`] | `*.atomic.rmw*.xchg*` | the loaded value | the stored operand |
+/// | [`VALUE_STORE`] | an atomic store | 0 | the stored value |
+/// | [`VALUE_RMW`] | any other atomic read-modify-write (add, sub, and, or, xor) | the loaded value | 0 |
+/// | [`VALUE_WAIT`] | before `memory.atomic.wait32`/`wait64` (after its `mem_read`) | the expected value | the timeout (ns, negative: none) |
+/// | [`VALUE_WAIT_END`] | after the wait returned | the wait's result (0 woken, 1 not-equal, 2 timed out) | 0 |
+///
+/// A compare-exchange that did not exchange calls no value hook: it wrote nothing.
+pub const MEM_ATOMIC_VALUE: FuncSig = FuncSig {
+    name: "mem_atomic_value",
+    params: &[I32, I32, ValType::I64, ValType::I64, I32],
+    results: &[],
+};
+
+/// `op` of [`MEM_ATOMIC_VALUE`]: a compare-exchange that exchanged.
+pub const VALUE_CMPXCHG: i32 = 0;
+/// `op` of [`MEM_ATOMIC_VALUE`]: an atomic exchange (`xchg`).
+pub const VALUE_XCHG: i32 = 1;
+/// `op` of [`MEM_ATOMIC_VALUE`]: an atomic store.
+pub const VALUE_STORE: i32 = 2;
+/// `op` of [`MEM_ATOMIC_VALUE`]: an atomic add, sub, and, or or xor.
+pub const VALUE_RMW: i32 = 3;
+/// `op` of [`MEM_ATOMIC_VALUE`]: a `memory.atomic.wait` is about to block.
+pub const VALUE_WAIT: i32 = 4;
+/// `op` of [`MEM_ATOMIC_VALUE`]: a `memory.atomic.wait` returned.
+pub const VALUE_WAIT_END: i32 = 5;
 
 /// The `atomic` argument of a memory hook: a plain access.
 pub const ACCESS_PLAIN: i32 = 0;

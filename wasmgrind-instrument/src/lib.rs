@@ -9,7 +9,8 @@ pub use wasmgrind_core::location::{Location, LocationId};
 /// Name of the custom section that marks an instrumented module.
 ///
 /// Its payload is three little-endian `u32`s: the format version (1), flags (bit 0: the
-/// memory hooks are imported) and the number of entries of the location table.
+/// memory hooks are imported; bit 1: so is `mem_atomic_value`) and the number of entries
+/// of the location table.
 pub const INSTRUMENT_SECTION: &str = "wasmgrind.instrument";
 
 /// Largest number of locals per function that engines accept (the JS API limit).
@@ -25,6 +26,10 @@ pub struct InstrumentConfig {
     pub memory_tracing: bool,
     /// Validate the output (and, if that fails, the input). Default `true`.
     pub validate: bool,
+    /// Also pass the values of atomic accesses and the waits to the runtime through
+    /// `wasmgrind.mem_atomic_value`, for lock recognition. Only with
+    /// [`memory_tracing`](InstrumentConfig::memory_tracing). Default `false`.
+    pub atomic_values: bool,
 }
 
 impl Default for InstrumentConfig {
@@ -32,6 +37,7 @@ impl Default for InstrumentConfig {
         InstrumentConfig {
             memory_tracing: true,
             validate: true,
+            atomic_values: false,
         }
     }
 }

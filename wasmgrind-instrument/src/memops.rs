@@ -61,6 +61,8 @@ pub(crate) struct MemOp {
     pub memories: [u32; 2],
     /// A trailing immediate printed after the memarg (lane or data index).
     pub extra: Option<u32>,
+    /// Whether it is an atomic exchange (`*.atomic.rmw*.xchg*`).
+    pub xchg: bool,
 }
 
 impl MemOp {
@@ -104,6 +106,7 @@ fn mem(
             memarg: Some(memarg),
             memories: [m, m],
             extra,
+            xchg: matches!(shape, Shape::Rmw(_)) && name.contains(".xchg"),
         }),
         // A GC array access: not linear memory.
         MemArgTarget::Array(_) => None,
@@ -347,6 +350,7 @@ fn bulk(name: &'static str, shape: Shape, memories: [u32; 2], extra: Option<u32>
         memarg: None,
         memories,
         extra,
+        xchg: false,
     }
 }
 

@@ -144,6 +144,58 @@ fn hook(out: &mut Vec<u8>, hook: u32, addr: u32, offset: u64, width: Width, kind
     s.i32_const(kind).i32_const(loc).call(hook);
 }
 
+/// A value argument of `mem_atomic_value`.
+#[derive(Clone, Copy)]
+enum Operand {
+    /// The constant 0.
+    Zero,
+    /// A local of type `i32` (zero-extended) or `i64`.
+    Local(u32, Val),
+}
+
+/// Pushes `v` as an `i64`, masked to the low `width` bytes when `mask` (an `i32` is
+/// zero-extended, so its mask is only needed below 4 bytes).
+fn push_i64(s: &mut InstructionSink<'_>, v: Operand, width: u32, mask: bool) {
+    match v {
+        Operand::Zero => {
+            s.i64_const(0);
+        }
+        Operand::Local(l, t) => {
+            s.local_get(l);
+            if t == Val::I32 {
+                s.i64_extend_i32_u();
+            }
+            let full = if t == Val::I32 { 4 } else { 8 };
+            if mask && width < full {
+                s.i64_const(((1u64 << (8 * width)) - 1) as i64).i64_and();
+            }
+        }
+    }
+}
+
+/// Emits `mem_atomic_value(addr + offset, op, old, new, loc)`; `new` is masked to the
+/// access's `width` (a narrow store or exchange writes only its low bytes; the loaded
+/// `old` is zero-extended by the instruction already).
+#[allow(clippy::too_many_arguments)]
+fn value_hook(
+    out: &mut Vec<u8>,
+    hook: u32,
+    addr: u32,
+    offset: u64,
+    op: i32,
+    old: Operand,
+    new: Operand,
+    width: u32,
+    loc: i32,
+) {
+    let mut s = sink(out);
+    effective_address(&mut s, addr, offset);
+    s.i32_const(op);
+    push_i64(&mut s, old, width, false);
+    push_i64(&mut s, new, width, true);
+    s.i32_const(loc).call(hook);
+}
+
 /// Fresh locals of the function being rewritten, allocated on first use.
 struct Locals {
     /// Index of the first fresh local.
@@ -185,6 +237,8 @@ struct Rewriter<'a> {
     hook_type: usize,
     /// Index into `new_types` of `mem_atomic_begin`'s type.
     begin_type: usize,
+    /// Index into `new_types` of `mem_atomic_value`'s type, if it is imported.
+    value_type: Option<usize>,
     new_types: Vec<NewType>,
     /// Types in the input's type section.
     type_count: u32,
@@ -244,6 +298,12 @@ impl<'a> Rewriter<'a> {
         } else {
             (usize::MAX, usize::MAX)
         };
+        let value_type = (config.memory_tracing && config.atomic_values).then(|| {
+            intern(
+                abi::MEM_ATOMIC_VALUE.params.to_vec(),
+                abi::MEM_ATOMIC_VALUE.results,
+            )
+        });
         let mut located_at = vec![u32::MAX; scan.func_imports as usize];
         for (i, l) in scan.located.iter().enumerate() {
             // `i` < number of imports < 2^32.
@@ -253,12 +313,19 @@ impl<'a> Rewriter<'a> {
         Rewriter {
             wasm,
             memory_tracing: config.memory_tracing,
-            added: if config.memory_tracing { 3 } else { 0 },
+            added: if !config.memory_tracing {
+                0
+            } else if value_type.is_some() {
+                4
+            } else {
+                3
+            },
             located_checked: vec![false; scan.located.len()],
             located_at,
             located_type,
             hook_type,
             begin_type,
+            value_type,
             new_types,
             type_count: 0,
             param_counts: Vec::new(),
@@ -419,6 +486,10 @@ impl<'a> Rewriter<'a> {
             imports.import(abi::IMPORT_MODULE, abi::MEM_WRITE.name, ty);
             let begin = EntityType::Function(self.new_type_index(self.begin_type)?);
             imports.import(abi::IMPORT_MODULE, abi::MEM_ATOMIC_BEGIN.name, begin);
+            if let Some(v) = self.value_type {
+                let value = EntityType::Function(self.new_type_index(v)?);
+                imports.import(abi::IMPORT_MODULE, abi::MEM_ATOMIC_VALUE.name, value);
+            }
         }
         self.imports_done = true;
         Ok(())
@@ -613,6 +684,8 @@ impl<'a> Rewriter<'a> {
         let read = self.scan.func_imports;
         let write = read + 1;
         let begin = read + 2;
+        // `mem_atomic_value`, when imported.
+        let value = self.value_type.map(|_| read + 3);
         let off = m.offset();
         let w = Width::Const(m.width);
         let kind = if m.atomic {
@@ -643,6 +716,11 @@ impl<'a> Rewriter<'a> {
                 atomic_begin(out);
                 sink(out).local_get(v);
                 out.extend_from_slice(raw);
+                if let (Some(value), true) = (value, m.atomic) {
+                    let old = Operand::Zero;
+                    let new = Operand::Local(v, t);
+                    value_hook(out, value, a, off, abi::VALUE_STORE, old, new, m.width, loc);
+                }
                 hook(out, write, a, off, w, kind, loc);
             }
             Shape::Rmw(t) => {
@@ -651,6 +729,18 @@ impl<'a> Rewriter<'a> {
                 atomic_begin(out);
                 sink(out).local_get(v);
                 out.extend_from_slice(raw);
+                if let Some(value) = value {
+                    // The loaded value (the instruction's result) goes to the hook too.
+                    let loaded = l.get(t, 2);
+                    sink(out).local_tee(loaded);
+                    let old = Operand::Local(loaded, t);
+                    let (op, new) = if m.xchg {
+                        (abi::VALUE_XCHG, Operand::Local(v, t))
+                    } else {
+                        (abi::VALUE_RMW, Operand::Zero)
+                    };
+                    value_hook(out, value, a, off, op, old, new, m.width, loc);
+                }
                 hook(out, write, a, off, w, abi::ACCESS_RMW, loc);
             }
             Shape::LoadLane => {
@@ -688,6 +778,12 @@ impl<'a> Rewriter<'a> {
                 }
                 // Exchanged: one read-modify-write; else an atomic read.
                 s.if_(BlockType::Empty);
+                if let Some(value) = value {
+                    let old = Operand::Local(loaded, t);
+                    let new = Operand::Local(replacement, t);
+                    let op = abi::VALUE_CMPXCHG;
+                    value_hook(out, value, a, off, op, old, new, m.width, loc);
+                }
                 hook(out, write, a, off, w, abi::ACCESS_RMW, loc);
                 sink(out).else_();
                 hook(out, read, a, off, w, kind, loc);
@@ -701,8 +797,18 @@ impl<'a> Rewriter<'a> {
                     .local_set(expected)
                     .local_tee(a);
                 hook(out, read, a, off, w, kind, loc);
+                if let Some(value) = value {
+                    let old = Operand::Local(expected, t);
+                    let new = Operand::Local(timeout, Val::I64);
+                    value_hook(out, value, a, off, abi::VALUE_WAIT, old, new, 8, loc);
+                }
                 sink(out).local_get(expected).local_get(timeout);
                 out.extend_from_slice(raw);
+                if let Some(value) = value {
+                    // The wait's result stays on the stack, under the hook's arguments.
+                    let op = abi::VALUE_WAIT_END;
+                    value_hook(out, value, a, off, op, Operand::Zero, Operand::Zero, 8, loc);
+                }
             }
             Shape::Notify => {
                 let count = l.get(Val::I32, 1);
@@ -991,7 +1097,8 @@ impl Reencode for Rewriter<'_> {
         if before.is_none() {
             let mut data = Vec::with_capacity(12);
             data.extend_from_slice(&1u32.to_le_bytes());
-            data.extend_from_slice(&u32::from(self.memory_tracing).to_le_bytes());
+            let flags = u32::from(self.memory_tracing) | u32::from(self.value_type.is_some()) << 1;
+            data.extend_from_slice(&flags.to_le_bytes());
             data.extend_from_slice(&(self.locations.len() as u32).to_le_bytes());
             module.section(&CustomSection {
                 name: Cow::Borrowed(INSTRUMENT_SECTION),

@@ -78,6 +78,8 @@ const imports = {
     mem_read: hook('r'),
     mem_write: hook('w'),
     mem_atomic_begin: (addr) => log.push(['begin', addr >>> 0]),
+    mem_atomic_value: (addr, op, old, nw, loc) =>
+      log.push(['value', addr >>> 0, op, String(old), String(nw), loc]),
     start_lock: (lock, loc) => log.push(['start_lock', lock, loc === undefined ? null : loc]),
   },
 };
@@ -285,5 +287,113 @@ fn hooks_see_the_accesses_and_results_are_unchanged() {
             assert_eq!(call["result"], result, "{name}");
         }
         assert_eq!(describe(call), log, "{name}");
+    }
+}
+
+/// With `atomic_values`, the value hook sees what each atomic wrote: the loaded and the
+/// stored value, only for a compare-exchange that exchanged, masked to the width, and a
+/// wait bracketed before and after.
+#[test]
+fn the_value_hook_sees_the_values_of_atomic_writes() {
+    let module = r#"
+(module
+  (memory (export "memory") 1 1 shared)
+  (func (export "cas") (param $p i32) (param $e i32) (param $n i32) (result i32)
+    local.get $p
+    local.get $e
+    local.get $n
+    i32.atomic.rmw.cmpxchg)
+  (func (export "cas8") (param $p i32) (param $e i32) (param $n i32) (result i32)
+    local.get $p
+    local.get $e
+    local.get $n
+    i32.atomic.rmw8.cmpxchg_u)
+  (func (export "swap") (param $p i32) (param $v i32) (result i32)
+    local.get $p
+    local.get $v
+    i32.atomic.rmw.xchg)
+  (func (export "store8") (param $p i32) (param $v i32)
+    local.get $p
+    local.get $v
+    i32.atomic.store8)
+  (func (export "store64") (param $p i32) (param $v i64)
+    local.get $p
+    local.get $v
+    i64.atomic.store offset=8)
+  (func (export "add") (param $p i32) (param $v i32) (result i32)
+    local.get $p
+    local.get $v
+    i32.atomic.rmw.add)
+  (func (export "wait") (param $p i32) (param $e i32) (result i32)
+    local.get $p
+    local.get $e
+    i64.const 0
+    memory.atomic.wait32)
+  (@custom "wasmgrind.patch" "\07\00\00\00\00\00\00\00")
+)
+"#;
+    let input = wat(module);
+    let cfg = wasmgrind_instrument::InstrumentConfig {
+        atomic_values: true,
+        ..wasmgrind_instrument::InstrumentConfig::default()
+    };
+    let out = wasmgrind_instrument::instrument(&input, &cfg).unwrap();
+    let calls = r#"[
+        ["cas", [100, 0, 1]],
+        ["cas", [100, 0, 1]],
+        ["swap", [100, 2]],
+        ["swap", [100, 0]],
+        ["cas8", [104, 256, 511]],
+        ["store8", [108, 257]],
+        ["store64", [112, {"i64": "-1"}]],
+        ["add", [120, 3]],
+        ["wait", [124, 1]]
+    ]"#;
+    let result = run_node(&out.wasm, "values", calls);
+    let values: Vec<Vec<String>> = result
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|call| {
+            call["log"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e[0] == "value")
+                .map(|e| {
+                    format!(
+                        "{} {} {} {}",
+                        e[1],
+                        e[2],
+                        e[3].as_str().unwrap(),
+                        e[4].as_str().unwrap()
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    let expected: [&[&str]; 9] = [
+        // compare_exchange(0, 1) succeeds: op 0, old 0, new 1.
+        &["100 0 0 1"],
+        // It fails (memory holds 1): no value hook.
+        &[],
+        // swap(2) returns 1; swap(0) returns 2.
+        &["100 1 1 2"],
+        &["100 1 2 0"],
+        // 256 & 0xff == 0 matches; 511 is stored as 0xff.
+        &["104 0 0 255"],
+        // store8 of 257 stores 1.
+        &["108 2 0 1"],
+        // JS sees i64 as signed BigInt.
+        &["120 2 0 -1"],
+        // Another read-modify-write: op 3 with the loaded value (the low half of the
+        // i64 -1, zero-extended).
+        &["120 3 4294967295 0"],
+        // The wait: before (expected 1, timeout 0), after (op 5).
+        &["124 4 1 0", "124 5 0 0"],
+    ];
+    assert_eq!(values.len(), expected.len());
+    for (i, (got, want)) in values.iter().zip(expected).enumerate() {
+        assert_eq!(got, want, "call {i}");
     }
 }

@@ -3,7 +3,9 @@
 //! Run with `BLESS=1` to rewrite the golden files after an intended change.
 //!
 //! A fixture is instrumented with memory tracing on; a line `;; modes: trace notrace`
-//! adds a second golden file `<name>.notrace.wat` with memory tracing off.
+//! adds a second golden file `<name>.notrace.wat` with memory tracing off, and a line
+//! `;; modes: trace values` one named `<name>.values.wat` with the atomic value hook
+//! (lock recognition) on.
 
 mod common;
 
@@ -12,14 +14,43 @@ use std::fs;
 
 use common::*;
 
-fn render(fixture: &str, trace: bool) -> String {
+/// What a golden file shows.
+#[derive(Clone, Copy)]
+enum Mode {
+    Trace,
+    NoTrace,
+    Values,
+}
+
+fn render(fixture: &str, mode: Mode) -> String {
     let path = crate_dir().join("tests/fixtures").join(fixture);
     let input = wat_file(&path);
     assert_valid(&input, fixture);
-    let out = instrument_checked(&input, trace, fixture);
-    // The default configuration (which validates) agrees with the unchecked run.
-    let checked = wasmgrind_instrument::instrument(&input, &config(trace)).unwrap();
-    assert_eq!(checked, out);
+    let trace = !matches!(mode, Mode::NoTrace);
+    let out = if let Mode::Values = mode {
+        let cfg = wasmgrind_instrument::InstrumentConfig {
+            memory_tracing: true,
+            validate: false,
+            atomic_values: true,
+        };
+        let out = wasmgrind_instrument::instrument(&input, &cfg).unwrap();
+        assert_valid(&out.wasm, fixture);
+        let checked = wasmgrind_instrument::InstrumentConfig {
+            validate: true,
+            ..cfg
+        };
+        assert_eq!(
+            wasmgrind_instrument::instrument(&input, &checked).unwrap(),
+            out
+        );
+        out
+    } else {
+        let out = instrument_checked(&input, trace, fixture);
+        // The default configuration (which validates) agrees with the unchecked run.
+        let checked = wasmgrind_instrument::instrument(&input, &config(trace)).unwrap();
+        assert_eq!(checked, out);
+        out
+    };
     let mut text = wasmprinter::print_bytes(&out.wasm).unwrap();
     text.push_str(";; locations (id: func_index func_name +code_offset instr)\n");
     for (i, l) in out.locations.iter().enumerate() {
@@ -50,12 +81,15 @@ fn fixtures_match_golden_output() {
     for fixture in &fixtures {
         let stem = fixture.trim_end_matches(".wat");
         let source = fs::read_to_string(crate_dir().join("tests/fixtures").join(fixture)).unwrap();
-        let mut modes = vec![(true, format!("{stem}.wat"))];
+        let mut modes = vec![(Mode::Trace, format!("{stem}.wat"))];
         if source.contains(";; modes: trace notrace") {
-            modes.push((false, format!("{stem}.notrace.wat")));
+            modes.push((Mode::NoTrace, format!("{stem}.notrace.wat")));
         }
-        for (trace, golden) in modes {
-            let actual = render(fixture, trace);
+        if source.contains(";; modes: trace values") {
+            modes.push((Mode::Values, format!("{stem}.values.wat")));
+        }
+        for (mode, golden) in modes {
+            let actual = render(fixture, mode);
             let path = crate_dir().join("tests/golden").join(&golden);
             if bless {
                 fs::write(&path, &actual).unwrap();

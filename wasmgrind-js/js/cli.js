@@ -56,6 +56,9 @@ Options:
   --atomics-as-locks   export every atomic access as acquire/release of a per-address lock
   --lock-requests      export lock requests too (req(L) in STD; upstream RAPID cannot read them)
   --env NAME=VALUE     an environment variable of a wasi program (repeatable; none by default)
+  --recognize-locks    recognise lock words among the atomics (std's futex Mutex, spin
+                       locks) as locks, for deadlock prediction and live deadlocks
+  --no-recognize-locks do not (the default for now)
   -h, --help           show this help
 
 Exit status (as ThreadSanitizer's), first match wins: 2 for a usage error; 66 when the
@@ -161,6 +164,12 @@ function parse(argv) {
         env[v.slice(0, eq)] = v.slice(eq + 1);
         break;
       }
+      case '--recognize-locks':
+        options.recognizeLocks = true;
+        break;
+      case '--no-recognize-locks':
+        options.recognizeLocks = false;
+        break;
       default:
         if (a.startsWith('-')) throw new UsageError(`unknown option \`${a}\``);
         positional.push(a);

@@ -98,6 +98,13 @@ export const DEFAULT_OPTIONS = Object.freeze({
    * RAPID's STD parser does not know `req`.
    */
   lockRequests: false,
+  /**
+   * Recognise lock words among the atomics (std's futex `Mutex`, spin locks): their
+   * acquisitions and releases become lock events for deadlock prediction, and a thread
+   * waiting on a held one counts for the live deadlock watchdog. Needs `memoryTrace`
+   * (without it, it does nothing). See the book's "Detection" chapter.
+   */
+  recognizeLocks: false,
   /** Idle workers kept ready for new threads (they start a thread in well under 1 ms). */
   spareWorkers: 2,
   /**
@@ -508,7 +515,7 @@ async function prepare(session, binary, functionName, opts, sink, programName) {
   let wasm = patched;
   let locations = '[]';
   if (opts.trace) {
-    const out = glue.instrument(patched, opts.memoryTrace);
+    const out = glue.instrument(patched, opts.memoryTrace, opts.memoryTrace && opts.recognizeLocks);
     wasm = out.wasm;
     locations = out.locations;
   }
@@ -536,6 +543,7 @@ async function prepare(session, binary, functionName, opts, sink, programName) {
     locations,
     bytes,
     patched,
+    opts.trace && opts.memoryTrace && opts.recognizeLocks,
   );
   session.attach({
     glue,
@@ -564,6 +572,7 @@ const PROVIDED = new Set([
   'mem_read',
   'mem_write',
   'mem_atomic_begin',
+  'mem_atomic_value',
 ]);
 
 /**

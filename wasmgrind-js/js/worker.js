@@ -165,6 +165,7 @@ function serve(init) {
     wasmgrind.mem_read = u.wgrind_mem_read;
     wasmgrind.mem_write = u.wgrind_mem_write;
     wasmgrind.mem_atomic_begin = u.wgrind_mem_atomic_begin;
+    wasmgrind.mem_atomic_value = u.wgrind_mem_atomic_value;
     // Allocations matter only to the race detector, which needs the memory accesses.
     wasmgrind.heap_alloc = run.memoryTrace ? u.wgrind_heap_alloc : u.wgrind_untraced_heap;
     wasmgrind.heap_free = run.memoryTrace ? u.wgrind_heap_free : u.wgrind_untraced_heap;

@@ -61,6 +61,13 @@ pub extern "C" fn wgrind_mem_atomic_begin(addr: u32) {
     with_ctx(|c| c.atomic_begin(addr));
 }
 
+/// `mem_atomic_value(addr, op, old, new, loc)`: the values of an atomic access or a wait
+/// (`abi::VALUE_*`), for lock recognition; see [`ThreadCtx::atomic_value`].
+#[no_mangle]
+pub extern "C" fn wgrind_mem_atomic_value(addr: u32, op: i32, old: u64, new: u64, loc: u32) {
+    with_ctx(|c| c.atomic_value(addr, op, old, new, loc));
+}
+
 /// `heap_alloc(ptr, size)`: the guest's allocator handed out `[ptr, ptr + size)`.
 #[no_mangle]
 pub extern "C" fn wgrind_heap_alloc(ptr: u32, size: u32) {

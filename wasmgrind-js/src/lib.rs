@@ -89,11 +89,17 @@ pub fn default_stack_size() -> u32 {
 }
 
 /// Instruments a patched module (`wasmgrind-instrument`). Returns
-/// `{ wasm: Uint8Array, locations: string }`, the location table as JSON.
+/// `{ wasm: Uint8Array, locations: string }`, the location table as JSON. `atomic_values`
+/// (optional, default false) adds the `mem_atomic_value` hook that lock recognition needs.
 #[wasm_bindgen]
-pub fn instrument(wasm: &[u8], memory_tracing: bool) -> JsResult<Object> {
+pub fn instrument(
+    wasm: &[u8],
+    memory_tracing: bool,
+    atomic_values: Option<bool>,
+) -> JsResult<Object> {
     let config = wasmgrind_instrument::InstrumentConfig {
         memory_tracing,
+        atomic_values: atomic_values.unwrap_or(false),
         ..Default::default()
     };
     let out =
@@ -240,7 +246,9 @@ fn limit(value: f64) -> Option<u64> {
 /// most `max_events` events and `max_trace_bytes` bytes of trace (`Infinity`: no limit),
 /// exported with `atomics_as_locks` and `lock_requests`; `locations_json` is the location
 /// table from [`instrument`]; `original` and `patched` are the module before and after
-/// [`patch`], for `file:line` in the reports. Recording threads wait while more than
+/// [`patch`], for `file:line` in the reports; `recognize_locks` turns lock words among the
+/// atomics into lock events ([`Config::recognize_locks`]; the module must have been
+/// instrumented with `atomic_values`). Recording threads wait while more than
 /// [`Config::DEFAULT_MAX_PENDING`] events wait for [`trace_drain`].
 #[wasm_bindgen(js_name = traceStart)]
 #[allow(clippy::too_many_arguments)]
@@ -253,6 +261,7 @@ pub fn trace_start(
     locations_json: &str,
     original: Vec<u8>,
     patched: Vec<u8>,
+    recognize_locks: Option<bool>,
 ) -> JsResult<()> {
     let locations: Vec<Location> = serde_json::from_str(locations_json)
         .map_err(|e| fail("SessionError", SessionError::BadLocations(e.to_string())))?;
@@ -265,6 +274,7 @@ pub fn trace_start(
             atomics_as_locks,
             lock_requests,
         },
+        recognize_locks: recognize_locks.unwrap_or(false),
     };
     let session = Session::new(config, locations).map_err(|e| fail("SessionError", e))?;
     session.set_modules(original, patched);

@@ -38,6 +38,7 @@ use std::sync::atomic::{
 };
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
+use wasmgrind_core::abi;
 use wasmgrind_core::analysis::report::{report, Report};
 use wasmgrind_core::analysis::symbolize::Symbolizer;
 use wasmgrind_core::analysis::{Analyzer, Findings, LiveDeadlock};
@@ -73,6 +74,11 @@ pub struct Slot {
     busy: AtomicU32,
     /// `1 << 32 | lock` while the thread requested `lock` and does not hold it yet.
     waiting: AtomicU64,
+    /// `loc + 1` of the wait of a recognised lock that set `waiting`, 0 for none.
+    wait_loc: AtomicU32,
+    /// Set when another thread made a recognised lock that this thread holds unknown
+    /// (see [`Flags::POISONED`]): the thread records its release at its next lock event.
+    stale: AtomicU32,
     /// The thread id's recorder, made on first use and kept: a recycled thread id (the
     /// runtime reuses the ids of joined threads) records into the same buffer, which
     /// stays in order because one incarnation ends before the next begins.
@@ -86,6 +92,8 @@ struct LockTable {
     keys: Box<[AtomicU32]>,
     /// `tid + 1` of the holder, 0 for none.
     owners: Box<[AtomicU32]>,
+    /// What lock recognition knows of each lock ([`Flags`] bits).
+    flags: Box<[AtomicU32]>,
     /// Set when a lock found no free slot.
     overflowed: AtomicU32,
 }
@@ -95,6 +103,7 @@ impl LockTable {
         LockTable {
             keys: (0..size).map(|_| AtomicU32::new(0)).collect(),
             owners: (0..size).map(|_| AtomicU32::new(0)).collect(),
+            flags: (0..size).map(|_| AtomicU32::new(0)).collect(),
             overflowed: AtomicU32::new(0),
         }
     }
@@ -140,6 +149,10 @@ impl LockTable {
 
     fn owner(&self, lock: u32) -> Option<u32> {
         let at = self.find(lock, false)?;
+        // A lock that recognition gave up on has no holder it can vouch for.
+        if self.flags[at].load(SeqCst) & Flags::POISONED != 0 {
+            return None;
+        }
         self.owners[at].load(SeqCst).checked_sub(1)
     }
 
@@ -153,6 +166,30 @@ impl LockTable {
         held.sort_unstable();
         held
     }
+}
+
+/// A compare-exchange or exchange from 0 acquires a lock only if it writes a value below
+/// this: lock words hold small states (std's futex mutex 1 and 2, a spin lock's `true`),
+/// while a word that gets a pointer over 0 (`AtomicPtr::compare_exchange(null, p)`, lazy
+/// initialization, std's channel contexts) is no lock and would stay "held" for ever.
+pub const LOCK_VALUE_LIMIT: u64 = 1 << 16;
+
+/// The bits of [`LockTable`]'s flags, which lock recognition keeps per address.
+struct Flags;
+
+impl Flags {
+    /// A compare-exchange from 0 took this word once: it is a recognised lock, and an
+    /// exchange from 0 takes it too (the contended path of std's futex mutex).
+    const KNOWN: u32 = 1;
+    /// While a thread held the lock, another thread used the word in a way a lock word is
+    /// not (another read-modify-write, a store, a write of 0): recognition ignores the
+    /// word until the holder has recorded its release (at its next lock event).
+    const POISONED: u32 = 2;
+    /// A traced lock hook (`start_lock`, ...) names this address: the program's own lock
+    /// events describe it, and recognition leaves it alone.
+    const TRACED: u32 = 4;
+    /// The current holder took the lock through recognition.
+    const RECOGNISED: u32 = 8;
 }
 
 /// The settings of a [`Session`].
@@ -170,6 +207,10 @@ pub struct Config {
     pub max_pending: Option<u64>,
     /// How the trace is exported.
     pub export: ExportOptions,
+    /// Recognise lock words among the atomics (`recognizeLocks`): the values reported by
+    /// the `mem_atomic_value` hook become `Acquire`/`Release` events and waits for such
+    /// locks count for the live deadlock watchdog. See [`ThreadCtx::atomic_value`].
+    pub recognize_locks: bool,
 }
 
 impl Config {
@@ -186,6 +227,7 @@ impl Config {
             max_trace_bytes: None,
             max_pending: None,
             export: ExportOptions::default(),
+            recognize_locks: false,
         }
     }
 }
@@ -276,6 +318,7 @@ pub struct Session {
     /// The byte limit the stream had reached when it finished.
     bytes_reached: Mutex<Option<BytesReached>>,
     max_pending: Option<u64>,
+    recognize_locks: bool,
 }
 
 fn lock_stream(m: &Mutex<Option<Stream>>) -> MutexGuard<'_, Option<Stream>> {
@@ -311,6 +354,7 @@ impl Session {
             ignored: (AtomicU32::new(0), AtomicU32::new(0)),
             bytes_reached: Mutex::new(None),
             max_pending: config.max_pending,
+            recognize_locks: config.recognize_locks,
         })
     }
 
@@ -344,6 +388,9 @@ impl Session {
             tid,
             stripe: Cell::new(None),
             until_check: Cell::new(THROTTLE_EVERY),
+            contending: Cell::new(None),
+            requested: Cell::new(None),
+            wait_set: Cell::new(false),
         })
     }
 
@@ -532,7 +579,16 @@ impl Session {
             .modules
             .get()
             .and_then(|(original, patched)| Symbolizer::for_patched(original, patched).ok());
-        let report = report(&summary.findings, &self.locations, symbolizer.as_ref());
+        let mut findings = summary.findings;
+        if let Some(d) = findings.deadlock.as_mut() {
+            // A thread that waits for a recognised lock it never requested in the trace
+            // (its first wait) is located by the wait.
+            for t in d.threads.iter_mut().filter(|t| t.requested_at.is_none()) {
+                let slot = self.slots.get(t.thread as usize);
+                t.requested_at = slot.and_then(|s| s.wait_loc.load(SeqCst).checked_sub(1));
+            }
+        }
+        let report = report(&findings, &self.locations, symbolizer.as_ref());
         let mut timings = summary.timings;
         timings.analysis_ms += now_ms() - t0;
         Ok(Finished {
@@ -657,6 +713,14 @@ pub struct ThreadCtx {
     stripe: Cell<Option<usize>>,
     /// Guarded entries until the next look at the number of pending events.
     until_check: Cell<u32>,
+    /// The recognised lock whose last exchange by this thread found it held: the thread
+    /// is contending for it, and its next wait on it is a request.
+    contending: Cell<Option<u32>>,
+    /// The recognised lock this thread requested (recorded a `Request` for) and does not
+    /// hold yet.
+    requested: Cell<Option<u32>>,
+    /// Whether `waiting` of the slot was set by the wait of a recognised lock.
+    wait_set: Cell<bool>,
 }
 
 impl ThreadCtx {
@@ -786,6 +850,10 @@ impl ThreadCtx {
     /// The thread is about to block on `lock`.
     pub fn start_lock(&self, lock: u32, loc: LocationId) {
         self.guarded(|c| {
+            if c.session.recognize_locks {
+                c.release_stale();
+                c.mark_traced(lock);
+            }
             c.slot.waiting.store(1 << 32 | u64::from(lock), SeqCst);
             c.record(Op::Request { lock }, Some(loc));
         });
@@ -795,6 +863,14 @@ impl ThreadCtx {
     pub fn finish_lock(&self, lock: u32, loc: LocationId) {
         self.guarded(|c| {
             c.slot.waiting.store(0, SeqCst);
+            if c.session.recognize_locks {
+                c.release_stale();
+                // A `try_lock` whose compare-exchange recognition saw first: that
+                // `Acquire` stands for this one.
+                if c.mark_traced(lock) {
+                    return;
+                }
+            }
             c.session.locks.set_owner(lock, c.tid);
             c.record(Op::Acquire { lock }, Some(loc));
         });
@@ -803,9 +879,186 @@ impl ThreadCtx {
     /// The thread is about to release `lock` (it still holds it).
     pub fn start_unlock(&self, lock: u32, loc: LocationId) {
         self.guarded(|c| {
+            if c.session.recognize_locks {
+                c.mark_traced(lock);
+            }
             c.record(Op::Release { lock }, Some(loc));
             c.session.locks.clear_owner(lock, c.tid);
         });
+    }
+
+    /// Marks `lock` as a traced lock, which recognition leaves alone. Returns whether
+    /// this thread holds it through recognition already (then the mark hands it over to
+    /// the traced events).
+    fn mark_traced(&self, lock: u32) -> bool {
+        let table = &self.session.locks;
+        let Some(at) = table.find(lock, true) else {
+            return false;
+        };
+        let before = table.flags[at].fetch_or(Flags::TRACED, SeqCst);
+        let mine = before & Flags::RECOGNISED != 0
+            && before & Flags::POISONED == 0
+            && table.owners[at].load(SeqCst) == self.tid + 1;
+        if before & Flags::RECOGNISED != 0 {
+            table.flags[at].fetch_and(!Flags::RECOGNISED, SeqCst);
+        }
+        mine
+    }
+
+    /// `mem_atomic_value(addr, op, old, new, loc)`: the values of an atomic access (or a
+    /// wait) of `addr`, one of the `abi::VALUE_*` ops. With lock recognition on (see
+    /// [`Config::recognize_locks`]) it turns lock words into lock events:
+    ///
+    /// - a compare-exchange that writes a non-zero value over 0 acquires the lock at
+    ///   `addr` (std's futex mutex, spin locks); from then on the word is a known lock,
+    ///   and an exchange that writes a non-zero value over 0 acquires it as well (the
+    ///   contended path of std's mutex, `swap(2)` returning 0);
+    /// - the holder's exchange, compare-exchange or store of 0 releases it;
+    /// - a thread that exchanged a non-zero value into the held lock of another thread
+    ///   (`swap(2)` returning non-zero) contends for it: its wait on the word records a
+    ///   `Request` (once) and makes it wait for the lock in the runtime's eyes, until the
+    ///   wait returns;
+    /// - any other use of a known lock word (another read-modify-write, a store or a
+    ///   write of 0 by a thread that does not hold it, the holder writing a non-zero
+    ///   value) means it is not a lock of this kind: the holder's hold ends (its release
+    ///   is recorded by the holder, at once or at its next lock event) and the word is
+    ///   ignored from then on.
+    ///
+    /// The access hooks run inside the access's atomic bracket, so the lock events of
+    /// one word are recorded in the order the accesses took effect: the trace stays
+    /// lock-consistent, and a release is recorded before the acquire that follows it.
+    pub fn atomic_value(&self, addr: u32, op: i32, old: u64, new: u64, loc: LocationId) {
+        if !self.session.recognize_locks || self.session.ignored(addr) {
+            return;
+        }
+        self.guarded(|c| match op {
+            abi::VALUE_WAIT => c.wait_begin(addr, loc),
+            abi::VALUE_WAIT_END => {
+                if c.wait_set.replace(false) {
+                    c.slot.waiting.store(0, SeqCst);
+                }
+            }
+            _ => c.lock_word(addr, op, old, new, loc),
+        });
+    }
+
+    /// A wait on `addr` begins.
+    fn wait_begin(&self, addr: u32, loc: LocationId) {
+        let table = &self.session.locks;
+        let Some(at) = table.find(addr, false) else {
+            return;
+        };
+        let f = table.flags[at].load(SeqCst);
+        if f & Flags::KNOWN == 0 || f & (Flags::POISONED | Flags::TRACED) != 0 {
+            return;
+        }
+        let holder = table.owners[at].load(SeqCst).checked_sub(1);
+        if holder.is_none() || holder == Some(self.tid) {
+            return;
+        }
+        if self.contending.get() == Some(addr) && self.requested.get().is_none() {
+            self.release_stale();
+            self.record(Op::Request { lock: addr }, Some(loc));
+            self.requested.set(Some(addr));
+        }
+        self.slot.wait_loc.store(loc.wrapping_add(1), SeqCst);
+        self.slot.waiting.store(1 << 32 | u64::from(addr), SeqCst);
+        self.wait_set.set(true);
+    }
+
+    /// An atomic write of `addr`: `old` read, `new` written (see [`Self::atomic_value`]).
+    fn lock_word(&self, addr: u32, op: i32, old: u64, new: u64, loc: LocationId) {
+        let table = &self.session.locks;
+        let acquires = old == 0 && new != 0 && new < LOCK_VALUE_LIMIT;
+        let at = table.find(addr, acquires && op == abi::VALUE_CMPXCHG);
+        let Some(at) = at else {
+            return;
+        };
+        let f = table.flags[at].load(SeqCst);
+        if f & (Flags::POISONED | Flags::TRACED) != 0 {
+            return;
+        }
+        let holder = table.owners[at].load(SeqCst).checked_sub(1);
+        let exchange = op == abi::VALUE_CMPXCHG || op == abi::VALUE_XCHG;
+        match holder {
+            None => {
+                let known = f & Flags::KNOWN != 0;
+                if acquires && (op == abi::VALUE_CMPXCHG || (op == abi::VALUE_XCHG && known)) {
+                    // A request of another lock is pending: a recognised wait that gave
+                    // up, or a traced lock (`start_lock`) whose implementation takes
+                    // this word on its way (wasmgrind-guest's RwLock). An acquire here
+                    // would interrupt the request, so the word is left unrecognised
+                    // (nobody holds it in recognition's eyes, which stays consistent).
+                    let traced_request =
+                        self.slot.waiting.load(SeqCst) != 0 && !self.wait_set.get();
+                    if traced_request || self.requested.get().is_some_and(|r| r != addr) {
+                        return;
+                    }
+                    self.release_stale();
+                    self.requested.set(None);
+                    self.contending.set(None);
+                    table.flags[at].fetch_or(Flags::KNOWN | Flags::RECOGNISED, SeqCst);
+                    table.owners[at].store(self.tid + 1, SeqCst);
+                    self.record(Op::Acquire { lock: addr }, Some(loc));
+                } else if known && !(new == 0 && op != abi::VALUE_RMW) {
+                    // A free lock word written with a non-zero value other than by an
+                    // acquire, or changed by arithmetic: no lock word any more (its
+                    // memory may have been reused). A compare-exchange from 0 can make
+                    // it one again.
+                    table.flags[at].fetch_and(!Flags::KNOWN, SeqCst);
+                }
+            }
+            Some(h) if h == self.tid => {
+                self.record(Op::Release { lock: addr }, Some(loc));
+                table.owners[at].store(0, SeqCst);
+                let mut clear = Flags::RECOGNISED;
+                if new != 0 || op == abi::VALUE_RMW {
+                    // The holder left something other than 0 (std's `Once` completing,
+                    // an `RwLock` unlocking by subtraction): released, and no lock word
+                    // any more.
+                    clear |= Flags::KNOWN;
+                }
+                table.flags[at].fetch_and(!clear, SeqCst);
+            }
+            Some(h) => {
+                if exchange && old != 0 && new != 0 {
+                    // A waiter marks the lock contended (`swap(2)` returning non-zero).
+                    if op == abi::VALUE_XCHG {
+                        self.contending.set(Some(addr));
+                    }
+                } else {
+                    // The word changed under its holder in a way a lock does not: the
+                    // holder records its release itself, at its next lock event.
+                    table.flags[at].fetch_or(Flags::POISONED, SeqCst);
+                    if let Some(slot) = self.session.slots.get(h as usize) {
+                        slot.stale.store(1, SeqCst);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records the release of every recognised lock this thread still holds although
+    /// recognition gave up on it (see [`Flags::POISONED`]), so that the lock-order graph
+    /// does not see them held for ever.
+    fn release_stale(&self) {
+        if self.slot.stale.load(SeqCst) == 0 || self.slot.stale.swap(0, SeqCst) == 0 {
+            return;
+        }
+        let table = &self.session.locks;
+        for at in 0..table.keys.len() {
+            let f = table.flags[at].load(SeqCst);
+            let stale = Flags::POISONED | Flags::RECOGNISED;
+            if f & stale == stale && table.owners[at].load(SeqCst) == self.tid + 1 {
+                let lock = table.keys[at].load(SeqCst).wrapping_sub(1);
+                // Recorded before the word can be recognised again, so that a later
+                // acquire follows this release in the trace.
+                self.record(Op::Release { lock }, None);
+                table.owners[at].store(0, SeqCst);
+                let clear = Flags::POISONED | Flags::RECOGNISED | Flags::KNOWN;
+                table.flags[at].fetch_and(!clear, SeqCst);
+            }
+        }
     }
 
     /// The thread started thread `child`; recorded before the child can run.
@@ -1246,6 +1499,278 @@ mod tests {
                     None
                 ),
             ]
+        );
+    }
+
+    /// A session with lock recognition on.
+    fn recognizing(max: u32) -> &'static Session {
+        let config = Config {
+            recognize_locks: true,
+            ..config(max)
+        };
+        Box::leak(Box::new(Session::new(config, table()).unwrap()))
+    }
+
+    /// What instrumented code calls for an atomic write of `addr` with its values.
+    fn atomic(t: &ThreadCtx, addr: u32, op: i32, old: u64, new: u64, loc: LocationId) {
+        t.atomic_begin(addr);
+        t.atomic_value(addr, op, old, new, loc);
+        if op == abi::VALUE_STORE {
+            t.write(addr, 4, true, loc);
+        } else {
+            t.rmw(addr, 4, loc);
+        }
+    }
+
+    /// The lock events of `events`, as (thread, op).
+    fn lock_events(events: &[Event]) -> Vec<(u32, Op, Option<LocationId>)> {
+        events
+            .iter()
+            .filter(|e| !e.op.is_access())
+            .map(|e| (e.thread, e.op, e.location))
+            .collect()
+    }
+
+    const L: u32 = 0x100;
+
+    #[test]
+    fn recognises_std_futex_mutex_uncontended() {
+        let s = recognizing(2);
+        let t = s.begin_thread(0).unwrap();
+        // lock: compare_exchange(0, 1) succeeds.
+        atomic(&t, L, abi::VALUE_CMPXCHG, 0, 1, 1);
+        assert_eq!(s.lock_owner(L), Some(0));
+        t.write(0x200, 4, false, 5);
+        // unlock: swap(0) returns 1.
+        atomic(&t, L, abi::VALUE_XCHG, 1, 0, 2);
+        assert_eq!(s.lock_owner(L), None);
+        // Again, so the lock is reusable.
+        atomic(&t, L, abi::VALUE_CMPXCHG, 0, 1, 1);
+        atomic(&t, L, abi::VALUE_XCHG, 1, 0, 2);
+        let f = s.finish(None).unwrap();
+        assert_eq!(
+            f.events,
+            2 + 1 + 2 + 4,
+            "2 acquires, 2 releases, 5 accesses"
+        );
+        assert_eq!(f.acquisitions, 2);
+        assert_eq!(f.lock_consistency, None);
+    }
+
+    #[test]
+    fn recognises_the_contended_path_and_its_wait() {
+        let s = recognizing(3);
+        let t1 = s.begin_thread(1).unwrap();
+        let t2 = s.begin_thread(2).unwrap();
+        atomic(&t1, L, abi::VALUE_CMPXCHG, 0, 1, 1);
+        // t2: compare_exchange fails (no value hook), swap(2) finds it held, waits.
+        t2.atomic_begin(L);
+        t2.read(L, 4, true, 1);
+        atomic(&t2, L, abi::VALUE_XCHG, 1, 2, 3);
+        t2.read(L, 4, true, 4);
+        t2.atomic_value(L, abi::VALUE_WAIT, 2, u64::MAX, 4);
+        assert_eq!(s.waiting_on(2), Some(L), "the watchdog sees the wait");
+        assert_eq!(s.lock_owner(L), Some(1));
+        // Woken without the lock (a spurious wake-up), it swaps again and waits again:
+        // one request only.
+        t2.atomic_value(L, abi::VALUE_WAIT_END, 0, 0, 4);
+        assert_eq!(s.waiting_on(2), None, "a returned wait is no wait");
+        atomic(&t2, L, abi::VALUE_XCHG, 2, 2, 3);
+        t2.atomic_value(L, abi::VALUE_WAIT, 2, u64::MAX, 4);
+        // t1 unlocks: swap(0) returns 2 (contended), wakes t2.
+        atomic(&t1, L, abi::VALUE_XCHG, 2, 0, 2);
+        t2.atomic_value(L, abi::VALUE_WAIT_END, 0, 0, 4);
+        // t2's swap(2) returns 0: it holds the lock.
+        atomic(&t2, L, abi::VALUE_XCHG, 0, 2, 3);
+        assert_eq!(s.lock_owner(L), Some(2));
+        atomic(&t2, L, abi::VALUE_XCHG, 2, 0, 2);
+        let events = s.recorder.finish().unwrap();
+        assert_eq!(
+            lock_events(&events),
+            vec![
+                (1, Op::Acquire { lock: L }, Some(1)),
+                (2, Op::Request { lock: L }, Some(4)),
+                (1, Op::Release { lock: L }, Some(2)),
+                (2, Op::Acquire { lock: L }, Some(3)),
+                (2, Op::Release { lock: L }, Some(2)),
+            ]
+        );
+        let mut checker = wasmgrind_core::trace::LockChecker::new();
+        checker.events(&events);
+        assert!(checker.result().is_ok(), "{:?}", checker.result());
+    }
+
+    #[test]
+    fn what_is_not_a_lock_operation() {
+        let s = recognizing(3);
+        let t1 = s.begin_thread(1).unwrap();
+        let t2 = s.begin_thread(2).unwrap();
+        // A compare-exchange from a non-zero value, or to 0, acquires nothing; nor does
+        // one that installs a pointer.
+        atomic(&t1, 0x300, abi::VALUE_CMPXCHG, 1, 2, 1);
+        atomic(&t1, 0x304, abi::VALUE_CMPXCHG, 0, 0, 1);
+        atomic(&t1, 0x314, abi::VALUE_CMPXCHG, 0, 0x12_3450, 1);
+        assert_eq!(s.lock_owner(0x314), None);
+        // An exchange from 0 of a word never taken by a compare-exchange (a thread
+        // parker's `swap(NOTIFIED)`) acquires nothing either.
+        atomic(&t1, 0x308, abi::VALUE_XCHG, 0, 1, 3);
+        // Nor does an add, or a store of a non-zero value.
+        atomic(&t1, 0x30c, abi::VALUE_RMW, 0, 0, 3);
+        atomic(&t1, 0x310, abi::VALUE_STORE, 0, 1, 3);
+        assert_eq!(s.lock_owner(0x308), None);
+        // A store of 0 by a thread that does not hold the lock releases nothing: the
+        // word is no lock then, and the holder's hold ends at its next lock event.
+        atomic(&t1, L, abi::VALUE_CMPXCHG, 0, 1, 1);
+        atomic(&t2, L, abi::VALUE_STORE, 0, 0, 2);
+        assert_eq!(
+            s.lock_owner(L),
+            None,
+            "the watchdog no longer trusts the word"
+        );
+        assert_eq!(s.held_locks(1), vec![L]);
+        atomic(&t1, 0x400, abi::VALUE_CMPXCHG, 0, 1, 1);
+        assert_eq!(s.held_locks(1), vec![0x400]);
+        // The word can be a lock again.
+        atomic(&t2, L, abi::VALUE_CMPXCHG, 0, 1, 1);
+        assert_eq!(s.lock_owner(L), Some(2));
+        let events = s.recorder.finish().unwrap();
+        assert_eq!(
+            lock_events(&events),
+            vec![
+                (1, Op::Acquire { lock: L }, Some(1)),
+                (1, Op::Release { lock: L }, None),
+                (1, Op::Acquire { lock: 0x400 }, Some(1)),
+                (2, Op::Acquire { lock: L }, Some(1)),
+            ]
+        );
+        let mut checker = wasmgrind_core::trace::LockChecker::new();
+        checker.events(&events);
+        assert!(checker.result().is_ok(), "{:?}", checker.result());
+    }
+
+    #[test]
+    fn a_spin_lock_released_by_a_store_and_an_rwlock_unlocked_by_subtraction() {
+        let s = recognizing(2);
+        let t = s.begin_thread(0).unwrap();
+        // `while flag.compare_exchange(false, true).is_err() {}` ... `flag.store(false)`.
+        atomic(&t, L, abi::VALUE_CMPXCHG, 0, 1, 1);
+        atomic(&t, L, abi::VALUE_STORE, 0, 0, 2);
+        // Once known, `while flag.swap(true) {}` takes it too.
+        atomic(&t, L, abi::VALUE_XCHG, 0, 1, 3);
+        atomic(&t, L, abi::VALUE_STORE, 0, 0, 2);
+        // std's RwLock read-locks with a compare-exchange 0 -> 1 and unlocks with a
+        // subtraction: released, and the word is forgotten.
+        atomic(&t, 0x500, abi::VALUE_CMPXCHG, 0, 1, 1);
+        atomic(&t, 0x500, abi::VALUE_RMW, 1, 0, 4);
+        atomic(&t, 0x500, abi::VALUE_XCHG, 0, 1, 3);
+        assert_eq!(
+            s.lock_owner(0x500),
+            None,
+            "a forgotten word takes no exchange"
+        );
+        let f = s.finish(None).unwrap();
+        assert_eq!(f.acquisitions, 3);
+        assert_eq!(f.lock_consistency, None);
+    }
+
+    #[test]
+    fn traced_locks_win_over_recognition() {
+        let s = recognizing(2);
+        let t = s.begin_thread(0).unwrap();
+        // wasmgrind-guest's Mutex: start_lock, its compare-exchange, finish_lock.
+        t.start_lock(L, 0);
+        atomic(&t, L, abi::VALUE_CMPXCHG, 0, 1, 1);
+        t.finish_lock(L, 0);
+        t.start_unlock(L, 2);
+        atomic(&t, L, abi::VALUE_XCHG, 1, 0, 2);
+        // try_lock: the compare-exchange comes first; finish_lock adds no second acquire.
+        atomic(&t, 0x600, abi::VALUE_CMPXCHG, 0, 1, 1);
+        t.finish_lock(0x600, 0);
+        t.start_unlock(0x600, 2);
+        atomic(&t, 0x600, abi::VALUE_XCHG, 1, 0, 2);
+        let events = s.recorder.finish().unwrap();
+        assert_eq!(
+            lock_events(&events),
+            vec![
+                (0, Op::Request { lock: L }, Some(0)),
+                (0, Op::Acquire { lock: L }, Some(0)),
+                (0, Op::Release { lock: L }, Some(2)),
+                (0, Op::Acquire { lock: 0x600 }, Some(1)),
+                (0, Op::Release { lock: 0x600 }, Some(2)),
+            ]
+        );
+    }
+
+    /// A traced lock whose implementation takes another word with a compare-exchange
+    /// while its request is pending (wasmgrind-guest's RwLock): the word is not
+    /// recognised, so the request is not interrupted.
+    #[test]
+    fn no_recognised_acquire_inside_a_traced_request() {
+        let s = recognizing(2);
+        let t = s.begin_thread(0).unwrap();
+        t.start_lock(L, 0);
+        atomic(&t, L + 4, abi::VALUE_CMPXCHG, 0, 1, 1);
+        atomic(&t, L + 4, abi::VALUE_XCHG, 1, 0, 2);
+        t.finish_lock(L, 0);
+        t.start_unlock(L, 2);
+        let f = s.finish(None).unwrap();
+        assert_eq!(f.acquisitions, 1);
+        assert_eq!(f.lock_consistency, None);
+    }
+
+    #[test]
+    fn without_the_option_values_change_nothing() {
+        let s = session(2);
+        let t = s.begin_thread(0).unwrap();
+        atomic(&t, L, abi::VALUE_CMPXCHG, 0, 1, 1);
+        t.atomic_value(L, abi::VALUE_WAIT, 1, 0, 1);
+        assert_eq!(s.lock_owner(L), None);
+        assert_eq!(s.waiting_on(0), None);
+        let events = s.recorder.finish().unwrap();
+        assert!(lock_events(&events).is_empty());
+    }
+
+    /// Two threads that each hold a recognised lock and wait in `memory.atomic.wait32`
+    /// for the other's: the owner and waiting tables form the cycle the watchdog looks
+    /// for, and the live deadlock names where each requested its lock.
+    #[test]
+    fn a_deadlock_on_recognised_locks_is_a_wait_for_cycle() {
+        let s = recognizing(3);
+        let t1 = s.begin_thread(1).unwrap();
+        let t2 = s.begin_thread(2).unwrap();
+        let (a, b) = (0x700, 0x800);
+        atomic(&t1, a, abi::VALUE_CMPXCHG, 0, 1, 1);
+        atomic(&t2, b, abi::VALUE_CMPXCHG, 0, 1, 1);
+        atomic(&t1, b, abi::VALUE_XCHG, 1, 2, 3);
+        t1.atomic_value(b, abi::VALUE_WAIT, 2, u64::MAX, 4);
+        atomic(&t2, a, abi::VALUE_XCHG, 1, 2, 3);
+        t2.atomic_value(a, abi::VALUE_WAIT, 2, u64::MAX, 5);
+        let next = |t: u32| s.lock_owner(s.waiting_on(t).unwrap());
+        assert_eq!((next(1), next(2)), (Some(2), Some(1)));
+        let live = LiveDeadlock {
+            threads: vec![
+                wasmgrind_core::analysis::BlockedThread {
+                    thread: 1,
+                    waiting_on: b,
+                    requested_at: None,
+                    holder: 2,
+                },
+                wasmgrind_core::analysis::BlockedThread {
+                    thread: 2,
+                    waiting_on: a,
+                    requested_at: None,
+                    holder: 1,
+                },
+            ],
+        };
+        let f = s.finish(Some(live)).unwrap();
+        assert_eq!(f.lock_consistency, None);
+        let d = f.report.deadlock.expect("the live deadlock is reported");
+        assert_eq!(d.threads.len(), 2);
+        assert_eq!(
+            f.report.potential_deadlocks.len(),
+            1,
+            "the requests close the cycle in the lock-order graph"
         );
     }
 }

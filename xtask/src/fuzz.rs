@@ -679,6 +679,7 @@ fn check_instrument(
         let config = InstrumentConfig {
             memory_tracing,
             validate: true,
+            atomic_values: memory_tracing,
         };
         let result = guarded(|| instrument(input, &config)).map_err(|p| {
             fail(format!(
@@ -726,6 +727,7 @@ fn check_instrument(
         let unchecked = InstrumentConfig {
             memory_tracing,
             validate: false,
+            atomic_values: memory_tracing,
         };
         let result = guarded(|| instrument(input, &unchecked)).map_err(|p| {
             fail(format!(
