@@ -568,7 +568,7 @@ impl Variables {
     }
 
     /// The id of the `width`-byte variable at `address`.
-    #[inline]
+    #[inline(always)]
     fn id(&mut self, address: u32, width: u32) -> u32 {
         let class = match width {
             1 => 0,
