@@ -214,7 +214,9 @@ impl Stream {
         let t1 = now_ms();
         rapid_bin::encode_events_into(&dense, &mut chunk.rapid_bin);
         let t2 = now_ms();
-        std_text::encode_into(&dense, &mut chunk.std);
+        let mut std = Vec::new();
+        std_text::encode_bytes_into(&dense, &mut std);
+        chunk.std = String::from_utf8(std).expect("STD text is ASCII");
         let t3 = now_ms();
         self.acquisitions += dense
             .iter()

@@ -141,9 +141,17 @@ pub fn header(
 /// chunk ([`Exporter`](super::Exporter)). The events must fit the format, as the
 /// exporter's or those of a trace that passed [`DenseTrace::validate`] do.
 pub fn encode_events_into(events: &[DenseEvent], out: &mut Vec<u8>) {
-    out.reserve(EVENT_LEN * events.len());
-    for e in events {
-        out.extend_from_slice(&encode_event(e).to_be_bytes());
+    // Grow once and write fixed-size words into the new space: no capacity check per event.
+    let start = out.len();
+    out.resize(start + EVENT_LEN * events.len(), 0);
+    for (word, e) in out[start..].chunks_exact_mut(EVENT_LEN).zip(events) {
+        // The word of `encode_event` as its two big-endian halves: WebAssembly has no
+        // 64-bit byte swap, and two 32-bit ones are about 4 times faster in V8.
+        let decor = e.op.decor();
+        let high = e.location << (LOCATION_SHIFT - 32) | decor >> (32 - DECOR_SHIFT);
+        let low = decor << DECOR_SHIFT | u32::from(e.op.code()) << OP_SHIFT | e.thread;
+        word[..4].copy_from_slice(&high.to_be_bytes());
+        word[4..].copy_from_slice(&low.to_be_bytes());
     }
 }
 
@@ -209,4 +217,36 @@ pub fn decode(bytes: &[u8]) -> Result<DenseTrace, FormatError> {
         trace.events.push(e);
     }
     Ok(trace)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The words that [`encode_events_into`] writes are [`encode_event`]'s, big-endian, for
+    /// every op and for the smallest and largest values of every field.
+    #[test]
+    fn written_words_are_the_encoded_events_big_endian() {
+        let mut events = Vec::new();
+        for thread in [0, 1, 0x155, MAX_THREADS - 1] {
+            for decor in [0, 1, 0x3_FFFF, 0x4_0000, 0x2AAA_AAAA, MAX_VARIABLES] {
+                for location in [0, 1, 0x5555, MAX_LOCATIONS - 1] {
+                    for code in [0, 1, 2, 3, 4, 5, 8] {
+                        events.push(DenseEvent {
+                            thread,
+                            op: DenseOp::from_code(code, decor).unwrap(),
+                            location,
+                        });
+                    }
+                }
+            }
+        }
+        let mut out = vec![7];
+        encode_events_into(&events, &mut out);
+        let mut expected = vec![7];
+        for e in &events {
+            expected.extend_from_slice(&encode_event(e).to_be_bytes());
+        }
+        assert_eq!(out, expected);
+    }
 }
