@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { manifest, guestPath, cliPath, runNode, parseStd, checkRapidBin, checkTrace } from './helpers.mjs';
@@ -30,6 +30,41 @@ test('usage errors exit 2 with the problem on stderr', async () => {
   out = await runNode([cliPath, 'run', 'a.wasm', 'f', '--timeout', 'soon']);
   assert.equal(out.code, 2);
   assert.match(out.stderr, /--timeout needs a positive number of seconds/);
+});
+
+test('bad input gives one line on stderr and the documented exit code', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wasmgrind-cli-'));
+  const file = join(dir, 'a-file');
+  writeFileSync(file, 'not a directory');
+  const random = join(dir, 'random.wasm');
+  writeFileSync(random, Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 7919 + 13) % 256)));
+  const g = guestPath(m.guests.basics.file);
+  const cases = [
+    // [arguments, exit code, what the line says]
+    [['--out', file], 2, /--out .*a-file: .*a-file is a file, not a directory/],
+    [['--out', join(file, 'sub')], 2, /a-file is a file, not a directory/],
+    [['--out', ''], 2, /--out needs a directory/],
+    [['--out', '/proc/wasmgrind-test/x'], 2, /cannot create the directory \/proc\/wasmgrind-test/],
+    [['--timeout', '3000000'], 2, /--timeout must be at most 2147463 seconds/],
+    [['--stack-size', '100'], 2, /--stack-size must be a multiple of 16 of at least 4096 bytes/],
+    [['--stack-size', 'big'], 2, /--stack-size needs a positive integer/],
+    [['--max-threads', '2.5'], 2, /--max-threads needs a positive integer/],
+    [['--chunk-events', '0'], 2, /--chunk-events needs a positive integer/],
+  ];
+  for (const [extra, code, line] of cases) {
+    const out = await runNode([cliPath, 'run', g, 'spawn_join', '--out', join(dir, 'out'), ...extra], { timeoutMs: 30_000 });
+    const what = `run ... ${extra.join(' ')}: ${out.stderr}`;
+    assert.equal(out.code, code, what);
+    assert.equal(out.stderr.trim().split('\n').length, 1, `one line: ${what}`);
+    assert.match(out.stderr, line, what);
+  }
+  // A module of random bytes: one line, exit 1, and no trace files left behind.
+  const out = await runNode([cliPath, 'run', random, 'f', '--out', join(dir, 'random-out')]);
+  assert.equal(out.code, 1, out.stderr);
+  assert.equal(out.stderr.trim().split('\n').length, 1, out.stderr);
+  assert.match(out.stderr, /^wasmgrind: error: not a valid WebAssembly module/);
+  assert.deepEqual(readdirSync(join(dir, 'random-out')), []);
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test('run writes trace.bin, trace.std and trace.json and prints a summary', async () => {

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // The Wasmgrind command line: run a function of a module with tracing and write the trace.
 
-import { mkdir, open, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { wasmgrind } from './wasmgrind.js';
+import { mkdir, open, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { wasmgrind, MAX_TIMEOUT_MS } from './wasmgrind.js';
 
 // ANCHOR: help
 const HELP = `\
@@ -58,10 +58,15 @@ Options:
   --env NAME=VALUE     an environment variable of a wasi program (repeatable; none by default)
   --recognize-locks    recognise lock words among the atomics (std's futex Mutex, spin
                        locks) as locks, for deadlock prediction and live deadlocks
-  --no-recognize-locks do not (the default for now)
+                       (the default for wasi programs)
+  --no-recognize-locks do not (the default for modules of the wasmgrind ABI)
   -h, --help           show this help
 
-Exit status (as ThreadSanitizer's), first match wins: 2 for a usage error; 66 when the
+Errors of the command line and of the module are one line on stderr. --out is checked
+(and the directory created) before the program starts.
+
+Exit status (as ThreadSanitizer's), first match wins: 2 for a usage error (any wrong
+option, an --out that cannot be written); 66 when the
 run deadlocked; 1 when the run failed for another reason (a trap or panic in any
 thread, a timeout, a module that cannot be run; the error is on stderr); 66 when the
 program ended and a data race or a potential deadlock was found (the reports are on
@@ -126,21 +131,30 @@ function parse(argv) {
       if (!Number.isSafeInteger(n)) throw new UsageError(`${a} needs a positive integer, not \`${v}\``);
       return n;
     };
+    const atMost = (n, max, unit) => {
+      if (n > max) throw new UsageError(`${a} must be at most ${max}${unit}, not ${n}`);
+      return n;
+    };
     switch (a) {
       case '--out':
         out = value();
+        if (out === '') throw new UsageError('--out needs a directory, not an empty string');
         break;
       case '--no-memory-trace':
         options.memoryTrace = false;
         break;
       case '--timeout':
-        options.timeout = number(value(), 'number of seconds') * 1000;
+        options.timeout = atMost(number(value(), 'number of seconds'), Math.floor(MAX_TIMEOUT_MS / 1000), ' seconds') * 1000;
         break;
       case '--stack-size':
-        options.stackSize = number(value(), 'number of bytes');
+        options.stackSize = integer(value());
+        if (options.stackSize % 16 !== 0 || options.stackSize < 4096) {
+          throw new UsageError(`--stack-size must be a multiple of 16 of at least 4096 bytes, not ${options.stackSize}`);
+        }
+        atMost(options.stackSize, 2 ** 31, ' bytes');
         break;
       case '--max-threads':
-        options.maxThreads = number(value(), 'integer');
+        options.maxThreads = atMost(integer(value()), 1 << 20, '');
         break;
       case '--max-events':
         options.maxEvents = integer(value());
@@ -149,7 +163,7 @@ function parse(argv) {
         options.maxTraceBytes = integer(value());
         break;
       case '--chunk-events':
-        options.chunkEvents = integer(value());
+        options.chunkEvents = atMost(integer(value()), 2 ** 31, '');
         break;
       case '--atomics-as-locks':
         options.atomicsAsLocks = true;
@@ -214,8 +228,14 @@ class TraceFiles {
     };
   }
 
+  /**
+   * Creates the directory and the streamed files. Run before the program starts, so that a
+   * directory that cannot be written fails at once. The directory is made one level at a
+   * time below its nearest existing ancestor: Node's recursive `mkdir` can loop forever on
+   * pseudo file systems such as /proc.
+   */
   async open() {
-    await mkdir(this.dir, { recursive: true });
+    await makeDir(this.dir);
     this.handles = {
       bin: await open(this.paths.bin, 'w'),
       std: await open(this.paths.std, 'w'),
@@ -226,6 +246,7 @@ class TraceFiles {
   /** Appends one chunk of the trace. */
   async chunk(c) {
     if (this.handles === null) await this.open();
+    this.written = true;
     const h = this.handles;
     await Promise.all([writeAll(h.bin, c.rapidbin), writeAll(h.std, c.std), writeAll(h.native, c.native)]);
   }
@@ -244,15 +265,58 @@ class TraceFiles {
     return this.paths;
   }
 
-  /** Closes the files; whether any were written. */
+  /**
+   * Closes the files; whether any chunk was written to them. Files that got no chunk (the
+   * run failed before its trace began) are removed.
+   */
   async close() {
     if (this.handles === null) return false;
     const h = this.handles;
     this.handles = null;
     await Promise.all([h.bin.close(), h.std.close(), h.native.close()]);
-    return true;
+    if (!this.written) {
+      await Promise.all([this.paths.bin, this.paths.std, this.paths.native].map((p) => rm(p, { force: true })));
+    }
+    return this.written === true;
   }
 }
+
+/** Makes directory `dir` and its missing ancestors; fails with a one-line message. */
+async function makeDir(dir) {
+  const missing = [];
+  let at = resolve(dir);
+  for (;;) {
+    let info = null;
+    try {
+      info = await stat(at);
+    } catch (e) {
+      if (e.code !== 'ENOENT' && e.code !== 'ENOTDIR') throw new Error(`cannot use ${at} (${e.code || e.message})`);
+    }
+    if (info !== null) {
+      if (!info.isDirectory()) throw new Error(`${at} is a file, not a directory`);
+      break;
+    }
+    missing.unshift(at);
+    const up = dirname(at);
+    if (up === at) break;
+    at = up;
+  }
+  for (const d of missing) {
+    try {
+      await mkdir(d);
+    } catch (e) {
+      if (e.code !== 'EEXIST') throw new Error(`cannot create the directory ${d} (${e.code || e.message})`);
+    }
+  }
+}
+
+/** `message` on one line: the command line prints one line per error. */
+function oneLine(message) {
+  return String(message).replace(/\s*\n\s*/g, ' ');
+}
+
+/** Kinds of errors found before the program runs: their message is always one line. */
+const BEFORE_RUN = new Set(['UsageError', 'PatchError', 'InstrumentError', 'EntryError', 'UnsupportedImport', 'LinkError']);
 
 /** Whether a report (the JSON form) has any finding. */
 function found(findings) {
@@ -321,7 +385,7 @@ async function main(argv) {
     args = parse(argv);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`wasmgrind: ${e.message}\n\n${HELP}`);
+    process.stderr.write(`wasmgrind: ${oneLine(e.message)} (wasmgrind --help shows the usage)\n`);
     return 2;
   }
   if (args.help) {
@@ -332,18 +396,24 @@ async function main(argv) {
     try {
       return await analyze(args);
     } catch (e) {
-      process.stderr.write(`wasmgrind: error: ${e.message}\n`);
+      process.stderr.write(`wasmgrind: error: ${oneLine(e.message)}\n`);
       return 1;
     }
   }
   let result;
   const files = new TraceFiles(args.out);
+  try {
+    await files.open();
+  } catch (e) {
+    process.stderr.write(`wasmgrind: --out ${args.out}: ${oneLine(e.message)}\n`);
+    return 2;
+  }
   // A wasi program's output goes to the terminal as it comes.
   const onOutput = (stream, text) => (stream === 'stdout' ? process.stdout : process.stderr).write(text);
   try {
     result = await wasmgrind(args.module, args.fn, { ...args.options, onChunk: (c) => files.chunk(c), onOutput });
   } catch (e) {
-    process.stderr.write(`wasmgrind: error: ${e.message}\n`);
+    process.stderr.write(`wasmgrind: error: ${BEFORE_RUN.has(e.kind) ? oneLine(e.message) : e.message}\n`);
     if (e.wasmStack) {
       const frames = e.wasmStack.split('\n').filter((l) => l.includes('wasm://'));
       for (const f of frames.slice(0, 8)) process.stderr.write(`wasmgrind:   ${f.trim()}\n`);

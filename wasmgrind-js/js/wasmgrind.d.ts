@@ -44,6 +44,12 @@ export interface WasmgrindOptions {
   atomicsAsLocks?: boolean;
   /** Export lock requests too (`req(L)` in STD; upstream RAPID cannot read them). Default `false`. */
   lockRequests?: boolean;
+  /**
+   * Recognise lock words among the atomics (std's futex `Mutex`, spin locks) as locks, for
+   * deadlock prediction and the live deadlock check; needs `memoryTrace`. Default `null`:
+   * on for wasi-threads modules, off for wasmgrind-ABI modules (whose locks are traced).
+   */
+  recognizeLocks?: boolean | null;
   /** Idle workers kept ready so that a thread starts without waiting for a worker. Default 2. */
   spareWorkers?: number;
   /**

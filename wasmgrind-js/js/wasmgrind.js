@@ -102,9 +102,11 @@ export const DEFAULT_OPTIONS = Object.freeze({
    * Recognise lock words among the atomics (std's futex `Mutex`, spin locks): their
    * acquisitions and releases become lock events for deadlock prediction, and a thread
    * waiting on a held one counts for the live deadlock watchdog. Needs `memoryTrace`
-   * (without it, it does nothing). See the book's "Detection" chapter.
+   * (without it, it does nothing). `null` (the default): on for wasi-threads modules, whose
+   * std locks are only atomics, and off for wasmgrind-ABI modules, whose locks are traced.
+   * See the book's "Detection" chapter.
    */
-  recognizeLocks: false,
+  recognizeLocks: null,
   /** Idle workers kept ready for new threads (they start a thread in well under 1 ms). */
   spareWorkers: 2,
   /**
@@ -163,32 +165,40 @@ export class WasmgrindError extends Error {
   }
 }
 
+/** The longest `timeout` (ms): what `setTimeout` can wait for, less the answer's grace. */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1 - ANSWER_GRACE_MS;
+
+/**
+ * The options with the defaults filled in. Throws one `UsageError` that names every wrong
+ * option at once.
+ */
 function checkOptions(options) {
   if (options === undefined || options === null) return { ...DEFAULT_OPTIONS };
   if (typeof options !== 'object') {
     throw new WasmgrindError('UsageError', `options must be an object, not ${typeof options}`);
   }
   const out = { ...DEFAULT_OPTIONS };
+  const problems = [];
   for (const [key, value] of Object.entries(options)) {
     if (!(key in DEFAULT_OPTIONS)) {
-      throw new WasmgrindError(
-        'UsageError',
-        `unknown option \`${key}\`; the options are ${Object.keys(DEFAULT_OPTIONS).join(', ')}`,
-      );
+      problems.push(`unknown option \`${key}\` (the options are ${Object.keys(DEFAULT_OPTIONS).join(', ')})`);
+      continue;
     }
     if (value === undefined) continue;
     if (key === 'onChunk' || key === 'onOutput') {
       if (value !== null && typeof value !== 'function') {
-        throw new WasmgrindError('UsageError', `option \`${key}\` must be a function or null, not ${typeof value}`);
+        problems.push(`option \`${key}\` must be a function or null, not ${typeof value}`);
+      } else {
+        out[key] = value;
       }
-      out[key] = value;
       continue;
     }
     if (key === 'args') {
       if (!Array.isArray(value) || value.some((a) => typeof a !== 'string')) {
-        throw new WasmgrindError('UsageError', 'option `args` must be an array of strings (argv[1..])');
+        problems.push('option `args` must be an array of strings (argv[1..])');
+      } else {
+        out.args = [...value];
       }
-      out.args = [...value];
       continue;
     }
     if (key === 'env') {
@@ -199,52 +209,56 @@ function checkOptions(options) {
               .filter(([k, v]) => typeof v !== 'string' || k === '' || k.includes('=') || k.includes('\0'))
               .map(([k]) => `\`${k}\``);
       if (bad.length > 0) {
-        throw new WasmgrindError(
-          'UsageError',
+        problems.push(
           `option \`env\` must be an object of strings whose names are not empty and contain no \`=\`; wrong: ${bad.join(', ')}`,
         );
+      } else {
+        out.env = { ...value };
       }
-      out.env = { ...value };
+      continue;
+    }
+    if (key === 'recognizeLocks') {
+      // null: the default, on for wasi-threads modules and off for wasmgrind-ABI ones.
+      if (value !== null && typeof value !== 'boolean') {
+        problems.push(`option \`recognizeLocks\` must be a boolean or null (the default for the module), not ${typeof value}`);
+      } else {
+        out.recognizeLocks = value;
+      }
       continue;
     }
     const want = typeof DEFAULT_OPTIONS[key];
     if (typeof value !== want) {
-      throw new WasmgrindError(
-        'UsageError',
-        `option \`${key}\` must be a ${want}, not ${typeof value} (${String(value)})`,
-      );
+      problems.push(`option \`${key}\` must be a ${want}, not ${typeof value} (${String(value)})`);
+      continue;
     }
     out[key] = value;
   }
   const positive = (key, max, unlimited = false) => {
     const v = out[key];
-    if (unlimited && v === Infinity) return;
+    if (typeof v !== 'number' || (unlimited && v === Infinity)) return;
     if (!(v > 0) || (Number.isFinite(max) && v > max) || (key !== 'timeout' && !Number.isInteger(v))) {
-      throw new WasmgrindError(
-        'UsageError',
+      problems.push(
         `option \`${key}\` must be a positive ${key === 'timeout' ? 'number of milliseconds' : 'integer'}${
           Number.isFinite(max) ? ` of at most ${max}` : ''
         }${unlimited ? ' or Infinity (no limit)' : ''}, not ${v}`,
       );
     }
   };
-  positive('timeout', Infinity);
+  positive('timeout', MAX_TIMEOUT_MS, true);
   positive('maxThreads', 1 << 20);
   positive('maxEvents', Number.MAX_SAFE_INTEGER, true);
   positive('maxTraceBytes', Number.MAX_SAFE_INTEGER, true);
   positive('chunkEvents', 2 ** 31);
   positive('stackSize', 2 ** 31);
   if (!Number.isInteger(out.spareWorkers) || out.spareWorkers < 0 || out.spareWorkers > 64) {
-    throw new WasmgrindError(
-      'UsageError',
-      `option \`spareWorkers\` must be an integer from 0 to 64, not ${out.spareWorkers}`,
-    );
+    problems.push(`option \`spareWorkers\` must be an integer from 0 to 64, not ${out.spareWorkers}`);
   }
   if (!Number.isInteger(out.workers) || out.workers < 0 || out.workers > MAX_WORKERS) {
-    throw new WasmgrindError(
-      'UsageError',
-      `option \`workers\` must be an integer from 0 to ${MAX_WORKERS}, not ${out.workers}`,
-    );
+    problems.push(`option \`workers\` must be an integer from 0 to ${MAX_WORKERS}, not ${out.workers}`);
+  }
+  if (problems.length === 1) throw new WasmgrindError('UsageError', problems[0]);
+  if (problems.length > 1) {
+    throw new WasmgrindError('UsageError', `${problems.length} options are wrong: ${problems.map((p, i) => `(${i + 1}) ${p}`).join('; ')}`);
   }
   return out;
 }
@@ -306,6 +320,14 @@ function deserializeError(o) {
  * the run exceeds `options.timeout` or a limit of the trace, or `onChunk` fails.
  */
 export async function wasmgrind(binary, functionName, options) {
+  if (typeof SharedArrayBuffer === 'undefined') {
+    throw new WasmgrindError(
+      'UsageError',
+      'shared memory is not available here (crossOriginIsolated is false): serve the page with the headers ' +
+        '`Cross-Origin-Opener-Policy: same-origin` and `Cross-Origin-Embedder-Policy: require-corp` ' +
+        '(see the book\'s chapter "Running in a browser")',
+    );
+  }
   checkFunctionName(functionName);
   const { onChunk, onOutput, ...opts } = checkOptions(options);
   const stream = typeof onChunk === 'function';
@@ -504,6 +526,7 @@ async function prepare(session, binary, functionName, opts, sink, programName) {
     functionName = '_start';
   }
   session.functionName = functionName;
+  const recognizeLocks = opts.recognizeLocks ?? abi === 'wasi';
   let patched;
   if (abi === 'wasi') {
     if (!opts.trace) glue.validate(bytes);
@@ -515,7 +538,7 @@ async function prepare(session, binary, functionName, opts, sink, programName) {
   let wasm = patched;
   let locations = '[]';
   if (opts.trace) {
-    const out = glue.instrument(patched, opts.memoryTrace, opts.memoryTrace && opts.recognizeLocks);
+    const out = glue.instrument(patched, opts.memoryTrace, opts.memoryTrace && recognizeLocks);
     wasm = out.wasm;
     locations = out.locations;
   }
@@ -543,7 +566,7 @@ async function prepare(session, binary, functionName, opts, sink, programName) {
     locations,
     bytes,
     patched,
-    opts.trace && opts.memoryTrace && opts.recognizeLocks,
+    opts.trace && opts.memoryTrace && recognizeLocks,
   );
   session.attach({
     glue,
