@@ -55,6 +55,10 @@ Options:
   --chunk-events N     events per chunk of the streamed trace (default: 131072)
   --atomics-as-locks   export every atomic access as acquire/release of a per-address lock
   --lock-requests      export lock requests too (req(L) in STD; upstream RAPID cannot read them)
+  --timeline FILE      also write a timeline of the run to FILE: Chrome trace-event JSON that
+                       https://ui.perfetto.dev and chrome://tracing open (threads as tracks,
+                       lock holds as slices, forks and joins as arrows, findings as marks;
+                       time is the position of events in the trace, not wall time)
   --env NAME=VALUE     an environment variable of a wasi program (repeatable; none by default)
   --recognize-locks    recognise lock words among the atomics (std's futex Mutex, spin
                        locks) as locks, for deadlock prediction and live deadlocks
@@ -110,6 +114,7 @@ function parse(argv) {
   const positional = [];
   const options = {};
   let out = 'wasmgrind-out';
+  let timeline = null;
   const env = {};
   // Everything after `--` is the program's.
   const dashes = rest.indexOf('--');
@@ -171,6 +176,11 @@ function parse(argv) {
       case '--lock-requests':
         options.lockRequests = true;
         break;
+      case '--timeline':
+        timeline = value();
+        if (timeline === '') throw new UsageError('--timeline needs a file name, not an empty string');
+        options.timeline = true;
+        break;
       case '--env': {
         const v = value();
         const eq = v.indexOf('=');
@@ -197,7 +207,7 @@ function parse(argv) {
   }
   if (programArgs.length > 0) options.args = programArgs;
   if (Object.keys(env).length > 0) options.env = env;
-  return { command: 'run', module: positional[0], fn: positional[1], out, options };
+  return { command: 'run', module: positional[0], fn: positional[1], out, timeline, options };
 }
 
 /** Writes all of `bytes` at `position` (null: the current position) of a file handle. */
@@ -217,8 +227,10 @@ async function writeAll(handle, bytes, position = null) {
  * metadata, the location table and the reports are written.
  */
 class TraceFiles {
-  constructor(dir) {
+  constructor(dir, timeline = null) {
     this.dir = dir;
+    /** The timeline's file (`--timeline`), or null. */
+    this.timelinePath = timeline;
     this.handles = null;
     this.paths = {
       bin: join(dir, 'trace.bin'),
@@ -240,7 +252,16 @@ class TraceFiles {
       bin: await open(this.paths.bin, 'w'),
       std: await open(this.paths.std, 'w'),
       native: await open(this.paths.native, 'w'),
+      timeline: null,
     };
+    if (this.timelinePath !== null) {
+      await makeDir(dirname(resolve(this.timelinePath)));
+      try {
+        this.handles.timeline = await open(this.timelinePath, 'w');
+      } catch (e) {
+        throw new Error(`cannot write the timeline to ${this.timelinePath} (${e.code || e.message})`);
+      }
+    }
   }
 
   /** Appends one chunk of the trace. */
@@ -248,7 +269,12 @@ class TraceFiles {
     if (this.handles === null) await this.open();
     this.written = true;
     const h = this.handles;
-    await Promise.all([writeAll(h.bin, c.rapidbin), writeAll(h.std, c.std), writeAll(h.native, c.native)]);
+    await Promise.all([
+      writeAll(h.bin, c.rapidbin),
+      writeAll(h.std, c.std),
+      writeAll(h.native, c.native),
+      h.timeline !== null && c.timeline ? h.timeline.write(c.timeline) : undefined,
+    ]);
   }
 
   /** Writes the headers and the files of the end of the run (`trace` as the run returned it). */
@@ -257,6 +283,7 @@ class TraceFiles {
     const h = this.handles;
     await writeAll(h.bin, trace.rapidbinHeader, 0);
     await writeAll(h.native, trace.nativeHeader, 0);
+    if (h.timeline !== null && trace.timelineEnd) await h.timeline.write(trace.timelineEnd);
     await this.close();
     await writeFile(this.paths.json, `${JSON.stringify(trace.metadata, null, 2)}\n`);
     await writeFile(join(this.dir, 'locations.json'), trace.locations);
@@ -273,9 +300,11 @@ class TraceFiles {
     if (this.handles === null) return false;
     const h = this.handles;
     this.handles = null;
-    await Promise.all([h.bin.close(), h.std.close(), h.native.close()]);
+    await Promise.all([h.bin.close(), h.std.close(), h.native.close(), h.timeline?.close()]);
     if (!this.written) {
-      await Promise.all([this.paths.bin, this.paths.std, this.paths.native].map((p) => rm(p, { force: true })));
+      const files = [this.paths.bin, this.paths.std, this.paths.native];
+      if (h.timeline !== null) files.push(this.timelinePath);
+      await Promise.all(files.map((p) => rm(p, { force: true })));
     }
     return this.written === true;
   }
@@ -401,11 +430,12 @@ async function main(argv) {
     }
   }
   let result;
-  const files = new TraceFiles(args.out);
+  const files = new TraceFiles(args.out, args.timeline);
   try {
     await files.open();
   } catch (e) {
-    process.stderr.write(`wasmgrind: --out ${args.out}: ${oneLine(e.message)}\n`);
+    const option = args.timeline !== null && /timeline/.test(e.message) ? `--timeline ${args.timeline}` : `--out ${args.out}`;
+    process.stderr.write(`wasmgrind: ${option}: ${oneLine(e.message)}\n`);
     return 2;
   }
   // A wasi program's output goes to the terminal as it comes.
@@ -447,6 +477,7 @@ async function main(argv) {
     lines.push(`  forks:     ${result.threads.forks} (thread ids used: ${result.threads.ids})`);
     if (result.lockConsistency) lines.push(`  warning: the trace is not lock-consistent: ${result.lockConsistency}`);
     lines.push(`  trace:     ${paths.bin} (RapidBin), ${paths.std} (STD), ${paths.json} (metadata)`);
+    if (args.timeline !== null) lines.push(`  timeline:  ${args.timeline} (open it in https://ui.perfetto.dev or chrome://tracing)`);
     const c = result.findings.counts;
     lines.push(`  found:     ${c.races} data race(s), ${c.potential_deadlocks} potential deadlock(s)`);
   }

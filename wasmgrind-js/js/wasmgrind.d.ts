@@ -45,6 +45,12 @@ export interface WasmgrindOptions {
   /** Export lock requests too (`req(L)` in STD; upstream RAPID cannot read them). Default `false`. */
   lockRequests?: boolean;
   /**
+   * Also write a timeline of the run (Chrome trace-event JSON: threads as tracks, lock holds
+   * as slices, forks and joins as arrows, findings as marks; the time axis is the position
+   * of events in the trace). Default `false`.
+   */
+  timeline?: boolean;
+  /**
    * Recognise lock words among the atomics (std's futex `Mutex`, spin locks) as locks, for
    * deadlock prediction and the live deadlock check; needs `memoryTrace`. Default `null`:
    * on for wasi-threads modules, off for wasmgrind-ABI modules (whose locks are traced).
@@ -175,6 +181,8 @@ export interface TraceChunk {
   std: Uint8Array;
   /** Native records (chunk 0: the header of an unfinished trace first). */
   native: Uint8Array;
+  /** With the option `timeline`: the timeline's part for these events; otherwise empty. */
+  timeline: string;
 }
 
 /** A recorded trace in the three formats (without the bytes when it was streamed). */
@@ -204,6 +212,14 @@ export interface Trace {
   rapidbinHeader: Uint8Array;
   /** The final native header (24 bytes), to be written over chunk 0's placeholder. */
   nativeHeader: Uint8Array;
+  /**
+   * With the option `timeline`: the timeline (Chrome trace-event JSON for Perfetto or
+   * chrome://tracing); null when streamed to `onChunk` (the chunks' `timeline` parts and
+   * `timelineEnd` make it) or without the option.
+   */
+  timeline: string | null;
+  /** With `timeline` and `onChunk`: the end of the timeline, after the last chunk's part. */
+  timelineEnd: string | null;
   /** Exported `acq` events. */
   acquisitions: number;
   /** Chunks of the trace. */
@@ -255,6 +271,14 @@ export interface WasmgrindResult {
   rapidbinHeader: Uint8Array | null;
   /** The final native header (24 bytes), or null untraced. */
   nativeHeader: Uint8Array | null;
+  /**
+   * With the option `timeline`: the timeline (Chrome trace-event JSON for Perfetto or
+   * chrome://tracing); null when streamed to `onChunk` (the chunks' `timeline` parts and
+   * `timelineEnd` make it) or without the option.
+   */
+  timeline: string | null;
+  /** With `timeline` and `onChunk`: the end of the timeline, after the last chunk's part. */
+  timelineEnd: string | null;
   /** Exported `acq` events. */
   acquisitions: number;
   /** Chunks of the trace. */

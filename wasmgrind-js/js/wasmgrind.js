@@ -99,6 +99,14 @@ export const DEFAULT_OPTIONS = Object.freeze({
    */
   lockRequests: false,
   /**
+   * Also write a timeline of the run: Chrome trace-event JSON that Perfetto and
+   * chrome://tracing open (threads as tracks, lock holds as slices, forks and joins as
+   * arrows, findings as marks); `result.timeline`, or with `onChunk` each chunk's
+   * `timeline` and then `result.timelineEnd`. Its time axis is the position of events in
+   * the trace, not wall time.
+   */
+  timeline: false,
+  /**
    * Recognise lock words among the atomics (std's futex `Mutex`, spin locks): their
    * acquisitions and releases become lock events for deadlock prediction, and a thread
    * waiting on a held one counts for the live deadlock watchdog. Needs `memoryTrace`
@@ -567,6 +575,7 @@ async function prepare(session, binary, functionName, opts, sink, programName) {
     bytes,
     patched,
     opts.trace && opts.memoryTrace && recognizeLocks,
+    opts.trace && opts.timeline,
   );
   session.attach({
     glue,
@@ -709,7 +718,7 @@ class Session {
     this.abi = abi;
     /** Where chunks go (`onChunk`), or null: then they are collected for the result. */
     this.sink = sink;
-    this.collected = sink === null ? { rapidbin: [], std: [], native: [] } : null;
+    this.collected = sink === null ? { rapidbin: [], std: [], native: [], timeline: [] } : null;
     this.locations = locations;
     this.util = util;
     this.target = target;
@@ -800,6 +809,7 @@ class Session {
       this.collected.rapidbin.push(chunk.rapidbin);
       this.collected.std.push(chunk.std);
       this.collected.native.push(chunk.native);
+      if (chunk.timeline) this.collected.timeline.push(chunk.timeline);
     }
   }
 
@@ -1066,6 +1076,9 @@ class Session {
       chunks: t.chunks,
       bytes: t.bytes,
       timings: t.timings,
+      // Streaming, the chunks carry the timeline's parts and this ends it.
+      timeline: null,
+      timelineEnd: this.opts.timeline ? t.timelineEnd : null,
     };
     if (this.collected !== null) {
       const c = this.collected;
@@ -1075,6 +1088,7 @@ class Session {
       trace.native = concat(c.native);
       trace.native.set(t.nativeHeader, 0);
       trace.std = new TextDecoder().decode(concat(c.std));
+      if (this.opts.timeline) trace.timeline = c.timeline.join('') + t.timelineEnd;
     }
     return trace;
   }
@@ -1143,6 +1157,8 @@ class Session {
         streamed: trace ? trace.streamed : false,
         rapidbinHeader: trace ? trace.rapidbinHeader : null,
         nativeHeader: trace ? trace.nativeHeader : null,
+        timeline: trace ? trace.timeline : null,
+        timelineEnd: trace ? trace.timelineEnd : null,
         acquisitions: trace ? trace.acquisitions : 0,
         chunks: trace ? trace.chunks : 0,
         traceBytes: trace ? trace.bytes : 0,

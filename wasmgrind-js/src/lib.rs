@@ -262,6 +262,7 @@ pub fn trace_start(
     original: Vec<u8>,
     patched: Vec<u8>,
     recognize_locks: Option<bool>,
+    timeline: Option<bool>,
 ) -> JsResult<()> {
     let locations: Vec<Location> = serde_json::from_str(locations_json)
         .map_err(|e| fail("SessionError", SessionError::BadLocations(e.to_string())))?;
@@ -275,6 +276,7 @@ pub fn trace_start(
             lock_requests,
         },
         recognize_locks: recognize_locks.unwrap_or(false),
+        timeline: timeline.unwrap_or(false),
     };
     let session = Session::new(config, locations).map_err(|e| fail("SessionError", e))?;
     session.set_modules(original, patched);
@@ -283,8 +285,9 @@ pub fn trace_start(
         .map_err(|_| fail("SessionError", SessionError::AlreadyStarted))
 }
 
-/// A chunk as JS sees it: `{ index, events, rapidbin, std, native }`, the three formats'
-/// bytes as `Uint8Array`s (STD as its ASCII bytes).
+/// A chunk as JS sees it: `{ index, events, rapidbin, std, native, timeline }`, the three
+/// formats' bytes as `Uint8Array`s (STD as its ASCII bytes) and the timeline's part as a
+/// string (empty without a timeline).
 fn chunk_object(chunk: &Chunk) -> Object {
     let obj = Object::new();
     set(&obj, "index", &(chunk.index as f64).into());
@@ -296,6 +299,7 @@ fn chunk_object(chunk: &Chunk) -> Object {
     );
     set(&obj, "std", &Uint8Array::from(chunk.std.as_bytes()).into());
     set(&obj, "native", &Uint8Array::from(&chunk.native[..]).into());
+    set(&obj, "timeline", &chunk.timeline.as_str().into());
     obj
 }
 
@@ -436,7 +440,8 @@ pub fn location_text(loc: u32) -> JsResult<String> {
 /// lockConsistency: string | null, forkJoinConsistency: string | null, findings: string
 /// (the report as JSON), report: string (the report as text), timings: { collectMs,
 /// analysisMs, nativeMs, denseMs, rapidbinMs, stdMs, metadataMs } }` (milliseconds each
-/// step took over all chunks; see [`stream::Timings`]). `chunk` holds the events
+/// step took over all chunks; see [`stream::Timings`]), timelineEnd: string (the end of
+/// the timeline; empty without one) }`. `chunk` holds the events
 /// that were not drained yet (as [`trace_drain`] returns them), or is `null`;
 /// `rapidbinHeader` (18 bytes) and `nativeHeader` (24 bytes) go over the placeholders at
 /// the start of chunk 0. `live_deadlock_json` is the wait-for cycle the run ended in
@@ -467,6 +472,7 @@ pub fn trace_finish(live_deadlock_json: Option<String>) -> JsResult<Object> {
         "nativeHeader",
         &Uint8Array::from(&finished.native_header[..]).into(),
     );
+    set(&obj, "timelineEnd", &finished.timeline_end.as_str().into());
     let t0 = session::now_ms();
     set(&obj, "metadata", &finished.metadata.to_json().into());
     // Milliseconds of each step over all chunks (the copies of the chunks out of the

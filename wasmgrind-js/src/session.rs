@@ -211,6 +211,8 @@ pub struct Config {
     /// the `mem_atomic_value` hook become `Acquire`/`Release` events and waits for such
     /// locks count for the live deadlock watchdog. See [`ThreadCtx::atomic_value`].
     pub recognize_locks: bool,
+    /// Write a timeline of the run (Chrome trace-event JSON) with the trace.
+    pub timeline: bool,
 }
 
 impl Config {
@@ -228,6 +230,7 @@ impl Config {
             max_pending: None,
             export: ExportOptions::default(),
             recognize_locks: false,
+            timeline: false,
         }
     }
 }
@@ -241,6 +244,8 @@ const THROTTLE_EVERY: u32 = 256;
 pub struct Finished {
     /// The events that were not drained before, if any (or chunk 0 of an empty trace).
     pub chunk: Option<Chunk>,
+    /// The end of the timeline, after the last chunk's part; empty without a timeline.
+    pub timeline_end: String,
     /// The RapidBin header with the final counts, to be written over chunk 0's
     /// placeholder.
     pub rapid_bin_header: [u8; rapid_bin::HEADER_LEN],
@@ -339,11 +344,14 @@ impl Session {
         };
         Ok(Session {
             recorder,
-            stream: Mutex::new(Some(Stream::new(
-                locations.clone(),
-                config.export,
-                config.max_trace_bytes,
-            ))),
+            stream: Mutex::new(Some({
+                let stream = Stream::new(locations.clone(), config.export, config.max_trace_bytes);
+                if config.timeline {
+                    stream.with_timeline(locations.clone())
+                } else {
+                    stream
+                }
+            })),
             locations,
             slots: (0..max_threads).map(|_| Slot::default()).collect(),
             locks: LockTable::new(LOCK_TABLE_SIZE),
@@ -603,6 +611,7 @@ impl Session {
             lock_consistency: summary.lock_consistency,
             fork_join_consistency: summary.fork_join_consistency,
             timings,
+            timeline_end: summary.timeline_end,
             report,
         })
     }

@@ -35,6 +35,7 @@ use crate::session::now_ms;
 
 use wasmgrind_core::analysis::{Analyzer, Findings, LiveDeadlock};
 use wasmgrind_core::location::{Location, LocationId};
+use wasmgrind_core::trace::timeline::TimelineWriter;
 use wasmgrind_core::trace::{
     native, rapid_bin, std_text, DenseOp, Event, ExportOptions, Exporter, ForkJoinChecker,
     FormatError, LockChecker, Metadata, Op,
@@ -54,6 +55,9 @@ pub struct Chunk {
     /// Native records; chunk 0 starts with the header of an unfinished trace
     /// ([`native::header`]`(None)`).
     pub native: Vec<u8>,
+    /// The timeline's part for these events (Chrome trace-event JSON; chunk 0 starts the
+    /// document), empty unless the stream writes a timeline ([`Stream::with_timeline`]).
+    pub timeline: String,
 }
 
 impl Chunk {
@@ -88,6 +92,9 @@ pub struct Summary {
     pub fork_join_consistency: Option<String>,
     /// How long the work on the trace took, all chunks together.
     pub timings: Timings,
+    /// The end of the timeline (the thread lives, the findings, the closing of the
+    /// document), empty unless the stream writes one.
+    pub timeline_end: String,
 }
 
 /// Milliseconds that the work on a run's trace took, summed over its chunks (see
@@ -142,6 +149,8 @@ pub struct Stream {
     scratch: Vec<wasmgrind_core::trace::DenseEvent>,
     /// How long the work on the chunks took so far.
     pub timings: Timings,
+    /// The timeline writer, when the run writes a timeline.
+    timeline: Option<TimelineWriter>,
 }
 
 impl Stream {
@@ -162,7 +171,17 @@ impl Stream {
             full: false,
             scratch: Vec::new(),
             timings: Timings::default(),
+            timeline: None,
         }
+    }
+
+    /// The same stream, writing a timeline too (see
+    /// [`timeline`](wasmgrind_core::trace::timeline)) whose events' locations index
+    /// `locations`: each chunk gets its part, and [`Summary::timeline_end`] ends the
+    /// document.
+    pub fn with_timeline(mut self, locations: Vec<Location>) -> Stream {
+        self.timeline = Some(TimelineWriter::new(locations));
+        self
     }
 
     /// Recorded events in the trace so far.
@@ -196,6 +215,7 @@ impl Stream {
             rapid_bin: Vec::new(),
             std: String::new(),
             native: Vec::new(),
+            timeline: String::new(),
         };
         if self.chunks == 0 {
             chunk
@@ -224,6 +244,9 @@ impl Stream {
             .count() as u64;
         self.scratch = dense;
         native::encode_into(&mut chunk.native, events);
+        if let Some(t) = self.timeline.as_mut() {
+            t.events(events, &mut chunk.timeline);
+        }
         let t4 = now_ms();
         for e in events {
             self.analyzer.event(e);
@@ -266,6 +289,10 @@ impl Stream {
             }
             d
         });
+        let mut timeline_end = String::new();
+        if let Some(t) = self.timeline {
+            t.finish(&findings, &mut timeline_end);
+        }
         Ok(Summary {
             rapid_bin_header,
             native_header: native::header(Some(self.events)),
@@ -278,6 +305,7 @@ impl Stream {
             lock_consistency: self.locks.result().err().map(|e| e.to_string()),
             fork_join_consistency: self.forks.result().err().map(|e| e.to_string()),
             timings,
+            timeline_end,
         })
     }
 }
@@ -355,6 +383,37 @@ mod tests {
             assert_eq!(s.bytes, (bin.len() + std.len() + wg.len()) as u64);
             assert!(s.lock_consistency.is_none() && s.fork_join_consistency.is_none());
         }
+    }
+
+    /// A stream with a timeline: the chunks' parts and the end make one JSON document,
+    /// the same for any chunk size.
+    #[test]
+    fn timeline_parts_make_one_document() {
+        let t = events();
+        let mut whole = None;
+        for size in [7, 100, t.len()] {
+            let mut stream =
+                Stream::new(locations(), ExportOptions::default(), None).with_timeline(locations());
+            let mut doc = String::new();
+            for part in t.chunks(size) {
+                doc.push_str(&stream.consume(part).unwrap().unwrap().timeline);
+            }
+            doc.push_str(&stream.finish(None).unwrap().timeline_end);
+            let v: serde_json::Value = serde_json::from_str(&doc).expect("the timeline is JSON");
+            assert!(v["traceEvents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["cat"] == "lock"));
+            match &whole {
+                None => whole = Some(v),
+                Some(w) => assert_eq!(&v, w, "chunks of {size}"),
+            }
+        }
+        // Without a timeline, chunks carry none.
+        let mut stream = Stream::new(locations(), ExportOptions::default(), None);
+        assert_eq!(stream.consume(&t).unwrap().unwrap().timeline, "");
+        assert_eq!(stream.finish(None).unwrap().timeline_end, "");
     }
 
     /// An empty trace still gets chunk 0, with the placeholder headers.
