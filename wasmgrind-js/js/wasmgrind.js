@@ -600,7 +600,13 @@ function checkImports(module, abi) {
     );
   }
   if (memoryImport === null) {
-    throw new WasmgrindError('UnsupportedImport', 'the module imports no memory; it needs an imported shared memory');
+    throw new WasmgrindError(
+      'UnsupportedImport',
+      'the module imports no memory; it needs an imported shared memory' +
+        (abi === 'wasi'
+          ? ': build a WASI program for wasm32-wasip1-threads (wasm32-wasip1 exports an unshared memory)'
+          : ''),
+    );
   }
   if (spawns && !WebAssembly.Module.exports(module).some((e) => e.name === 'wasi_thread_start' && e.kind === 'function')) {
     throw new WasmgrindError(
