@@ -42,6 +42,7 @@ prints the reports; with --module (the module that was run) they name source lin
 
 Options:
   --out DIR            directory for the trace files (default: wasmgrind-out; created)
+  --env NAME=VALUE     an environment variable of a wasi program (repeatable; none by default)
   --no-memory-trace    record forks, joins and locks only, no memory accesses (faster)
   --timeout S          stop and fail the run after S seconds (default: 60); the error lists
                        every unfinished thread and the lock it is blocked on, and the trace
@@ -55,7 +56,6 @@ Options:
   --chunk-events N     events per chunk of the streamed trace (default: 131072)
   --atomics-as-locks   export every atomic access as acquire/release of a per-address lock
   --lock-requests      export lock requests too (req(L) in STD; upstream RAPID cannot read them)
-  --env NAME=VALUE     an environment variable of a wasi program (repeatable; none by default)
   -h, --help           show this help
 
 Exit status (as ThreadSanitizer's), first match wins: 2 for a usage error; 66 when the
@@ -127,6 +127,13 @@ function parse(argv) {
       case '--out':
         out = value();
         break;
+      case '--env': {
+        const v = value();
+        const eq = v.indexOf('=');
+        if (eq <= 0) throw new UsageError(`--env needs NAME=VALUE, not \`${v}\``);
+        env[v.slice(0, eq)] = v.slice(eq + 1);
+        break;
+      }
       case '--no-memory-trace':
         options.memoryTrace = false;
         break;
@@ -154,13 +161,6 @@ function parse(argv) {
       case '--lock-requests':
         options.lockRequests = true;
         break;
-      case '--env': {
-        const v = value();
-        const eq = v.indexOf('=');
-        if (eq <= 0) throw new UsageError(`--env needs NAME=VALUE, not \`${v}\``);
-        env[v.slice(0, eq)] = v.slice(eq + 1);
-        break;
-      }
       default:
         if (a.startsWith('-')) throw new UsageError(`unknown option \`${a}\``);
         positional.push(a);
