@@ -130,6 +130,8 @@ pub(crate) const LOCATED: [FuncSig; 6] = [
 pub(crate) fn scan(wasm: &[u8]) -> Result<Scan, InstrumentError> {
     let mut out = Scan::default();
     let mut patch: Option<(u32, u32)> = None;
+    // TEMPORARY (H-C owns this file): a wasi-threads module is not patched.
+    let mut wasi = false;
     let mut parser = Parser::new(0);
     let mut rest = wasm;
     let mut memories_seen = false;
@@ -165,6 +167,9 @@ pub(crate) fn scan(wasm: &[u8]) -> Result<Scan, InstrumentError> {
                         }
                         _ => None,
                     };
+                    if import.module == "wasi" || import.module == "wasi_snapshot_preview1" {
+                        wasi = true;
+                    }
                     if import.module != abi::IMPORT_MODULE {
                         continue;
                     }
@@ -258,7 +263,11 @@ pub(crate) fn scan(wasm: &[u8]) -> Result<Scan, InstrumentError> {
     let total = u64::from(out.func_imports) + u64::from(out.defined);
     // A wasi-threads module is not patched (its libc gives threads their stacks and TLS):
     // no function was injected.
-    let (first, count) = patch.unwrap_or((total as u32, 0));
+    let (first, count) = match patch {
+        Some(p) => p,
+        None if wasi => (total as u32, 0),
+        None => return Err(InstrumentError::NotPatched),
+    };
     if first < out.func_imports || u64::from(first) + u64::from(count) != total {
         return Err(InstrumentError::InvalidPatchSection {
             reason: format!(

@@ -42,6 +42,7 @@ prints the reports; with --module (the module that was run) they name source lin
 
 Options:
   --out DIR            directory for the trace files (default: wasmgrind-out; created)
+  --env NAME=VALUE     an environment variable of a wasi program (repeatable; none by default)
   --no-memory-trace    record forks, joins and locks only, no memory accesses (faster)
   --timeout S          stop and fail the run after S seconds (default: 60); the error lists
                        every unfinished thread and the lock it is blocked on, and the trace
@@ -59,7 +60,6 @@ Options:
                        https://ui.perfetto.dev and chrome://tracing open (threads as tracks,
                        lock holds as slices, forks and joins as arrows, findings as marks;
                        time is the position of events in the trace, not wall time)
-  --env NAME=VALUE     an environment variable of a wasi program (repeatable; none by default)
   --recognize-locks    recognise lock words among the atomics (std's futex Mutex, spin
                        locks) as locks, for deadlock prediction and live deadlocks
                        (the default for wasi programs)
@@ -145,6 +145,13 @@ function parse(argv) {
         out = value();
         if (out === '') throw new UsageError('--out needs a directory, not an empty string');
         break;
+      case '--env': {
+        const v = value();
+        const eq = v.indexOf('=');
+        if (eq <= 0) throw new UsageError(`--env needs NAME=VALUE, not \`${v}\``);
+        env[v.slice(0, eq)] = v.slice(eq + 1);
+        break;
+      }
       case '--no-memory-trace':
         options.memoryTrace = false;
         break;
@@ -181,13 +188,6 @@ function parse(argv) {
         if (timeline === '') throw new UsageError('--timeline needs a file name, not an empty string');
         options.timeline = true;
         break;
-      case '--env': {
-        const v = value();
-        const eq = v.indexOf('=');
-        if (eq <= 0) throw new UsageError(`--env needs NAME=VALUE, not \`${v}\``);
-        env[v.slice(0, eq)] = v.slice(eq + 1);
-        break;
-      }
       case '--recognize-locks':
         options.recognizeLocks = true;
         break;

@@ -396,23 +396,25 @@ export async function wasmgrind(binary, functionName, options) {
             ),
         );
     };
+    // What a wasi program writes, as it comes (before the result, in order).
+    const output = ({ stream, text }) => {
+      if (typeof onOutput !== 'function' || done) return;
+      try {
+        onOutput(stream, text);
+      } catch (e) {
+        finish(
+          reject,
+          new WasmgrindError(
+            'OutputError',
+            `the onOutput callback failed: ${e && e.message ? e.message : String(e)}; the run was stopped`,
+            { cause: e },
+          ),
+        );
+      }
+    };
     proxy.onMessage((m) => {
-      if (m.output !== undefined) {
-        if (typeof onOutput === 'function' && !done) {
-          try {
-            onOutput(m.output.stream, m.output.text);
-          } catch (e) {
-            finish(
-              reject,
-              new WasmgrindError(
-                'OutputError',
-                `the onOutput callback failed: ${e && e.message ? e.message : String(e)}; the run was stopped`,
-                { cause: e },
-              ),
-            );
-          }
-        }
-      } else if (m.chunk !== undefined) deliver(m.chunk);
+      if (m.output !== undefined) return output(m.output);
+      if (m.chunk !== undefined) deliver(m.chunk);
       // The result and errors come after the last chunk: they wait for its delivery.
       else if (m.result !== undefined) delivered.then(() => finish(resolve, m.result));
       else if (m.error !== undefined) delivered.then(() => finish(reject, deserializeError(m.error)));
@@ -641,7 +643,13 @@ function checkImports(module, abi) {
     );
   }
   if (memoryImport === null) {
-    throw new WasmgrindError('UnsupportedImport', 'the module imports no memory; it needs an imported shared memory');
+    throw new WasmgrindError(
+      'UnsupportedImport',
+      'the module imports no memory; it needs an imported shared memory' +
+        (abi === 'wasi'
+          ? ': build a WASI program for wasm32-wasip1-threads (wasm32-wasip1 exports an unshared memory)'
+          : ''),
+    );
   }
   if (spawns && !WebAssembly.Module.exports(module).some((e) => e.name === 'wasi_thread_start' && e.kind === 'function')) {
     throw new WasmgrindError(
@@ -1131,20 +1139,12 @@ class Session {
     if (outcome.type === 'exit' && limit !== null) outcome = { type: 'limit' };
     if (outcome.type === 'exit') {
       if (traceError !== null) throw traceError;
-      const detached = states.filter(
-        (s) => s.tid !== 0 && s.tid !== outcome.thread && (s.state === 'running' || s.state === 'pending'),
-      );
-      const exitCode = outcome.code ?? 0;
+      const detached = states.filter((s) => s.tid !== 0 && (s.state === 'running' || s.state === 'pending'));
       return {
         rapidbin: trace ? trace.rapidbin : null,
         std: trace ? trace.std : null,
         metadata: trace ? trace.metadata : null,
-        status: exitCode === 0 ? 'ok' : 'exit',
-        abi: this.abi,
-        exitCode,
-        exitThread: outcome.thread ?? 0,
-        stdout: output.stdout,
-        stderr: output.stderr,
+        status: 'ok',
         detached,
         threads: { forks, ids: threadIds },
         events: trace ? trace.events : 0,
@@ -1172,6 +1172,7 @@ class Session {
           finishMs: performance.now() - ending,
           ...finishTimings(trace),
         },
+        ...this.exitFields(outcome, detached, output),
       };
     }
 
@@ -1224,6 +1225,25 @@ class Session {
       err.report = trace.report;
     }
     throw err;
+  }
+
+  /**
+   * What a result says of how the program ended (both ABIs): `status` (`exit` for a
+   * non-zero exit code), `abi`, `exitCode` (0 when the function returned, else the code of
+   * `proc_exit`), `exitThread`, the output, and `detached` without the exiting thread.
+   */
+  exitFields(outcome, detached, output) {
+    const exitCode = outcome.code ?? 0;
+    const exitThread = outcome.thread ?? 0;
+    return {
+      status: exitCode === 0 ? 'ok' : 'exit',
+      abi: this.abi,
+      exitCode,
+      exitThread,
+      stdout: output.stdout,
+      stderr: output.stderr,
+      detached: detached.filter((s) => s.tid !== exitThread),
+    };
   }
 
   stateText(s) {
