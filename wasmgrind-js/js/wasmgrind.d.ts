@@ -43,6 +43,11 @@ export interface WasmgrindOptions {
   atomicsAsLocks?: boolean;
   /** Export lock requests too (`req(L)` in STD; upstream RAPID cannot read them). Default `false`. */
   lockRequests?: boolean;
+  /**
+   * Recognise lock words among the atomics (std's futex `Mutex`, spin locks) as locks, for
+   * deadlock prediction and the live deadlock watchdog. Needs `memoryTrace`. Default `false`.
+   */
+  recognizeLocks?: boolean;
   /** Idle workers kept ready so that a thread starts without waiting for a worker. Default 2. */
   spareWorkers?: number;
   /**
