@@ -899,7 +899,9 @@ impl ThreadCtx {
         let mine = before & Flags::RECOGNISED != 0
             && before & Flags::POISONED == 0
             && table.owners[at].load(SeqCst) == self.tid + 1;
-        if before & Flags::RECOGNISED != 0 {
+        // Another thread's recognised hold stays marked: its own `finish_lock` hands it
+        // over (a `try_lock` that another thread's `start_lock` came between).
+        if mine {
             table.flags[at].fetch_and(!Flags::RECOGNISED, SeqCst);
         }
         mine
@@ -1671,17 +1673,21 @@ mod tests {
     fn traced_locks_win_over_recognition() {
         let s = recognizing(2);
         let t = s.begin_thread(0).unwrap();
+        let u = s.begin_thread(1).unwrap();
         // wasmgrind-guest's Mutex: start_lock, its compare-exchange, finish_lock.
         t.start_lock(L, 0);
         atomic(&t, L, abi::VALUE_CMPXCHG, 0, 1, 1);
         t.finish_lock(L, 0);
         t.start_unlock(L, 2);
         atomic(&t, L, abi::VALUE_XCHG, 1, 0, 2);
-        // try_lock: the compare-exchange comes first; finish_lock adds no second acquire.
+        // try_lock: the compare-exchange comes first; finish_lock adds no second acquire,
+        // also when another thread's start_lock comes between.
         atomic(&t, 0x600, abi::VALUE_CMPXCHG, 0, 1, 1);
+        u.start_lock(0x600, 0);
         t.finish_lock(0x600, 0);
         t.start_unlock(0x600, 2);
         atomic(&t, 0x600, abi::VALUE_XCHG, 1, 0, 2);
+        u.finish_lock(0x600, 0);
         let events = s.recorder.finish().unwrap();
         assert_eq!(
             lock_events(&events),
@@ -1690,9 +1696,14 @@ mod tests {
                 (0, Op::Acquire { lock: L }, Some(0)),
                 (0, Op::Release { lock: L }, Some(2)),
                 (0, Op::Acquire { lock: 0x600 }, Some(1)),
+                (1, Op::Request { lock: 0x600 }, Some(0)),
                 (0, Op::Release { lock: 0x600 }, Some(2)),
+                (1, Op::Acquire { lock: 0x600 }, Some(0)),
             ]
         );
+        let mut checker = wasmgrind_core::trace::LockChecker::new();
+        checker.events(&events);
+        assert!(checker.result().is_ok(), "{:?}", checker.result());
     }
 
     /// A traced lock whose implementation takes another word with a compare-exchange
