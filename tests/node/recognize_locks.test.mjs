@@ -107,3 +107,26 @@ test('cli: --recognize-locks records std Mutex acquisitions, --no-recognize-lock
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a deadlock on traced locks ends the same way with recognizeLocks (their words are left to the traced events)', async () => {
+  const failures = m.guests.failures;
+  const err = await wasmgrind(guestPath(failures.file), 'deadlock', { recognizeLocks: true }).then(
+    () => assert.fail('a deadlocked run must not finish'),
+    (e) => e,
+  );
+  assert.equal(err.kind, 'DeadlockError', err.message);
+  assert.equal(err.cycle.length, 2, err.message);
+  assert.equal(err.trace.lockConsistency, null, err.trace.lockConsistency);
+  // The manifest's counts (two locks, each acquired once) plus one recognised lock, the
+  // linker's `__wasm_init_memory` flag (taken 0 -> 1 by the first instance, released by
+  // its store of 2): recognition adds no event for the words of the traced locks.
+  const s = failures.scenarios.deadlock;
+  const events = parseStd(err.trace.std);
+  const counts = checkTrace(events, err.trace.metadata, { allowHeldAtEnd: true });
+  assert.equal(counts.locks, s.locks + 1);
+  assert.equal(counts.acquisitions, s.acquisitions + 1);
+  const where = (e) => err.trace.metadata.locations[e.loc]?.func_name;
+  const recognised = events.filter((e) => (e.op === 'acq' || e.op === 'rel') && where(e) === '__wasm_init_memory');
+  assert.deepEqual(recognised.map((e) => e.op), ['acq', 'rel']);
+  checkFindings(err.findings, failures.scenarios.deadlock, 'deadlock with recognizeLocks');
+});

@@ -173,9 +173,14 @@ pub(crate) fn scan(wasm: &[u8]) -> Result<Scan, InstrumentError> {
                     if import.module != abi::IMPORT_MODULE {
                         continue;
                     }
-                    if [abi::MEM_READ, abi::MEM_WRITE, abi::MEM_ATOMIC_BEGIN]
-                        .iter()
-                        .any(|h| h.name == import.name)
+                    if [
+                        abi::MEM_READ,
+                        abi::MEM_WRITE,
+                        abi::MEM_ATOMIC_BEGIN,
+                        abi::MEM_ATOMIC_VALUE,
+                    ]
+                    .iter()
+                    .any(|h| h.name == import.name)
                     {
                         return Err(InstrumentError::AlreadyInstrumented {
                             evidence: format!(

@@ -80,6 +80,15 @@ fn already_instrumented_module() {
         matches!(&e, InstrumentError::AlreadyInstrumented { evidence } if evidence.contains("mem_read")),
         "{e:?}"
     );
+    // And the value hook of lock recognition.
+    let e = err_default(&format!(
+        "(module (import \"wasmgrind\" \"mem_atomic_value\" (func (param i32 i32 i64 i64 i32))) {})",
+        patch_section(1)
+    ));
+    assert!(
+        matches!(&e, InstrumentError::AlreadyInstrumented { evidence } if evidence.contains("mem_atomic_value")),
+        "{e:?}"
+    );
     // A located import that already has the location parameter.
     let e = err_default(&format!(
         "(module (import \"wasmgrind\" \"start_lock\" (func (param i32 i32))) {})",

@@ -349,3 +349,64 @@ fn guests_instrument_validate_and_have_one_hook_site_per_access() {
         }
     }
 }
+
+/// How many `mem_atomic_value` call sites an instruction must get with atomic values on,
+/// decided from the operator's name alone.
+fn expected_value_sites(op: &Operator<'_>) -> u32 {
+    let debug = format!("{op:?}");
+    let name = debug.split([' ', '{', '(']).next().unwrap();
+    match name {
+        // Before and after the wait.
+        "MemoryAtomicWait32" | "MemoryAtomicWait64" => 2,
+        // Every read-modify-write, the compare-exchange in its `then` branch only.
+        n if n.contains("AtomicRmw") => 1,
+        n if n.contains("Atomic") && n.contains("Store") => 1,
+        _ => 0,
+    }
+}
+
+/// With atomic values on, every guest validates, the value hook is the fourth hook
+/// import, and it is called once per atomic write and twice per wait of the traced
+/// functions (none in the allocator or the patcher's functions).
+#[test]
+fn guests_with_atomic_values_have_one_value_site_per_atomic_write() {
+    for (name, original) in guests() {
+        let patched = wasmgrind_patch::patch(&original, &wasmgrind_patch::PatchConfig::default())
+            .unwrap_or_else(|e| panic!("{name}: patching failed: {e}"));
+        let input = facts(&patched);
+        let imports = input.func_imports.len() as u32;
+        let first = input.patch.0;
+        // Expected sites per defined function of the input, counted independently.
+        let mut expected = 0u32;
+        let mut index = imports;
+        for payload in Parser::new(0).parse_all(&patched) {
+            if let Payload::CodeSectionEntry(body) = payload.unwrap() {
+                let traced =
+                    index < first && !input.names.get(&index).is_some_and(|n| is_allocator(n));
+                if traced {
+                    for op in body.get_operators_reader().unwrap() {
+                        expected += expected_value_sites(&op.unwrap());
+                    }
+                }
+                index += 1;
+            }
+        }
+        let cfg = wasmgrind_instrument::InstrumentConfig {
+            atomic_values: true,
+            ..wasmgrind_instrument::InstrumentConfig::default()
+        };
+        let out = wasmgrind_instrument::instrument(&patched, &cfg)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let value = import_indices(&out.wasm, abi::IMPORT_MODULE, abi::MEM_ATOMIC_VALUE.name);
+        assert_eq!(value, vec![imports + 3], "{name}");
+        let output = facts(&out.wasm);
+        assert_eq!(output.patch.0, first + 4, "{name}");
+        let all = 0..output.calls.len();
+        assert_eq!(
+            sum_calls(&output.calls, &value, all),
+            expected,
+            "{name}: mem_atomic_value call sites"
+        );
+        assert!(expected > 0, "{name}: the guest has atomic writes");
+    }
+}

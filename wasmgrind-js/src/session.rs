@@ -908,7 +908,9 @@ impl ThreadCtx {
         let mine = before & Flags::RECOGNISED != 0
             && before & Flags::POISONED == 0
             && table.owners[at].load(SeqCst) == self.tid + 1;
-        if before & Flags::RECOGNISED != 0 {
+        // Another thread's recognised hold stays marked: its own `finish_lock` hands it
+        // over (a `try_lock` that another thread's `start_lock` came between).
+        if mine {
             table.flags[at].fetch_and(!Flags::RECOGNISED, SeqCst);
         }
         mine
@@ -927,11 +929,11 @@ impl ThreadCtx {
     ///   (`swap(2)` returning non-zero) contends for it: its wait on the word records a
     ///   `Request` (once) and makes it wait for the lock in the runtime's eyes, until the
     ///   wait returns;
-    /// - any other use of a known lock word (another read-modify-write, a store or a
-    ///   write of 0 by a thread that does not hold it, the holder writing a non-zero
-    ///   value) means it is not a lock of this kind: the holder's hold ends (its release
-    ///   is recorded by the holder, at once or at its next lock event) and the word is
-    ///   ignored from then on.
+    /// - any other write of a known lock word (another read-modify-write, a store, a
+    ///   successful compare-exchange by a thread that does not hold it, the holder writing
+    ///   a non-zero value) means it is not a lock of this kind: the holder's hold ends
+    ///   (its release is recorded by the holder, at once or at its next lock event) and
+    ///   the word is forgotten until a compare-exchange takes it from 0 again.
     ///
     /// The access hooks run inside the access's atomic bracket, so the lock events of
     /// one word are recorded in the order the accesses took effect: the trace stays
@@ -988,7 +990,6 @@ impl ThreadCtx {
             return;
         }
         let holder = table.owners[at].load(SeqCst).checked_sub(1);
-        let exchange = op == abi::VALUE_CMPXCHG || op == abi::VALUE_XCHG;
         match holder {
             None => {
                 let known = f & Flags::KNOWN != 0;
@@ -1030,12 +1031,14 @@ impl ThreadCtx {
                 table.flags[at].fetch_and(!clear, SeqCst);
             }
             Some(h) => {
-                if exchange && old != 0 && new != 0 {
+                if op == abi::VALUE_XCHG && old != 0 && new != 0 {
                     // A waiter marks the lock contended (`swap(2)` returning non-zero).
-                    if op == abi::VALUE_XCHG {
-                        self.contending.set(Some(addr));
-                    }
+                    self.contending.set(Some(addr));
                 } else {
+                    // Includes a compare-exchange that succeeded on the held word: a
+                    // counter (std's `ThreadId` counter goes 0 -> 1 -> 2 ...), an
+                    // `RwLock`'s second reader, a `Once`'s waiter queueing up; a lock is
+                    // only compare-exchanged from 0.
                     // The word changed under its holder in a way a lock does not: the
                     // holder records its release itself, at its next lock event.
                     table.flags[at].fetch_or(Flags::POISONED, SeqCst);
@@ -1657,6 +1660,30 @@ mod tests {
         assert!(checker.result().is_ok(), "{:?}", checker.result());
     }
 
+    /// std's `ThreadId` counter: a compare-exchange 0 -> 1 looks like an acquisition, but
+    /// the next thread's 1 -> 2 shows it is none: the first thread's hold ends at its
+    /// next lock event, before it takes another lock.
+    #[test]
+    fn a_counter_taken_from_0_is_let_go() {
+        let s = recognizing(3);
+        let t1 = s.begin_thread(1).unwrap();
+        let t2 = s.begin_thread(2).unwrap();
+        atomic(&t1, L, abi::VALUE_CMPXCHG, 0, 1, 1);
+        atomic(&t2, L, abi::VALUE_CMPXCHG, 1, 2, 1);
+        assert_eq!(s.lock_owner(L), None);
+        atomic(&t1, 0x900, abi::VALUE_CMPXCHG, 0, 1, 1);
+        assert_eq!(s.held_locks(1), vec![0x900]);
+        let events = s.recorder.finish().unwrap();
+        assert_eq!(
+            lock_events(&events),
+            vec![
+                (1, Op::Acquire { lock: L }, Some(1)),
+                (1, Op::Release { lock: L }, None),
+                (1, Op::Acquire { lock: 0x900 }, Some(1)),
+            ]
+        );
+    }
+
     #[test]
     fn a_spin_lock_released_by_a_store_and_an_rwlock_unlocked_by_subtraction() {
         let s = recognizing(2);
@@ -1686,17 +1713,21 @@ mod tests {
     fn traced_locks_win_over_recognition() {
         let s = recognizing(2);
         let t = s.begin_thread(0).unwrap();
+        let u = s.begin_thread(1).unwrap();
         // wasmgrind-guest's Mutex: start_lock, its compare-exchange, finish_lock.
         t.start_lock(L, 0);
         atomic(&t, L, abi::VALUE_CMPXCHG, 0, 1, 1);
         t.finish_lock(L, 0);
         t.start_unlock(L, 2);
         atomic(&t, L, abi::VALUE_XCHG, 1, 0, 2);
-        // try_lock: the compare-exchange comes first; finish_lock adds no second acquire.
+        // try_lock: the compare-exchange comes first; finish_lock adds no second acquire,
+        // also when another thread's start_lock comes between.
         atomic(&t, 0x600, abi::VALUE_CMPXCHG, 0, 1, 1);
+        u.start_lock(0x600, 0);
         t.finish_lock(0x600, 0);
         t.start_unlock(0x600, 2);
         atomic(&t, 0x600, abi::VALUE_XCHG, 1, 0, 2);
+        u.finish_lock(0x600, 0);
         let events = s.recorder.finish().unwrap();
         assert_eq!(
             lock_events(&events),
@@ -1705,9 +1736,14 @@ mod tests {
                 (0, Op::Acquire { lock: L }, Some(0)),
                 (0, Op::Release { lock: L }, Some(2)),
                 (0, Op::Acquire { lock: 0x600 }, Some(1)),
+                (1, Op::Request { lock: 0x600 }, Some(0)),
                 (0, Op::Release { lock: 0x600 }, Some(2)),
+                (1, Op::Acquire { lock: 0x600 }, Some(0)),
             ]
         );
+        let mut checker = wasmgrind_core::trace::LockChecker::new();
+        checker.events(&events);
+        assert!(checker.result().is_ok(), "{:?}", checker.result());
     }
 
     /// A traced lock whose implementation takes another word with a compare-exchange
