@@ -124,10 +124,12 @@ async function run(guestUrl, functionName, options = {}, watchdogMs = 60000) {
       summary: null,
       metadataCounts: null,
     };
-    if (typeof result.std === 'string') {
-      const metadata =
-        typeof result.metadata === 'string' ? JSON.parse(result.metadata) : result.metadata;
-      out.summary = summarize(result.std, metadata);
+    // wgrind_worker.js sends the STD text and the metadata as bytes (`wasmgrind()` would
+    // decode them on first access; this page talks to the worker directly).
+    if (result.stdBytes instanceof Uint8Array) {
+      const text = new TextDecoder();
+      const metadata = JSON.parse(text.decode(result.metadataBytes));
+      out.summary = summarize(text.decode(result.stdBytes), metadata);
       out.metadataCounts = metadata?.counts ?? null;
     }
     log(`${functionName}: ok, ${result.events} events in ${ms.toFixed(0)} ms`);
