@@ -312,7 +312,9 @@ async function smoothness(chromium) {
       gapMs: r.longestGapMs,
       longTasks: r.longTasks.map((d) => Math.round(d)),
       events: r.runs[0]?.events ?? null,
-      stdChars: r.runs[0]?.stdChars ?? null,
+      stdChars: r.access?.stdChars ?? null,
+      // The first access to `r.std` and `r.metadata` (decoding on the page's main thread).
+      access: r.access ?? null,
       ms: r.ms,
     });
   }
@@ -463,6 +465,10 @@ function markdown(res) {
         `- ${g.fn ? `${g.fn} (${g.what}, ${g.events} events, STD ${fmt(g.stdChars / 1e6, 1)} M characters)` : g.what}: ` +
         `longest gap ${fmt(g.gapMs, 1)} ms` +
         (g.longTasks.length > 0 ? `; long tasks (>= 50 ms): ${g.longTasks.join(', ')} ms` : '') +
+        (g.access
+          ? `; afterwards, the first access to \`std\` took ${fmt(g.access.stdMs, 1)} ms and to \`metadata\` ` +
+            `${fmt(g.access.metadataMs, 1)} ms (${g.access.variables} variables)`
+          : '') +
         '.',
     )
     .join('\n');
@@ -527,12 +533,12 @@ its main thread, results included, while a \`setTimeout(0)\` loop measures the l
 the main thread could not respond:
 ${gaps}
 
-The trace buffers (RapidBin, Wasmgrind's own format) move to the page as transferred
-buffers. What is still copied on the page's main thread is the rest of the result, and
-most of all the metadata object: for a large trace it has an entry per variable (millions),
-and the structured clone of that object graph is what blocks the page. Sending the
-metadata as JSON text (parsed when it is asked for) and the STD text as bytes would keep it
-off the main thread.
+The page reads each result's events, findings and the trace's bytes. All of the trace
+(RapidBin, STD text, Wasmgrind's own format, the metadata as JSON) comes as transferred
+buffers, so the page neither copies nor parses it; the STD string and the metadata object
+(an entry per variable: millions for a large trace) are made from the bytes on the first
+access to \`result.std\` and \`result.metadata\`, on the thread that asks, which costs the
+times given above.
 `;
 }
 

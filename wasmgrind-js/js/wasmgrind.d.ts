@@ -189,12 +189,22 @@ export interface TraceChunk {
 export interface Trace {
   /** The trace in RapidBin, the binary format of the RAPID tools; null when streamed. */
   rapidbin: Uint8Array | null;
-  /** The trace as STD text, one event per line; null when streamed. */
+  /**
+   * The trace as STD text, one event per line; null when streamed. Decoded from `stdBytes`
+   * on first access (which takes time for a large trace, on the thread that accesses it).
+   */
   std: string | null;
+  /** The trace as STD text in ASCII bytes, as received (no decoding); null when streamed. */
+  stdBytes: Uint8Array | null;
   /** Every event in Wasmgrind's own format; null when streamed. */
   native: Uint8Array | null;
-  /** What every dense id stands for. */
+  /**
+   * What every dense id stands for. Parsed from `metadataBytes` on first access (which
+   * takes time for a large trace: one entry per variable).
+   */
   metadata: TraceMetadata;
+  /** The metadata as UTF-8 JSON bytes, as received (no parsing). */
+  metadataBytes: Uint8Array;
   /** Number of recorded events. */
   events: number;
   /** Why the trace is not lock-consistent (a Wasmgrind bug), or null. */
@@ -232,11 +242,24 @@ export interface Trace {
 export interface WasmgrindResult {
   /** The trace in RapidBin; null untraced or streamed (`onChunk`). */
   rapidbin: Uint8Array | null;
-  /** The trace as STD text; null untraced or streamed. */
+  /**
+   * The trace as STD text; null untraced or streamed. It arrives as bytes (`stdBytes`) and
+   * is decoded on its first access, on the accessing thread: for a trace of millions of
+   * events that takes a noticeable time (read `stdBytes` to save or send the text).
+   */
   std: string | null;
+  /** The trace as STD text in ASCII bytes (no decoding); null untraced or streamed. */
+  stdBytes: Uint8Array | null;
   /** Every event in Wasmgrind's own format; null untraced or streamed. */
   native: Uint8Array | null;
+  /**
+   * What every dense id stands for; null untraced. It arrives as JSON bytes
+   * (`metadataBytes`) and is parsed on its first access, on the accessing thread: for a
+   * trace with millions of variables that takes a noticeable time.
+   */
   metadata: TraceMetadata | null;
+  /** The metadata as UTF-8 JSON bytes (no parsing); null untraced. */
+  metadataBytes: Uint8Array | null;
   /**
    * `ok`: the function returned, or a wasi program called `proc_exit(0)`; `exit`: a wasi
    * program called `proc_exit` with another code (`exitCode`).

@@ -316,7 +316,43 @@ export function serializeError(e) {
 
 function deserializeError(o) {
   const { message, kind, ...rest } = o;
+  if (rest.trace) lazyTrace(rest.trace);
   return new WasmgrindError(kind, message, rest);
+}
+
+/**
+ * Gives a result or trace as the manager sends it (the STD text and the metadata as bytes,
+ * `stdBytes` and `metadataBytes`, transferred rather than copied) its `std` and `metadata`:
+ * properties that decode the bytes on their first access and keep what they decoded. So
+ * the thread that receives the result (a page's main thread) spends no time on them until
+ * they are asked for; the first access then takes the time of `TextDecoder` (and of
+ * `JSON.parse` for the metadata), which for a trace of millions of events is a large part
+ * of a second. Both can be assigned, too.
+ */
+function lazyTrace(r) {
+  if (r === null || typeof r !== 'object' || !('stdBytes' in r)) return r;
+  const lazy = (name, decode) => {
+    let value;
+    let decoded = false;
+    Object.defineProperty(r, name, {
+      enumerable: true,
+      configurable: true,
+      get() {
+        if (!decoded) {
+          value = decode();
+          decoded = true;
+        }
+        return value;
+      },
+      set(v) {
+        value = v;
+        decoded = true;
+      },
+    });
+  };
+  lazy('std', () => (r.stdBytes ? new TextDecoder().decode(r.stdBytes) : null));
+  lazy('metadata', () => (r.metadataBytes ? JSON.parse(new TextDecoder().decode(r.metadataBytes)) : null));
+  return r;
 }
 
 /**
@@ -416,7 +452,7 @@ export async function wasmgrind(binary, functionName, options) {
       if (m.output !== undefined) return output(m.output);
       if (m.chunk !== undefined) deliver(m.chunk);
       // The result and errors come after the last chunk: they wait for its delivery.
-      else if (m.result !== undefined) delivered.then(() => finish(resolve, m.result));
+      else if (m.result !== undefined) delivered.then(() => finish(resolve, lazyTrace(m.result)));
       else if (m.error !== undefined) delivered.then(() => finish(reject, deserializeError(m.error)));
     });
     proxy.onError((e) =>
@@ -1066,10 +1102,12 @@ class Session {
     const live = deadlock === undefined ? null : JSON.stringify({ threads: deadlock });
     const t = glue.traceFinish(live);
     if (t.chunk !== null) await this.emit(t.chunk);
+    // The STD text and the metadata stay bytes (transferred to the caller, and turned into
+    // a string and an object only when asked for: see `lazyTrace`).
     const trace = {
       rapidbin: null,
-      std: null,
-      metadata: JSON.parse(t.metadata),
+      stdBytes: null,
+      metadataBytes: new TextEncoder().encode(t.metadata),
       events: t.events,
       native: null,
       locations: this.locations,
@@ -1095,7 +1133,7 @@ class Session {
       trace.rapidbin.set(t.rapidbinHeader, 0);
       trace.native = concat(c.native);
       trace.native.set(t.nativeHeader, 0);
-      trace.std = new TextDecoder().decode(concat(c.std));
+      trace.stdBytes = concat(c.std);
       if (this.opts.timeline) trace.timeline = c.timeline.join('') + t.timelineEnd;
     }
     return trace;
@@ -1142,8 +1180,8 @@ class Session {
       const detached = states.filter((s) => s.tid !== 0 && (s.state === 'running' || s.state === 'pending'));
       return {
         rapidbin: trace ? trace.rapidbin : null,
-        std: trace ? trace.std : null,
-        metadata: trace ? trace.metadata : null,
+        stdBytes: trace ? trace.stdBytes : null,
+        metadataBytes: trace ? trace.metadataBytes : null,
         status: 'ok',
         detached,
         threads: { forks, ids: threadIds },

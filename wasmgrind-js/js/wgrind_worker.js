@@ -14,6 +14,11 @@
 // With `output: true`, what a wasi program writes comes before it as `{ output: { stream,
 // text } }` messages; `programName` is its argv[0] (default: `main.wasm`).
 // One worker serves one run; terminate it afterwards, which also ends every thread worker.
+// The result (and a failed run's `error.trace`) carries the STD text and the metadata as
+// bytes, `stdBytes` (ASCII) and `metadataBytes` (UTF-8 JSON), whose buffers are
+// transferred like those of `rapidbin` and `native`: so the receiving thread neither
+// copies nor parses them. `wasmgrind()` adds `std` and `metadata` to the result, decoded
+// on first access.
 //
 // Streaming: with `stream: true` in the run message, the trace comes as `{ chunk }`
 // messages while the program runs (`{ index, events, rapidbin, std, native }`, bytes,
@@ -86,12 +91,13 @@ async function onRun(msg) {
 }
 
 /**
- * The buffers of the trace's byte arrays (RapidBin, Wasmgrind's own format), which move to
- * the caller instead of being copied, so the caller's thread does not copy them either.
+ * The buffers of the trace's byte arrays (RapidBin, STD, Wasmgrind's own format, the
+ * metadata's JSON), which move to the caller instead of being copied, so the caller's
+ * thread does not copy or parse them either.
  */
 function transferable(trace) {
   const out = [];
-  for (const bytes of [trace?.rapidbin, trace?.native]) {
+  for (const bytes of [trace?.rapidbin, trace?.stdBytes, trace?.native, trace?.metadataBytes]) {
     if (
       bytes instanceof Uint8Array &&
       bytes.buffer instanceof ArrayBuffer &&
