@@ -22,6 +22,8 @@
 // Then WASI_RUNS run guests-wasi/runtime-checks, a program built with plain std on stable
 // for wasm32-wasip1-threads, unchanged: its output, args and env, std threads, a trap in a
 // child thread and proc_exit from a child thread (tests/node/wasi.test.mjs has them all).
+// Then every scenario of the manifest's `wasi_guests` (std programs and rayon, built on
+// stable), named `<guest>::<scenario>`: output, exit code, outcome and findings.
 //
 // Then STREAMED scenarios run once more through `wasmgrind()` with `onChunk` in small
 // chunks: the chunks must arrive in order, the result must not hold the trace again, and
@@ -156,6 +158,47 @@ const WASI_RUNS = {
     },
   },
 };
+
+/**
+ * What is wrong with the outcome `r` of wasi scenario `s` of the manifest's `wasi_guests`
+ * (run as `_start` with the scenario's name as argv[1]); empty when it is what the
+ * manifest says.
+ */
+function judgeWasi(s, r) {
+  const wrong = [];
+  const err = r.error ?? {};
+  const out = r.ok ? r : { stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
+  if (s.stdout !== null && out.stdout !== s.stdout) {
+    wrong.push(`stdout ${JSON.stringify(out.stdout)}, expected ${JSON.stringify(s.stdout)}`);
+  }
+  if (s.stderr_contains !== null && !String(out.stderr).includes(s.stderr_contains)) {
+    wrong.push(`stderr lacks ${JSON.stringify(s.stderr_contains)}: ${JSON.stringify(out.stderr)}`);
+  }
+  switch (s.outcome) {
+    case 'ok':
+    case 'exit':
+      if (!r.ok) return [...wrong, `expected the program to end, got ${err.kind ?? err.name}: ${err.message}`];
+      if (r.exitCode !== s.exit_code) wrong.push(`exit code ${r.exitCode}, expected ${s.exit_code}`);
+      if (r.forkJoinConsistency) wrong.push(`fork/join consistency: ${r.forkJoinConsistency}`);
+      if (s.forks !== null && r.forks !== s.forks) wrong.push(`${r.forks} threads spawned, expected ${s.forks}`);
+      break;
+    case 'trap':
+    case 'panic':
+      if (r.ok) return [...wrong, `expected a ${s.outcome}, the program ended with ${r.exitCode}`];
+      if (err.kind !== 'Trap') wrong.push(`expected a Trap (a panic aborts on this target), got ${err.kind}: ${err.message}`);
+      break;
+    case 'deadlock':
+      if (r.ok) return [...wrong, 'expected a deadlock, the program ended'];
+      if (err.kind !== 'DeadlockError') wrong.push(`expected a DeadlockError, got ${err.kind}: ${err.message}`);
+      break;
+    default:
+      return [`unknown outcome ${s.outcome} in the manifest`];
+  }
+  const findings = r.ok ? r.findings : err.findings;
+  if (findings) wrong.push(...findingProblems(findings, s));
+  else wrong.push('the run has no findings to compare');
+  return wrong;
+}
 
 /** Scenarios that also run streamed (`onChunk`), and the chunk size they use. */
 const STREAMED = ['mutex_counter', 'unsynchronized_counter'];
@@ -313,7 +356,7 @@ function describe(r, expected) {
 
 async function main() {
   const manifest = await loadManifest();
-  const names = only === null ? scenarioNames(manifest) : only.filter((n) => !(n in WASI_RUNS));
+  const names = only === null ? scenarioNames(manifest) : only.filter((n) => !(n in WASI_RUNS) && !n.includes('::'));
   const wasiRuns = Object.keys(WASI_RUNS).filter((n) => only === null || only.includes(n));
   const wasiPath = wasiRuns.length > 0 ? wasiGuestPath('runtime_checks') : null;
   const plan = names.map((name) => ({ name, ...findScenario(manifest, name) }));
@@ -331,7 +374,8 @@ async function main() {
   let failed = 0;
   try {
     // The first guest of the run (assertPreflight looks in /target/guests/).
-    const first = plan.length > 0 ? plan[0].file : `../..${wasiPath}`;
+    const firstWasi = Object.values(manifest.wasi_guests ?? {})[0]?.file;
+    const first = plan.length > 0 ? plan[0].file : wasiPath !== null ? `../..${wasiPath}` : firstWasi;
     const pre = await assertPreflight(page, first);
     console.log(
       `ok   preflight (crossOriginIsolated=${pre.crossOriginIsolated}, shared memory ok, ` +
@@ -384,6 +428,34 @@ async function main() {
         failed++;
         console.log(`FAIL ${name} (${time})`);
         for (const x of wrong) console.log(`     ${x.replace(/\n/g, '\n     ')}`);
+      }
+    }
+    // The manifest's programs built with plain std (and rayon) on stable.
+    for (const [guest, g] of preflightOnly ? [] : Object.entries(manifest.wasi_guests ?? {})) {
+      for (const [name, s] of Object.entries(g.scenarios)) {
+        const label = `${guest}::${name}`;
+        if (stopped || (only !== null && !only.includes(label))) continue;
+        let r;
+        try {
+          r = await page.evaluate(([url, a, opts]) => globalThis.wgTest.runWasi(url, a, opts), [
+            `/target/guests/${g.file}`,
+            [name],
+            {},
+          ]);
+        } catch (e) {
+          r = { ok: false, ms: 0, error: { name: 'DriverError', message: e.message } };
+        }
+        if (stopped) break;
+        const wrong = judgeWasi(s, r);
+        const time = `${r.ms.toFixed(0)} ms`;
+        if (wrong.length === 0) {
+          passed++;
+          console.log(`ok   ${label} (${s.outcome}: ${r.ok ? `exit code ${r.exitCode}` : r.error.kind}; ${time})`);
+        } else {
+          failed++;
+          console.log(`FAIL ${label} (expected ${s.outcome}; ${time})`);
+          for (const x of wrong) console.log(`     ${x.replace(/\n/g, '\n     ')}`);
+        }
       }
     }
     const streamed = preflightOnly ? [] : STREAMED.filter((n) => only === null || only.includes(n));
