@@ -181,9 +181,11 @@ impl Flags {
     /// A compare-exchange from 0 took this word once: it is a recognised lock, and an
     /// exchange from 0 takes it too (the contended path of std's futex mutex).
     const KNOWN: u32 = 1;
-    /// While a thread held the lock, another thread used the word in a way a lock word is
-    /// not (another read-modify-write, a store, a write of 0): recognition ignores the
-    /// word until the holder has recorded its release (at its next lock event).
+    /// While a thread held the lock, another thread wrote the word in a way a lock word is
+    /// not (another read-modify-write, a store, a compare-exchange): recognition ignores
+    /// the word for good. Its holder records its release late, at its next lock event,
+    /// so that it does not hold it for ever in the lock-order graph; no acquisition may
+    /// follow that release, which would order the holder's later events before it.
     const POISONED: u32 = 2;
     /// A traced lock hook (`start_lock`, ...) names this address: the program's own lock
     /// events describe it, and recognition leaves it alone.
@@ -924,7 +926,11 @@ impl ThreadCtx {
     ///   successful compare-exchange by a thread that does not hold it, the holder writing
     ///   a non-zero value) means it is not a lock of this kind: the holder's hold ends
     ///   (its release is recorded by the holder, at once or at its next lock event) and
-    ///   the word is forgotten until a compare-exchange takes it from 0 again.
+    ///   the word is forgotten until a compare-exchange takes it from 0 again; if it was
+    ///   another thread's write, never again (see [`Flags::POISONED`]). So every
+    ///   `Release` that an `Acquire` can follow is recorded at the atomic write that
+    ///   really released the word: recognition adds no happens-before order that the
+    ///   atomics do not give already.
     ///
     /// The access hooks run inside the access's atomic bracket, so the lock events of
     /// one word are recorded in the order the accesses took effect: the trace stays
@@ -1054,12 +1060,11 @@ impl ThreadCtx {
             let stale = Flags::POISONED | Flags::RECOGNISED;
             if f & stale == stale && table.owners[at].load(SeqCst) == self.tid + 1 {
                 let lock = table.keys[at].load(SeqCst).wrapping_sub(1);
-                // Recorded before the word can be recognised again, so that a later
-                // acquire follows this release in the trace.
                 self.record(Op::Release { lock }, None);
                 table.owners[at].store(0, SeqCst);
-                let clear = Flags::POISONED | Flags::RECOGNISED | Flags::KNOWN;
-                table.flags[at].fetch_and(!clear, SeqCst);
+                // It stays POISONED for good: this release comes later than the real
+                // one and carries this thread's events since, so no acquire may follow it.
+                table.flags[at].fetch_and(!(Flags::RECOGNISED | Flags::KNOWN), SeqCst);
             }
         }
     }
@@ -1627,9 +1632,10 @@ mod tests {
         assert_eq!(s.held_locks(1), vec![L]);
         atomic(&t1, 0x400, abi::VALUE_CMPXCHG, 0, 1, 1);
         assert_eq!(s.held_locks(1), vec![0x400]);
-        // The word can be a lock again.
+        // The word is never a lock again: the late release carries t1's later events,
+        // which must not order anyone.
         atomic(&t2, L, abi::VALUE_CMPXCHG, 0, 1, 1);
-        assert_eq!(s.lock_owner(L), Some(2));
+        assert_eq!(s.lock_owner(L), None);
         let events = s.recorder.finish().unwrap();
         assert_eq!(
             lock_events(&events),
@@ -1637,7 +1643,6 @@ mod tests {
                 (1, Op::Acquire { lock: L }, Some(1)),
                 (1, Op::Release { lock: L }, None),
                 (1, Op::Acquire { lock: 0x400 }, Some(1)),
-                (2, Op::Acquire { lock: L }, Some(1)),
             ]
         );
         let mut checker = wasmgrind_core::trace::LockChecker::new();
