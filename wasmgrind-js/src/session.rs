@@ -939,6 +939,12 @@ impl ThreadCtx {
         if !self.session.recognize_locks || self.session.ignored(addr) {
             return;
         }
+        let (op, width) = abi::value_op(op);
+        // A 64-bit word is no futex and no common spin lock; it is a counter (std's
+        // `ThreadId` counter is taken 0 -> 1 by a compare-exchange) or a pair.
+        if width > 4 && op != abi::VALUE_WAIT && op != abi::VALUE_WAIT_END {
+            return;
+        }
         self.guarded(|c| match op {
             abi::VALUE_WAIT => c.wait_begin(addr, loc),
             abi::VALUE_WAIT_END => {
@@ -1516,7 +1522,7 @@ mod tests {
     /// What instrumented code calls for an atomic write of `addr` with its values.
     fn atomic(t: &ThreadCtx, addr: u32, op: i32, old: u64, new: u64, loc: LocationId) {
         t.atomic_begin(addr);
-        t.atomic_value(addr, op, old, new, loc);
+        t.atomic_value(addr, op | 4 << 8, old, new, loc);
         if op == abi::VALUE_STORE {
             t.write(addr, 4, true, loc);
         } else {
@@ -1570,18 +1576,18 @@ mod tests {
         t2.read(L, 4, true, 1);
         atomic(&t2, L, abi::VALUE_XCHG, 1, 2, 3);
         t2.read(L, 4, true, 4);
-        t2.atomic_value(L, abi::VALUE_WAIT, 2, u64::MAX, 4);
+        t2.atomic_value(L, abi::VALUE_WAIT | 4 << 8, 2, u64::MAX, 4);
         assert_eq!(s.waiting_on(2), Some(L), "the watchdog sees the wait");
         assert_eq!(s.lock_owner(L), Some(1));
         // Woken without the lock (a spurious wake-up), it swaps again and waits again:
         // one request only.
-        t2.atomic_value(L, abi::VALUE_WAIT_END, 0, 0, 4);
+        t2.atomic_value(L, abi::VALUE_WAIT_END | 4 << 8, 0, 0, 4);
         assert_eq!(s.waiting_on(2), None, "a returned wait is no wait");
         atomic(&t2, L, abi::VALUE_XCHG, 2, 2, 3);
-        t2.atomic_value(L, abi::VALUE_WAIT, 2, u64::MAX, 4);
+        t2.atomic_value(L, abi::VALUE_WAIT | 4 << 8, 2, u64::MAX, 4);
         // t1 unlocks: swap(0) returns 2 (contended), wakes t2.
         atomic(&t1, L, abi::VALUE_XCHG, 2, 0, 2);
-        t2.atomic_value(L, abi::VALUE_WAIT_END, 0, 0, 4);
+        t2.atomic_value(L, abi::VALUE_WAIT_END | 4 << 8, 0, 0, 4);
         // t2's swap(2) returns 0: it holds the lock.
         atomic(&t2, L, abi::VALUE_XCHG, 0, 2, 3);
         assert_eq!(s.lock_owner(L), Some(2));
@@ -1650,7 +1656,19 @@ mod tests {
         assert!(checker.result().is_ok(), "{:?}", checker.result());
     }
 
-    /// std's `ThreadId` counter: a compare-exchange 0 -> 1 looks like an acquisition, but
+    /// A 64-bit compare-exchange from 0 (std's `ThreadId` counter) is no acquisition.
+    #[test]
+    fn a_64_bit_word_is_no_lock() {
+        let s = recognizing(2);
+        let t = s.begin_thread(0).unwrap();
+        t.atomic_begin(L);
+        t.atomic_value(L, abi::VALUE_CMPXCHG | 8 << 8, 0, 1, 1);
+        t.rmw(L, 8, 1);
+        assert_eq!(s.lock_owner(L), None);
+        assert!(lock_events(&s.recorder.finish().unwrap()).is_empty());
+    }
+
+    /// A counter on a 32-bit word: a compare-exchange 0 -> 1 looks like an acquisition, but
     /// the next thread's 1 -> 2 shows it is none: the first thread's hold ends at its
     /// next lock event, before it takes another lock.
     #[test]
@@ -1758,7 +1776,7 @@ mod tests {
         let s = session(2);
         let t = s.begin_thread(0).unwrap();
         atomic(&t, L, abi::VALUE_CMPXCHG, 0, 1, 1);
-        t.atomic_value(L, abi::VALUE_WAIT, 1, 0, 1);
+        t.atomic_value(L, abi::VALUE_WAIT | 4 << 8, 1, 0, 1);
         assert_eq!(s.lock_owner(L), None);
         assert_eq!(s.waiting_on(0), None);
         let events = s.recorder.finish().unwrap();
@@ -1777,9 +1795,9 @@ mod tests {
         atomic(&t1, a, abi::VALUE_CMPXCHG, 0, 1, 1);
         atomic(&t2, b, abi::VALUE_CMPXCHG, 0, 1, 1);
         atomic(&t1, b, abi::VALUE_XCHG, 1, 2, 3);
-        t1.atomic_value(b, abi::VALUE_WAIT, 2, u64::MAX, 4);
+        t1.atomic_value(b, abi::VALUE_WAIT | 4 << 8, 2, u64::MAX, 4);
         atomic(&t2, a, abi::VALUE_XCHG, 1, 2, 3);
-        t2.atomic_value(a, abi::VALUE_WAIT, 2, u64::MAX, 5);
+        t2.atomic_value(a, abi::VALUE_WAIT | 4 << 8, 2, u64::MAX, 5);
         let next = |t: u32| s.lock_owner(s.waiting_on(t).unwrap());
         assert_eq!((next(1), next(2)), (Some(2), Some(1)));
         let live = LiveDeadlock {
