@@ -94,7 +94,7 @@ export const DEFAULT_OPTIONS = Object.freeze({
    * Recognise lock words among the atomics (std's futex `Mutex`, spin locks): their
    * acquisitions and releases become lock events for deadlock prediction, and a thread
    * waiting on a held one counts for the live deadlock watchdog. Needs `memoryTrace`
-   * (without it, it does nothing). See the book's "Detection" chapter.
+   * (without it, it does nothing). See "Finding races and deadlocks" in the book.
    */
   recognizeLocks: false,
   /** Idle workers kept ready for new threads (they start a thread in well under 1 ms). */
