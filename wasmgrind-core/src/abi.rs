@@ -244,8 +244,10 @@ pub const MEM_ATOMIC_BEGIN: FuncSig = FuncSig {
 ///
 /// It tells the runtime the values of an atomic access, so that it can recognise lock
 /// words (std's futex `Mutex`, spin locks). `addr` is the effective address, `op` one of
-/// the `VALUE_*` codes, `old` and `new` the values (zero-extended to 64 bits; `new` is
-/// masked to the access width), `loc` the access's location. For the accesses it is
+/// the `VALUE_*` codes in bits 0 to 7 and the access's width in bytes (1, 2, 4 or 8) in
+/// bits 8 to 15 ([`value_op`] splits it), `old` and `new` the values (zero-extended to
+/// 64 bits; `new` is masked to the access width, except for a wait's timeout), `loc` the
+/// access's location. For the accesses it is
 /// called inside the access's atomic bracket: after the access and before its
 /// `mem_read`/`mem_write`, so the runtime sees the atomics of one address in the order
 /// they took effect.
@@ -265,6 +267,12 @@ pub const MEM_ATOMIC_VALUE: FuncSig = FuncSig {
     params: &[I32, I32, ValType::I64, ValType::I64, I32],
     results: &[],
 };
+
+/// Splits the `op` argument of [`MEM_ATOMIC_VALUE`] into the `VALUE_*` code and the
+/// access width in bytes.
+pub const fn value_op(op: i32) -> (i32, u32) {
+    (op & 0xff, ((op >> 8) & 0xff) as u32)
+}
 
 /// `op` of [`MEM_ATOMIC_VALUE`]: a compare-exchange that exchanged.
 pub const VALUE_CMPXCHG: i32 = 0;

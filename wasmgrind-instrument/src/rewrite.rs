@@ -173,9 +173,10 @@ fn push_i64(s: &mut InstructionSink<'_>, v: Operand, width: u32, mask: bool) {
     }
 }
 
-/// Emits `mem_atomic_value(addr + offset, op, old, new, loc)`; `new` is masked to the
-/// access's `width` (a narrow store or exchange writes only its low bytes; the loaded
-/// `old` is zero-extended by the instruction already).
+/// Emits `mem_atomic_value(addr + offset, op | width << 8, old, new, loc)`; `new` is
+/// masked to the access's `width` (a narrow store or exchange writes only its low bytes;
+/// the loaded `old` is zero-extended by the instruction already), except for the waits,
+/// whose `new` is the timeout.
 #[allow(clippy::too_many_arguments)]
 fn value_hook(
     out: &mut Vec<u8>,
@@ -190,9 +191,11 @@ fn value_hook(
 ) {
     let mut s = sink(out);
     effective_address(&mut s, addr, offset);
-    s.i32_const(op);
+    // Widths are 1 to 8, so the code fits in an i32.
+    s.i32_const(op | (width as i32) << 8);
+    let wait = op == abi::VALUE_WAIT || op == abi::VALUE_WAIT_END;
     push_i64(&mut s, old, width, false);
-    push_i64(&mut s, new, width, true);
+    push_i64(&mut s, new, width, !wait);
     s.i32_const(loc).call(hook);
 }
 
@@ -800,14 +803,24 @@ impl<'a> Rewriter<'a> {
                 if let Some(value) = value {
                     let old = Operand::Local(expected, t);
                     let new = Operand::Local(timeout, Val::I64);
-                    value_hook(out, value, a, off, abi::VALUE_WAIT, old, new, 8, loc);
+                    value_hook(out, value, a, off, abi::VALUE_WAIT, old, new, m.width, loc);
                 }
                 sink(out).local_get(expected).local_get(timeout);
                 out.extend_from_slice(raw);
                 if let Some(value) = value {
                     // The wait's result stays on the stack, under the hook's arguments.
                     let op = abi::VALUE_WAIT_END;
-                    value_hook(out, value, a, off, op, Operand::Zero, Operand::Zero, 8, loc);
+                    value_hook(
+                        out,
+                        value,
+                        a,
+                        off,
+                        op,
+                        Operand::Zero,
+                        Operand::Zero,
+                        m.width,
+                        loc,
+                    );
                 }
             }
             Shape::Notify => {

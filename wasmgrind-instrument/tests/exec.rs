@@ -372,25 +372,26 @@ fn the_value_hook_sees_the_values_of_atomic_writes() {
                 .collect()
         })
         .collect();
+    // `op` is the VALUE_* code plus the width in bytes times 256.
     let expected: [&[&str]; 9] = [
-        // compare_exchange(0, 1) succeeds: op 0, old 0, new 1.
-        &["100 0 0 1"],
+        // compare_exchange(0, 1) succeeds: op 0 (width 4), old 0, new 1.
+        &["100 1024 0 1"],
         // It fails (memory holds 1): no value hook.
         &[],
         // swap(2) returns 1; swap(0) returns 2.
-        &["100 1 1 2"],
-        &["100 1 2 0"],
-        // 256 & 0xff == 0 matches; 511 is stored as 0xff.
-        &["104 0 0 255"],
+        &["100 1025 1 2"],
+        &["100 1025 2 0"],
+        // 256 & 0xff == 0 matches; 511 is stored as 0xff (width 1).
+        &["104 256 0 255"],
         // store8 of 257 stores 1.
-        &["108 2 0 1"],
+        &["108 258 0 1"],
         // JS sees i64 as signed BigInt.
-        &["120 2 0 -1"],
+        &["120 2050 0 -1"],
         // Another read-modify-write: op 3 with the loaded value (the low half of the
         // i64 -1, zero-extended).
-        &["120 3 4294967295 0"],
+        &["120 1027 4294967295 0"],
         // The wait: before (expected 1, timeout 0), after (op 5).
-        &["124 4 1 0", "124 5 0 0"],
+        &["124 1028 1 0", "124 1029 0 0"],
     ];
     assert_eq!(values.len(), expected.len());
     for (i, (got, want)) in values.iter().zip(expected).enumerate() {

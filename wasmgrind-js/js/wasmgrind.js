@@ -112,7 +112,7 @@ export const DEFAULT_OPTIONS = Object.freeze({
    * waiting on a held one counts for the live deadlock watchdog. Needs `memoryTrace`
    * (without it, it does nothing). `null` (the default): on for wasi-threads modules, whose
    * std locks are only atomics, and off for wasmgrind-ABI modules, whose locks are traced.
-   * See the book's "Detection" chapter.
+   * See "Finding races and deadlocks" in the book.
    */
   recognizeLocks: null,
   /** Idle workers kept ready for new threads (they start a thread in well under 1 ms). */

@@ -181,9 +181,11 @@ impl Flags {
     /// A compare-exchange from 0 took this word once: it is a recognised lock, and an
     /// exchange from 0 takes it too (the contended path of std's futex mutex).
     const KNOWN: u32 = 1;
-    /// While a thread held the lock, another thread used the word in a way a lock word is
-    /// not (another read-modify-write, a store, a write of 0): recognition ignores the
-    /// word until the holder has recorded its release (at its next lock event).
+    /// While a thread held the lock, another thread wrote the word in a way a lock word is
+    /// not (another read-modify-write, a store, a compare-exchange): recognition ignores
+    /// the word for good. Its holder records its release late, at its next lock event,
+    /// so that it does not hold it for ever in the lock-order graph; no acquisition may
+    /// follow that release, which would order the holder's later events before it.
     const POISONED: u32 = 2;
     /// A traced lock hook (`start_lock`, ...) names this address: the program's own lock
     /// events describe it, and recognition leaves it alone.
@@ -933,13 +935,23 @@ impl ThreadCtx {
     ///   successful compare-exchange by a thread that does not hold it, the holder writing
     ///   a non-zero value) means it is not a lock of this kind: the holder's hold ends
     ///   (its release is recorded by the holder, at once or at its next lock event) and
-    ///   the word is forgotten until a compare-exchange takes it from 0 again.
+    ///   the word is forgotten until a compare-exchange takes it from 0 again; if it was
+    ///   another thread's write, never again (see [`Flags::POISONED`]). So every
+    ///   `Release` that an `Acquire` can follow is recorded at the atomic write that
+    ///   really released the word: recognition adds no happens-before order that the
+    ///   atomics do not give already.
     ///
     /// The access hooks run inside the access's atomic bracket, so the lock events of
     /// one word are recorded in the order the accesses took effect: the trace stays
     /// lock-consistent, and a release is recorded before the acquire that follows it.
     pub fn atomic_value(&self, addr: u32, op: i32, old: u64, new: u64, loc: LocationId) {
         if !self.session.recognize_locks || self.session.ignored(addr) {
+            return;
+        }
+        let (op, width) = abi::value_op(op);
+        // A 64-bit word is no futex and no common spin lock; it is a counter (std's
+        // `ThreadId` counter is taken 0 -> 1 by a compare-exchange) or a pair.
+        if width > 4 && op != abi::VALUE_WAIT && op != abi::VALUE_WAIT_END {
             return;
         }
         self.guarded(|c| match op {
@@ -1063,12 +1075,11 @@ impl ThreadCtx {
             let stale = Flags::POISONED | Flags::RECOGNISED;
             if f & stale == stale && table.owners[at].load(SeqCst) == self.tid + 1 {
                 let lock = table.keys[at].load(SeqCst).wrapping_sub(1);
-                // Recorded before the word can be recognised again, so that a later
-                // acquire follows this release in the trace.
                 self.record(Op::Release { lock }, None);
                 table.owners[at].store(0, SeqCst);
-                let clear = Flags::POISONED | Flags::RECOGNISED | Flags::KNOWN;
-                table.flags[at].fetch_and(!clear, SeqCst);
+                // It stays POISONED for good: this release comes later than the real
+                // one and carries this thread's events since, so no acquire may follow it.
+                table.flags[at].fetch_and(!(Flags::RECOGNISED | Flags::KNOWN), SeqCst);
             }
         }
     }
@@ -1526,7 +1537,7 @@ mod tests {
     /// What instrumented code calls for an atomic write of `addr` with its values.
     fn atomic(t: &ThreadCtx, addr: u32, op: i32, old: u64, new: u64, loc: LocationId) {
         t.atomic_begin(addr);
-        t.atomic_value(addr, op, old, new, loc);
+        t.atomic_value(addr, op | 4 << 8, old, new, loc);
         if op == abi::VALUE_STORE {
             t.write(addr, 4, true, loc);
         } else {
@@ -1580,18 +1591,18 @@ mod tests {
         t2.read(L, 4, true, 1);
         atomic(&t2, L, abi::VALUE_XCHG, 1, 2, 3);
         t2.read(L, 4, true, 4);
-        t2.atomic_value(L, abi::VALUE_WAIT, 2, u64::MAX, 4);
+        t2.atomic_value(L, abi::VALUE_WAIT | 4 << 8, 2, u64::MAX, 4);
         assert_eq!(s.waiting_on(2), Some(L), "the watchdog sees the wait");
         assert_eq!(s.lock_owner(L), Some(1));
         // Woken without the lock (a spurious wake-up), it swaps again and waits again:
         // one request only.
-        t2.atomic_value(L, abi::VALUE_WAIT_END, 0, 0, 4);
+        t2.atomic_value(L, abi::VALUE_WAIT_END | 4 << 8, 0, 0, 4);
         assert_eq!(s.waiting_on(2), None, "a returned wait is no wait");
         atomic(&t2, L, abi::VALUE_XCHG, 2, 2, 3);
-        t2.atomic_value(L, abi::VALUE_WAIT, 2, u64::MAX, 4);
+        t2.atomic_value(L, abi::VALUE_WAIT | 4 << 8, 2, u64::MAX, 4);
         // t1 unlocks: swap(0) returns 2 (contended), wakes t2.
         atomic(&t1, L, abi::VALUE_XCHG, 2, 0, 2);
-        t2.atomic_value(L, abi::VALUE_WAIT_END, 0, 0, 4);
+        t2.atomic_value(L, abi::VALUE_WAIT_END | 4 << 8, 0, 0, 4);
         // t2's swap(2) returns 0: it holds the lock.
         atomic(&t2, L, abi::VALUE_XCHG, 0, 2, 3);
         assert_eq!(s.lock_owner(L), Some(2));
@@ -1642,9 +1653,10 @@ mod tests {
         assert_eq!(s.held_locks(1), vec![L]);
         atomic(&t1, 0x400, abi::VALUE_CMPXCHG, 0, 1, 1);
         assert_eq!(s.held_locks(1), vec![0x400]);
-        // The word can be a lock again.
+        // The word is never a lock again: the late release carries t1's later events,
+        // which must not order anyone.
         atomic(&t2, L, abi::VALUE_CMPXCHG, 0, 1, 1);
-        assert_eq!(s.lock_owner(L), Some(2));
+        assert_eq!(s.lock_owner(L), None);
         let events = s.recorder.finish().unwrap();
         assert_eq!(
             lock_events(&events),
@@ -1652,7 +1664,6 @@ mod tests {
                 (1, Op::Acquire { lock: L }, Some(1)),
                 (1, Op::Release { lock: L }, None),
                 (1, Op::Acquire { lock: 0x400 }, Some(1)),
-                (2, Op::Acquire { lock: L }, Some(1)),
             ]
         );
         let mut checker = wasmgrind_core::trace::LockChecker::new();
@@ -1660,7 +1671,19 @@ mod tests {
         assert!(checker.result().is_ok(), "{:?}", checker.result());
     }
 
-    /// std's `ThreadId` counter: a compare-exchange 0 -> 1 looks like an acquisition, but
+    /// A 64-bit compare-exchange from 0 (std's `ThreadId` counter) is no acquisition.
+    #[test]
+    fn a_64_bit_word_is_no_lock() {
+        let s = recognizing(2);
+        let t = s.begin_thread(0).unwrap();
+        t.atomic_begin(L);
+        t.atomic_value(L, abi::VALUE_CMPXCHG | 8 << 8, 0, 1, 1);
+        t.rmw(L, 8, 1);
+        assert_eq!(s.lock_owner(L), None);
+        assert!(lock_events(&s.recorder.finish().unwrap()).is_empty());
+    }
+
+    /// A counter on a 32-bit word: a compare-exchange 0 -> 1 looks like an acquisition, but
     /// the next thread's 1 -> 2 shows it is none: the first thread's hold ends at its
     /// next lock event, before it takes another lock.
     #[test]
@@ -1768,7 +1791,7 @@ mod tests {
         let s = session(2);
         let t = s.begin_thread(0).unwrap();
         atomic(&t, L, abi::VALUE_CMPXCHG, 0, 1, 1);
-        t.atomic_value(L, abi::VALUE_WAIT, 1, 0, 1);
+        t.atomic_value(L, abi::VALUE_WAIT | 4 << 8, 1, 0, 1);
         assert_eq!(s.lock_owner(L), None);
         assert_eq!(s.waiting_on(0), None);
         let events = s.recorder.finish().unwrap();
@@ -1787,9 +1810,9 @@ mod tests {
         atomic(&t1, a, abi::VALUE_CMPXCHG, 0, 1, 1);
         atomic(&t2, b, abi::VALUE_CMPXCHG, 0, 1, 1);
         atomic(&t1, b, abi::VALUE_XCHG, 1, 2, 3);
-        t1.atomic_value(b, abi::VALUE_WAIT, 2, u64::MAX, 4);
+        t1.atomic_value(b, abi::VALUE_WAIT | 4 << 8, 2, u64::MAX, 4);
         atomic(&t2, a, abi::VALUE_XCHG, 1, 2, 3);
-        t2.atomic_value(a, abi::VALUE_WAIT, 2, u64::MAX, 5);
+        t2.atomic_value(a, abi::VALUE_WAIT | 4 << 8, 2, u64::MAX, 5);
         let next = |t: u32| s.lock_owner(s.waiting_on(t).unwrap());
         assert_eq!((next(1), next(2)), (Some(2), Some(1)));
         let live = LiveDeadlock {

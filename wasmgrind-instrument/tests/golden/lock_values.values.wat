@@ -27,7 +27,7 @@
     i32.eq
     if $done
       local.get 1
-      i32.const 0
+      i32.const 1024
       local.get 4
       i64.extend_i32_u
       local.get 3
@@ -60,7 +60,7 @@
         i32.atomic.rmw.xchg
         local.tee 3
         local.get 1
-        i32.const 1
+        i32.const 1025
         local.get 3
         i64.extend_i32_u
         local.get 2
@@ -86,7 +86,7 @@
         i32.const 2
         call 0
         local.get 1
-        i32.const 4
+        i32.const 1028
         local.get 2
         i64.extend_i32_u
         local.get 5
@@ -96,7 +96,7 @@
         local.get 5
         memory.atomic.wait32
         local.get 1
-        i32.const 5
+        i32.const 1029
         i64.const 0
         i64.const 0
         i32.const 2
@@ -122,7 +122,7 @@
     local.get 1
     i32.const 4
     i32.add
-    i32.const 1
+    i32.const 1025
     local.get 3
     i64.extend_i32_u
     local.get 2
@@ -149,7 +149,7 @@
     local.get 2
     i32.atomic.store8
     local.get 1
-    i32.const 2
+    i32.const 258
     i64.const 0
     local.get 2
     i64.extend_i32_u
@@ -181,7 +181,7 @@
     i32.eq
     if ;; label = @1
       local.get 1
-      i32.const 0
+      i32.const 256
       local.get 4
       i64.extend_i32_u
       local.get 3
@@ -217,7 +217,7 @@
     local.get 1
     i32.const 8
     i32.add
-    i32.const 3
+    i32.const 2051
     local.get 6
     i64.const 0
     i32.const 6
@@ -243,7 +243,7 @@
     local.get 1
     i32.const 16
     i32.add
-    i32.const 2
+    i32.const 2050
     i64.const 0
     local.get 5
     i32.const 7
