@@ -1,10 +1,13 @@
-//! `cargo xtask demo`: runs a bundled guest in Node.js with tracing and shows the result.
+//! `cargo xtask demo`: runs a bundled program in Node.js with tracing and shows the result.
 //!
-//! 1. builds the guests (`cargo xtask guests`; cargo skips them when nothing changed);
+//! 1. builds the guests (`cargo xtask guests`; cargo skips them when nothing changed),
+//!    among them `guests-wasi/std-scenarios`, a program written against plain `std` and
+//!    built on stable for `wasm32-wasip1-threads`;
 //! 2. builds `pkg/` (`cargo xtask dist`) if it is missing or older than its sources;
-//! 3. runs the lock-order scenario with the package's CLI,
-//!    `node pkg/cli.js run target/guests/locks.wasm lock_order_inversion --out target/demo`,
-//!    which prints the trace summary;
+//! 3. runs its lock-order scenario with the package's CLI, `node pkg/cli.js run
+//!    target/guests/wasi/std_scenarios.wasm --out target/demo -- lock_order_inversion`,
+//!    which prints the program's output, the report and the trace summary, and exits with
+//!    66 because it found the potential deadlock (any other exit status fails the demo);
 //! 4. reads the trace back (`trace.std` with `trace.json`) and prints what the deadlock
 //!    predictor ([`wasmgrind_core::analysis::deadlock`]) finds: the lock-order edges, the
 //!    potential deadlocks, and why a lock-order cycle was not one;
@@ -17,11 +20,16 @@ use std::time::SystemTime;
 
 use crate::util::{self, root, Result};
 
-/// The guest file of the demo (in `target/guests/`).
-pub const GUEST: &str = "locks.wasm";
-/// The demo's scenario: two threads take two locks in opposite orders, one after the
-/// other, so the run succeeds and its trace has a lock-order cycle.
+/// The program of the demo (in `target/guests/`): plain `std`, built on stable.
+pub const GUEST: &str = "wasi/std_scenarios.wasm";
+/// Its crate's name, the key of its entry in the manifest's `wasi_guests`.
+const GUEST_CRATE: &str = "std_scenarios";
+/// The demo's scenario (the program's argument): two threads take two `std::sync::Mutex`es
+/// in opposite orders, one after the other, so the run succeeds and its trace has a
+/// lock-order cycle.
 pub const SCENARIO: &str = "lock_order_inversion";
+/// The CLI's exit status when the detectors found something (as ThreadSanitizer's).
+const EXIT_FOUND: i32 = 66;
 /// The files the CLI writes, and what each holds.
 const OUTPUTS: [(&str, &str); 3] = [
     ("trace.bin", "RapidBin, for RAPID-style analysis tools"),
@@ -35,10 +43,11 @@ const OUTPUTS: [(&str, &str); 3] = [
 const HELP: &str = "\
 cargo xtask demo [--rebuild]
 
-Builds what is missing (guests, pkg/), runs the lock-order guest scenario
-(locks.wasm, lock_order_inversion) in Node.js with tracing through pkg/cli.js, and prints
-the trace summary, the deadlock predictor's findings and where the trace files are
-(target/demo/).
+Builds what is missing (guests, pkg/), runs a program written against plain std and
+built on stable for wasm32-wasip1-threads (guests-wasi/std-scenarios, its scenario
+lock_order_inversion) in Node.js with tracing through pkg/cli.js, and prints the report,
+the trace summary, the deadlock predictor's lock-order edges and where the trace files are
+(target/demo/). The CLI exits with 66 there, as it found the potential deadlock.
 
   --rebuild   build pkg/ even if it looks up to date
 ";
@@ -76,22 +85,31 @@ pub fn run(args: &[String]) -> Result {
     }
     let manifest = crate::guests::Manifest::load(&root.join("guests").join("manifest.json"))?;
     let description = manifest
-        .guests
-        .get(GUEST.trim_end_matches(".wasm"))
+        .wasi_guests
+        .get(GUEST_CRATE)
         .and_then(|g| g.scenarios.get(SCENARIO))
         .map(|s| s.description.clone())
-        .ok_or_else(|| format!("guests/manifest.json has no scenario `{SCENARIO}` of {GUEST}"))?;
-    println!("Wasmgrind demo: {GUEST} `{SCENARIO}`: {description}\n");
-    util::run(
-        Command::new("node")
-            .current_dir(&root)
-            .arg(Path::new("pkg").join("cli.js"))
-            .arg("run")
-            .arg(&guest)
-            .arg(SCENARIO)
-            .arg("--out")
-            .arg(&out),
-    )?;
+        .ok_or_else(|| format!("guests/manifest.json has no wasi scenario `{SCENARIO}` of {GUEST}"))?;
+    println!("Wasmgrind demo: {GUEST} {SCENARIO} (plain std, built on stable): {description}\n");
+    let mut cli = Command::new("node");
+    cli.current_dir(&root)
+        .arg(Path::new("pkg").join("cli.js"))
+        .arg("run")
+        .arg(&guest)
+        .arg("--out")
+        .arg(&out)
+        .arg("--")
+        .arg(SCENARIO);
+    eprintln!("$ {}", util::show(&cli));
+    let status = cli.status().map_err(|e| format!("cannot start node: {e}"))?;
+    if status.code() != Some(EXIT_FOUND) {
+        return Err(format!(
+            "`{}` exited with {status}; the demo expects {EXIT_FOUND} (the potential deadlock found)",
+            util::show(&cli)
+        )
+        .into());
+    }
+    println!("\n(exit status {EXIT_FOUND}: the CLI found something, as ThreadSanitizer says it)");
     let read = |name: &str| {
         let path = root.join(&out).join(name);
         fs::read_to_string(&path)
@@ -108,7 +126,7 @@ pub fn run(args: &[String]) -> Result {
         println!("  {} ({len} bytes): {what}", path.display());
     }
     println!(
-        "\nRun your own module with `node pkg/cli.js run <module.wasm> <function> --out DIR` \
+        "\nRun your own program with `node pkg/cli.js run <program.wasm> --out DIR -- ARGS` \
          (`node pkg/cli.js --help`)."
     );
     Ok(())
