@@ -89,7 +89,9 @@ pub fn run(args: &[String]) -> Result {
         .get(GUEST_CRATE)
         .and_then(|g| g.scenarios.get(SCENARIO))
         .map(|s| s.description.clone())
-        .ok_or_else(|| format!("guests/manifest.json has no wasi scenario `{SCENARIO}` of {GUEST}"))?;
+        .ok_or_else(|| {
+            format!("guests/manifest.json has no wasi scenario `{SCENARIO}` of {GUEST}")
+        })?;
     println!("Wasmgrind demo: {GUEST} {SCENARIO} (plain std, built on stable): {description}\n");
     let mut cli = Command::new("node");
     cli.current_dir(&root)
@@ -101,7 +103,9 @@ pub fn run(args: &[String]) -> Result {
         .arg("--")
         .arg(SCENARIO);
     eprintln!("$ {}", util::show(&cli));
-    let status = cli.status().map_err(|e| format!("cannot start node: {e}"))?;
+    let status = cli
+        .status()
+        .map_err(|e| format!("cannot start node: {e}"))?;
     if status.code() != Some(EXIT_FOUND) {
         return Err(format!(
             "`{}` exited with {status}; the demo expects {EXIT_FOUND} (the potential deadlock found)",

@@ -1,13 +1,14 @@
 //! `cargo xtask test`: everything CI checks, in the order a failure is cheapest to see.
 //!
-//! 1. the fmt check of the host workspace and of `guests/`;
+//! 1. the fmt check of the host workspace, of `guests/` and of `guests-wasi/`;
 //! 2. the guests (`cargo xtask guests`), which the Rust tests read from `target/guests`;
 //! 3. clippy on every host crate and target with `-D warnings`;
 //! 4. `cargo test --workspace`;
 //! 5. a bounded fuzzing run of the patcher and the instrumenter (`cargo xtask fuzz`,
 //!    [`FUZZ_SECONDS`] s; `WASMGRIND_FUZZ_SECONDS` changes that, except under `CI=true`,
 //!    where it can only shorten it);
-//! 6. `pkg/` (`cargo xtask dist`) and the Node end-to-end tests in `tests/node`;
+//! 6. `pkg/` (`cargo xtask dist`), the Node end-to-end tests in `tests/node`, and the
+//!    README's `cargo xtask demo`, which must find its potential deadlock;
 //! 7. the browser tests in `tests/browser` (installs Chromium and playwright-core);
 //! 8. the bundler test in `tests/bundler`: the packed `pkg/` installed into a minimal app
 //!    that Vite and webpack build without a warning, and that runs a guest in Chromium;
@@ -45,13 +46,15 @@ pub fn run(args: &[String]) -> Result {
             .current_dir(&root)
             .args(["fmt", "--all", "--check"]),
     )?;
-    util::run(Command::new("cargo").current_dir(&root).args([
-        "fmt",
-        "--manifest-path",
-        "guests/Cargo.toml",
-        "--all",
-        "--check",
-    ]))?;
+    for workspace in ["guests/Cargo.toml", "guests-wasi/Cargo.toml"] {
+        util::run(Command::new("cargo").current_dir(&root).args([
+            "fmt",
+            "--manifest-path",
+            workspace,
+            "--all",
+            "--check",
+        ]))?;
+    }
     crate::guests::run(&[])?;
     util::run(Command::new("cargo").current_dir(&root).args([
         "clippy",
@@ -73,6 +76,7 @@ pub fn run(args: &[String]) -> Result {
             .current_dir(&root)
             .args(["--test", "tests/node/"]),
     )?;
+    crate::demo::run(&[])?;
     crate::browser::run_browser_tests()?;
     crate::bundler::run_bundler_test()?;
     crate::book::build()?;
