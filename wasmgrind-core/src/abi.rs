@@ -17,7 +17,9 @@
 //!
 //! `heap_alloc` and `heap_free` are optional: a guest that calls them lets the race detector start
 //! every block with fresh state, so that memory reused by another thread is never
-//! reported. The guest library calls them from its global allocator.
+//! reported. The guest library calls them from its global allocator. A module that
+//! imports neither but defines a C allocator (wasi-libc's `malloc`, `free`, ...) gets
+//! wrappers from the instrumenter that call `heap_alloc` and [`HEAP_FREE_UNSIZED`].
 //!
 //! `panic` takes the message as well as the code. The first design passed only a code, so a
 //! Rust panic reached the user as a number; a separate "message" import would have needed
@@ -29,8 +31,9 @@
 //! offset in the code section.
 //! The import keeps its module and name; only its type gains the parameter
 //! ([`FuncSig::params_with_location`]). The instrumenter also adds the memory hooks
-//! [`MEM_READ`], [`MEM_WRITE`] and [`MEM_ATOMIC_BEGIN`], and with lock recognition on
-//! [`MEM_ATOMIC_VALUE`], which passes the values of atomic accesses.
+//! [`MEM_READ`], [`MEM_WRITE`] and [`MEM_ATOMIC_BEGIN`], with lock recognition on
+//! [`MEM_ATOMIC_VALUE`], which passes the values of atomic accesses, and with the
+//! wrappers of a C allocator [`HEAP_ALLOC`] and [`HEAP_FREE_UNSIZED`].
 //!
 //! # Exports of a guest
 //!
@@ -187,6 +190,17 @@ pub const HEAP_ALLOC: FuncSig = FuncSig {
 pub const HEAP_FREE: FuncSig = FuncSig {
     name: "heap_free",
     params: &[I32, I32],
+    results: &[],
+};
+
+/// Hook added by the instrumenter with the allocation wrappers of a C allocator
+/// (`wasmgrind-instrument`): `heap_free_unsized(ptr: i32)`, called before `free(ptr)`
+/// and before `realloc(ptr, ..)` of a non-null `ptr`. The size of the block is not
+/// known at a C `free`; the runtime keeps the size of every live block from its
+/// [`HEAP_ALLOC`] and records the free with it (a block it does not know is ignored).
+pub const HEAP_FREE_UNSIZED: FuncSig = FuncSig {
+    name: "heap_free_unsized",
+    params: &[I32],
     results: &[],
 };
 

@@ -16,10 +16,13 @@ use wasmparser::{
 };
 
 use crate::memops::{classify, MemOp, Shape, Val};
-use crate::scan::Scan;
+use crate::scan::{EntryKind, Scan};
 use crate::{InstrumentConfig, InstrumentError, INSTRUMENT_SECTION, MAX_FUNCTION_SIZE, MAX_LOCALS};
 
 type Result<T, E = Error<InstrumentError>> = std::result::Result<T, E>;
+
+/// The name-section prefix of the allocation wrappers: `__wasmgrind_wrap_malloc`, ...
+const WRAPPER_PREFIX: &str = "__wasmgrind_wrap_";
 
 /// How a function index is used, for errors, when nothing more specific is known.
 const OTHER_USE: &str = "referenced other than by a direct call";
@@ -239,6 +242,14 @@ struct Rewriter<'a> {
     begin_type: usize,
     /// Index into `new_types` of `mem_atomic_value`'s type, if it is imported.
     value_type: Option<usize>,
+    /// Indices into `new_types` of the types of `heap_alloc` and `heap_free_unsized`,
+    /// when the C allocator's entry points are wrapped (see [`Scan::entries`]).
+    wrap_types: Option<(usize, usize)>,
+    /// Function index of `heap_alloc` (valid with `wrap_types`).
+    heap_alloc: u32,
+    /// Whether the element section is being translated (its references to the C
+    /// allocator's entry points go to their wrappers).
+    in_elements: bool,
     new_types: Vec<NewType>,
     /// Types in the input's type section.
     type_count: u32,
@@ -304,6 +315,27 @@ impl<'a> Rewriter<'a> {
                 abi::MEM_ATOMIC_VALUE.results,
             )
         });
+        // The C allocator is wrapped when it exists and the module does not report its
+        // allocations itself.
+        let wrap_types = (config.memory_tracing
+            && !scan.reports_allocations
+            && !scan.entries.is_empty())
+        .then(|| {
+            (
+                intern(abi::HEAP_ALLOC.params.to_vec(), abi::HEAP_ALLOC.results),
+                intern(
+                    abi::HEAP_FREE_UNSIZED.params.to_vec(),
+                    abi::HEAP_FREE_UNSIZED.results,
+                ),
+            )
+        });
+        let hooks = if !config.memory_tracing {
+            0
+        } else if value_type.is_some() {
+            4
+        } else {
+            3
+        };
         let mut located_at = vec![u32::MAX; scan.func_imports as usize];
         for (i, l) in scan.located.iter().enumerate() {
             // `i` < number of imports < 2^32.
@@ -313,13 +345,10 @@ impl<'a> Rewriter<'a> {
         Rewriter {
             wasm,
             memory_tracing: config.memory_tracing,
-            added: if !config.memory_tracing {
-                0
-            } else if value_type.is_some() {
-                4
-            } else {
-                3
-            },
+            added: hooks + if wrap_types.is_some() { 2 } else { 0 },
+            heap_alloc: scan.func_imports + hooks,
+            wrap_types,
+            in_elements: false,
             located_checked: vec![false; scan.located.len()],
             located_at,
             located_type,
@@ -490,8 +519,97 @@ impl<'a> Rewriter<'a> {
                 let value = EntityType::Function(self.new_type_index(v)?);
                 imports.import(abi::IMPORT_MODULE, abi::MEM_ATOMIC_VALUE.name, value);
             }
+            if let Some((alloc, free)) = self.wrap_types {
+                let alloc = EntityType::Function(self.new_type_index(alloc)?);
+                imports.import(abi::IMPORT_MODULE, abi::HEAP_ALLOC.name, alloc);
+                let free = EntityType::Function(self.new_type_index(free)?);
+                imports.import(abi::IMPORT_MODULE, abi::HEAP_FREE_UNSIZED.name, free);
+            }
         }
         self.imports_done = true;
+        Ok(())
+    }
+
+    /// The output index of the `k`-th wrapper (of `scan.entries[k]`): the wrappers
+    /// follow the module's own functions.
+    fn wrapper_index(&self, k: usize) -> Result<u32> {
+        let last = self.scan.func_imports + self.scan.defined;
+        (k as u32)
+            .checked_add(last)
+            .and_then(|i| i.checked_add(self.added))
+            .ok_or_else(|| {
+                user(InstrumentError::IndexOverflow {
+                    space: "function",
+                    index: last,
+                    added: self.added + k as u32,
+                    usage: "an allocation wrapper, appended after the last function".into(),
+                })
+            })
+    }
+
+    /// The wrapper of input function `f`, if `f` is a wrapped entry point of the C
+    /// allocator.
+    fn wrapper(&self, f: u32) -> Option<u32> {
+        self.wrap_types?;
+        let k = self.scan.entries.binary_search_by_key(&f, |e| e.0).ok()?;
+        self.wrapper_index(k).ok()
+    }
+
+    /// Emits the body of the `k`-th wrapper: it calls the entry point and reports the
+    /// allocation (`heap_alloc(ptr, size)` after a successful allocation) or the free
+    /// (`heap_free_unsized(ptr)` before a non-null block goes back).
+    fn emit_wrapper(&mut self, code: &mut CodeSection, k: usize) -> Result<()> {
+        let (f, kind) = self.scan.entries[k];
+        let target = self.remap(f, || format!("the allocator entry point {}", kind.name()))?;
+        let alloc = self.heap_alloc;
+        let free = alloc + 1;
+        let (params, _) = kind.arity();
+        let params = params as u32;
+        // The result, after the parameters.
+        let r = params;
+        let locals = if kind == EntryKind::Free {
+            vec![]
+        } else {
+            vec![(1, wasm_encoder::ValType::I32)]
+        };
+        let mut func = wasm_encoder::Function::new(locals);
+        let mut s = func.instructions();
+        // A non-null block that goes back is reported first, while it is still this
+        // thread's.
+        if matches!(kind, EntryKind::Free | EntryKind::Realloc) {
+            s.local_get(0).if_(BlockType::Empty);
+            s.local_get(0).call(free).end();
+        }
+        for p in 0..params {
+            s.local_get(p);
+        }
+        s.call(target);
+        match kind {
+            EntryKind::Free => {}
+            EntryKind::PosixMemalign => {
+                // `posix_memalign(out, align, size)` returns 0 and stores the block at
+                // `out` when it succeeds.
+                s.local_tee(r).i32_eqz().if_(BlockType::Empty);
+                s.local_get(0).i32_load(wasm_encoder::MemArg {
+                    offset: 0,
+                    align: 2,
+                    target: wasm_encoder::MemArgTarget::Memory(0),
+                    ordering: None,
+                });
+                s.local_get(2).call(alloc).end().local_get(r);
+            }
+            _ => {
+                s.local_tee(r).if_(BlockType::Empty).local_get(r);
+                match kind {
+                    EntryKind::Malloc => s.local_get(0),
+                    EntryKind::Calloc => s.local_get(0).local_get(1).i32_mul(),
+                    _ => s.local_get(1),
+                };
+                s.call(alloc).end().local_get(r);
+            }
+        }
+        s.end();
+        code.function(&func);
         Ok(())
     }
 
@@ -530,6 +648,10 @@ impl<'a> Rewriter<'a> {
         let trace = self.memory_tracing
             && func_index < self.scan.patch.0
             && self.scan.allocator.binary_search(&func_index).is_err();
+        let promote = trace && self.scan.libc_sync.binary_search(&func_index).is_ok();
+        // Calls from the C allocator itself (`realloc` calling `malloc`) are its own.
+        let redirect =
+            self.wrap_types.is_some() && self.scan.c_allocator.binary_search(&func_index).is_err();
         let range = body.range();
         let (body_start, body_end) = (range.start as usize, range.end as usize);
         if !trace && self.added == 0 && self.scan.located.is_empty() {
@@ -577,12 +699,15 @@ impl<'a> Rewriter<'a> {
                         out.extend_from_slice(&wasm[start..end]);
                         copy_from = end;
                     } else if self.added != 0 && f >= self.scan.func_imports {
-                        let to = self.remap(f, || {
-                            format!(
-                                "called by function {func_index} at code offset {:#x}",
-                                start as u64 - self.code_start
-                            )
-                        })?;
+                        let to = match self.wrapper(f).filter(|_| redirect) {
+                            Some(w) => w,
+                            None => self.remap(f, || {
+                                format!(
+                                    "called by function {func_index} at code offset {:#x}",
+                                    start as u64 - self.code_start
+                                )
+                            })?,
+                        };
                         out.extend_from_slice(&wasm[copy_from..start]);
                         if is_call {
                             sink(&mut out).call(to);
@@ -600,13 +725,16 @@ impl<'a> Rewriter<'a> {
                         }));
                     }
                     if self.added != 0 && f >= self.scan.func_imports {
-                        let to = self.remap(f, || {
-                            format!(
-                                "referenced by `ref.func` in function {func_index} at code \
-                                 offset {:#x}",
-                                start as u64 - self.code_start
-                            )
-                        })?;
+                        let to = match self.wrapper(f).filter(|_| redirect) {
+                            Some(w) => w,
+                            None => self.remap(f, || {
+                                format!(
+                                    "referenced by `ref.func` in function {func_index} at \
+                                     code offset {:#x}",
+                                    start as u64 - self.code_start
+                                )
+                            })?,
+                        };
                         let end = reader.original_position() as usize;
                         out.extend_from_slice(&wasm[copy_from..start]);
                         sink(&mut out).ref_func(to);
@@ -627,6 +755,13 @@ impl<'a> Rewriter<'a> {
                         let mut instr = String::with_capacity(24);
                         m.write_text(&mut instr);
                         let loc = self.add_location(func_index, start, instr);
+                        // A plain load or store of a libc synchronization function is
+                        // traced as an atomic one.
+                        let m = if promote && matches!(m.shape, Shape::Load | Shape::Store(_)) {
+                            MemOp { atomic: true, ..m }
+                        } else {
+                            m
+                        };
                         self.emit_access(&mut out, &m, &wasm[start..end], loc);
                         copy_from = end;
                     }
@@ -716,7 +851,7 @@ impl<'a> Rewriter<'a> {
                 atomic_begin(out);
                 sink(out).local_get(v);
                 out.extend_from_slice(raw);
-                if let (Some(value), true) = (value, m.atomic) {
+                if let (Some(value), true, Val::I32 | Val::I64) = (value, m.atomic, t) {
                     let old = Operand::Zero;
                     let new = Operand::Local(v, t);
                     value_hook(out, value, a, off, abi::VALUE_STORE, old, new, m.width, loc);
@@ -848,6 +983,11 @@ impl Reencode for Rewriter<'_> {
                 usage: self.usage.to_string(),
             }));
         }
+        if self.in_elements {
+            if let Some(w) = self.wrapper(func) {
+                return Ok(w);
+            }
+        }
         self.remap(func, || self.usage.to_string())
     }
 
@@ -918,6 +1058,12 @@ impl Reencode for Rewriter<'_> {
             self.func_types.push(ty);
             functions.function(ty);
         }
+        if self.wrap_types.is_some() {
+            // A wrapper has the type of the function it wraps.
+            for &(f, _) in &self.scan.entries {
+                functions.function(self.scan.func_types[(f - self.scan.func_imports) as usize]);
+            }
+        }
         Ok(())
     }
 
@@ -947,7 +1093,10 @@ impl Reencode for Rewriter<'_> {
     ) -> Result<()> {
         self.usage =
             Cow::Borrowed("used in an element segment (a table entry or a declared reference)");
-        utils::parse_element_section(self, elements, section)?;
+        self.in_elements = true;
+        let result = utils::parse_element_section(self, elements, section);
+        self.in_elements = false;
+        result?;
         self.usage = Cow::Borrowed(OTHER_USE);
         Ok(())
     }
@@ -991,6 +1140,11 @@ impl Reencode for Rewriter<'_> {
         self.code_start = section.range().start;
         for (i, body) in section.into_iter().enumerate() {
             self.rewrite_body(code, i as u32, body?)?;
+        }
+        if self.wrap_types.is_some() {
+            for k in 0..self.scan.entries.len() {
+                self.emit_wrapper(code, k)?;
+            }
         }
         self.code_done = true;
         Ok(())
@@ -1062,6 +1216,13 @@ impl Reencode for Rewriter<'_> {
                         self.func_names[i] = Some(naming.name.to_string());
                     }
                 }
+                if self.wrap_types.is_some() {
+                    // The wrappers are the last functions.
+                    for (k, &(_, kind)) in self.scan.entries.iter().enumerate() {
+                        let w = self.wrapper_index(k)?;
+                        out.append(w, &format!("{WRAPPER_PREFIX}{}", kind.name()));
+                    }
+                }
                 names.functions(&out);
             }
             wasmparser::Name::Local(map) => names.locals(&self.indirect_names(map)?),
@@ -1097,7 +1258,9 @@ impl Reencode for Rewriter<'_> {
         if before.is_none() {
             let mut data = Vec::with_capacity(12);
             data.extend_from_slice(&1u32.to_le_bytes());
-            let flags = u32::from(self.memory_tracing) | u32::from(self.value_type.is_some()) << 1;
+            let flags = u32::from(self.memory_tracing)
+                | u32::from(self.value_type.is_some()) << 1
+                | u32::from(self.wrap_types.is_some()) << 2;
             data.extend_from_slice(&flags.to_le_bytes());
             data.extend_from_slice(&(self.locations.len() as u32).to_le_bytes());
             module.section(&CustomSection {

@@ -569,6 +569,7 @@ const PROVIDED = new Set([
   'finish_unlock',
   'heap_alloc',
   'heap_free',
+  'heap_free_unsized',
   'mem_read',
   'mem_write',
   'mem_atomic_begin',

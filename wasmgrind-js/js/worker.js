@@ -169,6 +169,10 @@ function serve(init) {
     // Allocations matter only to the race detector, which needs the memory accesses.
     wasmgrind.heap_alloc = run.memoryTrace ? u.wgrind_heap_alloc : u.wgrind_untraced_heap;
     wasmgrind.heap_free = run.memoryTrace ? u.wgrind_heap_free : u.wgrind_untraced_heap;
+    // The instrumenter's wrappers of a C allocator (malloc, free, ...) free without a size.
+    wasmgrind.heap_free_unsized = run.memoryTrace
+      ? u.wgrind_heap_free_unsized
+      : u.wgrind_untraced_heap_free_unsized;
   } else {
     wasmgrind.start_lock = u.wgrind_untraced_lock;
     wasmgrind.finish_lock = u.wgrind_untraced_lock;
@@ -176,6 +180,7 @@ function serve(init) {
     wasmgrind.finish_unlock = u.wgrind_untraced_lock;
     wasmgrind.heap_alloc = u.wgrind_untraced_heap;
     wasmgrind.heap_free = u.wgrind_untraced_heap;
+    wasmgrind.heap_free_unsized = u.wgrind_untraced_heap_free_unsized;
   }
   const imports = { wasmgrind };
   if (wasi) {

@@ -80,6 +80,17 @@ pub extern "C" fn wgrind_heap_free(ptr: u32, size: u32) {
     with_ctx(|c| c.heap(Op::Free { addr: ptr, size }));
 }
 
+/// `heap_free_unsized(ptr)`: the C allocator is about to free the block at `ptr`, whose
+/// size the session knows from its `heap_alloc` (see [`ThreadCtx::free_unsized`]).
+#[no_mangle]
+pub extern "C" fn wgrind_heap_free_unsized(ptr: u32) {
+    with_ctx(|c| c.free_unsized(ptr));
+}
+
+/// `heap_free_unsized` of a module that is not traced: does nothing.
+#[no_mangle]
+pub extern "C" fn wgrind_untraced_heap_free_unsized(_ptr: u32) {}
+
 /// An allocation hook of a module that is not traced: does nothing.
 #[no_mangle]
 pub extern "C" fn wgrind_untraced_heap(_ptr: u32, _size: u32) {}

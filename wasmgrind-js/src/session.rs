@@ -32,6 +32,7 @@
 //! and [`Session::limit`] names the one that was reached.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::sync::atomic::{
     AtomicU32, AtomicU64,
     Ordering::{Acquire, Relaxed, Release, SeqCst},
@@ -319,6 +320,9 @@ pub struct Session {
     bytes_reached: Mutex<Option<BytesReached>>,
     max_pending: Option<u64>,
     recognize_locks: bool,
+    /// The size of every live block, by address, from its `Alloc`: a C `free` does not
+    /// say the size, and `heap_free_unsized` takes it from here.
+    blocks: Mutex<HashMap<u32, u32>>,
 }
 
 fn lock_stream(m: &Mutex<Option<Stream>>) -> MutexGuard<'_, Option<Stream>> {
@@ -355,6 +359,7 @@ impl Session {
             bytes_reached: Mutex::new(None),
             max_pending: config.max_pending,
             recognize_locks: config.recognize_locks,
+            blocks: Mutex::new(HashMap::new()),
         })
     }
 
@@ -842,9 +847,37 @@ impl ThreadCtx {
         self.stripe.set(Some(s));
     }
 
-    /// An allocation or a free (`Op::Alloc` or `Op::Free`).
+    /// An allocation or a free (`Op::Alloc` or `Op::Free`). The size of a block is
+    /// kept from its allocation to its free, for [`ThreadCtx::free_unsized`].
     pub fn heap(&self, op: Op) {
-        self.guarded(|c| c.record(op, None));
+        self.guarded(|c| {
+            let mut blocks = c.session.blocks.lock().unwrap_or_else(|p| p.into_inner());
+            match op {
+                Op::Alloc { addr, size } => {
+                    blocks.insert(addr, size);
+                }
+                Op::Free { addr, .. } => {
+                    blocks.remove(&addr);
+                }
+                _ => {}
+            }
+            // Recorded under the lock, so that the blocks' events are in the order of
+            // the table's changes.
+            c.record(op, None);
+        });
+    }
+
+    /// A free of the block at `addr`, whose size is the one of its `Alloc`
+    /// (`heap_free_unsized`, the hook of the C allocator's `free` and `realloc`
+    /// wrappers). A block that was never allocated (or was freed already) records
+    /// nothing: its bytes got fresh state when it was handed out anyway.
+    pub fn free_unsized(&self, addr: u32) {
+        self.guarded(|c| {
+            let mut blocks = c.session.blocks.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(size) = blocks.remove(&addr) {
+                c.record(Op::Free { addr, size }, None);
+            }
+        });
     }
 
     /// The thread is about to block on `lock`.
