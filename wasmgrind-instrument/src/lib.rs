@@ -63,10 +63,13 @@ pub enum InstrumentError {
          core module that the Rust build produced"
     )]
     Component,
-    /// The input has no [`abi::PATCH_SECTION`](wasmgrind_core::abi::PATCH_SECTION).
+    /// The input has no [`abi::PATCH_SECTION`](wasmgrind_core::abi::PATCH_SECTION) and is
+    /// no wasi-threads module.
     #[error(
-        "the module is not patched (it has no `wasmgrind.patch` custom section): run \
-         wasmgrind_patch::patch on it first, then instrument the patched module"
+        "the module is not patched (it has no `wasmgrind.patch` custom section) and is no \
+         wasi-threads module (it imports neither `wasi.thread-spawn` nor a \
+         `wasi_snapshot_preview1` function): run wasmgrind_patch::patch on it first, then \
+         instrument the patched module"
     )]
     NotPatched,
     /// The input was already instrumented.
@@ -189,7 +192,7 @@ pub enum InstrumentError {
     InvalidOutput(String),
 }
 
-/// Instruments a patched module: adds the call-site location to every call of a located
+/// Instruments a patched module or a wasi-threads module: adds the call-site location to every call of a located
 /// import and, if [`InstrumentConfig::memory_tracing`], a hook call to every memory access
 /// of the functions the patcher did not inject. See the [crate documentation](crate).
 pub fn instrument(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrumented, InstrumentError> {

@@ -295,6 +295,7 @@ pub(crate) fn scan(wasm: &[u8]) -> Result<Scan, InstrumentError> {
     let mut parser = Parser::new(0);
     let mut rest = wasm;
     let mut memories_seen = false;
+    let mut wasi = false;
     loop {
         let (consumed, payload) = match parser.parse(rest, true).map_err(malformed)? {
             Chunk::Parsed { consumed, payload } => (consumed, payload),
@@ -327,6 +328,11 @@ pub(crate) fn scan(wasm: &[u8]) -> Result<Scan, InstrumentError> {
                         }
                         _ => None,
                     };
+                    if import.module == "wasi_snapshot_preview1"
+                        || (import.module == "wasi" && import.name == "thread-spawn")
+                    {
+                        wasi = true;
+                    }
                     if import.module != abi::IMPORT_MODULE {
                         continue;
                     }
@@ -442,9 +448,14 @@ pub(crate) fn scan(wasm: &[u8]) -> Result<Scan, InstrumentError> {
         }
     }
     let total = u64::from(out.func_imports) + u64::from(out.defined);
-    // A wasi-threads module is not patched (its libc gives threads their stacks and TLS):
-    // no function was injected.
-    let (first, count) = patch.unwrap_or((total as u32, 0));
+    // A wasi-threads module (it imports `wasi.thread-spawn` or a `wasi_snapshot_preview1`
+    // function) is not patched, because its libc gives threads their stacks and TLS: no
+    // function was injected. Any other module must be patched.
+    let (first, count) = match patch {
+        Some(p) => p,
+        None if wasi => (total as u32, 0),
+        None => return Err(InstrumentError::NotPatched),
+    };
     if first < out.func_imports || u64::from(first) + u64::from(count) != total {
         return Err(InstrumentError::InvalidPatchSection {
             reason: format!(

@@ -1536,6 +1536,47 @@ mod tests {
     }
 
     /// A session with lock recognition on.
+    #[test]
+    fn a_free_without_size_takes_the_size_of_the_blocks_allocation() {
+        let s = session(2);
+        let t0 = s.begin_thread(0).unwrap();
+        let t1 = s.begin_thread(1).unwrap();
+        let alloc = |addr, size| Op::Alloc { addr, size };
+        let free = |addr, size| Op::Free { addr, size };
+        t0.heap(alloc(0x100, 24));
+        t0.heap(alloc(0x200, 8));
+        // Another thread frees the block: the size is the allocation's.
+        t1.free_unsized(0x100);
+        // A block freed twice, or never allocated, records nothing.
+        t1.free_unsized(0x100);
+        t1.free_unsized(0x300);
+        // A free with its size (the guest library's) forgets the block too.
+        t0.heap(free(0x200, 8));
+        t0.free_unsized(0x200);
+        // The address, allocated again with another size.
+        t1.heap(alloc(0x100, 40));
+        t0.free_unsized(0x100);
+        let events: Vec<(u32, Op)> = s
+            .recorder
+            .finish()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.thread, e.op))
+            .collect();
+        assert_eq!(
+            events,
+            vec![
+                (0, alloc(0x100, 24)),
+                (0, alloc(0x200, 8)),
+                (1, free(0x100, 24)),
+                (0, free(0x200, 8)),
+                (1, alloc(0x100, 40)),
+                (0, free(0x100, 40)),
+            ]
+        );
+        assert!(s.blocks.lock().unwrap().is_empty());
+    }
+
     fn recognizing(max: u32) -> &'static Session {
         let config = Config {
             recognize_locks: true,
