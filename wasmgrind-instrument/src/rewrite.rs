@@ -247,8 +247,8 @@ struct Rewriter<'a> {
     wrap_types: Option<(usize, usize)>,
     /// Function index of `heap_alloc` (valid with `wrap_types`).
     heap_alloc: u32,
-    /// Whether the element section is being translated (its references to the C
-    /// allocator's entry points go to their wrappers).
+    /// Whether an active or passive element segment is being translated (its
+    /// references to the C allocator's entry points go to their wrappers).
     in_elements: bool,
     new_types: Vec<NewType>,
     /// Types in the input's type section.
@@ -725,16 +725,15 @@ impl<'a> Rewriter<'a> {
                         }));
                     }
                     if self.added != 0 && f >= self.scan.func_imports {
-                        let to = match self.wrapper(f).filter(|_| redirect) {
-                            Some(w) => w,
-                            None => self.remap(f, || {
-                                format!(
-                                    "referenced by `ref.func` in function {func_index} at \
-                                     code offset {:#x}",
-                                    start as u64 - self.code_start
-                                )
-                            })?,
-                        };
+                        // A reference keeps the original function: the declaration that
+                        // `ref.func` needs names it.
+                        let to = self.remap(f, || {
+                            format!(
+                                "referenced by `ref.func` in function {func_index} at code \
+                                 offset {:#x}",
+                                start as u64 - self.code_start
+                            )
+                        })?;
                         let end = reader.original_position() as usize;
                         out.extend_from_slice(&wasm[copy_from..start]);
                         sink(&mut out).ref_func(to);
@@ -1093,12 +1092,22 @@ impl Reencode for Rewriter<'_> {
     ) -> Result<()> {
         self.usage =
             Cow::Borrowed("used in an element segment (a table entry or a declared reference)");
-        self.in_elements = true;
-        let result = utils::parse_element_section(self, elements, section);
-        self.in_elements = false;
-        result?;
+        utils::parse_element_section(self, elements, section)?;
         self.usage = Cow::Borrowed(OTHER_USE);
         Ok(())
+    }
+
+    fn parse_element(
+        &mut self,
+        elements: &mut wasm_encoder::ElementSection,
+        element: wasmparser::Element<'_>,
+    ) -> Result<()> {
+        // The table entries of the C allocator's entry points are their wrappers'; a
+        // declaration (for `ref.func`, which keeps the original) is left alone.
+        self.in_elements = !matches!(element.kind, wasmparser::ElementKind::Declared);
+        let result = utils::parse_element(self, elements, element);
+        self.in_elements = false;
+        result
     }
 
     fn parse_global_section(

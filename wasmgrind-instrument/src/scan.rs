@@ -467,7 +467,11 @@ pub(crate) fn scan(wasm: &[u8]) -> Result<Scan, InstrumentError> {
         });
     }
     out.patch = (first, count);
-    // Only entry points of the C type (all `i32`) are wrapped.
+    // Only entry points of the C type (all `i32`) are wrapped, and `posix_memalign`,
+    // whose wrapper reads the block's address from memory, only with a memory.
+    if !memories_seen {
+        out.entries.retain(|e| e.1 != EntryKind::PosixMemalign);
+    }
     let Scan {
         entries,
         func_types,

@@ -17,6 +17,7 @@
   (table (;0;) 1 funcref)
   (export "_start" (func $user))
   (elem (;0;) (i32.const 0) func $__wasmgrind_wrap_free)
+  (elem (;1;) declare func $malloc)
   (func $malloc (;6;) (type 0) (param $n i32) (result i32)
     local.get $n
     i32.load
@@ -119,6 +120,8 @@
   )
   (func $user (;14;) (type 4)
     (local $p i32) (local i32 i32)
+    ref.func $malloc
+    drop
     i32.const 16
     call $__wasmgrind_wrap_malloc
     local.tee $p
@@ -249,4 +252,4 @@
 ;; 1: 7 __tl_sync +0x45 i32.store offset=4
 ;; 2: 7 __tl_sync +0x53 f64.store offset=8
 ;; 3: 7 __tl_sync +0x5c memory.fill
-;; 4: 9 user +0x73 i32.store
+;; 4: 9 user +0x76 i32.store
