@@ -154,3 +154,158 @@ fn strip_names(wasm: &[u8]) -> Vec<u8> {
     }
     out.finish()
 }
+
+/// wasi-libc's functions that the run of a std program depends on: their names must
+/// be what the instrumenter matches.
+const LIBC_SYNC_USED: [&str; 7] = [
+    "__tl_lock",
+    "__tl_sync",
+    "__pthread_create",
+    "__pthread_timedjoin_np",
+    "__wasi_thread_start_C",
+    "wasi_thread_start",
+    "__wait",
+];
+
+/// Every function name of a module's name section, by index.
+fn function_names(wasm: &[u8]) -> std::collections::HashMap<u32, String> {
+    let mut out = std::collections::HashMap::new();
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let wasmparser::Payload::CustomSection(c) = payload.unwrap() {
+            if let wasmparser::KnownCustom::Name(reader) = c.as_known() {
+                for sub in reader {
+                    if let wasmparser::Name::Function(map) = sub.unwrap() {
+                        for n in map {
+                            let n = n.unwrap();
+                            out.insert(n.index, n.name.to_string());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// For every defined function of `wasm` (an instrumented module): its name and the
+/// `kind` arguments of the `mem_read` / `mem_write` calls of its loads and stores (the
+/// constant pushed two instructions before the call; bulk instructions left out), with
+/// `read` and `write` the hooks' indices.
+fn hook_kinds(wasm: &[u8], read: u32, write: u32) -> Vec<(String, Vec<i32>)> {
+    let names = function_names(wasm);
+    let mut imports = 0;
+    let mut out = Vec::new();
+    let mut index = 0;
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload.unwrap() {
+            wasmparser::Payload::ImportSection(s) => {
+                for imp in s.into_imports() {
+                    if matches!(imp.unwrap().ty, wasmparser::TypeRef::Func(_)) {
+                        imports += 1;
+                    }
+                }
+                index = imports;
+            }
+            wasmparser::Payload::CodeSectionEntry(body) => {
+                let mut consts: Vec<i32> = Vec::new();
+                let mut kinds = Vec::new();
+                for op in body.get_operators_reader().unwrap() {
+                    match op.unwrap() {
+                        wasmparser::Operator::I32Const { value } => consts.push(value),
+                        wasmparser::Operator::Call { function_index }
+                            if function_index == read || function_index == write =>
+                        {
+                            // A load or store passes a constant width before its
+                            // kind; a bulk instruction's width is a local.
+                            if consts.len() >= 3 {
+                                kinds.push(consts[consts.len() - 2]);
+                            }
+                            consts.clear();
+                        }
+                        _ => consts.clear(),
+                    }
+                }
+                out.push((names.get(&index).cloned().unwrap_or_default(), kinds));
+                index += 1;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn real_wasi_guests_get_their_libc_treated() {
+    let dir = crate_dir().parent().unwrap().join("target/guests/wasi");
+    let hint = "run `cargo xtask guests` first (it builds guests-wasi/ with the stable toolchain)";
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}; {hint}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .collect();
+    paths.sort();
+    assert!(
+        !paths.is_empty(),
+        "{} has no .wasm files; {hint}",
+        dir.display()
+    );
+    for path in paths {
+        let what = path.display().to_string();
+        let input = std::fs::read(&path).unwrap();
+        let names: Vec<String> = function_names(&input).into_values().collect();
+        let plain: Vec<&String> = names
+            .iter()
+            .filter(|n| !n.starts_with("_ZN") && !n.starts_with("_R"))
+            .collect();
+        // Every program here spawns threads: wasi-libc's thread internals are linked in,
+        // under the names the instrumenter matches.
+        for want in LIBC_SYNC_USED.iter().chain(&["malloc", "free"]) {
+            assert!(
+                names.iter().any(|n| n == want),
+                "{what}: no function `{want}`; the module's C-level names are {plain:?}"
+            );
+        }
+        let out = instrument_checked(&input, true, &what);
+        let read = import_indices(&out.wasm, "wasmgrind", "mem_read")[0];
+        let write = import_indices(&out.wasm, "wasmgrind", "mem_write")[0];
+        assert_eq!(
+            import_indices(&out.wasm, "wasmgrind", "heap_free_unsized").len(),
+            1,
+            "{what}"
+        );
+        let kinds = hook_kinds(&out.wasm, read, write);
+        let wrappers: Vec<&str> = kinds
+            .iter()
+            .filter_map(|(n, _)| n.strip_prefix("__wasmgrind_wrap_"))
+            .collect();
+        for want in ["malloc", "free"] {
+            assert!(wrappers.contains(&want), "{what}: wrappers {wrappers:?}");
+        }
+        for (name, kinds) in &kinds {
+            if LIBC_SYNC_USED.contains(&name.as_str()) {
+                // Every load and store of a thread internal is atomic.
+                assert!(
+                    kinds.iter().all(|&k| k != 0),
+                    "{what}: {name} has plain accesses: {kinds:?}"
+                );
+            }
+        }
+        // Plain loads and stores are std's and the program's, never a libc thread
+        // internal's (`memory.fill` and `memory.copy`, which `pthread_create` uses on
+        // the new thread's fresh block, stay plain).
+        let plain_in_sync = kinds
+            .iter()
+            .filter(|(n, k)| {
+                (n.starts_with("__pthread_") || n.starts_with("pthread_")) && k.contains(&0)
+            })
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>();
+        assert!(plain_in_sync.is_empty(), "{what}: {plain_in_sync:?}");
+        assert!(
+            kinds
+                .iter()
+                .any(|(n, k)| n.starts_with("_ZN") && k.contains(&0)),
+            "{what}: std's own functions keep their plain accesses"
+        );
+    }
+}
