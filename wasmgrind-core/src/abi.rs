@@ -33,7 +33,9 @@
 //! ([`FuncSig::params_with_location`]). The instrumenter also adds the memory hooks
 //! [`MEM_READ`], [`MEM_WRITE`] and [`MEM_ATOMIC_BEGIN`], with lock recognition on
 //! [`MEM_ATOMIC_VALUE`], which passes the values of atomic accesses, and with the
-//! wrappers of a C allocator [`HEAP_ALLOC`] and [`HEAP_FREE_UNSIZED`].
+//! wrappers of a C allocator and of libc's thread functions [`HEAP_ALLOC`],
+//! [`HEAP_FREE_UNSIZED`], [`PTHREAD_CREATED`], [`PTHREAD_JOINED`] and
+//! [`PTHREAD_DETACHED`].
 //!
 //! # Exports of a guest
 //!
@@ -200,6 +202,31 @@ pub const HEAP_FREE: FuncSig = FuncSig {
 /// [`HEAP_ALLOC`] and records the free with it (a block it does not know is ignored).
 pub const HEAP_FREE_UNSIZED: FuncSig = FuncSig {
     name: "heap_free_unsized",
+    params: &[I32],
+    results: &[],
+};
+
+/// Hook added by the instrumenter with the wrappers of libc's thread functions
+/// (`wasmgrind-instrument`): `pthread_created(thread: i32)`, called after a
+/// `pthread_create` that succeeded, with the new thread's handle (`pthread_t`). The
+/// runtime pairs the handle with the thread it forked during the call.
+pub const PTHREAD_CREATED: FuncSig = FuncSig {
+    name: "pthread_created",
+    params: &[I32],
+    results: &[],
+};
+/// Hook added by the instrumenter: `pthread_joined(thread: i32)`, called after a
+/// `pthread_join` (or `pthread_timedjoin_np`, `pthread_tryjoin_np`) of `thread` that
+/// succeeded; the runtime records the `Join` of the thread created with that handle.
+pub const PTHREAD_JOINED: FuncSig = FuncSig {
+    name: "pthread_joined",
+    params: &[I32],
+    results: &[],
+};
+/// Hook added by the instrumenter: `pthread_detached(thread: i32)`, called after a
+/// `pthread_detach` of `thread` that succeeded: nobody will join the thread.
+pub const PTHREAD_DETACHED: FuncSig = FuncSig {
+    name: "pthread_detached",
     params: &[I32],
     results: &[],
 };

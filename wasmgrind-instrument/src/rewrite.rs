@@ -21,7 +21,16 @@ use crate::{InstrumentConfig, InstrumentError, INSTRUMENT_SECTION, MAX_FUNCTION_
 
 type Result<T, E = Error<InstrumentError>> = std::result::Result<T, E>;
 
-/// The name-section prefix of the allocation wrappers: `__wasmgrind_wrap_malloc`, ...
+/// Where a call comes from, for the redirection to wrappers.
+#[derive(Clone, Copy)]
+struct Caller {
+    /// A function of the C allocator.
+    c_allocator: bool,
+    /// A libc synchronization function.
+    libc_sync: bool,
+}
+
+/// The name-section prefix of the wrappers: `__wasmgrind_wrap_malloc`, ...
 const WRAPPER_PREFIX: &str = "__wasmgrind_wrap_";
 
 /// How a function index is used, for errors, when nothing more specific is known.
@@ -345,7 +354,7 @@ impl<'a> Rewriter<'a> {
         Rewriter {
             wasm,
             memory_tracing: config.memory_tracing,
-            added: hooks + if wrap_types.is_some() { 2 } else { 0 },
+            added: hooks + if wrap_types.is_some() { 5 } else { 0 },
             heap_alloc: scan.func_imports + hooks,
             wrap_types,
             in_elements: false,
@@ -522,8 +531,17 @@ impl<'a> Rewriter<'a> {
             if let Some((alloc, free)) = self.wrap_types {
                 let alloc = EntityType::Function(self.new_type_index(alloc)?);
                 imports.import(abi::IMPORT_MODULE, abi::HEAP_ALLOC.name, alloc);
-                let free = EntityType::Function(self.new_type_index(free)?);
-                imports.import(abi::IMPORT_MODULE, abi::HEAP_FREE_UNSIZED.name, free);
+                // `heap_free_unsized` and the thread hooks all take one `i32`.
+                let one = EntityType::Function(self.new_type_index(free)?);
+                for hook in [
+                    abi::HEAP_FREE_UNSIZED,
+                    abi::PTHREAD_CREATED,
+                    abi::PTHREAD_JOINED,
+                    abi::PTHREAD_DETACHED,
+                ] {
+                    debug_assert_eq!(hook.params, abi::HEAP_FREE_UNSIZED.params);
+                    imports.import(abi::IMPORT_MODULE, hook.name, one);
+                }
             }
         }
         self.imports_done = true;
@@ -547,11 +565,22 @@ impl<'a> Rewriter<'a> {
             })
     }
 
-    /// The wrapper of input function `f`, if `f` is a wrapped entry point of the C
-    /// allocator.
-    fn wrapper(&self, f: u32) -> Option<u32> {
+    /// The wrapper of input function `f`, if `f` is a wrapped entry point and the call
+    /// comes from a function `from` whose calls of it are redirected (`None`: a table
+    /// entry).
+    fn wrapper(&self, f: u32, from: Option<Caller>) -> Option<u32> {
         self.wrap_types?;
         let k = self.scan.entries.binary_search_by_key(&f, |e| e.0).ok()?;
+        if let Some(from) = from {
+            let own = if self.scan.entries[k].1.is_pthread() {
+                from.libc_sync
+            } else {
+                from.c_allocator
+            };
+            if own {
+                return None;
+            }
+        }
         self.wrapper_index(k).ok()
     }
 
@@ -563,6 +592,7 @@ impl<'a> Rewriter<'a> {
         let target = self.remap(f, || format!("the allocator entry point {}", kind.name()))?;
         let alloc = self.heap_alloc;
         let free = alloc + 1;
+        let (created, joined, detached) = (alloc + 2, alloc + 3, alloc + 4);
         let (params, _) = kind.arity();
         let params = params as u32;
         // The result, after the parameters.
@@ -584,18 +614,45 @@ impl<'a> Rewriter<'a> {
             s.local_get(p);
         }
         s.call(target);
+        let load_ptr = |s: &mut InstructionSink<'_>| {
+            s.local_get(0).i32_load(wasm_encoder::MemArg {
+                offset: 0,
+                align: 2,
+                target: wasm_encoder::MemArgTarget::Memory(0),
+                ordering: None,
+            });
+        };
         match kind {
             EntryKind::Free => {}
+            EntryKind::PthreadCreate
+            | EntryKind::PthreadJoin
+            | EntryKind::PthreadTimedJoin
+            | EntryKind::PthreadTryJoin
+            | EntryKind::PthreadDetach => {
+                // They return 0 when they succeed; `pthread_create` stores the new
+                // thread's handle at its first argument, the others take it there.
+                s.local_tee(r).i32_eqz().if_(BlockType::Empty);
+                let hook = match kind {
+                    EntryKind::PthreadCreate => {
+                        load_ptr(&mut s);
+                        created
+                    }
+                    EntryKind::PthreadDetach => {
+                        s.local_get(0);
+                        detached
+                    }
+                    _ => {
+                        s.local_get(0);
+                        joined
+                    }
+                };
+                s.call(hook).end().local_get(r);
+            }
             EntryKind::PosixMemalign => {
                 // `posix_memalign(out, align, size)` returns 0 and stores the block at
                 // `out` when it succeeds.
                 s.local_tee(r).i32_eqz().if_(BlockType::Empty);
-                s.local_get(0).i32_load(wasm_encoder::MemArg {
-                    offset: 0,
-                    align: 2,
-                    target: wasm_encoder::MemArgTarget::Memory(0),
-                    ordering: None,
-                });
+                load_ptr(&mut s);
                 s.local_get(2).call(alloc).end().local_get(r);
             }
             _ => {
@@ -649,9 +706,12 @@ impl<'a> Rewriter<'a> {
             && func_index < self.scan.patch.0
             && self.scan.allocator.binary_search(&func_index).is_err();
         let promote = trace && self.scan.libc_sync.binary_search(&func_index).is_ok();
-        // Calls from the C allocator itself (`realloc` calling `malloc`) are its own.
-        let redirect =
-            self.wrap_types.is_some() && self.scan.c_allocator.binary_search(&func_index).is_err();
+        // Calls from the C allocator itself (`realloc` calling `malloc`) are its own, and
+        // so are the calls of libc's thread functions (`pthread_detach` joining).
+        let from = Caller {
+            c_allocator: self.scan.c_allocator.binary_search(&func_index).is_ok(),
+            libc_sync: self.scan.libc_sync.binary_search(&func_index).is_ok(),
+        };
         let range = body.range();
         let (body_start, body_end) = (range.start as usize, range.end as usize);
         if !trace && self.added == 0 && self.scan.located.is_empty() {
@@ -699,7 +759,7 @@ impl<'a> Rewriter<'a> {
                         out.extend_from_slice(&wasm[start..end]);
                         copy_from = end;
                     } else if self.added != 0 && f >= self.scan.func_imports {
-                        let to = match self.wrapper(f).filter(|_| redirect) {
+                        let to = match self.wrapper(f, Some(from)) {
                             Some(w) => w,
                             None => self.remap(f, || {
                                 format!(
@@ -983,7 +1043,7 @@ impl Reencode for Rewriter<'_> {
             }));
         }
         if self.in_elements {
-            if let Some(w) = self.wrapper(func) {
+            if let Some(w) = self.wrapper(func, None) {
                 return Ok(w);
             }
         }

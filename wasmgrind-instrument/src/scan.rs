@@ -57,8 +57,10 @@ pub(crate) struct Scan {
     pub types: Vec<Option<(Vec<wasmparser::ValType>, Vec<wasmparser::ValType>)>>,
 }
 
-/// An entry point of the C allocator that the instrumenter wraps so that its
-/// allocations and frees are recorded (`heap_alloc` / `heap_free_unsized`).
+/// An entry point of the C allocator or of libc's threads that the instrumenter wraps so
+/// that its allocations and frees (`heap_alloc` / `heap_free_unsized`) and its thread
+/// creations, joins and detaches (`pthread_created` / `pthread_joined` /
+/// `pthread_detached`) are recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum EntryKind {
     /// `malloc(size) -> ptr`.
@@ -75,6 +77,16 @@ pub(crate) enum EntryKind {
     PosixMemalign,
     /// `free(ptr)`.
     Free,
+    /// `pthread_create(out, attr, start, arg) -> errno` (wasi-libc's `__pthread_create`).
+    PthreadCreate,
+    /// `pthread_join(thread, result) -> errno`.
+    PthreadJoin,
+    /// `pthread_timedjoin_np(thread, result, deadline) -> errno`.
+    PthreadTimedJoin,
+    /// `pthread_tryjoin_np(thread, result) -> errno`.
+    PthreadTryJoin,
+    /// `pthread_detach(thread) -> errno`.
+    PthreadDetach,
 }
 
 impl EntryKind {
@@ -88,6 +100,11 @@ impl EntryKind {
             "memalign" => EntryKind::Memalign,
             "posix_memalign" => EntryKind::PosixMemalign,
             "free" => EntryKind::Free,
+            "pthread_create" | "__pthread_create" => EntryKind::PthreadCreate,
+            "pthread_join" | "__pthread_join" => EntryKind::PthreadJoin,
+            "pthread_timedjoin_np" | "__pthread_timedjoin_np" => EntryKind::PthreadTimedJoin,
+            "pthread_tryjoin_np" | "__pthread_tryjoin_np" => EntryKind::PthreadTryJoin,
+            "pthread_detach" | "__pthread_detach" => EntryKind::PthreadDetach,
             _ => return None,
         })
     }
@@ -102,7 +119,25 @@ impl EntryKind {
             EntryKind::Memalign => "memalign",
             EntryKind::PosixMemalign => "posix_memalign",
             EntryKind::Free => "free",
+            EntryKind::PthreadCreate => "pthread_create",
+            EntryKind::PthreadJoin => "pthread_join",
+            EntryKind::PthreadTimedJoin => "pthread_timedjoin_np",
+            EntryKind::PthreadTryJoin => "pthread_tryjoin_np",
+            EntryKind::PthreadDetach => "pthread_detach",
         }
+    }
+
+    /// Whether it is a thread function (its callers in libc's own thread functions
+    /// are not redirected), not an allocator entry point.
+    pub(crate) fn is_pthread(self) -> bool {
+        matches!(
+            self,
+            EntryKind::PthreadCreate
+                | EntryKind::PthreadJoin
+                | EntryKind::PthreadTimedJoin
+                | EntryKind::PthreadTryJoin
+                | EntryKind::PthreadDetach
+        )
     }
 
     /// Its C type on wasm32: `(params, results)`, all `i32`.
@@ -113,8 +148,11 @@ impl EntryKind {
             | EntryKind::Realloc
             | EntryKind::AlignedAlloc
             | EntryKind::Memalign => (2, 1),
-            EntryKind::PosixMemalign => (3, 1),
+            EntryKind::PosixMemalign | EntryKind::PthreadTimedJoin => (3, 1),
             EntryKind::Free => (1, 0),
+            EntryKind::PthreadCreate => (4, 1),
+            EntryKind::PthreadJoin | EntryKind::PthreadTryJoin => (2, 1),
+            EntryKind::PthreadDetach => (1, 1),
         }
     }
 }
@@ -470,7 +508,8 @@ pub(crate) fn scan(wasm: &[u8]) -> Result<Scan, InstrumentError> {
     // Only entry points of the C type (all `i32`) are wrapped, and `posix_memalign`,
     // whose wrapper reads the block's address from memory, only with a memory.
     if !memories_seen {
-        out.entries.retain(|e| e.1 != EntryKind::PosixMemalign);
+        out.entries
+            .retain(|e| !matches!(e.1, EntryKind::PosixMemalign | EntryKind::PthreadCreate));
     }
     let Scan {
         entries,

@@ -173,6 +173,10 @@ function serve(init) {
     wasmgrind.heap_free_unsized = run.memoryTrace
       ? u.wgrind_heap_free_unsized
       : u.wgrind_untraced_heap_free_unsized;
+    // The instrumenter's wrappers of libc's pthread_create, pthread_join, pthread_detach.
+    wasmgrind.pthread_created = u.wgrind_pthread_created;
+    wasmgrind.pthread_joined = u.wgrind_pthread_joined;
+    wasmgrind.pthread_detached = u.wgrind_pthread_detached;
   } else {
     wasmgrind.start_lock = u.wgrind_untraced_lock;
     wasmgrind.finish_lock = u.wgrind_untraced_lock;
@@ -181,6 +185,9 @@ function serve(init) {
     wasmgrind.heap_alloc = u.wgrind_untraced_heap;
     wasmgrind.heap_free = u.wgrind_untraced_heap;
     wasmgrind.heap_free_unsized = u.wgrind_untraced_heap_free_unsized;
+    wasmgrind.pthread_created = u.wgrind_untraced_pthread;
+    wasmgrind.pthread_joined = u.wgrind_untraced_pthread;
+    wasmgrind.pthread_detached = u.wgrind_untraced_pthread;
   }
   const imports = { wasmgrind };
   if (wasi) {

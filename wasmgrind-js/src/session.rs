@@ -323,6 +323,38 @@ pub struct Session {
     /// The size of every live block, by address, from its `Alloc`: a C `free` does not
     /// say the size, and `heap_free_unsized` takes it from here.
     blocks: Mutex<HashMap<u32, u32>>,
+    /// The joinable threads of wasi-libc's `pthread_create` (see [`Pthreads`]).
+    pthreads: Mutex<Pthreads>,
+}
+
+/// What a wasi-threads thread created by `pthread_create` is, for its join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PthreadState {
+    /// Running, and a `pthread_join` may wait for it: its end is that join.
+    Joinable,
+    /// Ended, not joined yet: no `End` was recorded, a `pthread_join` records its
+    /// `Join`. Its id may already be given to a new thread: the fork of the new thread
+    /// records the old one's `End` first.
+    EndedUnjoined,
+    /// Ended, and its `End` is recorded (it was not created by `pthread_create`, or was
+    /// detached, or ended before its creator's `pthread_create` returned).
+    Ended,
+}
+
+/// The pthreads of a run: `pthread_create` (the instrumenter's wrapper) names the thread
+/// it created by its handle (`pthread_t`), so that `pthread_join` can record the `Join`
+/// of the runtime thread, as the wasmgrind ABI's `thread_join` does. Without it, a
+/// wasi-threads thread records its `End` when it returns and its join is only an atomic
+/// access: the race detector orders the join by it, but the deadlock predictor, which
+/// orders by fork and join, could not.
+#[derive(Debug, Default)]
+struct Pthreads {
+    /// Thread id and fork generation of every created, not yet joined or detached handle.
+    handles: HashMap<u32, (u32, u64)>,
+    /// The state of the joinable threads, by thread id.
+    state: HashMap<u32, PthreadState>,
+    /// How often each thread id was forked (its incarnation).
+    generation: HashMap<u32, u64>,
 }
 
 fn lock_stream(m: &Mutex<Option<Stream>>) -> MutexGuard<'_, Option<Stream>> {
@@ -360,6 +392,7 @@ impl Session {
             max_pending: config.max_pending,
             recognize_locks: config.recognize_locks,
             blocks: Mutex::new(HashMap::new()),
+            pthreads: Mutex::new(Pthreads::default()),
         })
     }
 
@@ -396,6 +429,7 @@ impl Session {
             contending: Cell::new(None),
             requested: Cell::new(None),
             wait_set: Cell::new(false),
+            last_forked: Cell::new(None),
         })
     }
 
@@ -726,6 +760,8 @@ pub struct ThreadCtx {
     requested: Cell<Option<u32>>,
     /// Whether `waiting` of the slot was set by the wait of a recognised lock.
     wait_set: Cell<bool>,
+    /// The thread this thread forked last and its generation (for `pthread_created`).
+    last_forked: Cell<Option<(u32, u64)>>,
 }
 
 impl ThreadCtx {
@@ -1094,9 +1130,102 @@ impl ThreadCtx {
         }
     }
 
-    /// The thread started thread `child`; recorded before the child can run.
+    /// The thread started thread `child`; recorded before the child can run. If the
+    /// id's previous thread ended unjoined, its `End` is recorded first.
     pub fn fork(&self, child: u32, loc: Option<LocationId>) {
-        self.guarded(|c| c.record(Op::Fork { child }, loc));
+        self.guarded(|c| {
+            let mut p = c.session.pthreads.lock().unwrap_or_else(|p| p.into_inner());
+            if p.state.remove(&child) == Some(PthreadState::EndedUnjoined) {
+                c.record_for(child, Op::End);
+            }
+            let generation = p.generation.entry(child).or_default();
+            *generation += 1;
+            c.last_forked.set(Some((child, *generation)));
+            c.record(Op::Fork { child }, loc);
+        });
+    }
+
+    /// Records `op` as thread `tid`'s, which is not running (it ended).
+    fn record_for(&self, tid: u32, op: Op) {
+        if let Some(r) = self
+            .session
+            .slots
+            .get(tid as usize)
+            .and_then(|s| s.recorder.get())
+        {
+            let _ = r.record(op, None);
+        }
+    }
+
+    /// `pthread_create` returned `handle` for the thread this thread forked last: the
+    /// thread is joinable.
+    pub fn pthread_created(&self, handle: u32) {
+        let Some((child, generation)) = self.last_forked.take() else {
+            return;
+        };
+        self.guarded(|c| {
+            let mut p = c.session.pthreads.lock().unwrap_or_else(|p| p.into_inner());
+            // The child may have ended already (and recorded its `End`), or even been
+            // followed by a new thread of its id: then it is nobody's to join.
+            let current = p.generation.get(&child).copied().unwrap_or(0) == generation;
+            if current && !p.state.contains_key(&child) {
+                p.handles.insert(handle, (child, generation));
+                p.state.insert(child, PthreadState::Joinable);
+            }
+        });
+    }
+
+    /// `pthread_join` (or `pthread_detach`, when `detach`) of `handle` returned: a join
+    /// records the `Join` of its thread, which then records no `End`; a detach makes the
+    /// thread end by itself (or records the `End` of a thread that ended already).
+    ///
+    /// A join can return while the joined thread's worker is still on its way out (libc
+    /// released the join before the thread's last instructions): the join then waits
+    /// until the thread's end is seen ([`ThreadCtx::exit`]), so that the `Join` follows
+    /// every event of the thread.
+    pub fn pthread_done(&self, handle: u32, detach: bool, loc: Option<LocationId>) {
+        loop {
+            let mut wait = false;
+            self.guarded(|c| {
+                let mut p = c.session.pthreads.lock().unwrap_or_else(|p| p.into_inner());
+                let Some(&(child, generation)) = p.handles.get(&handle) else {
+                    return;
+                };
+                if p.generation.get(&child).copied().unwrap_or(0) != generation {
+                    // The id went to a new thread: the old one's `End` was recorded.
+                    p.handles.remove(&handle);
+                    return;
+                }
+                let state = p.state.get(&child).copied();
+                if state == Some(PthreadState::Joinable) && !detach {
+                    wait = true;
+                    return;
+                }
+                p.handles.remove(&handle);
+                match state {
+                    Some(PthreadState::EndedUnjoined) if detach => {
+                        c.record_for(child, Op::End);
+                        p.state.insert(child, PthreadState::Ended);
+                    }
+                    Some(PthreadState::EndedUnjoined) => {
+                        c.record(Op::Join { child }, loc);
+                        p.state.remove(&child);
+                    }
+                    // A detached running thread records its `End` itself.
+                    Some(PthreadState::Joinable) => {
+                        p.state.remove(&child);
+                    }
+                    _ => {}
+                }
+            });
+            if !wait {
+                return;
+            }
+            if self.session.is_stopping() {
+                park();
+            }
+            std::hint::spin_loop();
+        }
     }
 
     /// Thread `child` finished and this thread saw it.
@@ -1107,7 +1236,16 @@ impl ThreadCtx {
     /// The thread ended and nobody joins it through the runtime (a wasi-threads thread):
     /// its last event, after which its id may be forked again.
     pub fn exit(&self) {
-        self.guarded(|c| c.record(Op::End, None));
+        self.guarded(|c| {
+            let mut p = c.session.pthreads.lock().unwrap_or_else(|p| p.into_inner());
+            if p.state.get(&c.tid) == Some(&PthreadState::Joinable) {
+                // A joinable pthread: its join will record its end.
+                p.state.insert(c.tid, PthreadState::EndedUnjoined);
+            } else {
+                c.record(Op::End, None);
+                p.state.insert(c.tid, PthreadState::Ended);
+            }
+        });
     }
 
     /// Ends the context. It owns nothing (the recorder stays with the thread id), so
