@@ -83,6 +83,9 @@ const imports = {
     start_lock: (lock, loc) => log.push(['start_lock', lock, loc === undefined ? null : loc]),
     heap_alloc: (ptr, size) => log.push(['alloc', ptr >>> 0, size >>> 0]),
     heap_free_unsized: (ptr) => log.push(['free', ptr >>> 0]),
+    pthread_created: (t) => log.push(['created', t >>> 0]),
+    pthread_joined: (t) => log.push(['joined', t >>> 0]),
+    pthread_detached: (t) => log.push(['detached', t >>> 0]),
   },
 };
 const instance = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(wasmPath)), imports);
@@ -404,8 +407,9 @@ fn the_value_hook_sees_the_values_of_atomic_writes() {
     }
 }
 
-/// A module with a C allocator (a bump allocator named `malloc`, `free`, ...) whose
-/// callers the instrumenter redirects to its allocation wrappers.
+/// A module with a C allocator (a bump allocator named `malloc`, `free`, ...) and
+/// thread functions named as wasi-libc's, whose callers the instrumenter redirects to
+/// its wrappers.
 const C_ALLOCATOR: &str = r#"
 (module
   (memory (export "memory") 1 1 shared)
@@ -465,12 +469,50 @@ const C_ALLOCATOR: &str = r#"
     local.get 0
     i32.const 0
     call_indirect (param i32))
-  (@custom "wasmgrind.patch" "\0b\00\00\00\00\00\00\00")
+  ;; pthread_create stores the handle (100 + the start argument) and fails (errno 11)
+  ;; when the argument is negative; join, detach: fail for handle 0.
+  (func $__pthread_create (param $out i32) (param $attr i32) (param $f i32) (param $arg i32)
+    (result i32)
+    local.get $arg
+    i32.const 0
+    i32.lt_s
+    if
+      i32.const 11
+      return
+    end
+    local.get $out
+    local.get $arg
+    i32.const 100
+    i32.add
+    i32.store
+    i32.const 0)
+  (func $__pthread_join (param $t i32) (param $res i32) (result i32)
+    local.get $t
+    i32.eqz)
+  (func $__pthread_detach (param $t i32) (result i32)
+    ;; musl joins a thread that already ended: not a join of the program's.
+    local.get $t
+    i32.const 0
+    call $__pthread_join)
+  (func (export "create") (param $out i32) (param $arg i32) (result i32)
+    local.get $out
+    i32.const 0
+    i32.const 0
+    local.get $arg
+    call $__pthread_create)
+  (func (export "join") (param $t i32) (result i32)
+    local.get $t
+    i32.const 0
+    call $__pthread_join)
+  (func (export "detach") (param $t i32) (result i32)
+    local.get $t
+    call $__pthread_detach)
+  (@custom "wasmgrind.patch" "\11\00\00\00\00\00\00\00")
 )
 "#;
 
 #[test]
-fn the_allocation_wrappers_report_allocations_and_frees() {
+fn the_wrappers_report_allocations_frees_and_thread_joins() {
     let input = wat(C_ALLOCATOR);
     let out = instrument_checked(&input, true, "C allocator module");
     let calls = r#"[
@@ -480,7 +522,13 @@ fn the_allocation_wrappers_report_allocations_and_frees() {
         ["zeroed", [3, 4]],
         ["aligned", [64, 8]],
         ["free_null", []],
-        ["free_indirect", [1072]]
+        ["free_indirect", [1072]],
+        ["create", [96, 5]],
+        ["create", [96, -1]],
+        ["join", [105]],
+        ["join", [0]],
+        ["detach", [105]],
+        ["detach", [0]]
     ]"#;
     let instrumented = run_node(&out.wasm, "allocator-instrumented", calls);
     let original = run_node(&input, "allocator-original", calls);
@@ -492,7 +540,7 @@ fn the_allocation_wrappers_report_allocations_and_frees() {
             .collect()
     };
     assert_eq!(results(&instrumented), results(&original));
-    // Only the heap hooks: the allocator's own accesses are not traced.
+    // The allocator's own accesses are not traced.
     let logs: Vec<String> = instrumented
         .as_array()
         .unwrap()
@@ -516,6 +564,16 @@ fn the_allocation_wrappers_report_allocations_and_frees() {
             "free_null: []",
             // The table entry of `free` is the wrapper's.
             r#"free_indirect: [["free",1072]]"#,
+            // A thread created: its handle, read from `out`; a failed call reports
+            // nothing. (`__pthread_create` is a libc thread function: its store is
+            // traced as an atomic one, kind 1.)
+            r#"create: [["begin",96],["w",96,4,1,0],["created",105]]"#,
+            "create: []",
+            r#"join: [["joined",105]]"#,
+            "join: []",
+            // A detach reports itself, not the join libc does inside it.
+            r#"detach: [["detached",105]]"#,
+            "detach: []",
         ]
     );
 }

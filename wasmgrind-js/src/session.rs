@@ -1715,6 +1715,97 @@ mod tests {
         assert!(s.blocks.lock().unwrap().is_empty());
     }
 
+    #[test]
+    fn a_pthread_join_is_the_join_of_the_thread_created_with_its_handle() {
+        let s = session(4);
+        let t0 = s.begin_thread(0).unwrap();
+        let fork = |child| Op::Fork { child };
+        let join = |child| Op::Join { child };
+        // Created, ended, joined: the join records `Join` and the thread no `End`.
+        t0.fork(1, None);
+        t0.pthread_created(0x500);
+        s.begin_thread(1).unwrap().exit();
+        t0.pthread_done(0x500, false, None);
+        // Ended before `pthread_create` returned: its own `End`, and its join is no
+        // event.
+        t0.fork(2, None);
+        s.begin_thread(2).unwrap().exit();
+        t0.pthread_created(0x600);
+        t0.pthread_done(0x600, false, None);
+        // Ended unjoined, and its id forked again: its `End` comes first, and the late
+        // join of the old handle is no event.
+        t0.fork(3, None);
+        t0.pthread_created(0x700);
+        s.begin_thread(3).unwrap().exit();
+        t0.fork(3, None);
+        t0.pthread_done(0x700, false, None);
+        // Detached after it ended: its `End`.
+        t0.fork(1, None);
+        t0.pthread_created(0x800);
+        s.begin_thread(1).unwrap().exit();
+        t0.pthread_done(0x800, true, None);
+        // Detached while running: it records its `End` itself.
+        t0.fork(2, None);
+        t0.pthread_created(0x900);
+        t0.pthread_done(0x900, true, None);
+        s.begin_thread(2).unwrap().exit();
+        let events: Vec<(u32, Op)> = s
+            .recorder
+            .finish()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.thread, e.op))
+            .collect();
+        assert_eq!(
+            events,
+            vec![
+                (0, fork(1)),
+                (0, join(1)),
+                (0, fork(2)),
+                (2, Op::End),
+                (0, fork(3)),
+                (3, Op::End),
+                (0, fork(3)),
+                (0, fork(1)),
+                (1, Op::End),
+                (0, fork(2)),
+                (2, Op::End),
+            ]
+        );
+        // The trace is consistent by the trace model's rules.
+        let check = wasmgrind_core::trace::check_fork_join_consistency(
+            &events
+                .iter()
+                .map(|&(t, op)| Event::new(t, op, None))
+                .collect::<Vec<_>>(),
+        );
+        assert!(check.is_ok(), "{check:?}");
+    }
+
+    #[test]
+    fn a_join_that_returns_before_the_thread_ended_waits_for_its_end() {
+        let s = session(2);
+        let t0 = s.begin_thread(0).unwrap();
+        t0.fork(1, None);
+        t0.pthread_created(0x500);
+        // The thread's worker sees its return whenever it does; the join's `Join`
+        // follows its end either way.
+        let child = std::thread::spawn(move || s.begin_thread(1).unwrap().exit());
+        t0.pthread_done(0x500, false, None);
+        child.join().unwrap();
+        let ops: Vec<(u32, Op)> = s
+            .recorder
+            .finish()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.thread, e.op))
+            .collect();
+        assert_eq!(
+            ops,
+            vec![(0, Op::Fork { child: 1 }), (0, Op::Join { child: 1 })]
+        );
+    }
+
     fn recognizing(max: u32) -> &'static Session {
         let config = Config {
             recognize_locks: true,
