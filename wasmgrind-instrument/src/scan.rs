@@ -45,8 +45,9 @@ pub(crate) struct Scan {
     /// The libc synchronization functions (see [`is_libc_sync`]), sorted: their plain
     /// loads and stores are traced as atomic ones.
     pub libc_sync: Vec<u32>,
-    /// The C allocator's entry points defined by the module, with their kind, sorted by
-    /// function index (see [`EntryKind`]). Only the ones whose type is the C one.
+    /// The C allocator's and libc's thread entry points defined by the module, with their
+    /// kind, sorted by function index (see [`EntryKind`]). Only the ones whose type is
+    /// the C one.
     pub entries: Vec<(u32, EntryKind)>,
     /// Whether the module imports `wasmgrind.heap_alloc` or `wasmgrind.heap_free`: it
     /// reports its allocations itself (the guest library does), so it gets no wrappers.

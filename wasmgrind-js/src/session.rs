@@ -1234,7 +1234,10 @@ impl ThreadCtx {
     }
 
     /// The thread ended and nobody joins it through the runtime (a wasi-threads thread):
-    /// its last event, after which its id may be forked again.
+    /// records its `End`, its last event, after which its id may be forked again. A
+    /// joinable pthread (see [`ThreadCtx::pthread_created`]) records nothing: its
+    /// `pthread_join` records its `Join` (or the fork of a new thread of its id, or its
+    /// detach, its `End`).
     pub fn exit(&self) {
         self.guarded(|c| {
             let mut p = c.session.pthreads.lock().unwrap_or_else(|p| p.into_inner());
