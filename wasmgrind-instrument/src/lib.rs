@@ -10,7 +10,7 @@ pub use wasmgrind_core::location::{Location, LocationId};
 ///
 /// Its payload is three little-endian `u32`s: the format version (1), flags (bit 0: the
 /// memory hooks are imported; bit 1: so is `mem_atomic_value`; bit 2: the C allocator's
-/// and libc's thread entry points are wrapped, and `heap_alloc`, `heap_free_unsized`
+/// and libc's thread entry points are wrapped, and `heap_malloc`, `heap_free_unsized`
 /// and the `pthread_*` hooks are imported) and
 /// the number of entries of the location table.
 pub const INSTRUMENT_SECTION: &str = "wasmgrind.instrument";

@@ -251,10 +251,10 @@ struct Rewriter<'a> {
     begin_type: usize,
     /// Index into `new_types` of `mem_atomic_value`'s type, if it is imported.
     value_type: Option<usize>,
-    /// Indices into `new_types` of the types of `heap_alloc` and `heap_free_unsized`,
+    /// Indices into `new_types` of the types of `heap_malloc` and `heap_free_unsized`,
     /// when the C allocator's entry points are wrapped (see [`Scan::entries`]).
     wrap_types: Option<(usize, usize)>,
-    /// Function index of `heap_alloc` (valid with `wrap_types`).
+    /// Function index of `heap_malloc` (valid with `wrap_types`).
     heap_alloc: u32,
     /// Whether an active or passive element segment is being translated (its
     /// references to the C allocator's entry points go to their wrappers).
@@ -331,7 +331,7 @@ impl<'a> Rewriter<'a> {
             && !scan.entries.is_empty())
         .then(|| {
             (
-                intern(abi::HEAP_ALLOC.params.to_vec(), abi::HEAP_ALLOC.results),
+                intern(abi::HEAP_MALLOC.params.to_vec(), abi::HEAP_MALLOC.results),
                 intern(
                     abi::HEAP_FREE_UNSIZED.params.to_vec(),
                     abi::HEAP_FREE_UNSIZED.results,
@@ -530,7 +530,7 @@ impl<'a> Rewriter<'a> {
             }
             if let Some((alloc, free)) = self.wrap_types {
                 let alloc = EntityType::Function(self.new_type_index(alloc)?);
-                imports.import(abi::IMPORT_MODULE, abi::HEAP_ALLOC.name, alloc);
+                imports.import(abi::IMPORT_MODULE, abi::HEAP_MALLOC.name, alloc);
                 // `heap_free_unsized` and the thread hooks all take one `i32`.
                 let one = EntityType::Function(self.new_type_index(free)?);
                 for hook in [
@@ -585,7 +585,7 @@ impl<'a> Rewriter<'a> {
     }
 
     /// Emits the body of the `k`-th wrapper: it calls the entry point and reports the
-    /// allocation (`heap_alloc(ptr, size)` after a successful allocation) or the free
+    /// allocation (`heap_malloc(ptr, size)` after a successful allocation) or the free
     /// (`heap_free_unsized(ptr)` before a non-null block goes back).
     fn emit_wrapper(&mut self, code: &mut CodeSection, k: usize) -> Result<()> {
         let (f, kind) = self.scan.entries[k];

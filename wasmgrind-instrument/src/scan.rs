@@ -59,7 +59,7 @@ pub(crate) struct Scan {
 }
 
 /// An entry point of the C allocator or of libc's threads that the instrumenter wraps so
-/// that its allocations and frees (`heap_alloc` / `heap_free_unsized`) and its thread
+/// that its allocations and frees (`heap_malloc` / `heap_free_unsized`) and its thread
 /// creations, joins and detaches (`pthread_created` / `pthread_joined` /
 /// `pthread_detached`) are recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -382,6 +382,7 @@ pub(crate) fn scan(wasm: &[u8]) -> Result<Scan, InstrumentError> {
                         abi::MEM_READ,
                         abi::MEM_WRITE,
                         abi::MEM_ATOMIC_BEGIN,
+                        abi::HEAP_MALLOC,
                         abi::HEAP_FREE_UNSIZED,
                     ]
                     .iter()

@@ -81,7 +81,8 @@ const imports = {
     mem_atomic_value: (addr, op, old, nw, loc) =>
       log.push(['value', addr >>> 0, op, String(old), String(nw), loc]),
     start_lock: (lock, loc) => log.push(['start_lock', lock, loc === undefined ? null : loc]),
-    heap_alloc: (ptr, size) => log.push(['alloc', ptr >>> 0, size >>> 0]),
+    heap_alloc: (ptr, size) => log.push(['heap_alloc', ptr >>> 0, size >>> 0]),
+    heap_malloc: (ptr, size) => log.push(['alloc', ptr >>> 0, size >>> 0]),
     heap_free_unsized: (ptr) => log.push(['free', ptr >>> 0]),
     pthread_created: (t) => log.push(['created', t >>> 0]),
     pthread_joined: (t) => log.push(['joined', t >>> 0]),

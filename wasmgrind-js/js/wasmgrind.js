@@ -569,6 +569,7 @@ const PROVIDED = new Set([
   'finish_unlock',
   'heap_alloc',
   'heap_free',
+  'heap_malloc',
   'heap_free_unsized',
   'pthread_created',
   'pthread_joined',

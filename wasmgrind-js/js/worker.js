@@ -170,6 +170,7 @@ function serve(init) {
     wasmgrind.heap_alloc = run.memoryTrace ? u.wgrind_heap_alloc : u.wgrind_untraced_heap;
     wasmgrind.heap_free = run.memoryTrace ? u.wgrind_heap_free : u.wgrind_untraced_heap;
     // The instrumenter's wrappers of a C allocator (malloc, free, ...) free without a size.
+    wasmgrind.heap_malloc = run.memoryTrace ? u.wgrind_heap_malloc : u.wgrind_untraced_heap;
     wasmgrind.heap_free_unsized = run.memoryTrace
       ? u.wgrind_heap_free_unsized
       : u.wgrind_untraced_heap_free_unsized;
@@ -184,6 +185,7 @@ function serve(init) {
     wasmgrind.finish_unlock = u.wgrind_untraced_lock;
     wasmgrind.heap_alloc = u.wgrind_untraced_heap;
     wasmgrind.heap_free = u.wgrind_untraced_heap;
+    wasmgrind.heap_malloc = u.wgrind_untraced_heap;
     wasmgrind.heap_free_unsized = u.wgrind_untraced_heap_free_unsized;
     wasmgrind.pthread_created = u.wgrind_untraced_pthread;
     wasmgrind.pthread_joined = u.wgrind_untraced_pthread;

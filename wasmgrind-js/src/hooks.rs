@@ -80,8 +80,15 @@ pub extern "C" fn wgrind_heap_free(ptr: u32, size: u32) {
     with_ctx(|c| c.heap(Op::Free { addr: ptr, size }));
 }
 
+/// `heap_malloc(ptr, size)`: the C allocator handed out `[ptr, ptr + size)` (see
+/// [`ThreadCtx::malloc`]).
+#[no_mangle]
+pub extern "C" fn wgrind_heap_malloc(ptr: u32, size: u32) {
+    with_ctx(|c| c.malloc(ptr, size));
+}
+
 /// `heap_free_unsized(ptr)`: the C allocator is about to free the block at `ptr`, whose
-/// size the session knows from its `heap_alloc` (see [`ThreadCtx::free_unsized`]).
+/// size the session knows from its `heap_malloc` (see [`ThreadCtx::free_unsized`]).
 #[no_mangle]
 pub extern "C" fn wgrind_heap_free_unsized(ptr: u32) {
     with_ctx(|c| c.free_unsized(ptr));

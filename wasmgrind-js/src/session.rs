@@ -320,8 +320,9 @@ pub struct Session {
     bytes_reached: Mutex<Option<BytesReached>>,
     max_pending: Option<u64>,
     recognize_locks: bool,
-    /// The size of every live block, by address, from its `Alloc`: a C `free` does not
-    /// say the size, and `heap_free_unsized` takes it from here.
+    /// The size of every live block of a C allocator, by address, from its
+    /// `heap_malloc`: a C `free` does not say the size, and `heap_free_unsized` takes it
+    /// from here.
     blocks: Mutex<HashMap<u32, u32>>,
     /// The joinable threads of wasi-libc's `pthread_create` (see [`Pthreads`]).
     pthreads: Mutex<Pthreads>,
@@ -883,27 +884,24 @@ impl ThreadCtx {
         self.stripe.set(Some(s));
     }
 
-    /// An allocation or a free (`Op::Alloc` or `Op::Free`). The size of a block is
-    /// kept from its allocation to its free, for [`ThreadCtx::free_unsized`].
+    /// An allocation or a free (`Op::Alloc` or `Op::Free`).
     pub fn heap(&self, op: Op) {
+        self.guarded(|c| c.record(op, None));
+    }
+
+    /// An allocation of a C allocator (`heap_malloc`): recorded as an `Op::Alloc`, and
+    /// its size is kept until its free, for [`ThreadCtx::free_unsized`].
+    pub fn malloc(&self, addr: u32, size: u32) {
         self.guarded(|c| {
             let mut blocks = c.session.blocks.lock().unwrap_or_else(|p| p.into_inner());
-            match op {
-                Op::Alloc { addr, size } => {
-                    blocks.insert(addr, size);
-                }
-                Op::Free { addr, .. } => {
-                    blocks.remove(&addr);
-                }
-                _ => {}
-            }
+            blocks.insert(addr, size);
             // Recorded under the lock, so that the blocks' events are in the order of
             // the table's changes.
-            c.record(op, None);
+            c.record(Op::Alloc { addr, size }, None);
         });
     }
 
-    /// A free of the block at `addr`, whose size is the one of its `Alloc`
+    /// A free of the block at `addr`, whose size is the one of its [`ThreadCtx::malloc`]
     /// (`heap_free_unsized`, the hook of the C allocator's `free` and `realloc`
     /// wrappers). A block that was never allocated (or was freed already) records
     /// nothing: its bytes got fresh state when it was handed out anyway.
@@ -1678,25 +1676,27 @@ mod tests {
 
     /// A session with lock recognition on.
     #[test]
-    fn a_free_without_size_takes_the_size_of_the_blocks_allocation() {
+    fn a_free_without_size_takes_the_size_of_the_c_allocation() {
         let s = session(2);
         let t0 = s.begin_thread(0).unwrap();
         let t1 = s.begin_thread(1).unwrap();
         let alloc = |addr, size| Op::Alloc { addr, size };
         let free = |addr, size| Op::Free { addr, size };
-        t0.heap(alloc(0x100, 24));
-        t0.heap(alloc(0x200, 8));
+        t0.malloc(0x100, 24);
+        t0.malloc(0x200, 8);
         // Another thread frees the block: the size is the allocation's.
         t1.free_unsized(0x100);
         // A block freed twice, or never allocated, records nothing.
         t1.free_unsized(0x100);
         t1.free_unsized(0x300);
-        // A free with its size (the guest library's) forgets the block too.
-        t0.heap(free(0x200, 8));
-        t0.free_unsized(0x200);
-        // The address, allocated again with another size.
-        t1.heap(alloc(0x100, 40));
+        // The guest library's allocations and frees (with sizes) keep no sizes.
+        t0.heap(alloc(0x400, 16));
+        t0.heap(free(0x400, 16));
+        t0.free_unsized(0x400);
+        // An address allocated again with another size.
+        t1.malloc(0x100, 40);
         t0.free_unsized(0x100);
+        t0.free_unsized(0x200);
         let events: Vec<(u32, Op)> = s
             .recorder
             .finish()
@@ -1710,9 +1710,11 @@ mod tests {
                 (0, alloc(0x100, 24)),
                 (0, alloc(0x200, 8)),
                 (1, free(0x100, 24)),
-                (0, free(0x200, 8)),
+                (0, alloc(0x400, 16)),
+                (0, free(0x400, 16)),
                 (1, alloc(0x100, 40)),
                 (0, free(0x100, 40)),
+                (0, free(0x200, 8)),
             ]
         );
         assert!(s.blocks.lock().unwrap().is_empty());

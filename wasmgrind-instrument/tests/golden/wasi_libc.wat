@@ -13,7 +13,7 @@
   (import "wasmgrind" "mem_read" (func (;1;) (type 6) (param i32 i32 i32 i32)))
   (import "wasmgrind" "mem_write" (func (;2;) (type 6) (param i32 i32 i32 i32)))
   (import "wasmgrind" "mem_atomic_begin" (func (;3;) (type 7) (param i32)))
-  (import "wasmgrind" "heap_alloc" (func (;4;) (type 8) (param i32 i32)))
+  (import "wasmgrind" "heap_malloc" (func (;4;) (type 8) (param i32 i32)))
   (import "wasmgrind" "heap_free_unsized" (func (;5;) (type 7) (param i32)))
   (import "wasmgrind" "pthread_created" (func (;6;) (type 7) (param i32)))
   (import "wasmgrind" "pthread_joined" (func (;7;) (type 7) (param i32)))
