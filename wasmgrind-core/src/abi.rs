@@ -17,7 +17,9 @@
 //!
 //! `heap_alloc` and `heap_free` are optional: a guest that calls them lets the race detector start
 //! every block with fresh state, so that memory reused by another thread is never
-//! reported. The guest library calls them from its global allocator.
+//! reported. The guest library calls them from its global allocator. A module that
+//! imports neither but defines a C allocator (wasi-libc's `malloc`, `free`, ...) gets
+//! wrappers from the instrumenter that call [`HEAP_MALLOC`] and [`HEAP_FREE_UNSIZED`].
 //!
 //! `panic` takes the message as well as the code. The first design passed only a code, so a
 //! Rust panic reached the user as a number; a separate "message" import would have needed
@@ -29,8 +31,11 @@
 //! offset in the code section.
 //! The import keeps its module and name; only its type gains the parameter
 //! ([`FuncSig::params_with_location`]). The instrumenter also adds the memory hooks
-//! [`MEM_READ`], [`MEM_WRITE`] and [`MEM_ATOMIC_BEGIN`], and with lock recognition on
-//! [`MEM_ATOMIC_VALUE`], which passes the values of atomic accesses.
+//! [`MEM_READ`], [`MEM_WRITE`] and [`MEM_ATOMIC_BEGIN`], with lock recognition on
+//! [`MEM_ATOMIC_VALUE`], which passes the values of atomic accesses, and with the
+//! wrappers of a C allocator and of libc's thread functions [`HEAP_MALLOC`],
+//! [`HEAP_FREE_UNSIZED`], [`PTHREAD_CREATED`], [`PTHREAD_JOINED`] and
+//! [`PTHREAD_DETACHED`].
 //!
 //! # Exports of a guest
 //!
@@ -187,6 +192,52 @@ pub const HEAP_ALLOC: FuncSig = FuncSig {
 pub const HEAP_FREE: FuncSig = FuncSig {
     name: "heap_free",
     params: &[I32, I32],
+    results: &[],
+};
+
+/// Hook added by the instrumenter with the allocation wrappers of a C allocator
+/// (`wasmgrind-instrument`): `heap_malloc(ptr: i32, size: i32)`, called after the C
+/// allocator handed out `[ptr, ptr + size)`. Recorded as a [`HEAP_ALLOC`] is, and the
+/// runtime keeps the block's size for its [`HEAP_FREE_UNSIZED`].
+pub const HEAP_MALLOC: FuncSig = FuncSig {
+    name: "heap_malloc",
+    params: &[I32, I32],
+    results: &[],
+};
+
+/// Hook added by the instrumenter with the allocation wrappers of a C allocator
+/// (`wasmgrind-instrument`): `heap_free_unsized(ptr: i32)`, called before `free(ptr)`
+/// and before `realloc(ptr, ..)` of a non-null `ptr`. The size of the block is not
+/// known at a C `free`; the runtime keeps the size of every live block from its
+/// [`HEAP_MALLOC`] and records the free with it (a block it does not know is ignored).
+pub const HEAP_FREE_UNSIZED: FuncSig = FuncSig {
+    name: "heap_free_unsized",
+    params: &[I32],
+    results: &[],
+};
+
+/// Hook added by the instrumenter with the wrappers of libc's thread functions
+/// (`wasmgrind-instrument`): `pthread_created(thread: i32)`, called after a
+/// `pthread_create` that succeeded, with the new thread's handle (`pthread_t`). The
+/// runtime pairs the handle with the thread it forked during the call.
+pub const PTHREAD_CREATED: FuncSig = FuncSig {
+    name: "pthread_created",
+    params: &[I32],
+    results: &[],
+};
+/// Hook added by the instrumenter: `pthread_joined(thread: i32)`, called after a
+/// `pthread_join` (or `pthread_timedjoin_np`, `pthread_tryjoin_np`) of `thread` that
+/// succeeded; the runtime records the `Join` of the thread created with that handle.
+pub const PTHREAD_JOINED: FuncSig = FuncSig {
+    name: "pthread_joined",
+    params: &[I32],
+    results: &[],
+};
+/// Hook added by the instrumenter: `pthread_detached(thread: i32)`, called after a
+/// `pthread_detach` of `thread` that succeeded: nobody will join the thread.
+pub const PTHREAD_DETACHED: FuncSig = FuncSig {
+    name: "pthread_detached",
+    params: &[I32],
     results: &[],
 };
 

@@ -9,8 +9,10 @@ pub use wasmgrind_core::location::{Location, LocationId};
 /// Name of the custom section that marks an instrumented module.
 ///
 /// Its payload is three little-endian `u32`s: the format version (1), flags (bit 0: the
-/// memory hooks are imported; bit 1: so is `mem_atomic_value`) and the number of entries
-/// of the location table.
+/// memory hooks are imported; bit 1: so is `mem_atomic_value`; bit 2: the C allocator's
+/// and libc's thread entry points are wrapped, and `heap_malloc`, `heap_free_unsized`
+/// and the `pthread_*` hooks are imported) and
+/// the number of entries of the location table.
 pub const INSTRUMENT_SECTION: &str = "wasmgrind.instrument";
 
 /// Largest number of locals per function that engines accept (the JS API limit).
@@ -63,10 +65,13 @@ pub enum InstrumentError {
          core module that the Rust build produced"
     )]
     Component,
-    /// The input has no [`abi::PATCH_SECTION`](wasmgrind_core::abi::PATCH_SECTION).
+    /// The input has no [`abi::PATCH_SECTION`](wasmgrind_core::abi::PATCH_SECTION) and is
+    /// no wasi-threads module.
     #[error(
-        "the module is not patched (it has no `wasmgrind.patch` custom section): run \
-         wasmgrind_patch::patch on it first, then instrument the patched module"
+        "the module is not patched (it has no `wasmgrind.patch` custom section) and is no \
+         wasi-threads module (it imports neither `wasi.thread-spawn` nor a \
+         `wasi_snapshot_preview1` function): run wasmgrind_patch::patch on it first, then \
+         instrument the patched module"
     )]
     NotPatched,
     /// The input was already instrumented.
@@ -189,7 +194,7 @@ pub enum InstrumentError {
     InvalidOutput(String),
 }
 
-/// Instruments a patched module: adds the call-site location to every call of a located
+/// Instruments a patched module or a wasi-threads module: adds the call-site location to every call of a located
 /// import and, if [`InstrumentConfig::memory_tracing`], a hook call to every memory access
 /// of the functions the patcher did not inject. See the [crate documentation](crate).
 pub fn instrument(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrumented, InstrumentError> {

@@ -16,10 +16,22 @@ use wasmparser::{
 };
 
 use crate::memops::{classify, MemOp, Shape, Val};
-use crate::scan::Scan;
+use crate::scan::{EntryKind, Scan};
 use crate::{InstrumentConfig, InstrumentError, INSTRUMENT_SECTION, MAX_FUNCTION_SIZE, MAX_LOCALS};
 
 type Result<T, E = Error<InstrumentError>> = std::result::Result<T, E>;
+
+/// Where a call comes from, for the redirection to wrappers.
+#[derive(Clone, Copy)]
+struct Caller {
+    /// A function of the C allocator.
+    c_allocator: bool,
+    /// A libc synchronization function.
+    libc_sync: bool,
+}
+
+/// The name-section prefix of the wrappers: `__wasmgrind_wrap_malloc`, ...
+const WRAPPER_PREFIX: &str = "__wasmgrind_wrap_";
 
 /// How a function index is used, for errors, when nothing more specific is known.
 const OTHER_USE: &str = "referenced other than by a direct call";
@@ -242,6 +254,14 @@ struct Rewriter<'a> {
     begin_type: usize,
     /// Index into `new_types` of `mem_atomic_value`'s type, if it is imported.
     value_type: Option<usize>,
+    /// Indices into `new_types` of the types of `heap_malloc` and `heap_free_unsized`,
+    /// when the C allocator's entry points are wrapped (see [`Scan::entries`]).
+    wrap_types: Option<(usize, usize)>,
+    /// Function index of `heap_malloc` (valid with `wrap_types`).
+    heap_alloc: u32,
+    /// Whether an active or passive element segment is being translated (its
+    /// references to the C allocator's entry points go to their wrappers).
+    in_elements: bool,
     new_types: Vec<NewType>,
     /// Types in the input's type section.
     type_count: u32,
@@ -307,6 +327,27 @@ impl<'a> Rewriter<'a> {
                 abi::MEM_ATOMIC_VALUE.results,
             )
         });
+        // The C allocator is wrapped when it exists and the module does not report its
+        // allocations itself.
+        let wrap_types = (config.memory_tracing
+            && !scan.reports_allocations
+            && !scan.entries.is_empty())
+        .then(|| {
+            (
+                intern(abi::HEAP_MALLOC.params.to_vec(), abi::HEAP_MALLOC.results),
+                intern(
+                    abi::HEAP_FREE_UNSIZED.params.to_vec(),
+                    abi::HEAP_FREE_UNSIZED.results,
+                ),
+            )
+        });
+        let hooks = if !config.memory_tracing {
+            0
+        } else if value_type.is_some() {
+            4
+        } else {
+            3
+        };
         let mut located_at = vec![u32::MAX; scan.func_imports as usize];
         for (i, l) in scan.located.iter().enumerate() {
             // `i` < number of imports < 2^32.
@@ -316,13 +357,10 @@ impl<'a> Rewriter<'a> {
         Rewriter {
             wasm,
             memory_tracing: config.memory_tracing,
-            added: if !config.memory_tracing {
-                0
-            } else if value_type.is_some() {
-                4
-            } else {
-                3
-            },
+            added: hooks + if wrap_types.is_some() { 5 } else { 0 },
+            heap_alloc: scan.func_imports + hooks,
+            wrap_types,
+            in_elements: false,
             located_checked: vec![false; scan.located.len()],
             located_at,
             located_type,
@@ -493,8 +531,145 @@ impl<'a> Rewriter<'a> {
                 let value = EntityType::Function(self.new_type_index(v)?);
                 imports.import(abi::IMPORT_MODULE, abi::MEM_ATOMIC_VALUE.name, value);
             }
+            if let Some((alloc, free)) = self.wrap_types {
+                let alloc = EntityType::Function(self.new_type_index(alloc)?);
+                imports.import(abi::IMPORT_MODULE, abi::HEAP_MALLOC.name, alloc);
+                // `heap_free_unsized` and the thread hooks all take one `i32`.
+                let one = EntityType::Function(self.new_type_index(free)?);
+                for hook in [
+                    abi::HEAP_FREE_UNSIZED,
+                    abi::PTHREAD_CREATED,
+                    abi::PTHREAD_JOINED,
+                    abi::PTHREAD_DETACHED,
+                ] {
+                    debug_assert_eq!(hook.params, abi::HEAP_FREE_UNSIZED.params);
+                    imports.import(abi::IMPORT_MODULE, hook.name, one);
+                }
+            }
         }
         self.imports_done = true;
+        Ok(())
+    }
+
+    /// The output index of the `k`-th wrapper (of `scan.entries[k]`): the wrappers
+    /// follow the module's own functions.
+    fn wrapper_index(&self, k: usize) -> Result<u32> {
+        let last = self.scan.func_imports + self.scan.defined;
+        (k as u32)
+            .checked_add(last)
+            .and_then(|i| i.checked_add(self.added))
+            .ok_or_else(|| {
+                user(InstrumentError::IndexOverflow {
+                    space: "function",
+                    index: last,
+                    added: self.added + k as u32,
+                    usage: "an allocation wrapper, appended after the last function".into(),
+                })
+            })
+    }
+
+    /// The wrapper of input function `f`, if `f` is a wrapped entry point and the call
+    /// comes from a function `from` whose calls of it are redirected (`None`: a table
+    /// entry).
+    fn wrapper(&self, f: u32, from: Option<Caller>) -> Option<u32> {
+        self.wrap_types?;
+        let k = self.scan.entries.binary_search_by_key(&f, |e| e.0).ok()?;
+        if let Some(from) = from {
+            let own = if self.scan.entries[k].1.is_pthread() {
+                from.libc_sync
+            } else {
+                from.c_allocator
+            };
+            if own {
+                return None;
+            }
+        }
+        self.wrapper_index(k).ok()
+    }
+
+    /// Emits the body of the `k`-th wrapper: it calls the entry point and reports the
+    /// allocation (`heap_malloc(ptr, size)` after a successful allocation) or the free
+    /// (`heap_free_unsized(ptr)` before a non-null block goes back).
+    fn emit_wrapper(&mut self, code: &mut CodeSection, k: usize) -> Result<()> {
+        let (f, kind) = self.scan.entries[k];
+        let target = self.remap(f, || format!("the allocator entry point {}", kind.name()))?;
+        let alloc = self.heap_alloc;
+        let free = alloc + 1;
+        let (created, joined, detached) = (alloc + 2, alloc + 3, alloc + 4);
+        let (params, _) = kind.arity();
+        let params = params as u32;
+        // The result, after the parameters.
+        let r = params;
+        let locals = if kind == EntryKind::Free {
+            vec![]
+        } else {
+            vec![(1, wasm_encoder::ValType::I32)]
+        };
+        let mut func = wasm_encoder::Function::new(locals);
+        let mut s = func.instructions();
+        // A non-null block that goes back is reported first, while it is still this
+        // thread's.
+        if matches!(kind, EntryKind::Free | EntryKind::Realloc) {
+            s.local_get(0).if_(BlockType::Empty);
+            s.local_get(0).call(free).end();
+        }
+        for p in 0..params {
+            s.local_get(p);
+        }
+        s.call(target);
+        let load_ptr = |s: &mut InstructionSink<'_>| {
+            s.local_get(0).i32_load(wasm_encoder::MemArg {
+                offset: 0,
+                align: 2,
+                target: wasm_encoder::MemArgTarget::Memory(0),
+                ordering: None,
+            });
+        };
+        match kind {
+            EntryKind::Free => {}
+            EntryKind::PthreadCreate
+            | EntryKind::PthreadJoin
+            | EntryKind::PthreadTimedJoin
+            | EntryKind::PthreadTryJoin
+            | EntryKind::PthreadDetach => {
+                // They return 0 when they succeed; `pthread_create` stores the new
+                // thread's handle at its first argument, the others take it there.
+                s.local_tee(r).i32_eqz().if_(BlockType::Empty);
+                let hook = match kind {
+                    EntryKind::PthreadCreate => {
+                        load_ptr(&mut s);
+                        created
+                    }
+                    EntryKind::PthreadDetach => {
+                        s.local_get(0);
+                        detached
+                    }
+                    _ => {
+                        s.local_get(0);
+                        joined
+                    }
+                };
+                s.call(hook).end().local_get(r);
+            }
+            EntryKind::PosixMemalign => {
+                // `posix_memalign(out, align, size)` returns 0 and stores the block at
+                // `out` when it succeeds.
+                s.local_tee(r).i32_eqz().if_(BlockType::Empty);
+                load_ptr(&mut s);
+                s.local_get(2).call(alloc).end().local_get(r);
+            }
+            _ => {
+                s.local_tee(r).if_(BlockType::Empty).local_get(r);
+                match kind {
+                    EntryKind::Malloc => s.local_get(0),
+                    EntryKind::Calloc => s.local_get(0).local_get(1).i32_mul(),
+                    _ => s.local_get(1),
+                };
+                s.call(alloc).end().local_get(r);
+            }
+        }
+        s.end();
+        code.function(&func);
         Ok(())
     }
 
@@ -533,6 +708,13 @@ impl<'a> Rewriter<'a> {
         let trace = self.memory_tracing
             && func_index < self.scan.patch.0
             && self.scan.allocator.binary_search(&func_index).is_err();
+        let promote = trace && self.scan.libc_sync.binary_search(&func_index).is_ok();
+        // Calls from the C allocator itself (`realloc` calling `malloc`) are its own, and
+        // so are the calls of libc's thread functions (`pthread_detach` joining).
+        let from = Caller {
+            c_allocator: self.scan.c_allocator.binary_search(&func_index).is_ok(),
+            libc_sync: self.scan.libc_sync.binary_search(&func_index).is_ok(),
+        };
         let range = body.range();
         let (body_start, body_end) = (range.start as usize, range.end as usize);
         if !trace && self.added == 0 && self.scan.located.is_empty() {
@@ -580,12 +762,15 @@ impl<'a> Rewriter<'a> {
                         out.extend_from_slice(&wasm[start..end]);
                         copy_from = end;
                     } else if self.added != 0 && f >= self.scan.func_imports {
-                        let to = self.remap(f, || {
-                            format!(
-                                "called by function {func_index} at code offset {:#x}",
-                                start as u64 - self.code_start
-                            )
-                        })?;
+                        let to = match self.wrapper(f, Some(from)) {
+                            Some(w) => w,
+                            None => self.remap(f, || {
+                                format!(
+                                    "called by function {func_index} at code offset {:#x}",
+                                    start as u64 - self.code_start
+                                )
+                            })?,
+                        };
                         out.extend_from_slice(&wasm[copy_from..start]);
                         if is_call {
                             sink(&mut out).call(to);
@@ -603,6 +788,8 @@ impl<'a> Rewriter<'a> {
                         }));
                     }
                     if self.added != 0 && f >= self.scan.func_imports {
+                        // A reference keeps the original function: the declaration that
+                        // `ref.func` needs names it.
                         let to = self.remap(f, || {
                             format!(
                                 "referenced by `ref.func` in function {func_index} at code \
@@ -630,6 +817,13 @@ impl<'a> Rewriter<'a> {
                         let mut instr = String::with_capacity(24);
                         m.write_text(&mut instr);
                         let loc = self.add_location(func_index, start, instr);
+                        // A plain load or store of a libc synchronization function is
+                        // traced as an atomic one.
+                        let m = if promote && matches!(m.shape, Shape::Load | Shape::Store(_)) {
+                            MemOp { atomic: true, ..m }
+                        } else {
+                            m
+                        };
                         self.emit_access(&mut out, &m, &wasm[start..end], loc);
                         copy_from = end;
                     }
@@ -719,7 +913,7 @@ impl<'a> Rewriter<'a> {
                 atomic_begin(out);
                 sink(out).local_get(v);
                 out.extend_from_slice(raw);
-                if let (Some(value), true) = (value, m.atomic) {
+                if let (Some(value), true, Val::I32 | Val::I64) = (value, m.atomic, t) {
                     let old = Operand::Zero;
                     let new = Operand::Local(v, t);
                     value_hook(out, value, a, off, abi::VALUE_STORE, old, new, m.width, loc);
@@ -861,6 +1055,11 @@ impl Reencode for Rewriter<'_> {
                 usage: self.usage.to_string(),
             }));
         }
+        if self.in_elements {
+            if let Some(w) = self.wrapper(func, None) {
+                return Ok(w);
+            }
+        }
         self.remap(func, || self.usage.to_string())
     }
 
@@ -931,6 +1130,12 @@ impl Reencode for Rewriter<'_> {
             self.func_types.push(ty);
             functions.function(ty);
         }
+        if self.wrap_types.is_some() {
+            // A wrapper has the type of the function it wraps.
+            for &(f, _) in &self.scan.entries {
+                functions.function(self.scan.func_types[(f - self.scan.func_imports) as usize]);
+            }
+        }
         Ok(())
     }
 
@@ -963,6 +1168,19 @@ impl Reencode for Rewriter<'_> {
         utils::parse_element_section(self, elements, section)?;
         self.usage = Cow::Borrowed(OTHER_USE);
         Ok(())
+    }
+
+    fn parse_element(
+        &mut self,
+        elements: &mut wasm_encoder::ElementSection,
+        element: wasmparser::Element<'_>,
+    ) -> Result<()> {
+        // The table entries of the C allocator's entry points are their wrappers'; a
+        // declaration (for `ref.func`, which keeps the original) is left alone.
+        self.in_elements = !matches!(element.kind, wasmparser::ElementKind::Declared);
+        let result = utils::parse_element(self, elements, element);
+        self.in_elements = false;
+        result
     }
 
     fn parse_global_section(
@@ -1004,6 +1222,11 @@ impl Reencode for Rewriter<'_> {
         self.code_start = section.range().start;
         for (i, body) in section.into_iter().enumerate() {
             self.rewrite_body(code, i as u32, body?)?;
+        }
+        if self.wrap_types.is_some() {
+            for k in 0..self.scan.entries.len() {
+                self.emit_wrapper(code, k)?;
+            }
         }
         self.code_done = true;
         Ok(())
@@ -1075,6 +1298,13 @@ impl Reencode for Rewriter<'_> {
                         self.func_names[i] = Some(naming.name.to_string());
                     }
                 }
+                if self.wrap_types.is_some() {
+                    // The wrappers are the last functions.
+                    for (k, &(_, kind)) in self.scan.entries.iter().enumerate() {
+                        let w = self.wrapper_index(k)?;
+                        out.append(w, &format!("{WRAPPER_PREFIX}{}", kind.name()));
+                    }
+                }
                 names.functions(&out);
             }
             wasmparser::Name::Local(map) => names.locals(&self.indirect_names(map)?),
@@ -1110,7 +1340,9 @@ impl Reencode for Rewriter<'_> {
         if before.is_none() {
             let mut data = Vec::with_capacity(12);
             data.extend_from_slice(&1u32.to_le_bytes());
-            let flags = u32::from(self.memory_tracing) | u32::from(self.value_type.is_some()) << 1;
+            let flags = u32::from(self.memory_tracing)
+                | u32::from(self.value_type.is_some()) << 1
+                | u32::from(self.wrap_types.is_some()) << 2;
             data.extend_from_slice(&flags.to_le_bytes());
             data.extend_from_slice(&(self.locations.len() as u32).to_le_bytes());
             module.section(&CustomSection {

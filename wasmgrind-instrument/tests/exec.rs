@@ -81,6 +81,12 @@ const imports = {
     mem_atomic_value: (addr, op, old, nw, loc) =>
       log.push(['value', addr >>> 0, op, String(old), String(nw), loc]),
     start_lock: (lock, loc) => log.push(['start_lock', lock, loc === undefined ? null : loc]),
+    heap_alloc: (ptr, size) => log.push(['heap_alloc', ptr >>> 0, size >>> 0]),
+    heap_malloc: (ptr, size) => log.push(['alloc', ptr >>> 0, size >>> 0]),
+    heap_free_unsized: (ptr) => log.push(['free', ptr >>> 0]),
+    pthread_created: (t) => log.push(['created', t >>> 0]),
+    pthread_joined: (t) => log.push(['joined', t >>> 0]),
+    pthread_detached: (t) => log.push(['detached', t >>> 0]),
   },
 };
 const instance = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(wasmPath)), imports);
@@ -101,17 +107,21 @@ for (const [name, args] of calls) {
 console.log(JSON.stringify(out));
 "#;
 
-fn temp_path(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("wasmgrind-instrument-exec-{}", std::process::id()));
+/// A fresh directory of its own for one run (tests run in parallel).
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "wasmgrind-instrument-exec-{}-{tag}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    dir
 }
 
 /// Runs `calls` on `wasm` in Node and returns its JSON output.
 fn run_node(wasm: &[u8], tag: &str, calls: &str) -> serde_json::Value {
-    let wasm_path = temp_path(&format!("{tag}.wasm"));
-    let js_path = temp_path("harness.js");
+    let dir = temp_dir(tag);
+    let wasm_path = dir.join("module.wasm");
+    let js_path = dir.join("harness.js");
     std::fs::write(&wasm_path, wasm).unwrap();
     std::fs::write(&js_path, HARNESS).unwrap();
     let out = Command::new("node")
@@ -122,6 +132,7 @@ fn run_node(wasm: &[u8], tag: &str, calls: &str) -> serde_json::Value {
         .unwrap_or_else(|e| {
             panic!("cannot run `node` ({e}): this test needs Node.js 20 or later on PATH")
         });
+    let _ = std::fs::remove_dir_all(&dir);
     assert!(
         out.status.success(),
         "node failed: {}",
@@ -152,7 +163,6 @@ fn hooks_see_the_accesses_and_results_are_unchanged() {
     ]"#;
     let instrumented = run_node(&out.wasm, "instrumented", calls);
     let original = run_node(&input, "original", calls);
-    let _ = std::fs::remove_dir_all(temp_path("x").parent().unwrap());
 
     // Same results as the original module, call by call.
     let results = |v: &serde_json::Value| -> Vec<serde_json::Value> {
@@ -397,4 +407,175 @@ fn the_value_hook_sees_the_values_of_atomic_writes() {
     for (i, (got, want)) in values.iter().zip(expected).enumerate() {
         assert_eq!(got, want, "call {i}");
     }
+}
+
+/// A module with a C allocator (a bump allocator named `malloc`, `free`, ...) and
+/// thread functions named as wasi-libc's, whose callers the instrumenter redirects to
+/// its wrappers.
+const C_ALLOCATOR: &str = r#"
+(module
+  (memory (export "memory") 1 1 shared)
+  (global $next (mut i32) (i32.const 1024))
+  (table 1 funcref)
+  (elem (i32.const 0) $free)
+  (func $malloc (param $n i32) (result i32) (local $p i32)
+    global.get $next
+    local.set $p
+    global.get $next
+    local.get $n
+    i32.add
+    i32.const 7
+    i32.add
+    i32.const -8
+    i32.and
+    global.set $next
+    local.get $p)
+  (func $free (param i32))
+  (func $calloc (param i32 i32) (result i32)
+    local.get 0
+    local.get 1
+    i32.mul
+    call $malloc)
+  (func $realloc (param $p i32) (param $n i32) (result i32)
+    local.get $n
+    call $malloc)
+  (func $posix_memalign (param $out i32) (param $align i32) (param $n i32) (result i32)
+    local.get $out
+    local.get $n
+    call $malloc
+    i32.store
+    i32.const 0)
+  (func (export "alloc_free") (param $n i32) (result i32) (local $p i32)
+    local.get $n
+    call $malloc
+    local.tee $p
+    call $free
+    local.get $p)
+  (func (export "grow") (param $p i32) (param $n i32) (result i32)
+    local.get $p
+    local.get $n
+    call $realloc)
+  (func (export "zeroed") (param $a i32) (param $b i32) (result i32)
+    local.get $a
+    local.get $b
+    call $calloc)
+  (func (export "aligned") (param $out i32) (param $n i32) (result i32)
+    local.get $out
+    i32.const 8
+    local.get $n
+    call $posix_memalign)
+  (func (export "free_null")
+    i32.const 0
+    call $free)
+  (func (export "free_indirect") (param i32)
+    local.get 0
+    i32.const 0
+    call_indirect (param i32))
+  ;; pthread_create stores the handle (100 + the start argument) and fails (errno 11)
+  ;; when the argument is negative; join, detach: fail for handle 0.
+  (func $__pthread_create (param $out i32) (param $attr i32) (param $f i32) (param $arg i32)
+    (result i32)
+    local.get $arg
+    i32.const 0
+    i32.lt_s
+    if
+      i32.const 11
+      return
+    end
+    local.get $out
+    local.get $arg
+    i32.const 100
+    i32.add
+    i32.store
+    i32.const 0)
+  (func $__pthread_join (param $t i32) (param $res i32) (result i32)
+    local.get $t
+    i32.eqz)
+  (func $__pthread_detach (param $t i32) (result i32)
+    ;; musl joins a thread that already ended: not a join of the program's.
+    local.get $t
+    i32.const 0
+    call $__pthread_join)
+  (func (export "create") (param $out i32) (param $arg i32) (result i32)
+    local.get $out
+    i32.const 0
+    i32.const 0
+    local.get $arg
+    call $__pthread_create)
+  (func (export "join") (param $t i32) (result i32)
+    local.get $t
+    i32.const 0
+    call $__pthread_join)
+  (func (export "detach") (param $t i32) (result i32)
+    local.get $t
+    call $__pthread_detach)
+  (@custom "wasmgrind.patch" "\11\00\00\00\00\00\00\00")
+)
+"#;
+
+#[test]
+fn the_wrappers_report_allocations_frees_and_thread_joins() {
+    let input = wat(C_ALLOCATOR);
+    let out = instrument_checked(&input, true, "C allocator module");
+    let calls = r#"[
+        ["alloc_free", [16]],
+        ["grow", [1040, 20]],
+        ["grow", [0, 4]],
+        ["zeroed", [3, 4]],
+        ["aligned", [64, 8]],
+        ["free_null", []],
+        ["free_indirect", [1072]],
+        ["create", [96, 5]],
+        ["create", [96, -1]],
+        ["join", [105]],
+        ["join", [0]],
+        ["detach", [105]],
+        ["detach", [0]]
+    ]"#;
+    let instrumented = run_node(&out.wasm, "allocator-instrumented", calls);
+    let original = run_node(&input, "allocator-original", calls);
+    let results = |v: &serde_json::Value| -> Vec<serde_json::Value> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["result"].clone())
+            .collect()
+    };
+    assert_eq!(results(&instrumented), results(&original));
+    // The allocator's own accesses are not traced.
+    let logs: Vec<String> = instrumented
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| format!("{}: {}", c["name"].as_str().unwrap(), c["log"]))
+        .collect();
+    assert_eq!(
+        logs,
+        [
+            // An allocation after it succeeded, a free before the block goes back.
+            r#"alloc_free: [["alloc",1024,16],["free",1024]]"#,
+            // realloc: the old block is freed first, the new one allocated after.
+            r#"grow: [["free",1040],["alloc",1040,20]]"#,
+            // realloc(NULL, n) frees nothing.
+            r#"grow: [["alloc",1064,4]]"#,
+            // calloc(n, size): n * size bytes.
+            r#"zeroed: [["alloc",1072,12]]"#,
+            // posix_memalign: the block stored at `out`.
+            r#"aligned: [["alloc",1088,8]]"#,
+            // free(NULL) reports nothing.
+            "free_null: []",
+            // The table entry of `free` is the wrapper's.
+            r#"free_indirect: [["free",1072]]"#,
+            // A thread created: its handle, read from `out`; a failed call reports
+            // nothing. (`__pthread_create` is a libc thread function: its store is
+            // traced as an atomic one, kind 1.)
+            r#"create: [["begin",96],["w",96,4,1,0],["created",105]]"#,
+            "create: []",
+            r#"join: [["joined",105]]"#,
+            "join: []",
+            // A detach reports itself, not the join libc does inside it.
+            r#"detach: [["detached",105]]"#,
+            "detach: []",
+        ]
+    );
 }

@@ -169,6 +169,15 @@ function serve(init) {
     // Allocations matter only to the race detector, which needs the memory accesses.
     wasmgrind.heap_alloc = run.memoryTrace ? u.wgrind_heap_alloc : u.wgrind_untraced_heap;
     wasmgrind.heap_free = run.memoryTrace ? u.wgrind_heap_free : u.wgrind_untraced_heap;
+    // The instrumenter's wrappers of a C allocator (malloc, free, ...) free without a size.
+    wasmgrind.heap_malloc = run.memoryTrace ? u.wgrind_heap_malloc : u.wgrind_untraced_heap;
+    wasmgrind.heap_free_unsized = run.memoryTrace
+      ? u.wgrind_heap_free_unsized
+      : u.wgrind_untraced_heap_free_unsized;
+    // The instrumenter's wrappers of libc's pthread_create, pthread_join, pthread_detach.
+    wasmgrind.pthread_created = u.wgrind_pthread_created;
+    wasmgrind.pthread_joined = u.wgrind_pthread_joined;
+    wasmgrind.pthread_detached = u.wgrind_pthread_detached;
   } else {
     wasmgrind.start_lock = u.wgrind_untraced_lock;
     wasmgrind.finish_lock = u.wgrind_untraced_lock;
@@ -176,6 +185,11 @@ function serve(init) {
     wasmgrind.finish_unlock = u.wgrind_untraced_lock;
     wasmgrind.heap_alloc = u.wgrind_untraced_heap;
     wasmgrind.heap_free = u.wgrind_untraced_heap;
+    wasmgrind.heap_malloc = u.wgrind_untraced_heap;
+    wasmgrind.heap_free_unsized = u.wgrind_untraced_heap_free_unsized;
+    wasmgrind.pthread_created = u.wgrind_untraced_pthread;
+    wasmgrind.pthread_joined = u.wgrind_untraced_pthread;
+    wasmgrind.pthread_detached = u.wgrind_untraced_pthread;
   }
   const imports = { wasmgrind };
   if (wasi) {

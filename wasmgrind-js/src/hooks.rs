@@ -80,6 +80,48 @@ pub extern "C" fn wgrind_heap_free(ptr: u32, size: u32) {
     with_ctx(|c| c.heap(Op::Free { addr: ptr, size }));
 }
 
+/// `heap_malloc(ptr, size)`: the C allocator handed out `[ptr, ptr + size)` (see
+/// [`ThreadCtx::malloc`]).
+#[no_mangle]
+pub extern "C" fn wgrind_heap_malloc(ptr: u32, size: u32) {
+    with_ctx(|c| c.malloc(ptr, size));
+}
+
+/// `heap_free_unsized(ptr)`: the C allocator is about to free the block at `ptr`, whose
+/// size the session knows from its `heap_malloc` (see [`ThreadCtx::free_unsized`]).
+#[no_mangle]
+pub extern "C" fn wgrind_heap_free_unsized(ptr: u32) {
+    with_ctx(|c| c.free_unsized(ptr));
+}
+
+/// `heap_free_unsized` of a module that is not traced: does nothing.
+#[no_mangle]
+pub extern "C" fn wgrind_untraced_heap_free_unsized(_ptr: u32) {}
+
+/// `pthread_created(thread)`: `pthread_create` returned the handle of the thread this
+/// thread forked last (see [`ThreadCtx::pthread_created`]).
+#[no_mangle]
+pub extern "C" fn wgrind_pthread_created(thread: u32) {
+    with_ctx(|c| c.pthread_created(thread));
+}
+
+/// `pthread_joined(thread)`: a `pthread_join` of the handle returned; records the
+/// `Join` of its thread (see [`ThreadCtx::pthread_done`]).
+#[no_mangle]
+pub extern "C" fn wgrind_pthread_joined(thread: u32) {
+    with_ctx(|c| c.pthread_done(thread, false, None));
+}
+
+/// `pthread_detached(thread)`: a `pthread_detach` of the handle returned.
+#[no_mangle]
+pub extern "C" fn wgrind_pthread_detached(thread: u32) {
+    with_ctx(|c| c.pthread_done(thread, true, None));
+}
+
+/// A thread hook (`pthread_created`, ...) of a module that is not traced: does nothing.
+#[no_mangle]
+pub extern "C" fn wgrind_untraced_pthread(_thread: u32) {}
+
 /// An allocation hook of a module that is not traced: does nothing.
 #[no_mangle]
 pub extern "C" fn wgrind_untraced_heap(_ptr: u32, _size: u32) {}

@@ -32,6 +32,7 @@
 //! and [`Session::limit`] names the one that was reached.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::sync::atomic::{
     AtomicU32, AtomicU64,
     Ordering::{Acquire, Relaxed, Release, SeqCst},
@@ -326,6 +327,42 @@ pub struct Session {
     bytes_reached: Mutex<Option<BytesReached>>,
     max_pending: Option<u64>,
     recognize_locks: bool,
+    /// The size of every live block of a C allocator, by address, from its
+    /// `heap_malloc`: a C `free` does not say the size, and `heap_free_unsized` takes it
+    /// from here.
+    blocks: Mutex<HashMap<u32, u32>>,
+    /// The joinable threads of wasi-libc's `pthread_create` (see [`Pthreads`]).
+    pthreads: Mutex<Pthreads>,
+}
+
+/// What a wasi-threads thread created by `pthread_create` is, for its join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PthreadState {
+    /// Running, and a `pthread_join` may wait for it: its end is that join.
+    Joinable,
+    /// Ended, not joined yet: no `End` was recorded, a `pthread_join` records its
+    /// `Join`. Its id may already be given to a new thread: the fork of the new thread
+    /// records the old one's `End` first.
+    EndedUnjoined,
+    /// Ended, and its `End` is recorded (it was not created by `pthread_create`, or was
+    /// detached, or ended before its creator's `pthread_create` returned).
+    Ended,
+}
+
+/// The pthreads of a run: `pthread_create` (the instrumenter's wrapper) names the thread
+/// it created by its handle (`pthread_t`), so that `pthread_join` can record the `Join`
+/// of the runtime thread, as the wasmgrind ABI's `thread_join` does. Without it, a
+/// wasi-threads thread records its `End` when it returns and its join is only an atomic
+/// access: the race detector orders the join by it, but the deadlock predictor, which
+/// orders by fork and join, could not.
+#[derive(Debug, Default)]
+struct Pthreads {
+    /// Thread id and fork generation of every created, not yet joined or detached handle.
+    handles: HashMap<u32, (u32, u64)>,
+    /// The state of the joinable threads, by thread id.
+    state: HashMap<u32, PthreadState>,
+    /// How often each thread id was forked (its incarnation).
+    generation: HashMap<u32, u64>,
 }
 
 fn lock_stream(m: &Mutex<Option<Stream>>) -> MutexGuard<'_, Option<Stream>> {
@@ -365,6 +402,8 @@ impl Session {
             bytes_reached: Mutex::new(None),
             max_pending: config.max_pending,
             recognize_locks: config.recognize_locks,
+            blocks: Mutex::new(HashMap::new()),
+            pthreads: Mutex::new(Pthreads::default()),
         })
     }
 
@@ -401,6 +440,7 @@ impl Session {
             contending: Cell::new(None),
             requested: Cell::new(None),
             wait_set: Cell::new(false),
+            last_forked: Cell::new(None),
         })
     }
 
@@ -732,6 +772,8 @@ pub struct ThreadCtx {
     requested: Cell<Option<u32>>,
     /// Whether `waiting` of the slot was set by the wait of a recognised lock.
     wait_set: Cell<bool>,
+    /// The thread this thread forked last and its generation (for `pthread_created`).
+    last_forked: Cell<Option<(u32, u64)>>,
 }
 
 impl ThreadCtx {
@@ -856,6 +898,31 @@ impl ThreadCtx {
     /// An allocation or a free (`Op::Alloc` or `Op::Free`).
     pub fn heap(&self, op: Op) {
         self.guarded(|c| c.record(op, None));
+    }
+
+    /// An allocation of a C allocator (`heap_malloc`): recorded as an `Op::Alloc`, and
+    /// its size is kept until its free, for [`ThreadCtx::free_unsized`].
+    pub fn malloc(&self, addr: u32, size: u32) {
+        self.guarded(|c| {
+            let mut blocks = c.session.blocks.lock().unwrap_or_else(|p| p.into_inner());
+            blocks.insert(addr, size);
+            // Recorded under the lock, so that the blocks' events are in the order of
+            // the table's changes.
+            c.record(Op::Alloc { addr, size }, None);
+        });
+    }
+
+    /// A free of the block at `addr`, whose size is the one of its [`ThreadCtx::malloc`]
+    /// (`heap_free_unsized`, the hook of the C allocator's `free` and `realloc`
+    /// wrappers). A block that was never allocated (or was freed already) records
+    /// nothing: its bytes got fresh state when it was handed out anyway.
+    pub fn free_unsized(&self, addr: u32) {
+        self.guarded(|c| {
+            let mut blocks = c.session.blocks.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(size) = blocks.remove(&addr) {
+                c.record(Op::Free { addr, size }, None);
+            }
+        });
     }
 
     /// The thread is about to block on `lock`.
@@ -1084,9 +1151,102 @@ impl ThreadCtx {
         }
     }
 
-    /// The thread started thread `child`; recorded before the child can run.
+    /// The thread started thread `child`; recorded before the child can run. If the
+    /// id's previous thread ended unjoined, its `End` is recorded first.
     pub fn fork(&self, child: u32, loc: Option<LocationId>) {
-        self.guarded(|c| c.record(Op::Fork { child }, loc));
+        self.guarded(|c| {
+            let mut p = c.session.pthreads.lock().unwrap_or_else(|p| p.into_inner());
+            if p.state.remove(&child) == Some(PthreadState::EndedUnjoined) {
+                c.record_for(child, Op::End);
+            }
+            let generation = p.generation.entry(child).or_default();
+            *generation += 1;
+            c.last_forked.set(Some((child, *generation)));
+            c.record(Op::Fork { child }, loc);
+        });
+    }
+
+    /// Records `op` as thread `tid`'s, which is not running (it ended).
+    fn record_for(&self, tid: u32, op: Op) {
+        if let Some(r) = self
+            .session
+            .slots
+            .get(tid as usize)
+            .and_then(|s| s.recorder.get())
+        {
+            let _ = r.record(op, None);
+        }
+    }
+
+    /// `pthread_create` returned `handle` for the thread this thread forked last: the
+    /// thread is joinable.
+    pub fn pthread_created(&self, handle: u32) {
+        let Some((child, generation)) = self.last_forked.take() else {
+            return;
+        };
+        self.guarded(|c| {
+            let mut p = c.session.pthreads.lock().unwrap_or_else(|p| p.into_inner());
+            // The child may have ended already (and recorded its `End`), or even been
+            // followed by a new thread of its id: then it is nobody's to join.
+            let current = p.generation.get(&child).copied().unwrap_or(0) == generation;
+            if current && !p.state.contains_key(&child) {
+                p.handles.insert(handle, (child, generation));
+                p.state.insert(child, PthreadState::Joinable);
+            }
+        });
+    }
+
+    /// `pthread_join` (or `pthread_detach`, when `detach`) of `handle` returned: a join
+    /// records the `Join` of its thread, which then records no `End`; a detach makes the
+    /// thread end by itself (or records the `End` of a thread that ended already).
+    ///
+    /// A join can return while the joined thread's worker is still on its way out (libc
+    /// released the join before the thread's last instructions): the join then waits
+    /// until the thread's end is seen ([`ThreadCtx::exit`]), so that the `Join` follows
+    /// every event of the thread.
+    pub fn pthread_done(&self, handle: u32, detach: bool, loc: Option<LocationId>) {
+        loop {
+            let mut wait = false;
+            self.guarded(|c| {
+                let mut p = c.session.pthreads.lock().unwrap_or_else(|p| p.into_inner());
+                let Some(&(child, generation)) = p.handles.get(&handle) else {
+                    return;
+                };
+                if p.generation.get(&child).copied().unwrap_or(0) != generation {
+                    // The id went to a new thread: the old one's `End` was recorded.
+                    p.handles.remove(&handle);
+                    return;
+                }
+                let state = p.state.get(&child).copied();
+                if state == Some(PthreadState::Joinable) && !detach {
+                    wait = true;
+                    return;
+                }
+                p.handles.remove(&handle);
+                match state {
+                    Some(PthreadState::EndedUnjoined) if detach => {
+                        c.record_for(child, Op::End);
+                        p.state.insert(child, PthreadState::Ended);
+                    }
+                    Some(PthreadState::EndedUnjoined) => {
+                        c.record(Op::Join { child }, loc);
+                        p.state.remove(&child);
+                    }
+                    // A detached running thread records its `End` itself.
+                    Some(PthreadState::Joinable) => {
+                        p.state.remove(&child);
+                    }
+                    _ => {}
+                }
+            });
+            if !wait {
+                return;
+            }
+            if self.session.is_stopping() {
+                park();
+            }
+            std::hint::spin_loop();
+        }
     }
 
     /// Thread `child` finished and this thread saw it.
@@ -1095,9 +1255,21 @@ impl ThreadCtx {
     }
 
     /// The thread ended and nobody joins it through the runtime (a wasi-threads thread):
-    /// its last event, after which its id may be forked again.
+    /// records its `End`, its last event, after which its id may be forked again. A
+    /// joinable pthread (see [`ThreadCtx::pthread_created`]) records nothing: its
+    /// `pthread_join` records its `Join` (or the fork of a new thread of its id, or its
+    /// detach, its `End`).
     pub fn exit(&self) {
-        self.guarded(|c| c.record(Op::End, None));
+        self.guarded(|c| {
+            let mut p = c.session.pthreads.lock().unwrap_or_else(|p| p.into_inner());
+            if p.state.get(&c.tid) == Some(&PthreadState::Joinable) {
+                // A joinable pthread: its join will record its end.
+                p.state.insert(c.tid, PthreadState::EndedUnjoined);
+            } else {
+                c.record(Op::End, None);
+                p.state.insert(c.tid, PthreadState::Ended);
+            }
+        });
     }
 
     /// Ends the context. It owns nothing (the recorder stays with the thread id), so
@@ -1526,6 +1698,142 @@ mod tests {
     }
 
     /// A session with lock recognition on.
+    #[test]
+    fn a_free_without_size_takes_the_size_of_the_c_allocation() {
+        let s = session(2);
+        let t0 = s.begin_thread(0).unwrap();
+        let t1 = s.begin_thread(1).unwrap();
+        let alloc = |addr, size| Op::Alloc { addr, size };
+        let free = |addr, size| Op::Free { addr, size };
+        t0.malloc(0x100, 24);
+        t0.malloc(0x200, 8);
+        // Another thread frees the block: the size is the allocation's.
+        t1.free_unsized(0x100);
+        // A block freed twice, or never allocated, records nothing.
+        t1.free_unsized(0x100);
+        t1.free_unsized(0x300);
+        // The guest library's allocations and frees (with sizes) keep no sizes.
+        t0.heap(alloc(0x400, 16));
+        t0.heap(free(0x400, 16));
+        t0.free_unsized(0x400);
+        // An address allocated again with another size.
+        t1.malloc(0x100, 40);
+        t0.free_unsized(0x100);
+        t0.free_unsized(0x200);
+        let events: Vec<(u32, Op)> = s
+            .recorder
+            .finish()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.thread, e.op))
+            .collect();
+        assert_eq!(
+            events,
+            vec![
+                (0, alloc(0x100, 24)),
+                (0, alloc(0x200, 8)),
+                (1, free(0x100, 24)),
+                (0, alloc(0x400, 16)),
+                (0, free(0x400, 16)),
+                (1, alloc(0x100, 40)),
+                (0, free(0x100, 40)),
+                (0, free(0x200, 8)),
+            ]
+        );
+        assert!(s.blocks.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_pthread_join_is_the_join_of_the_thread_created_with_its_handle() {
+        let s = session(4);
+        let t0 = s.begin_thread(0).unwrap();
+        let fork = |child| Op::Fork { child };
+        let join = |child| Op::Join { child };
+        // Created, ended, joined: the join records `Join` and the thread no `End`.
+        t0.fork(1, None);
+        t0.pthread_created(0x500);
+        s.begin_thread(1).unwrap().exit();
+        t0.pthread_done(0x500, false, None);
+        // Ended before `pthread_create` returned: its own `End`, and its join is no
+        // event.
+        t0.fork(2, None);
+        s.begin_thread(2).unwrap().exit();
+        t0.pthread_created(0x600);
+        t0.pthread_done(0x600, false, None);
+        // Ended unjoined, and its id forked again: its `End` comes first, and the late
+        // join of the old handle is no event.
+        t0.fork(3, None);
+        t0.pthread_created(0x700);
+        s.begin_thread(3).unwrap().exit();
+        t0.fork(3, None);
+        t0.pthread_done(0x700, false, None);
+        // Detached after it ended: its `End`.
+        t0.fork(1, None);
+        t0.pthread_created(0x800);
+        s.begin_thread(1).unwrap().exit();
+        t0.pthread_done(0x800, true, None);
+        // Detached while running: it records its `End` itself.
+        t0.fork(2, None);
+        t0.pthread_created(0x900);
+        t0.pthread_done(0x900, true, None);
+        s.begin_thread(2).unwrap().exit();
+        let events: Vec<(u32, Op)> = s
+            .recorder
+            .finish()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.thread, e.op))
+            .collect();
+        assert_eq!(
+            events,
+            vec![
+                (0, fork(1)),
+                (0, join(1)),
+                (0, fork(2)),
+                (2, Op::End),
+                (0, fork(3)),
+                (3, Op::End),
+                (0, fork(3)),
+                (0, fork(1)),
+                (1, Op::End),
+                (0, fork(2)),
+                (2, Op::End),
+            ]
+        );
+        // The trace is consistent by the trace model's rules.
+        let check = wasmgrind_core::trace::check_fork_join_consistency(
+            &events
+                .iter()
+                .map(|&(t, op)| Event::new(t, op, None))
+                .collect::<Vec<_>>(),
+        );
+        assert!(check.is_ok(), "{check:?}");
+    }
+
+    #[test]
+    fn a_join_that_returns_before_the_thread_ended_waits_for_its_end() {
+        let s = session(2);
+        let t0 = s.begin_thread(0).unwrap();
+        t0.fork(1, None);
+        t0.pthread_created(0x500);
+        // The thread's worker sees its return whenever it does; the join's `Join`
+        // follows its end either way.
+        let child = std::thread::spawn(move || s.begin_thread(1).unwrap().exit());
+        t0.pthread_done(0x500, false, None);
+        child.join().unwrap();
+        let ops: Vec<(u32, Op)> = s
+            .recorder
+            .finish()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.thread, e.op))
+            .collect();
+        assert_eq!(
+            ops,
+            vec![(0, Op::Fork { child: 1 }), (0, Op::Join { child: 1 })]
+        );
+    }
+
     fn recognizing(max: u32) -> &'static Session {
         let config = Config {
             recognize_locks: true,

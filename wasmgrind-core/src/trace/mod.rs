@@ -101,9 +101,9 @@ pub enum Op {
         child: u32,
     },
     /// The thread ended: its last event. The runtime records it for threads that nobody
-    /// joins through the runtime (wasi-threads threads, which `std` joins on a futex in
-    /// memory, so their join is an atomic access, not a [`Op::Join`]); their id may then
-    /// be forked again, for a new thread. It orders nothing by itself.
+    /// joins through the runtime (wasi-threads threads that are not joined with
+    /// wasi-libc's `pthread_join`, which the runtime records as a [`Op::Join`]); their id
+    /// may then be forked again, for a new thread. It orders nothing by itself.
     End,
 }
 

@@ -406,7 +406,7 @@ mod tests {
         serde_json::from_str(&out).expect("the timeline is JSON")
     }
 
-    fn find<'a>(t: &'a Value, pred: impl Fn(&Value) -> bool) -> Vec<&'a Value> {
+    fn find(t: &Value, pred: impl Fn(&Value) -> bool) -> Vec<&Value> {
         t["traceEvents"]
             .as_array()
             .unwrap()
