@@ -157,6 +157,18 @@ impl LockTable {
         self.owners[at].load(SeqCst).checked_sub(1)
     }
 
+    /// Whether recognition's view of the word at `lock` disqualifies it as a lock at the
+    /// end of a run that did not deadlock: recognition gave up on it (see
+    /// [`Flags::POISONED`]), or a thread took it through recognition and never released
+    /// it (a flag set once, a channel's selection state: a lock is released by its holder).
+    fn disqualified(&self, lock: u32) -> bool {
+        self.find(lock, false).is_some_and(|at| {
+            let f = self.flags[at].load(SeqCst);
+            f & Flags::POISONED != 0
+                || (f & Flags::RECOGNISED != 0 && self.owners[at].load(SeqCst) != 0)
+        })
+    }
+
     fn held_by(&self, tid: u32) -> Vec<u32> {
         let mut held = Vec::new();
         for (k, o) in self.keys.iter().zip(self.owners.iter()) {
@@ -624,6 +636,18 @@ impl Session {
         let summary = stream
             .finish(live)
             .map_err(|e| Failure::new("FormatError", &e))?;
+        let mut summary = summary;
+        // A word that recognition took for a lock but that behaved as no lock does (another
+        // thread wrote it while it was "held", or its taker never released it: a state
+        // word like std's channel contexts or an "initialized" flag) proves no lock-order
+        // cycle: in a run that did not deadlock, cycles through it are dropped.
+        if self.recognize_locks && summary.findings.deadlock.is_none() {
+            summary.findings.potential_deadlocks.retain(|d| {
+                !d.cycle
+                    .iter()
+                    .any(|e| self.locks.disqualified(e.held) || self.locks.disqualified(e.next))
+            });
+        }
         let t0 = now_ms();
         let symbolizer = self
             .modules
