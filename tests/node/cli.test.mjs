@@ -50,6 +50,7 @@ test('bad input gives one line on stderr and the documented exit code', async ()
     [['--stack-size', 'big'], 2, /--stack-size needs a positive integer/],
     [['--max-threads', '2.5'], 2, /--max-threads needs a positive integer/],
     [['--chunk-events', '0'], 2, /--chunk-events needs a positive integer/],
+    [['--timeline', join(file, 't.json')], 2, /--timeline .*: cannot write the timeline to .*a-file is a file, not a directory/],
   ];
   for (const [extra, code, line] of cases) {
     const out = await runNode([cliPath, 'run', g, 'spawn_join', '--out', join(dir, 'out'), ...extra], { timeoutMs: 30_000 });
@@ -58,6 +59,10 @@ test('bad input gives one line on stderr and the documented exit code', async ()
     assert.equal(out.stderr.trim().split('\n').length, 1, `one line: ${what}`);
     assert.match(out.stderr, line, what);
   }
+  // A module that does not exist: a usage error.
+  const missing = await runNode([cliPath, 'run', join(dir, 'nothing.wasm'), 'f', '--out', join(dir, 'out')]);
+  assert.equal(missing.code, 2, missing.stderr);
+  assert.match(missing.stderr, /^wasmgrind: no file .*nothing\.wasm/);
   // A module of random bytes: one line, exit 1, and no trace files left behind.
   const out = await runNode([cliPath, 'run', random, 'f', '--out', join(dir, 'random-out')]);
   assert.equal(out.code, 1, out.stderr);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The Wasmgrind command line: run a function of a module with tracing and write the trace.
 
+import { existsSync } from 'node:fs';
 import { mkdir, open, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { wasmgrind, MAX_TIMEOUT_MS } from './wasmgrind.js';
@@ -255,11 +256,13 @@ class TraceFiles {
       timeline: null,
     };
     if (this.timelinePath !== null) {
-      await makeDir(dirname(resolve(this.timelinePath)));
       try {
+        await makeDir(dirname(resolve(this.timelinePath)));
         this.handles.timeline = await open(this.timelinePath, 'w');
       } catch (e) {
-        throw new Error(`cannot write the timeline to ${this.timelinePath} (${e.code || e.message})`);
+        const error = new Error(`cannot write the timeline to ${this.timelinePath}: ${e.code || e.message}`);
+        error.option = 'timeline';
+        throw error;
       }
     }
   }
@@ -273,7 +276,7 @@ class TraceFiles {
       writeAll(h.bin, c.rapidbin),
       writeAll(h.std, c.std),
       writeAll(h.native, c.native),
-      h.timeline !== null && c.timeline ? h.timeline.write(c.timeline) : undefined,
+      h.timeline !== null && c.timeline ? writeAll(h.timeline, Buffer.from(c.timeline)) : undefined,
     ]);
   }
 
@@ -283,7 +286,7 @@ class TraceFiles {
     const h = this.handles;
     await writeAll(h.bin, trace.rapidbinHeader, 0);
     await writeAll(h.native, trace.nativeHeader, 0);
-    if (h.timeline !== null && trace.timelineEnd) await h.timeline.write(trace.timelineEnd);
+    if (h.timeline !== null && trace.timelineEnd) await writeAll(h.timeline, Buffer.from(trace.timelineEnd));
     await this.close();
     await writeFile(this.paths.json, `${JSON.stringify(trace.metadata, null, 2)}\n`);
     await writeFile(join(this.dir, 'locations.json'), trace.locations);
@@ -431,11 +434,17 @@ async function main(argv) {
   }
   let result;
   const files = new TraceFiles(args.out, args.timeline);
+  if (!existsSync(args.module)) {
+    process.stderr.write(`wasmgrind: no file ${args.module} (wasmgrind --help shows the usage)\n`);
+    return 2;
+  }
   try {
     await files.open();
   } catch (e) {
-    const option = args.timeline !== null && /timeline/.test(e.message) ? `--timeline ${args.timeline}` : `--out ${args.out}`;
+    const option = e.option === 'timeline' ? `--timeline ${args.timeline}` : `--out ${args.out}`;
     process.stderr.write(`wasmgrind: ${option}: ${oneLine(e.message)}\n`);
+    // Files opened before the one that failed are closed and, empty, removed.
+    await files.close().catch(() => {});
     return 2;
   }
   // A wasi program's output goes to the terminal as it comes.
@@ -492,4 +501,9 @@ async function main(argv) {
   return result.exitCode ?? 0;
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// Anything that escapes (a trace file that cannot be written at the end, for example) is
+// one line and exit status 1, never a stack trace.
+process.exitCode = await main(process.argv.slice(2)).catch((e) => {
+  process.stderr.write(`wasmgrind: error: ${oneLine(e && e.message ? e.message : e)}\n`);
+  return 1;
+});

@@ -228,7 +228,10 @@ export interface Trace {
    * `timelineEnd` make it) or without the option.
    */
   timeline: string | null;
-  /** With `timeline` and `onChunk`: the end of the timeline, after the last chunk's part. */
+  /**
+   * With `timeline`: the end of the timeline, after the last chunk's part (what streaming
+   * callers append; `timeline` already ends with it).
+   */
   timelineEnd: string | null;
   /** Exported `acq` events. */
   acquisitions: number;
@@ -300,7 +303,10 @@ export interface WasmgrindResult {
    * `timelineEnd` make it) or without the option.
    */
   timeline: string | null;
-  /** With `timeline` and `onChunk`: the end of the timeline, after the last chunk's part. */
+  /**
+   * With `timeline`: the end of the timeline, after the last chunk's part (what streaming
+   * callers append; `timeline` already ends with it).
+   */
   timelineEnd: string | null;
   /** Exported `acq` events. */
   acquisitions: number;

@@ -264,6 +264,9 @@ function checkOptions(options) {
   if (!Number.isInteger(out.workers) || out.workers < 0 || out.workers > MAX_WORKERS) {
     problems.push(`option \`workers\` must be an integer from 0 to ${MAX_WORKERS}, not ${out.workers}`);
   }
+  if (out.recognizeLocks === true && out.memoryTrace === false) {
+    problems.push('option `recognizeLocks` needs `memoryTrace` (it reads the values of the atomics)');
+  }
   if (problems.length === 1) throw new WasmgrindError('UsageError', problems[0]);
   if (problems.length > 1) {
     throw new WasmgrindError('UsageError', `${problems.length} options are wrong: ${problems.map((p, i) => `(${i + 1}) ${p}`).join('; ')}`);
@@ -572,6 +575,13 @@ async function prepare(session, binary, functionName, opts, sink, programName) {
     functionName = '_start';
   }
   session.functionName = functionName;
+  if (abi !== 'wasi' && (opts.args.length > 0 || Object.keys(opts.env).length > 0)) {
+    throw new WasmgrindError(
+      'UsageError',
+      'options `args` and `env` are for wasi programs (built for wasm32-wasip1-threads); this module ' +
+        'uses the wasmgrind ABI, whose functions take no arguments',
+    );
+  }
   const recognizeLocks = opts.recognizeLocks ?? abi === 'wasi';
   let patched;
   if (abi === 'wasi') {

@@ -567,7 +567,11 @@ impl TraceAnalysis {
             .inner
             .take()
             .ok_or_else(|| fail("SessionError", SessionError::Finished))?;
+        // A wasi-threads module runs as it is (not patched): its code offsets are its own.
         let patched = match &original {
+            Some(bytes) if matches!(entry::module_abi(bytes), Ok(entry::Abi::Wasi)) => {
+                Some(bytes.clone())
+            }
             Some(bytes) => Some(patch(bytes, stack_size, false)?),
             None => None,
         };

@@ -665,6 +665,11 @@ impl Session {
         let report = report(&findings, &self.locations, symbolizer.as_ref());
         let mut timings = summary.timings;
         timings.analysis_ms += now_ms() - t0;
+        // The timeline ends with the findings as reported.
+        let mut timeline_end = String::new();
+        if let Some(t) = summary.timeline {
+            t.finish(&findings, &mut timeline_end);
+        }
         Ok(Finished {
             chunk,
             rapid_bin_header: summary.rapid_bin_header,
@@ -677,7 +682,7 @@ impl Session {
             lock_consistency: summary.lock_consistency,
             fork_join_consistency: summary.fork_join_consistency,
             timings,
-            timeline_end: summary.timeline_end,
+            timeline_end,
             report,
         })
     }

@@ -92,9 +92,9 @@ pub struct Summary {
     pub fork_join_consistency: Option<String>,
     /// How long the work on the trace took, all chunks together.
     pub timings: Timings,
-    /// The end of the timeline (the thread lives, the findings, the closing of the
-    /// document), empty unless the stream writes one.
-    pub timeline_end: String,
+    /// The timeline's writer, to end the document with the final findings
+    /// ([`TimelineWriter::finish`]), when the stream writes a timeline.
+    pub timeline: Option<TimelineWriter>,
 }
 
 /// Milliseconds that the work on a run's trace took, summed over its chunks (see
@@ -177,7 +177,7 @@ impl Stream {
 
     /// The same stream, writing a timeline too (see
     /// [`timeline`](wasmgrind_core::trace::timeline)) whose events' locations index
-    /// `locations`: each chunk gets its part, and [`Summary::timeline_end`] ends the
+    /// `locations`: each chunk gets its part, and [`Summary::timeline`] ends the
     /// document.
     pub fn with_timeline(mut self, locations: Vec<Location>) -> Stream {
         self.timeline = Some(TimelineWriter::new(locations));
@@ -289,10 +289,6 @@ impl Stream {
             }
             d
         });
-        let mut timeline_end = String::new();
-        if let Some(t) = self.timeline {
-            t.finish(&findings, &mut timeline_end);
-        }
         Ok(Summary {
             rapid_bin_header,
             native_header: native::header(Some(self.events)),
@@ -305,7 +301,7 @@ impl Stream {
             lock_consistency: self.locks.result().err().map(|e| e.to_string()),
             fork_join_consistency: self.forks.result().err().map(|e| e.to_string()),
             timings,
-            timeline_end,
+            timeline: self.timeline,
         })
     }
 }
@@ -398,7 +394,11 @@ mod tests {
             for part in t.chunks(size) {
                 doc.push_str(&stream.consume(part).unwrap().unwrap().timeline);
             }
-            doc.push_str(&stream.finish(None).unwrap().timeline_end);
+            let summary = stream.finish(None).unwrap();
+            summary
+                .timeline
+                .unwrap()
+                .finish(&summary.findings, &mut doc);
             let v: serde_json::Value = serde_json::from_str(&doc).expect("the timeline is JSON");
             assert!(v["traceEvents"]
                 .as_array()
@@ -413,7 +413,7 @@ mod tests {
         // Without a timeline, chunks carry none.
         let mut stream = Stream::new(locations(), ExportOptions::default(), None);
         assert_eq!(stream.consume(&t).unwrap().unwrap().timeline, "");
-        assert_eq!(stream.finish(None).unwrap().timeline_end, "");
+        assert!(stream.finish(None).unwrap().timeline.is_none());
     }
 
     /// An empty trace still gets chunk 0, with the placeholder headers.

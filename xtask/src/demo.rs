@@ -457,7 +457,10 @@ mod tests {
         let manifest =
             crate::guests::Manifest::load(&root().join("guests").join("manifest.json")).unwrap();
         let guest = &manifest.wasi_guests[GUEST_CRATE];
-        assert_eq!(Path::new("wasi").join(format!("{GUEST_CRATE}.wasm")), Path::new(GUEST));
+        assert_eq!(
+            Path::new("wasi").join(format!("{GUEST_CRATE}.wasm")),
+            Path::new(GUEST)
+        );
         assert_eq!(Path::new(&guest.file), Path::new(GUEST));
         let scenario = &guest.scenarios[SCENARIO];
         // It ends by itself, and the demo's exit status 66 comes from its finding.

@@ -46,7 +46,7 @@ struct Life {
 }
 
 /// Writes a timeline while the trace streams by; see the [module documentation](self).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TimelineWriter {
     locations: Vec<Location>,
     position: u64,
