@@ -44,11 +44,13 @@ prints the reports; with --module (the module that was run) they name source lin
 Options:
   --out DIR            directory for the trace files (default: wasmgrind-out; created)
   --env NAME=VALUE     an environment variable of a wasi program (repeatable; none by default)
-  --no-memory-trace    record forks, joins and locks only, no memory accesses (faster)
+  --no-memory-trace    record forks, joins and locks only, no memory accesses (faster; no race
+                       detection, and no recognition of std's Mutex words in wasi programs)
   --timeout S          stop and fail the run after S seconds (default: 60); the error lists
                        every unfinished thread and the lock it is blocked on, and the trace
                        recorded so far is written
-  --stack-size BYTES   stack size of every thread but the first (default: 2097152)
+  --stack-size BYTES   stack size of every thread but the first (default: 2097152; modules of
+                       the wasmgrind ABI: a wasi program's libc sizes its own stacks)
   --max-threads N      thread ids available at once (default: 1024, RapidBin's limit)
   --max-events N       stop and fail the run when the trace reaches N events (default: no
                        limit); the trace up to the limit is written
