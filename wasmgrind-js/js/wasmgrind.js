@@ -806,6 +806,7 @@ class Session {
 
   async run() {
     const { ctrl, v } = this;
+    this.runStarted = performance.now();
     Atomics.store(ctrl, C_NEXT_TID, 1);
     const outcome = this.outcome;
     const timer = Number.isFinite(this.opts.timeout)
@@ -1015,6 +1016,8 @@ class Session {
       case 'failed':
       case 'procExit':
         if (m.type === 'procExit' && m.tid === 0) this.entryMs = m.entryMs;
+        // proc_exit in another thread: the run time as the manager saw it.
+        else if (m.type === 'procExit' && this.entryMs === undefined) this.entryMs = performance.now() - this.runStarted;
         this.failures.set(m.tid, m);
         this.checkFailure();
         break;

@@ -341,7 +341,9 @@ function serve(init) {
     let failure = null;
     let exitCode = null;
     let entryMs = 0;
-    const t0 = performance.now();
+    // The function's own run: from its call (after instantiation and init) to its return
+    // or to `proc_exit`.
+    let t0 = performance.now();
     try {
       const ex = new WebAssembly.Instance(target.module, imports).exports;
       if (tid === 0) {
@@ -351,6 +353,7 @@ function serve(init) {
           traceIgnore(ex.__heap_base.value - run.reservedBytes, run.reservedBytes);
         }
         if (run.hasInit) ex.__wasmgrind_init();
+        t0 = performance.now();
         ex[run.entry]();
         entryMs = performance.now() - t0;
       } else if (wasi) {
