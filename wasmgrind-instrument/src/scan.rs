@@ -523,8 +523,11 @@ pub(crate) fn scan(wasm: &[u8]) -> Result<Scan, InstrumentError> {
     } = &mut out;
     entries.retain(|&(f, kind)| {
         let (params, results) = kind.arity();
-        let ty = func_types
-            .get((f - *func_imports) as usize)
+        // An imported function of that name (a name section may name imports) has no body
+        // to wrap: it is left alone.
+        let ty = f
+            .checked_sub(*func_imports)
+            .and_then(|i| func_types.get(i as usize))
             .and_then(|t| types.get(*t as usize))
             .and_then(|t| t.as_ref());
         ty.is_some_and(|(p, r)| {

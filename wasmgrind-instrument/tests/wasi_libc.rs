@@ -129,10 +129,49 @@ fn the_c_allocator_is_wrapped_only_when_the_module_does_not_report_allocations()
            (func $free (param i32))"#,
     );
     assert_eq!(wrapped(&odd, true), (1, 1));
+    // An imported function named like an entry point has no body to wrap, also when the
+    // name section comes before the imports, where engines accept it too (found by `cargo
+    // xtask fuzz`: the index arithmetic overflowed).
+    let imported = wat(
+        r#"(module (import "wasi" "thread-spawn" (func (param i32) (result i32)))
+             (import "env" "malloc" (func $malloc (param i32) (result i32)))
+             (import "env" "memory" (memory 1 1 shared))
+             (func $free (param i32))
+             (func $user (param i32) local.get 0 call $malloc drop))"#,
+    );
+    assert_eq!(wrapped(&imported, true), (1, 1));
+    assert_eq!(wrapped(&names_first(&imported), true), (1, 1));
     // Without a name section nothing is recognised.
     let input = module(&[], ALLOCATOR);
     let stripped = strip_names(&input);
     assert_eq!(wrapped(&stripped, true), (0, 0));
+}
+
+/// `wasm` with its name section moved to the front, before the import section.
+fn names_first(wasm: &[u8]) -> Vec<u8> {
+    let (mut names, mut rest) = (Vec::new(), Vec::new());
+    let mut at = 8;
+    while at < wasm.len() {
+        let start = at;
+        let id = wasm[at];
+        at += 1;
+        let (mut size, mut shift) = (0usize, 0);
+        loop {
+            let b = wasm[at];
+            at += 1;
+            size |= usize::from(b & 0x7f) << shift;
+            shift += 7;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        let end = at + size;
+        let is_names = id == 0 && wasm[at] == 4 && &wasm[at + 1..at + 5] == b"name";
+        (if is_names { &mut names } else { &mut rest }).extend_from_slice(&wasm[start..end]);
+        at = end;
+    }
+    assert!(!names.is_empty(), "the module has a name section");
+    [&wasm[..8], &names[..], &rest[..]].concat()
 }
 
 /// `wasm` without its name section.
