@@ -1,8 +1,9 @@
 // Manifest scenarios that only `cargo xtask soak` runs (xtask/src/soak.rs): they record on
 // the order of 100 million events and take minutes, which is their point (the trace is
 // streamed while the program runs, and memory must stay bounded), but too long for
-// `cargo xtask test`. The Node suite (tests/node/scenarios.test.mjs) lists them as skipped
-// and the browser suite (tests/browser/run.mjs) leaves them out; the manifest still states
+// `cargo xtask test`. The Node suite (tests/node/scenarios.test.mjs) and the browser suite
+// (tests/browser/run.mjs) leave them out (the Node suite checks that `cargo xtask soak` runs
+// them); the manifest still states
 // their expected outcome and findings, which `cargo xtask soak` checks.
 
 /** Scenario name -> why it is left to `cargo xtask soak`. */
