@@ -1955,9 +1955,8 @@ mod tests {
                 (2, Op::Release { lock: L }, Some(2)),
             ]
         );
-        let mut checker = wasmgrind_core::trace::LockChecker::new();
-        checker.events(&events);
-        assert!(checker.result().is_ok(), "{:?}", checker.result());
+        let consistent = wasmgrind_core::trace::check_lock_consistency(&events);
+        assert!(consistent.is_ok(), "{consistent:?}");
     }
 
     #[test]
@@ -2003,9 +2002,8 @@ mod tests {
                 (1, Op::Acquire { lock: 0x400 }, Some(1)),
             ]
         );
-        let mut checker = wasmgrind_core::trace::LockChecker::new();
-        checker.events(&events);
-        assert!(checker.result().is_ok(), "{:?}", checker.result());
+        let consistent = wasmgrind_core::trace::check_lock_consistency(&events);
+        assert!(consistent.is_ok(), "{consistent:?}");
     }
 
     /// A 64-bit compare-exchange from 0 (std's `ThreadId` counter) is no acquisition.
@@ -2101,9 +2099,8 @@ mod tests {
                 (1, Op::Acquire { lock: 0x600 }, Some(0)),
             ]
         );
-        let mut checker = wasmgrind_core::trace::LockChecker::new();
-        checker.events(&events);
-        assert!(checker.result().is_ok(), "{:?}", checker.result());
+        let consistent = wasmgrind_core::trace::check_lock_consistency(&events);
+        assert!(consistent.is_ok(), "{consistent:?}");
     }
 
     /// A traced lock whose implementation takes another word with a compare-exchange

@@ -697,18 +697,26 @@ impl Manifest {
                 problems.push(format!("{at}: `{key}` must not be empty"));
             }
         };
-        for (name, guest) in &self.guests {
-            let at = format!("guest `{name}`");
-            if guest.file != format!("{name}.wasm") {
-                problems.push(format!(
-                    "{at}: `file` must be \"{name}.wasm\", not \"{}\"",
-                    guest.file
-                ));
+        // What every guest entry needs: its file's name, a description, a scenario.
+        let header = |problems: &mut Vec<String>,
+                      at: &str,
+                      file: &str,
+                      want: String,
+                      description: &str,
+                      scenarios: usize| {
+            if file != want {
+                problems.push(format!("{at}: `file` must be \"{want}\", not \"{file}\""));
             }
-            filled(&mut problems, &at, "description", &guest.description);
-            if guest.scenarios.is_empty() {
+            filled(problems, at, "description", description);
+            if scenarios == 0 {
                 problems.push(format!("{at}: `scenarios` needs at least one entry"));
             }
+        };
+        for (name, guest) in &self.guests {
+            let at = format!("guest `{name}`");
+            let want = format!("{name}.wasm");
+            let n = guest.scenarios.len();
+            header(&mut problems, &at, &guest.file, want, &guest.description, n);
             for (scenario, s) in &guest.scenarios {
                 let at = format!("{at}, scenario `{scenario}`");
                 filled(&mut problems, &at, "description", &s.description);
@@ -748,16 +756,9 @@ impl Manifest {
         }
         for (name, guest) in &self.wasi_guests {
             let at = format!("wasi guest `{name}`");
-            if guest.file != format!("wasi/{name}.wasm") {
-                problems.push(format!(
-                    "{at}: `file` must be \"wasi/{name}.wasm\", not \"{}\"",
-                    guest.file
-                ));
-            }
-            filled(&mut problems, &at, "description", &guest.description);
-            if guest.scenarios.is_empty() {
-                problems.push(format!("{at}: `scenarios` needs at least one entry"));
-            }
+            let want = format!("wasi/{name}.wasm");
+            let n = guest.scenarios.len();
+            header(&mut problems, &at, &guest.file, want, &guest.description, n);
             for (scenario, s) in &guest.scenarios {
                 let at = format!("{at}, scenario `{scenario}`");
                 filled(&mut problems, &at, "description", &s.description);
