@@ -171,3 +171,31 @@ test('an error thrown in one run does not affect the next one', async () => {
   assert.equal(r.status, 'ok');
   assert.equal(r.threads.forks, 1);
 });
+
+// wgrind_worker.js, used directly as a page may: `{ started: true }` comes only when the run
+// message asks for it (wasmgrind() does, to time its backstop from the function's start, as
+// the run's timeout counts), and before the result; otherwise the only answer is the result.
+test('wgrind_worker.js says when the function starts only when asked to', async () => {
+  const { Worker } = await import('node:worker_threads');
+  const { setFlagsFromString } = await import('node:v8');
+  setFlagsFromString('--no-liftoff'); // what wasmgrind() does before it starts the manager
+  const binary = new Uint8Array(readFileSync(basics()));
+  const messages = async (asked) => {
+    const w = new Worker(new URL('wgrind_worker.js', `file://${join(cliPath, '..')}/`));
+    try {
+      return await new Promise((resolve, reject) => {
+        const seen = [];
+        w.on('error', reject);
+        w.on('message', (msg) => {
+          seen.push(Object.keys(msg));
+          if (msg.result !== undefined || msg.error !== undefined) resolve(seen);
+        });
+        w.postMessage({ binary: binary.slice(), functionName: 'spawn_join', options: {}, ...(asked ? { started: true } : {}) });
+      });
+    } finally {
+      await w.terminate();
+    }
+  };
+  assert.deepEqual(await messages(true), [['started'], ['result']]);
+  assert.deepEqual(await messages(false), [['result']]);
+});

@@ -402,20 +402,25 @@ export async function wasmgrind(binary, functionName, options) {
         () => fn(value),
       );
     };
-    const backstop = Number.isFinite(opts.timeout)
-      ? setTimeout(
-          () =>
-            finish(
-              reject,
-              new WasmgrindError(
-                'Timeout',
-                `the Wasmgrind manager did not answer within ${opts.timeout + ANSWER_GRACE_MS} ms ` +
-                  `(the timeout plus ${ANSWER_GRACE_MS} ms); it was terminated`,
+    // The manager's own timeout counts from the start of the function (after the module
+    // is prepared), so the caller's backstop is armed again when the manager says it has
+    // started the function (`{ started }`).
+    const arm = () =>
+      Number.isFinite(opts.timeout)
+        ? setTimeout(
+            () =>
+              finish(
+                reject,
+                new WasmgrindError(
+                  'Timeout',
+                  `the Wasmgrind manager did not answer within ${opts.timeout + ANSWER_GRACE_MS} ms ` +
+                    `(the timeout plus ${ANSWER_GRACE_MS} ms) of starting the function; it was terminated`,
+                ),
               ),
-            ),
-          opts.timeout + ANSWER_GRACE_MS,
-        )
-      : undefined;
+            opts.timeout + ANSWER_GRACE_MS,
+          )
+        : undefined;
+    let backstop = arm();
     const deliver = (chunk) => {
       delivered = delivered
         .then(() => (done ? undefined : onChunk(chunk)))
@@ -452,6 +457,11 @@ export async function wasmgrind(binary, functionName, options) {
       }
     };
     proxy.onMessage((m) => {
+      if (m.started !== undefined) {
+        clearTimeout(backstop);
+        if (!done) backstop = arm();
+        return;
+      }
       if (m.output !== undefined) return output(m.output);
       if (m.chunk !== undefined) deliver(m.chunk);
       // The result and errors come after the last chunk: they wait for its delivery.
@@ -462,7 +472,7 @@ export async function wasmgrind(binary, functionName, options) {
       finish(reject, new WasmgrindError('WorkerError', `the Wasmgrind manager failed: ${e.message}`)),
     );
     proxy.post(
-      { binary: bytes, functionName, options: opts, stream, output: typeof onOutput === 'function', programName },
+      { binary: bytes, functionName, options: opts, stream, output: typeof onOutput === 'function', programName, started: true },
       [bytes.buffer],
     );
   });
@@ -516,7 +526,9 @@ const hex = (n) => `0x${(n >>> 0).toString(16)}`;
  * only run in this realm (the utility module is instantiated once per realm). This is what
  * `wgrind_worker.js` calls; use `wasmgrind()` everywhere else. With `hooks.onChunk`, an
  * async function, the trace goes to it chunk by chunk (the run waits for each call before
- * it drains more); without, the result carries the whole trace.
+ * it drains more); without, the result carries the whole trace. `hooks.onOutput(stream,
+ * text)` gets what a wasi program writes, `hooks.programName` is its argv[0], and
+ * `hooks.onStarted()` is called when the module is prepared and the function starts.
  */
 export async function runSession(binary, functionName, options, hooks = {}) {
   checkFunctionName(functionName);
@@ -535,6 +547,7 @@ export async function runSession(binary, functionName, options, hooks = {}) {
     throw e;
   }
   session.prepareMs = performance.now() - started;
+  if (typeof hooks.onStarted === 'function') session.onStarted = hooks.onStarted;
   return session.run();
 }
 
@@ -807,6 +820,7 @@ class Session {
   async run() {
     const { ctrl, v } = this;
     this.runStarted = performance.now();
+    this.onStarted?.();
     Atomics.store(ctrl, C_NEXT_TID, 1);
     const outcome = this.outcome;
     const timer = Number.isFinite(this.opts.timeout)
@@ -1194,7 +1208,18 @@ class Session {
     }
     if (outcome.type === 'exit' && limit !== null) outcome = { type: 'limit' };
     if (outcome.type === 'exit') {
-      if (traceError !== null) throw traceError;
+      if (traceError !== null) {
+        // The program ended, but its trace could not be finished: the error still carries
+        // what the program wrote and how its threads ended.
+        Object.assign(traceError, {
+          threadStates: states,
+          abi: this.abi,
+          exitCode: outcome.code ?? 0,
+          stdout: output.stdout,
+          stderr: output.stderr,
+        });
+        throw traceError;
+      }
       const detached = states.filter((s) => s.tid !== 0 && (s.state === 'running' || s.state === 'pending'));
       return {
         rapidbin: trace ? trace.rapidbin : null,
@@ -1269,6 +1294,11 @@ class Session {
       err = outcome.error;
     } else {
       err = new WasmgrindError('WorkerError', outcome.message);
+    }
+    if (traceError !== null) {
+      // Two things went wrong: the run, and then the end of its trace. Both are told.
+      err.message += `\n  (and the trace could not be finished: ${traceError.kind}: ${traceError.message})`;
+      err.traceError = traceError;
     }
     err.threadStates = states;
     err.abi = this.abi;

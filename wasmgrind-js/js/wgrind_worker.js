@@ -12,7 +12,9 @@
 //
 // The answer is `{ result }` or `{ error }` (a plain object with `message`, `kind`, ...).
 // With `output: true`, what a wasi program writes comes before it as `{ output: { stream,
-// text } }` messages; `programName` is its argv[0] (default: `main.wasm`).
+// text } }` messages; `programName` is its argv[0] (default: `main.wasm`). With `started:
+// true`, a `{ started: true }` message says when the module is prepared and the function
+// starts: the run's `timeout` counts from there.
 // One worker serves one run; terminate it afterwards, which also ends every thread worker.
 // The result (and a failed run's `error.trace`) carries the STD text and the metadata as
 // bytes, `stdBytes` (ASCII) and `metadataBytes` (UTF-8 JSON), whose buffers are
@@ -75,6 +77,9 @@ async function onRun(msg) {
     // What a wasi program writes goes to the caller as it comes: `{ output: { stream, text } }`.
     if (msg.output === true) hooks.onOutput = (stream, text) => post({ output: { stream, text } });
     if (typeof msg.programName === 'string') hooks.programName = msg.programName;
+    // With `started: true`, the caller is told when the function starts: it times its
+    // backstop from there, as the run's timeout counts.
+    if (msg.started === true) hooks.onStarted = () => post({ started: true });
     const result = await runSession(msg.binary, msg.functionName, msg.options, hooks);
     post({ result }, transferable(result));
   } catch (e) {
