@@ -78,3 +78,34 @@ for (const [guest, g] of Object.entries(m.wasi_guests ?? {})) {
 test('the manifest lists stable-built std programs', () => {
   assert.ok(Object.keys(m.wasi_guests ?? {}).length >= 2, 'wasi_guests: std_scenarios and rayon_demo');
 });
+
+// Lock recognition's verdicts travel with the saved trace: at the end of a run that did not
+// deadlock, every word it took for a lock and then found to be none (std's "initialized"
+// flags, channel state words) is a `NotALock` record (op tag 11) after every other event
+// of trace.wgtrace, so `cli.js analyze` leaves lock-order cycles through them out as the
+// run did, and finds what the run found.
+test('the saved trace of a std program carries the lock verdicts, and analyze finds what run found', async () => {
+  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { cliPath, runNode } = await import('./helpers.mjs');
+  const path = guestPath(m.wasi_guests.std_scenarios.file);
+  const dir = mkdtempSync(join(tmpdir(), 'wasmgrind-verdicts-'));
+  try {
+    const run = await runNode([cliPath, 'run', path, '--out', dir, '--', 'mpsc']);
+    assert.equal(run.code, 0, run.stderr);
+    const bytes = readFileSync(join(dir, 'trace.wgtrace'));
+    const records = (bytes.length - 24) / 20;
+    const tags = Array.from({ length: records }, (_, i) => bytes[24 + i * 20 + 4]);
+    const first = tags.indexOf(11);
+    assert.ok(first > 0, 'the trace has NotALock records');
+    assert.ok(tags.slice(first).every((t) => t === 11), 'they come after every other event');
+    const found = (text) => text.match(/found \d+ data races?, \d+ potential deadlocks?/)?.[0];
+    const again = await runNode([cliPath, 'analyze', dir, '--module', path]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.ok(found(run.stderr), run.stderr);
+    assert.equal(found(again.stdout + again.stderr), found(run.stderr));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

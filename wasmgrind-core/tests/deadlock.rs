@@ -434,3 +434,25 @@ fn analyze_reports_potential_deadlocks() {
     assert_eq!(findings.potential_deadlocks, predict_deadlocks(t.events()));
     assert_eq!(findings.potential_deadlocks.len(), 1);
 }
+
+#[test]
+fn a_word_found_to_be_no_lock_takes_its_cycles_out() {
+    // T1 takes A then B, T2 takes B then A, and T3 takes B then C and C then B: two
+    // cycles, A-B and B-C. The runtime then says that C is no lock after all.
+    let mut t = Trace::default();
+    t.fork(0, 1).fork(0, 2).fork(0, 3);
+    t.nested(1, A, B, 10).nested(2, B, A, 20);
+    t.nested(1, B, C, 30).nested(3, C, B, 40);
+    t.join(0, 1).join(0, 2).join(0, 3);
+    let both = predict_deadlocks(t.events());
+    assert_eq!(both.len(), 2, "{both:?}");
+    t.op(0, Op::NotALock { lock: C }, None);
+    let found = predict_deadlocks(t.events());
+    assert_eq!(
+        found,
+        vec![PotentialDeadlock {
+            cycle: vec![edge(1, A, 11, B, 12), edge(2, B, 21, A, 22)],
+            count: 1,
+        }]
+    );
+}

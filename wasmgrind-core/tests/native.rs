@@ -75,6 +75,7 @@ fn every_op() -> Vec<Event> {
         Event::new(7, Op::Release { lock: 0x1000 }, Some(7)),
         Event::new(7, Op::End, None),
         Event::new(u32::MAX, Op::Join { child: 7 }, Some(8)),
+        Event::new(0, Op::NotALock { lock: 0x2000 }, None),
     ]
 }
 
@@ -246,7 +247,7 @@ fn more_events_than_announced_is_a_count_mismatch() {
     );
     assert_eq!(
         err.to_string(),
-        "the Wasmgrind trace's header announces 4 events, but the file holds 13"
+        "the Wasmgrind trace's header announces 4 events, but the file holds 14"
     );
     let mut bytes = encode(&events);
     bytes.extend_from_slice(&[0, 0, 0]);
@@ -262,11 +263,11 @@ fn more_events_than_announced_is_a_count_mismatch() {
 #[test]
 fn an_unknown_op_tag_names_the_event() {
     let mut bytes = encode(&every_op());
-    bytes[HEADER_LEN + 2 * RECORD_LEN + 4] = 11;
+    bytes[HEADER_LEN + 2 * RECORD_LEN + 4] = 12;
     let err = decode(&bytes).unwrap_err();
-    assert_eq!(err, NativeError::UnknownOp { event: 2, tag: 11 });
+    assert_eq!(err, NativeError::UnknownOp { event: 2, tag: 12 });
     assert!(
-        err.to_string().starts_with("unknown op tag 11 at event 2"),
+        err.to_string().starts_with("unknown op tag 12 at event 2"),
         "{err}"
     );
 }

@@ -169,6 +169,18 @@ impl LockTable {
         })
     }
 
+    /// The words that are [`disqualified`](LockTable::disqualified), in ascending order.
+    fn disqualified_words(&self) -> Vec<u32> {
+        let mut words: Vec<u32> = self
+            .keys
+            .iter()
+            .filter_map(|k| k.load(SeqCst).checked_sub(1))
+            .filter(|&lock| self.disqualified(lock))
+            .collect();
+        words.sort_unstable();
+        words
+    }
+
     fn held_by(&self, tid: u32) -> Vec<u32> {
         let mut held = Vec::new();
         for (k, o) in self.keys.iter().zip(self.owners.iter()) {
@@ -622,8 +634,22 @@ impl Session {
         }
         self.recorder.close();
         let t0 = now_ms();
-        let rest = self.recorder.drain(usize::MAX);
+        let mut rest = self.recorder.drain(usize::MAX);
         let collect_ms = now_ms() - t0;
+        // A word that recognition took for a lock but that behaved as no lock does (another
+        // thread wrote it while it was "held", or its taker never released it: a state
+        // word like std's channel contexts or an "initialized" flag) proves no lock-order
+        // cycle. At the end of a run that did not deadlock the trace says so, after every
+        // other event, and the deadlock predictor leaves such words out; the saved trace
+        // then gives `cli.js analyze` the same findings.
+        if self.recognize_locks && live.is_none() {
+            rest.extend(
+                self.locks
+                    .disqualified_words()
+                    .into_iter()
+                    .map(|lock| Event::new(0, Op::NotALock { lock }, None)),
+            );
+        }
         let Some(mut stream) = lock_stream(&self.stream).take() else {
             return Err(Failure::new("SessionError", &SessionError::Finished));
         };
@@ -636,18 +662,6 @@ impl Session {
         let summary = stream
             .finish(live)
             .map_err(|e| Failure::new("FormatError", &e))?;
-        let mut summary = summary;
-        // A word that recognition took for a lock but that behaved as no lock does (another
-        // thread wrote it while it was "held", or its taker never released it: a state
-        // word like std's channel contexts or an "initialized" flag) proves no lock-order
-        // cycle: in a run that did not deadlock, cycles through it are dropped.
-        if self.recognize_locks && summary.findings.deadlock.is_none() {
-            summary.findings.potential_deadlocks.retain(|d| {
-                !d.cycle
-                    .iter()
-                    .any(|e| self.locks.disqualified(e.held) || self.locks.disqualified(e.next))
-            });
-        }
         let t0 = now_ms();
         let symbolizer = self
             .modules

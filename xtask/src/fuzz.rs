@@ -32,7 +32,9 @@
 //!    flipped, 5-byte LEBs (indices, offsets) and vector counts replaced by interesting
 //!    values, sections truncated, duplicated, swapped or removed.
 //! 4. **Mutated patched guests**, fed to the instrumenter directly, which they reach with
-//!    a `wasmgrind.patch` section that is more or less intact.
+//!    a `wasmgrind.patch` section that is more or less intact, and mutated wasi-threads
+//!    programs (`target/guests/wasi/*.wasm`), which the runtime instruments unpatched.
+//!    (Source 3 feeds those to the patcher too, which must refuse them with an error.)
 //!
 //! Debug builds are too slow to fuzz, so this command builds the worker, which is this
 //! binary run as `fuzz --worker`, in the `release-checked` profile (release with overflow
@@ -149,19 +151,43 @@ fn fuzz_dir() -> PathBuf {
     util::root().join("target").join("fuzz")
 }
 
-/// The guests the fuzzer mutates.
+/// The guests the fuzzer mutates: `target/guests/*.wasm` (Wasmgrind ABI) and
+/// `target/guests/wasi/*.wasm` (wasi-threads programs, which the runtime instruments
+/// without patching).
 fn guest_files(root: &Path) -> Result<Vec<PathBuf>> {
     let dir = root.join("target").join("guests");
-    let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
-            .collect(),
-        Err(_) => Vec::new(),
+    let wasm_in = |dir: &Path| -> Vec<PathBuf> {
+        match std::fs::read_dir(dir) {
+            Ok(entries) => entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+                .collect(),
+            Err(_) => Vec::new(),
+        }
     };
+    let mut files = wasm_in(&dir);
+    files.extend(wasm_in(&dir.join("wasi")));
     files.sort();
     Ok(files)
+}
+
+/// Whether `wasm` is a wasi-threads program: it imports from `wasi` or
+/// `wasi_snapshot_preview1` (the runtime's rule, `moduleAbi`).
+fn is_wasi(wasm: &[u8]) -> bool {
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload {
+            Ok(wasmparser::Payload::ImportSection(reader)) => {
+                return reader
+                    .into_imports()
+                    .flatten()
+                    .any(|i| i.module == "wasi_snapshot_preview1" || i.module == "wasi");
+            }
+            Ok(wasmparser::Payload::CodeSectionStart { .. }) | Err(_) => return false,
+            Ok(_) => {}
+        }
+    }
+    false
 }
 
 /// Builds the worker in the `release-checked` profile and runs it.
@@ -301,7 +327,8 @@ fn worker(opts: &Options) -> Result {
     std::fs::create_dir_all(fuzz_dir())?;
     let current = std::fs::File::create(fuzz_dir().join("current-case"))?;
     eprintln!(
-        "fuzz: seed {seed}, {} s, {} guests ({} patched) from target/guests, overflow checks on",
+        "fuzz: seed {seed}, {} s, {} guests from target/guests ({} for the instrumenter as they \
+         are: patched, or wasi-threads programs), overflow checks on",
         opts.seconds,
         corpus.guests.len(),
         corpus.patched.len()
@@ -846,7 +873,10 @@ impl Corpus {
                 .list
                 .retain(|(id, content)| *id != 0 || !custom_name(content).starts_with(".debug"));
             let wasm = sections.join();
-            if let Ok(p) = patch(&wasm, &PatchConfig::default()) {
+            if is_wasi(&wasm) {
+                // Not patched: the instrumenter takes a wasi-threads program as it is.
+                patched.push(wasm.clone());
+            } else if let Ok(p) = patch(&wasm, &PatchConfig::default()) {
                 patched.push(p);
             }
             guests.push(wasm);

@@ -57,6 +57,9 @@
 //!   and join order count: the order in which threads happened to take a lock one after
 //!   the other is what the prediction abstracts from, so an inversion in two threads that
 //!   this run serialized through a lock is still reported.
+//! - **No lock after all**: a word that lock recognition took for a lock and then found
+//!   to be none ([`Op::NotALock`], which the runtime records at the end of a run that
+//!   did not deadlock) is no node of the graph: its edges are left out of the search.
 //!
 //! Each distinct cycle (the same locks and locations, in cycle order) is reported once,
 //! with the threads of the first feasible combination of edge groups the search found;
@@ -233,6 +236,9 @@ pub struct DeadlockPredictor {
     snapshots: Vec<Box<[u32]>>,
     groups: Vec<Group>,
     group_ids: FastMap<GroupKey, usize>,
+    /// Words that lock recognition found to be no lock ([`Op::NotALock`]): no cycle
+    /// passes through them.
+    not_locks: BTreeSet<Lock>,
 }
 
 impl DeadlockPredictor {
@@ -249,7 +255,7 @@ impl DeadlockPredictor {
     }
 
     /// Feeds the next event of the trace. Memory accesses, allocations and frees are
-    /// ignored.
+    /// ignored; an [`Op::NotALock`] takes its word out of every cycle.
     pub fn event(&mut self, e: &Event) {
         match e.op {
             Op::Request { lock } => {
@@ -303,6 +309,9 @@ impl DeadlockPredictor {
                 // A later fork of the id starts a new thread, ordered after this one only
                 // by what the trace says.
                 self.thread_index.remove(&e.thread);
+            }
+            Op::NotALock { lock } => {
+                self.not_locks.insert(lock);
             }
             Op::Read { .. }
             | Op::Write { .. }
@@ -407,6 +416,9 @@ impl DeadlockPredictor {
         let mut sites: Vec<Site> = Vec::new();
         for (g, group) in self.groups.iter().enumerate() {
             let k = &group.key;
+            if self.not_locks.contains(&k.held) || self.not_locks.contains(&k.next) {
+                continue;
+            }
             let key = (k.held, k.held_at, k.next, k.next_at);
             let s = *site_ids.entry(key).or_insert_with(|| {
                 sites.push(Site {

@@ -229,6 +229,7 @@ impl RaceDetector {
             Op::Fork { child } => self.threads.fork(e.thread, child),
             Op::Join { child } => self.threads.join(e.thread, child),
             Op::End => self.threads.end(e.thread),
+            Op::NotALock { .. } => {}
         }
     }
 

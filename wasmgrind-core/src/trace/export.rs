@@ -393,12 +393,12 @@ impl DenseTrace {
     }
 }
 
-/// Whether `op` appears in the export: the formats have no allocation and no end events
-/// (only Wasmgrind's own detectors use them), and lock requests only with
-/// [`ExportOptions::lock_requests`].
+/// Whether `op` appears in the export: the formats have no allocation, end and
+/// not-a-lock events (only Wasmgrind's own detectors use them), and lock requests only
+/// with [`ExportOptions::lock_requests`].
 fn exported(op: &Op, options: ExportOptions) -> bool {
     match op {
-        Op::Alloc { .. } | Op::Free { .. } | Op::End => false,
+        Op::Alloc { .. } | Op::Free { .. } | Op::End | Op::NotALock { .. } => false,
         Op::Request { .. } => options.lock_requests,
         _ => true,
     }
@@ -949,7 +949,7 @@ impl Exporter {
                 Op::Request { lock: l } => push(DenseOp::Request {
                     lock: lock(LockKind::Lock, l),
                 }),
-                Op::Alloc { .. } | Op::Free { .. } | Op::End => {}
+                Op::Alloc { .. } | Op::Free { .. } | Op::End | Op::NotALock { .. } => {}
                 Op::Rmw { addr, width } => {
                     let pseudo = options
                         .atomics_as_locks

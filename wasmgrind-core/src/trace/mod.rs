@@ -105,6 +105,18 @@ pub enum Op {
     /// wasi-libc's `pthread_join`, which the runtime records as a [`Op::Join`]); their id
     /// may then be forked again, for a new thread. It orders nothing by itself.
     End,
+    /// Not an action of the thread but a verdict of lock recognition, recorded by the
+    /// runtime after every other event of a run that did not deadlock: the word at `lock`,
+    /// which recognition took for a lock from the values of its atomics, behaved as no
+    /// lock does (another thread wrote it while it was held, or its taker never released
+    /// it: a state word, an "initialized" flag). The deadlock predictor drops lock-order
+    /// cycles through it; everything else ignores it, and no export but Wasmgrind's own
+    /// format has it. Keeping it in the trace makes a saved trace give the same findings
+    /// when it is analyzed again.
+    NotALock {
+        /// The word's address.
+        lock: Lock,
+    },
 }
 
 impl Op {
@@ -160,6 +172,7 @@ impl fmt::Display for Op {
             Op::Fork { child } => write!(f, "fork thread {child}"),
             Op::Join { child } => write!(f, "join thread {child}"),
             Op::End => write!(f, "end"),
+            Op::NotALock { lock } => write!(f, "the word at {lock:#x} is no lock"),
         }
     }
 }

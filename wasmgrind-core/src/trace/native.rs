@@ -43,6 +43,7 @@
 //! | 8 | `Fork` | child | 0 |
 //! | 9 | `Join` | child | 0 |
 //! | 10 | `End` | 0 | 0 |
+//! | 11 | `NotALock` | lock | 0 |
 //!
 //! The "has a location" flag, rather than a reserved value, marks an event without a
 //! location, so every location index, `u32::MAX` included, is representable and
@@ -99,6 +100,7 @@ const TAG_FREE: u8 = 7;
 const TAG_FORK: u8 = 8;
 const TAG_JOIN: u8 = 9;
 const TAG_END: u8 = 10;
+const TAG_NOT_A_LOCK: u8 = 11;
 
 /// Why bytes are not a valid Wasmgrind trace.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -234,6 +236,7 @@ pub fn encode_event(e: &Event) -> [u8; RECORD_LEN] {
         Op::Fork { child } => (TAG_FORK, child, 0, false),
         Op::Join { child } => (TAG_JOIN, child, 0, false),
         Op::End => (TAG_END, 0, 0, false),
+        Op::NotALock { lock } => (TAG_NOT_A_LOCK, lock, 0, false),
     };
     let mut flags = 0;
     if atomic {
@@ -420,7 +423,7 @@ pub fn decode_event(event: u64, r: &[u8; RECORD_LEN]) -> Result<Event, NativeErr
     let a = u32_at(r, 8);
     let b = u32_at(r, 12);
     let location = u32_at(r, 16);
-    if tag > TAG_END {
+    if tag > TAG_NOT_A_LOCK {
         return Err(NativeError::UnknownOp { event, tag });
     }
     if r[6..8] != [0, 0] {
@@ -465,6 +468,7 @@ pub fn decode_event(event: u64, r: &[u8; RECORD_LEN]) -> Result<Event, NativeErr
         TAG_JOIN => no_b(Op::Join { child: a })?,
         TAG_END if a == 0 && b == 0 => Op::End,
         TAG_END => return Err(invalid("the fields of an end are not 0")),
+        TAG_NOT_A_LOCK => no_b(Op::NotALock { lock: a })?,
         _ => return Err(NativeError::UnknownOp { event, tag }),
     };
     let location = if flags & FLAG_LOCATION != 0 {

@@ -88,6 +88,10 @@ impl TimelineWriter {
         for e in events {
             let at = self.position;
             self.position += 1;
+            if matches!(e.op, Op::NotALock { .. }) {
+                // A verdict of the runtime at the end, not something the thread did.
+                continue;
+            }
             self.touch(e.thread, at, e.op.is_access());
             if let Some(loc) = e.location {
                 self.first_at.entry((e.thread, loc)).or_insert(at);
