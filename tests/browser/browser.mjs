@@ -1,6 +1,7 @@
 // Starts what a browser test needs: the static server on 127.0.0.1 (COOP/COEP), headless
-// Chromium driven by playwright-core with a fresh profile, and the test page. Shared by
-// run.mjs (the tests) and bench.mjs (`cargo xtask bench runtime`).
+// Chromium driven by playwright-core with a fresh profile, and the test page: the book's
+// browser example (book/examples/browser/index.html) with the tests' driver (driver.js)
+// added to it. Shared by run.mjs (the tests) and bench.mjs (`cargo xtask bench runtime`).
 
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -14,6 +15,12 @@ const here = dirname(fileURLToPath(import.meta.url));
 
 /** The repository root, which the server serves. */
 export const ROOT = resolve(here, '..', '..');
+
+/** The page the browser tests load (a path below ROOT): the book's browser example. */
+export const EXAMPLE_PAGE = 'book/examples/browser/index.html';
+
+/** The module that openTestPage adds to the example page: `globalThis.wgTest`. */
+export const DRIVER = 'tests/browser/driver.js';
 
 /** Chromium from Debian's `chromium` package; `WASMGRIND_CHROMIUM` overrides it. */
 export const CHROMIUM = process.env.WASMGRIND_CHROMIUM || '/usr/bin/chromium';
@@ -71,20 +78,18 @@ export function wasiGuestPath(crate) {
 }
 
 /**
- * Serves the repository, launches Chromium on a fresh profile and opens the test page.
+ * Serves the repository, launches Chromium on a fresh profile, opens the book's example
+ * page (EXAMPLE_PAGE) and adds the tests' driver (DRIVER) to it as a module script.
  * Resolves to `{ page, url, close() }`; `close()` closes the browser, stops the server
  * and removes the profile, and is safe to call more than once.
  *
  * `root` and `path` serve another directory and open another page in it; `url` opens a
  * page that something else serves (the bundler test's app, built or on Vite's servers).
- * That page, too, sets `globalThis.wgTestReady` when it is ready.
+ * Such a page gets no driver: it sets `globalThis.wgTestReady` itself when it is ready.
+ * `log(line)` receives the page's errors, warnings and info lines (the driver's log).
  */
-export async function openTestPage({
-  log = () => {},
-  root = ROOT,
-  path = 'tests/browser/index.html',
-  url: pageUrl = null,
-} = {}) {
+export async function openTestPage({ log = () => {}, root = ROOT, path = null, url: pageUrl = null } = {}) {
+  const example = path === null && pageUrl === null;
   if (!existsSync(CHROMIUM)) {
     throw new Error(
       `${CHROMIUM} does not exist: install Chromium with \`apt-get install -y chromium\` ` +
@@ -125,14 +130,16 @@ export async function openTestPage({
     });
     const page = context.pages()[0] ?? (await context.newPage());
     page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') log(`page ${m.type()}: ${m.text()}`);
+      if (['error', 'warning', 'info'].includes(m.type())) log(`page ${m.type()}: ${m.text()}`);
     });
     page.on('pageerror', (e) => log(`page error: ${e.message}`));
-    const url = pageUrl ?? `${server.url}${path}`;
+    const url = pageUrl ?? `${server.url}${example ? EXAMPLE_PAGE : path}`;
     const response = await page.goto(url, { waitUntil: 'load', timeout: 30000 });
     if (!response || !response.ok()) {
       throw new Error(`cannot load ${url}: HTTP ${response?.status()}`);
     }
+    // The driver imports the example's script (the same module instance as the page's).
+    if (example) await page.addScriptTag({ type: 'module', url: `${server.url}${DRIVER}` });
     await page.waitForFunction(() => globalThis.wgTestReady === true, null, { timeout: 30000 });
     return { page, url, close };
   } catch (e) {

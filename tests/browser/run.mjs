@@ -2,12 +2,14 @@
 //
 //   node tests/browser/run.mjs [--only NAME[,NAME...]] [--verbose] [--preflight]
 //
-// Serves the repository from 127.0.0.1 with COOP/COEP, opens tests/browser/index.html in
-// Chromium (playwright-core, /usr/bin/chromium) and runs guest scenarios from the page's
-// main thread through pkg/wgrind_worker.js: the required ones (nested, hierarchy, mutex
-// counter, trap, real deadlock) first, then every other scenario of guests/manifest.json
-// but the few long ones left to the Node.js tests. For each it checks the outcome that the
-// manifest expects (the soak runs of tests/soak_only.mjs are left to `cargo xtask soak`):
+// Serves the repository from 127.0.0.1 with COOP/COEP, opens the book's browser example,
+// book/examples/browser/index.html, in Chromium (playwright-core, /usr/bin/chromium), with
+// the tests' driver (driver.js) added to it, and runs guest scenarios from the page's main
+// thread through the example's `runModule`, which calls `wasmgrind()` of pkg/ and shows the
+// outcome on the page: the required ones (nested, hierarchy, mutex counter, trap, real
+// deadlock) first, then every other scenario of guests/manifest.json but the few long ones
+// left to the Node.js tests. For each it checks the outcome that the manifest expects, and
+// that the page shows it (the soak runs of tests/soak_only.mjs are left to `cargo xtask soak`):
 //
 // - ok: the run resolves, its trace has the manifest's fork and join counts, locks and
 //   lock acquisitions, and every lock event pairs up (see trace_checks.mjs);
@@ -19,8 +21,13 @@
 // For every outcome, the findings of the detectors (data races, potential deadlocks, the
 // deadlock) must be the manifest's (tests/findings.mjs).
 //
-// Then WASI_RUNS run guests-wasi/runtime-checks, a program built with plain std on stable
-// for wasm32-wasip1-threads, unchanged: its output, args and env, std threads, a trap in a
+// Then PROTOCOL scenarios run once more by the messages of pkg/wgrind_worker.js itself,
+// posted from the page to a worker it starts, without `wasmgrind()`; and the example's
+// form runs its default module and function (a data race) when its button is clicked,
+// and must show the race's report.
+//
+// Then WASI_RUNS run, through the example's `runModule` as well, guests-wasi/runtime-checks,
+// a program built with plain std on stable for wasm32-wasip1-threads, unchanged: its output, args and env, std threads, a trap in a
 // child thread and proc_exit from a child thread (tests/node/wasi.test.mjs has them all).
 // Then every scenario of the manifest's `wasi_guests` (std programs and rayon, built on
 // stable), named `<guest>::<scenario>`: output, exit code, outcome and findings.
@@ -34,7 +41,8 @@
 // watchdog ends the whole run (exit 2) if it takes longer than WASMGRIND_BROWSER_WATCHDOG
 // seconds (default 300), so the test can never hang.
 //
-// `--preflight` only checks the page itself (isolation, shared memory, content types).
+// `--only` takes scenario names, `wasi:<run>`, `<wasi guest>::<scenario>` and `form` (the
+// check of the example's form). `--preflight` only checks the page itself (isolation, shared memory, content types).
 //
 // Needs `cargo xtask guests` and `cargo xtask dist` first, and `npm ci` here;
 // `cargo xtask test` does all of it.
@@ -96,6 +104,11 @@ const WASI_RUNS = {
       if (r.stderr !== 'hello from stderr\n') wrong.push(`stderr ${JSON.stringify(r.stderr)}`);
       if (r.output.stdout !== r.stdout || r.output.stderr !== r.stderr) {
         wrong.push(`onOutput received ${JSON.stringify(r.output)}, the result has other text`);
+      }
+      // The example page shows both streams as they were written.
+      const shown = r.shownOutput;
+      if (shown.length !== stdout.length + r.stderr.length || !shown.includes('hello from stderr\n')) {
+        wrong.push(`the example page shows ${JSON.stringify(shown)}, not the program's stdout and stderr`);
       }
       return wrong;
     },
@@ -220,6 +233,48 @@ function streamProblems(r) {
   }
   if (r.nativeHeaderEvents !== r.events || r.nativeBytes !== 24 + 20 * r.events) {
     wrong.push(`native: header ${r.nativeHeaderEvents} events, ${r.nativeBytes} bytes; ${r.events} events recorded`);
+  }
+  return wrong;
+}
+
+/** Scenarios that also run by wgrind_worker.js's messages, without `wasmgrind()`. */
+const PROTOCOL = ['mutex_counter', 'child_trap'];
+
+/**
+ * What is wrong with what the example page shows after the run `r` (of
+ * `wgTest.runExample`): its status line starts with the result's status or the error's
+ * kind.
+ */
+function shownProblems(r) {
+  const want = r.ok ? r.status : r.error?.kind;
+  if (typeof r.shown === 'string' && r.shown.startsWith(`${want}`)) return [];
+  return [`the example page shows ${JSON.stringify(r.shown)}, expected a line that starts with ${want}`];
+}
+
+/**
+ * Clicks the example page's Run button (its default module and function:
+ * locks::unsynchronized_counter) and resolves to what the page then shows:
+ * `{ status, report }`, once the status line no longer says that it is running.
+ */
+async function clickRun(page) {
+  await page.click('#run button');
+  await page.waitForFunction(() => !document.getElementById('status').textContent.startsWith('Running'), null, {
+    timeout: RUN_WATCHDOG_MS,
+  });
+  return page.evaluate(() => ({
+    status: document.getElementById('status').textContent,
+    report: document.getElementById('report').textContent,
+  }));
+}
+
+/** What is wrong with what the example page shows after its form ran unsynchronized_counter. */
+function formProblems(shown) {
+  const wrong = [];
+  if (!/^ok \(exit code 0\), \d+ events; data races: [1-9]\d*, potential deadlocks: 0$/.test(shown.status)) {
+    wrong.push(`the status line is ${JSON.stringify(shown.status)}, expected ok with data races`);
+  }
+  if (!shown.report.includes('WARNING: data race') || !shown.report.includes('racy_increment')) {
+    wrong.push(`the report does not show the race in racy_increment: ${JSON.stringify(shown.report)}`);
   }
   return wrong;
 }
@@ -356,7 +411,7 @@ function describe(r, expected) {
 
 async function main() {
   const manifest = await loadManifest();
-  const names = only === null ? scenarioNames(manifest) : only.filter((n) => !(n in WASI_RUNS) && !n.includes('::'));
+  const names = only === null ? scenarioNames(manifest) : only.filter((n) => !(n in WASI_RUNS) && !n.includes('::') && n !== 'form');
   const wasiRuns = Object.keys(WASI_RUNS).filter((n) => only === null || only.includes(n));
   const wasiPath = wasiRuns.length > 0 ? wasiGuestPath('runtime_checks') : null;
   const plan = names.map((name) => ({ name, ...findScenario(manifest, name) }));
@@ -390,14 +445,14 @@ async function main() {
       let r;
       try {
         r = await page.evaluate(
-          ([url, fn, opts, ms]) => globalThis.wgTest.run(url, fn, opts, ms),
-          [`/target/guests/${p.file}`, p.name, options, RUN_WATCHDOG_MS],
+          ([url, fn, opts]) => globalThis.wgTest.runExample(url, fn, opts),
+          [`/target/guests/${p.file}`, p.name, options],
         );
       } catch (e) {
         r = { ok: false, ms: 0, error: { name: 'DriverError', message: e.message } };
       }
       if (stopped) break;
-      const wrong = judge(p.name, p.expected, r);
+      const wrong = [...judge(p.name, p.expected, r), ...shownProblems(r)];
       const time = `${r.ms.toFixed(0)} ms`;
       if (wrong.length === 0) {
         passed++;
@@ -406,6 +461,48 @@ async function main() {
       } else {
         failed++;
         console.log(`FAIL ${label} (expected ${p.expected.outcome}; ${time})`);
+        for (const w of wrong) console.log(`     ${w.replace(/\n/g, '\n     ')}`);
+      }
+    }
+    const protocol = preflightOnly ? [] : PROTOCOL.filter((n) => only === null || only.includes(n));
+    for (const name of protocol) {
+      if (stopped) break;
+      const p = findScenario(manifest, name);
+      const label = `${p.guest}::${name} by wgrind_worker.js's messages`;
+      let r;
+      try {
+        r = await page.evaluate(
+          ([url, fn, opts, ms]) => globalThis.wgTest.run(url, fn, opts, ms),
+          [`/target/guests/${p.file}`, name, {}, RUN_WATCHDOG_MS],
+        );
+      } catch (e) {
+        r = { ok: false, ms: 0, error: { name: 'DriverError', message: e.message } };
+      }
+      if (stopped) break;
+      const wrong = judge(name, p.expected, r);
+      const time = `${r.ms.toFixed(0)} ms`;
+      if (wrong.length === 0) {
+        passed++;
+        console.log(`ok   ${label} (${p.expected.outcome}: ${describe(r, p.expected)}; ${time})`);
+      } else {
+        failed++;
+        console.log(`FAIL ${label} (expected ${p.expected.outcome}; ${time})`);
+        for (const w of wrong) console.log(`     ${w.replace(/\n/g, '\n     ')}`);
+      }
+    }
+    if (!preflightOnly && !stopped && (only === null || only.includes('form'))) {
+      let wrong;
+      try {
+        wrong = formProblems(await clickRun(page));
+      } catch (e) {
+        wrong = [`driving the form failed: ${e.message}`];
+      }
+      if (wrong.length === 0) {
+        passed++;
+        console.log('ok   the example page\'s form (Run shows the data race of locks::unsynchronized_counter)');
+      } else if (!stopped) {
+        failed++;
+        console.log("FAIL the example page's form");
         for (const w of wrong) console.log(`     ${w.replace(/\n/g, '\n     ')}`);
       }
     }

@@ -1,7 +1,8 @@
 // A tiny static file server for the browser tests, with no dependencies.
 //
-// It serves a directory (the repository root: pkg/, target/guests/, tests/browser/) on
-// 127.0.0.1 at an ephemeral port, and makes every page cross-origin isolated:
+// It serves a directory (the repository root: pkg/, target/guests/, the book's example
+// page book/examples/browser/, tests/browser/) on 127.0.0.1 at an ephemeral port, and
+// makes every page cross-origin isolated:
 //
 //   Cross-Origin-Opener-Policy: same-origin
 //   Cross-Origin-Embedder-Policy: require-corp

@@ -381,12 +381,14 @@ export async function wasmgrind(binary, functionName, options) {
   const programName = programNameOf(binary);
   const bytes = await loadBinary(binary);
   await configureEngine();
+  // ANCHOR: manager-worker
   const proxy = await startWorker(
     // Spelled out so that bundlers bundle the script (see startWorker in shim.js).
     () => new Worker(new URL('./wgrind_worker.js', import.meta.url), { type: 'module', name: 'wasmgrind-manager' }),
     './wgrind_worker.js',
     'wasmgrind-manager',
   );
+  // ANCHOR_END: manager-worker
   return new Promise((resolve, reject) => {
     let done = false;
     // The chunks are handed to `onChunk` one after the other; each is acknowledged when
@@ -456,6 +458,7 @@ export async function wasmgrind(binary, functionName, options) {
         );
       }
     };
+    // ANCHOR: caller-messages
     proxy.onMessage((m) => {
       if (m.started !== undefined) {
         clearTimeout(backstop);
@@ -475,6 +478,7 @@ export async function wasmgrind(binary, functionName, options) {
       { binary: bytes, functionName, options: opts, stream, output: typeof onOutput === 'function', programName, started: true },
       [bytes.buffer],
     );
+    // ANCHOR_END: caller-messages
   });
 }
 
@@ -537,6 +541,7 @@ export async function runSession(binary, functionName, options, hooks = {}) {
   // The first thread workers boot (a new thread, engine and scripts: tens of milliseconds
   // of CPU time each) in parallel with everything below; they get the modules once the
   // target is compiled (Session.attach).
+  // ANCHOR: run-session
   const session = new Session(opts, functionName, typeof hooks.onOutput === 'function' ? hooks.onOutput : null);
   session.prestart(opts.workers > 0 ? opts.workers : 1 + opts.spareWorkers);
   try {
@@ -549,6 +554,7 @@ export async function runSession(binary, functionName, options, hooks = {}) {
   session.prepareMs = performance.now() - started;
   if (typeof hooks.onStarted === 'function') session.onStarted = hooks.onStarted;
   return session.run();
+  // ANCHOR_END: run-session
 }
 
 /** Steps 1 to 6 of a run: everything before the first thread runs. */
@@ -828,6 +834,7 @@ class Session {
       : undefined;
     const watchdog = this.opts.trace ? setInterval(() => this.watchDeadlock(), DEADLOCK_POLL_MS) : undefined;
     const printer = setInterval(() => this.drainOutput(false), OUTPUT_MS);
+    // ANCHOR: first-job
     if (this.opts.trace) this.pumping = this.pump();
     // Thread 0 is the first job; the pool picks it up as soon as a worker is ready.
     Atomics.store(v.status, 0, T_PENDING);
@@ -837,6 +844,7 @@ class Session {
     Atomics.add(ctrl, C_JOB_SEQ, 1);
     Atomics.notify(ctrl, C_JOB_SEQ);
     this.topUp();
+    // ANCHOR_END: first-job
     let result;
     try {
       result = await outcome;
@@ -856,6 +864,7 @@ class Session {
    * threads down (they wait while too many events are pending) instead of filling memory.
    * Stops the run when the trace reaches a limit or cannot be exported.
    */
+  // ANCHOR: pump
   async pump() {
     while (!this.pumpStop) {
       let chunk;
@@ -874,6 +883,7 @@ class Session {
       await sleep(chunk !== undefined && chunk.events >= this.opts.chunkEvents ? 0 : DRAIN_MS);
     }
   }
+  // ANCHOR_END: pump
 
   /** Hands a chunk to the caller, or keeps it for the result. */
   async emit(chunk) {
@@ -893,6 +903,7 @@ class Session {
    * (a waiting thread releases nothing), but one look may combine states read at different
    * moments, so the run stops only when DEADLOCK_CONFIRM looks in a row see the same cycle.
    */
+  // ANCHOR: watch-deadlock
   watchDeadlock() {
     const cycle = this.waitForCycle();
     const key = cycle === null ? null : JSON.stringify(cycle);
@@ -904,6 +915,7 @@ class Session {
     }
     if (this.cycleSeen >= DEADLOCK_CONFIRM) this.settle({ type: 'deadlock', cycle });
   }
+  // ANCHOR_END: watch-deadlock
 
   /** A cycle of threads each waiting for a lock the next one holds, or null. */
   waitForCycle() {
@@ -940,6 +952,7 @@ class Session {
    * ones. All of them start at once: a burst of new threads waits for one worker start,
    * not for one after the other.
    */
+  // ANCHOR: top-up
   topUp() {
     const { ctrl } = this;
     if (Atomics.load(ctrl, C_STOPPING) !== 0 || this.ended) return;
@@ -953,6 +966,7 @@ class Session {
     this.reserveUtil(n);
     for (let i = 0; i < n; i++) this.startWorker();
   }
+  // ANCHOR_END: top-up
 
   /**
    * Grows the utility memory now, in the manager, by what `n` new workers' utility
@@ -1174,6 +1188,7 @@ class Session {
   async end(outcome) {
     const { ctrl } = this;
     const ending = performance.now();
+    // ANCHOR: end
     const stuck = await this.quiesce();
     const states = this.threadStates();
     await this.terminateAll();
@@ -1200,6 +1215,7 @@ class Session {
         traceError = utilityError(e);
       }
     }
+    // ANCHOR_END: end
     // A limit reached at the very end, before the pump saw it, fails the run too.
     const limit = this.opts.trace ? this.glue.traceLimit() : null;
 

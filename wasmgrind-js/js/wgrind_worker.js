@@ -40,6 +40,7 @@ let unacknowledged = 0;
 let onAck = null;
 
 /** Sends a chunk to the caller; resolves when fewer than CHUNK_WINDOW are unacknowledged. */
+// ANCHOR: chunk-window
 async function sendChunk(chunk) {
   while (unacknowledged >= CHUNK_WINDOW) {
     await new Promise((resolve) => {
@@ -49,7 +50,9 @@ async function sendChunk(chunk) {
   unacknowledged++;
   post({ chunk }, [chunk.rapidbin.buffer, chunk.std.buffer, chunk.native.buffer]);
 }
+// ANCHOR_END: chunk-window
 
+// ANCHOR: ack
 function onMessage(msg) {
   if (msg !== null && typeof msg === 'object' && msg.ack !== undefined) {
     unacknowledged--;
@@ -60,7 +63,9 @@ function onMessage(msg) {
   }
   onRun(msg);
 }
+// ANCHOR_END: ack
 
+// ANCHOR: run-message
 async function onRun(msg) {
   if (used) {
     post({
@@ -94,6 +99,7 @@ async function onRun(msg) {
     post({ error }, transferable(error.trace));
   }
 }
+// ANCHOR_END: run-message
 
 /**
  * The buffers of the trace's byte arrays (RapidBin, STD, Wasmgrind's own format, the
@@ -116,6 +122,7 @@ function transferable(trace) {
   return out;
 }
 
+// ANCHOR: port
 if (!isNode) {
   post = (m, t) => globalThis.postMessage(m, t);
   globalThis.onmessage = (e) => onMessage(e.data);
@@ -126,3 +133,4 @@ if (!isNode) {
     parentPort.on('message', onMessage);
   });
 }
+// ANCHOR_END: port

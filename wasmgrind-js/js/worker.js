@@ -113,6 +113,7 @@ function serve(init) {
   // --- the utility instance --------------------------------------------------------------
   // Instantiation allocates this instance's stack and TLS in the utility memory: it must
   // not overlap the end of the run, when the manager reads the trace.
+  // ANCHOR: utility-instance
   enterUtil();
   let u;
   let codes;
@@ -126,6 +127,7 @@ function serve(init) {
   } finally {
     leaveUtil();
   }
+  // ANCHOR_END: utility-instance
   // Status codes of the runtime ABI, from wasmgrind_core::abi::ErrorCode.
   const {
     Ok: OK,
@@ -252,18 +254,21 @@ function serve(init) {
     unlockFree();
   }
 
+  // ANCHOR: push-job
   function pushJob(tid) {
     const t = Atomics.add(ctrl, C_JOB_TAIL, 1);
     Atomics.store(jobs, t % ring, tid + 1);
     Atomics.add(ctrl, C_JOB_SEQ, 1);
     Atomics.notify(ctrl, C_JOB_SEQ);
   }
+  // ANCHOR_END: push-job
 
   /**
    * Starts a thread: takes an id, records the fork and queues the job. `tidPtr` (the
    * wasmgrind ABI) receives the id before the child can run. Returns the id, or -1 when
    * all `maxThreads` ids are taken.
    */
+  // ANCHOR: spawn-thread
   function spawn(startArg, loc, tidPtr) {
     stopIfEnding();
     const tid = allocTid();
@@ -282,6 +287,7 @@ function serve(init) {
     if (Atomics.load(ctrl, C_IDLE) - pending < run.spare) post({ type: 'demand' });
     return tid;
   }
+  // ANCHOR_END: spawn-thread
 
   function threadCreate(tidPtr, startArg, loc) {
     return spawn(startArg, loc, tidPtr) < 0 ? THREAD_LIMIT : OK;
@@ -297,6 +303,7 @@ function serve(init) {
     return tid < 0 ? -ERRNO.AGAIN : tid;
   }
 
+  // ANCHOR: join
   function threadJoin(tid, loc) {
     const self = current;
     if (tid === self) return JOIN_SELF;
@@ -316,6 +323,7 @@ function serve(init) {
     recycleTid(tid);
     return OK;
   }
+  // ANCHOR_END: join
 
   // --- running threads ---------------------------------------------------------------------
   function describe(e) {
@@ -344,6 +352,7 @@ function serve(init) {
     // The function's own run: from its call (after instantiation and init) to its return
     // or to `proc_exit`.
     let t0 = performance.now();
+    // ANCHOR: run-thread
     try {
       const ex = new WebAssembly.Instance(target.module, imports).exports;
       if (tid === 0) {
@@ -366,6 +375,7 @@ function serve(init) {
       if (e instanceof ProcExit) exitCode = e.code;
       else failure = describe(e);
     }
+    // ANCHOR_END: run-thread
     // A wasi thread that finished records its end: nobody joins it through the runtime,
     // and its id goes back to the free list (see below).
     if (traced) {
@@ -401,6 +411,7 @@ function serve(init) {
   }
 
   /** The next thread id to run. */
+  // ANCHOR: take-job
   function takeJob() {
     Atomics.add(ctrl, C_IDLE, 1);
     for (;;) {
@@ -425,7 +436,9 @@ function serve(init) {
       Atomics.wait(ctrl, C_JOB_SEQ, seq);
     }
   }
+  // ANCHOR_END: take-job
 
+  // ANCHOR: serve-loop
   post({ type: 'ready', index });
   for (;;) {
     runThread(takeJob());
@@ -438,6 +451,7 @@ function serve(init) {
   leaveUtil();
   post({ type: 'closed', index });
   closePort();
+  // ANCHOR_END: serve-loop
 }
 
 export {};

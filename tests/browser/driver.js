@@ -1,15 +1,22 @@
-// The test page's script. It runs on the page's main thread, which must never block: every
-// run goes through `pkg/wgrind_worker.js`, a module Worker that the page starts and talks
-// to with messages. The driver (run.mjs, bench.mjs) calls `window.wgTest.*` through
-// Playwright and gets back plain, small objects.
+// The browser tests' driver. browser.mjs opens the book's example page,
+// book/examples/browser/index.html, and adds this module to it: the page a user reads
+// about in the book is the page the tests run. It runs on the page's main thread, which
+// must never block, and gives the driver scripts (run.mjs, bench.mjs), which call
+// `window.wgTest.*` through Playwright, plain, small objects.
+//
+// The manifest's scenarios, the wasi programs and the streamed runs go through the
+// example's own `runModule` (which calls `wasmgrind()` and shows the outcome on the
+// page); `run` talks to `pkg/wgrind_worker.js` directly, with the messages of its
+// protocol, and `smoothness` calls `wasmgrind()` alone, to measure the main thread.
 
 import { summarize } from './trace_checks.mjs';
+import { runModule } from '../../book/examples/browser/main.js';
 
 const WORKER_URL = new URL('../../pkg/wgrind_worker.js', import.meta.url);
 
+/** A line of the page's log (run.mjs --verbose shows the page's console). */
 function log(line) {
-  const el = document.getElementById('log');
-  if (el) el.textContent += `${line}\n`;
+  console.info(line);
 }
 
 /** A plain object for an error that came back from the worker (or happened here). */
@@ -67,8 +74,8 @@ async function preflight(guestUrl) {
 }
 
 /**
- * Runs `functionName` of the guest at `guestUrl` through a new `wgrind_worker.js` (one
- * worker serves one run), and resolves to
+ * Runs `functionName` of the guest at `guestUrl` through a new `wgrind_worker.js` of its
+ * own (one worker serves one run), without `wasmgrind()`, and resolves to
  * `{ ok: true, ms, status, events, rapidbinBytes, detached, summary, metadataCounts, ... }`
  * or `{ ok: false, ms, error }`. The proxy worker is terminated afterwards either way.
  *
@@ -145,6 +152,55 @@ async function run(guestUrl, functionName, options = {}, watchdogMs = 60000) {
   }
 }
 
+/**
+ * Runs `functionName` of the guest at `guestUrl` through the example page's `runModule`
+ * (`wasmgrind()`, the outcome shown on the page) and resolves to what `run` resolves to,
+ * from the result a user gets: `{ ok: true, ms, status, events, detached, threads,
+ * timings, rapidbinBytes, lockConsistency, forkJoinConsistency, findings, summary,
+ * metadataCounts, shown }` or `{ ok: false, ms, error, shown }`, `shown` the status line
+ * that the page shows.
+ */
+async function runExample(guestUrl, functionName, options = {}) {
+  const started = performance.now();
+  let result;
+  try {
+    result = await runModule(guestUrl, functionName, options);
+  } catch (e) {
+    const ms = performance.now() - started;
+    const error = plainError(e);
+    log(`${functionName}: error ${error.kind ?? error.name}: ${error.message}`);
+    return { ok: false, ms, error, shown: shownStatus() };
+  }
+  const ms = performance.now() - started;
+  log(`${functionName}: ok, ${result.events} events in ${ms.toFixed(0)} ms`);
+  return {
+    ok: true,
+    ms,
+    status: result.status,
+    events: result.events,
+    detached: result.detached.length,
+    threads: result.threads,
+    timings: result.timings,
+    rapidbinBytes: result.rapidbin ? result.rapidbin.byteLength : null,
+    lockConsistency: result.lockConsistency,
+    forkJoinConsistency: result.forkJoinConsistency,
+    findings: result.findings,
+    summary: result.std === null ? null : summarize(result.std, result.metadata),
+    metadataCounts: result.metadata?.counts ?? null,
+    shown: shownStatus(),
+  };
+}
+
+/** The example page's status line. */
+function shownStatus() {
+  return document.getElementById('status').textContent;
+}
+
+/** What the example page shows of a program's output. */
+function shownOutput() {
+  return document.getElementById('output').textContent;
+}
+
 /** The bytes of `parts` one after the other. */
 function concat(parts) {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
@@ -157,8 +213,8 @@ function concat(parts) {
 }
 
 /**
- * Runs `functionName` through `wasmgrind()` itself (which starts its own
- * `wgrind_worker.js`) with `onChunk`, so that the trace streams to the page while the
+ * Runs `functionName` through the example page's `runModule` (`wasmgrind()`, which starts
+ * its own `wgrind_worker.js`) with `onChunk`, so that the trace streams to the page while the
  * program runs, and resolves to what `run` resolves to, plus what the chunks showed:
  * `{ streamed, resultBytes, chunks, chunksInOrder, chunkEvents, rapidbinBytes,
  * rapidbinHeaderEvents, nativeBytes, nativeHeaderEvents }`. The chunks are assembled here
@@ -166,13 +222,11 @@ function concat(parts) {
  * like a whole trace.
  */
 async function runStreamed(guestUrl, functionName, options = {}) {
-  const { wasmgrind } = await import('../../pkg/wasmgrind.js');
-  const binary = new URL(guestUrl, location.href).href;
   const chunks = [];
   const started = performance.now();
   let result;
   try {
-    result = await wasmgrind(binary, functionName, {
+    result = await runModule(guestUrl, functionName, {
       ...options,
       onChunk: async (c) => {
         chunks.push(c);
@@ -309,16 +363,15 @@ function idleGaps(ms) {
 }
 
 /**
- * Runs a wasi program (built with std for wasm32-wasip1-threads) through `wasmgrind()`
- * from this page: `_start` with `args` (argv[1..]) and `options` (such as `env`), what it
- * writes collected from `onOutput` as well. Resolves to `{ ok: true, ms, status, abi,
- * exitCode, exitThread, stdout, stderr, output: { stdout, stderr }, forks, detached,
- * forkJoinConsistency, findings }` or `{ ok: false, ms, error, output }` (the error with
- * its `stdout`, `stderr`, `exitCode`).
+ * Runs a wasi program (built with std for wasm32-wasip1-threads) through the example
+ * page's `runModule` (`wasmgrind()`): `_start` with `args` (argv[1..]) and `options`
+ * (such as `env`), what it writes collected from `onOutput` as well. Resolves to
+ * `{ ok: true, ms, status, abi, exitCode, exitThread, stdout, stderr, output: { stdout,
+ * stderr }, shownOutput, forks, detached, forkJoinConsistency, findings }` or `{ ok: false,
+ * ms, error, output, shownOutput }` (the error with its `stdout`, `stderr`, `exitCode`);
+ * `shownOutput` is what the page shows of the output.
  */
 async function runWasi(guestUrl, args, options = {}) {
-  const { wasmgrind } = await import('../../pkg/wasmgrind.js');
-  const binary = new URL(guestUrl, location.href).href;
   const output = { stdout: '', stderr: '' };
   const onOutput = (stream, text) => {
     output[stream] += text;
@@ -326,10 +379,10 @@ async function runWasi(guestUrl, args, options = {}) {
   const started = performance.now();
   let result;
   try {
-    result = await wasmgrind(binary, undefined, { ...options, args, onOutput });
+    result = await runModule(guestUrl, undefined, { ...options, args, onOutput });
   } catch (e) {
     log(`wasi ${args.join(' ')}: error ${e.kind}: ${e.message}`);
-    return { ok: false, ms: performance.now() - started, error: plainError(e), output };
+    return { ok: false, ms: performance.now() - started, error: plainError(e), output, shownOutput: shownOutput() };
   }
   const ms = performance.now() - started;
   log(`wasi ${args.join(' ')}: exit code ${result.exitCode} in ${ms.toFixed(0)} ms`);
@@ -343,6 +396,7 @@ async function runWasi(guestUrl, args, options = {}) {
     stdout: result.stdout,
     stderr: result.stderr,
     output,
+    shownOutput: shownOutput(),
     forks: result.threads.forks,
     detached: result.detached.length,
     forkJoinConsistency: result.forkJoinConsistency,
@@ -350,5 +404,5 @@ async function runWasi(guestUrl, args, options = {}) {
   };
 }
 
-globalThis.wgTest = { preflight, run, runStreamed, runWasi, smoothness };
+globalThis.wgTest = { preflight, run, runExample, runStreamed, runWasi, smoothness };
 globalThis.wgTestReady = true;
