@@ -297,7 +297,7 @@ fn chunk_object(chunk: &Chunk) -> Object {
         "rapidbin",
         &Uint8Array::from(&chunk.rapid_bin[..]).into(),
     );
-    set(&obj, "std", &Uint8Array::from(chunk.std.as_bytes()).into());
+    set(&obj, "std", &Uint8Array::from(&chunk.std[..]).into());
     set(&obj, "native", &Uint8Array::from(&chunk.native[..]).into());
     set(&obj, "timeline", &chunk.timeline.as_str().into());
     obj

@@ -1509,7 +1509,7 @@ mod tests {
         assert_eq!(f.events, 2);
         let chunk = f.chunk.expect("the undrained events are the last chunk");
         assert_eq!(chunk.index, 0);
-        assert_eq!(chunk.std, "T0|fork(T1)|0\nT0|join(T1)|0\n");
+        assert_eq!(chunk.std, b"T0|fork(T1)|0\nT0|join(T1)|0\n");
         assert_eq!(chunk.rapid_bin.len(), 18 + 2 * 8);
         assert_eq!(chunk.rapid_bin[..18], [0; 18], "a placeholder header");
         assert_eq!(f.rapid_bin_header[10..], 2i64.to_be_bytes());

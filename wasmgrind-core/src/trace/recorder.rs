@@ -124,22 +124,30 @@ impl Chunks {
         self.len += 1;
     }
 
-    /// Moves the entries numbered below `end` to `out`. They are the oldest ones.
-    fn take_below(&mut self, end: u64, out: &mut Vec<Entry>) {
+    /// Moves the events numbered in `[start, end)` to their places in `out`, which holds
+    /// the events numbered from `start` (every entry below `start` was taken before). They
+    /// are the oldest ones; returns how many there were.
+    fn place_below(&mut self, start: u64, end: u64, out: &mut [Event]) -> usize {
+        let mut placed = 0;
+        let mut place = |chunk: &[Entry]| {
+            for (seq, event) in chunk {
+                out[(seq - start) as usize] = *event;
+            }
+            placed += chunk.len();
+        };
         while let Some(front) = self.chunks.front_mut() {
             // Entries of one buffer are in sequence order.
             let n = front.partition_point(|e| e.0 < end);
+            place(&front[..n]);
+            self.len -= n;
             if n == front.len() {
-                self.len -= n;
-                if let Some(chunk) = self.chunks.pop_front() {
-                    out.extend(chunk);
-                }
+                self.chunks.pop_front();
                 continue;
             }
-            out.extend(front.drain(..n));
-            self.len -= n;
+            front.drain(..n);
             break;
         }
+        placed
     }
 }
 
@@ -326,13 +334,16 @@ impl Recorder {
         // A buffer registered after this copy records only numbers taken after the
         // counter was read above, so at or beyond `end`.
         let buffers: Vec<Arc<Buffer>> = lock(&self.shared.buffers).clone();
-        let mut entries: Vec<Entry> = Vec::with_capacity((end - start) as usize);
+        // The numbers `[start, end)` were all taken, each once: every event goes straight to
+        // its place, with no merge of the buffers.
+        let mut events = vec![Event::new(0, Op::End, None); (end - start) as usize];
+        let mut placed = 0;
         for buffer in &buffers {
-            lock(&buffer.chunks).take_below(end, &mut entries);
+            placed += lock(&buffer.chunks).place_below(start, end, &mut events);
         }
         self.shared.drained.store(end, Ordering::SeqCst);
-        debug_assert_eq!(entries.len() as u64, end - start, "a drain lost events");
-        merge(entries)
+        debug_assert_eq!(placed as u64, end - start, "a drain lost events");
+        events
     }
 
     /// A copy of the events recorded and not drained yet, in order, while threads may go
