@@ -31,22 +31,6 @@ export const ERRNO = Object.freeze({
   NOSYS: 52,
 });
 
-/** The WASI preview1 functions with an implementation here (all others fail). */
-export const IMPLEMENTED = Object.freeze([
-  'args_get',
-  'args_sizes_get',
-  'environ_get',
-  'environ_sizes_get',
-  'clock_res_get',
-  'clock_time_get',
-  'fd_fdstat_get',
-  'fd_write',
-  'poll_oneoff',
-  'proc_exit',
-  'random_get',
-  'sched_yield',
-]);
-
 // --- the output channel --------------------------------------------------------------------
 
 /** Header cells (Int32) of the output channel. */
