@@ -74,3 +74,47 @@ export function findingProblems(report, s) {
   if (problems.length > 0) problems.push(`reported:\n${listing}`);
   return problems;
 }
+
+/**
+ * What is wrong with the outcome `r` of wasi scenario `s` of the manifest's `wasi_guests`
+ * (run as `_start` with the scenario's name as argv[1]); empty when it is what the
+ * manifest says. `r` is `{ ok: true, exitCode, stdout, stderr, forks, forkJoinConsistency,
+ * findings }` for a program that ended, or `{ ok: false, error }` with the error's `kind`,
+ * `message`, `stdout`, `stderr` and `findings` (the shape of the browser driver's
+ * `runWasi`; the Node tests shape their results so).
+ */
+export function wasiOutcomeProblems(s, r) {
+  const wrong = [];
+  const err = r.error ?? {};
+  const out = r.ok ? r : { stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
+  if (s.stdout !== null && out.stdout !== s.stdout) {
+    wrong.push(`stdout ${JSON.stringify(out.stdout)}, expected ${JSON.stringify(s.stdout)}`);
+  }
+  if (s.stderr_contains !== null && !String(out.stderr).includes(s.stderr_contains)) {
+    wrong.push(`stderr lacks ${JSON.stringify(s.stderr_contains)}: ${JSON.stringify(out.stderr)}`);
+  }
+  switch (s.outcome) {
+    case 'ok':
+    case 'exit':
+      if (!r.ok) return [...wrong, `expected the program to end, got ${err.kind ?? err.name}: ${err.message}`];
+      if (r.exitCode !== s.exit_code) wrong.push(`exit code ${r.exitCode}, expected ${s.exit_code}`);
+      if (r.forkJoinConsistency) wrong.push(`fork/join consistency: ${r.forkJoinConsistency}`);
+      if (s.forks !== null && r.forks !== s.forks) wrong.push(`${r.forks} threads spawned, expected ${s.forks}`);
+      break;
+    case 'trap':
+    case 'panic':
+      if (r.ok) return [...wrong, `expected a ${s.outcome}, the program ended with ${r.exitCode}`];
+      if (err.kind !== 'Trap') wrong.push(`expected a Trap (a panic aborts on this target), got ${err.kind}: ${err.message}`);
+      break;
+    case 'deadlock':
+      if (r.ok) return [...wrong, 'expected a deadlock, the program ended'];
+      if (err.kind !== 'DeadlockError') wrong.push(`expected a DeadlockError, got ${err.kind}: ${err.message}`);
+      break;
+    default:
+      return [`unknown outcome ${s.outcome} in the manifest`];
+  }
+  const findings = r.ok ? r.findings : err.findings;
+  if (findings) wrong.push(...findingProblems(findings, s));
+  else wrong.push('the run has no findings to compare');
+  return wrong;
+}

@@ -49,7 +49,7 @@
 
 import { assertPreflight, checkBuildOutputs, loadManifest, openTestPage, wasiGuestPath } from './browser.mjs';
 import { checkOk } from './trace_checks.mjs';
-import { findingProblems } from '../findings.mjs';
+import { findingProblems, wasiOutcomeProblems } from '../findings.mjs';
 import { SOAK_ONLY } from '../soak_only.mjs';
 
 /** The scenarios that must run in Chromium; they run first. */
@@ -171,47 +171,6 @@ const WASI_RUNS = {
     },
   },
 };
-
-/**
- * What is wrong with the outcome `r` of wasi scenario `s` of the manifest's `wasi_guests`
- * (run as `_start` with the scenario's name as argv[1]); empty when it is what the
- * manifest says.
- */
-function judgeWasi(s, r) {
-  const wrong = [];
-  const err = r.error ?? {};
-  const out = r.ok ? r : { stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
-  if (s.stdout !== null && out.stdout !== s.stdout) {
-    wrong.push(`stdout ${JSON.stringify(out.stdout)}, expected ${JSON.stringify(s.stdout)}`);
-  }
-  if (s.stderr_contains !== null && !String(out.stderr).includes(s.stderr_contains)) {
-    wrong.push(`stderr lacks ${JSON.stringify(s.stderr_contains)}: ${JSON.stringify(out.stderr)}`);
-  }
-  switch (s.outcome) {
-    case 'ok':
-    case 'exit':
-      if (!r.ok) return [...wrong, `expected the program to end, got ${err.kind ?? err.name}: ${err.message}`];
-      if (r.exitCode !== s.exit_code) wrong.push(`exit code ${r.exitCode}, expected ${s.exit_code}`);
-      if (r.forkJoinConsistency) wrong.push(`fork/join consistency: ${r.forkJoinConsistency}`);
-      if (s.forks !== null && r.forks !== s.forks) wrong.push(`${r.forks} threads spawned, expected ${s.forks}`);
-      break;
-    case 'trap':
-    case 'panic':
-      if (r.ok) return [...wrong, `expected a ${s.outcome}, the program ended with ${r.exitCode}`];
-      if (err.kind !== 'Trap') wrong.push(`expected a Trap (a panic aborts on this target), got ${err.kind}: ${err.message}`);
-      break;
-    case 'deadlock':
-      if (r.ok) return [...wrong, 'expected a deadlock, the program ended'];
-      if (err.kind !== 'DeadlockError') wrong.push(`expected a DeadlockError, got ${err.kind}: ${err.message}`);
-      break;
-    default:
-      return [`unknown outcome ${s.outcome} in the manifest`];
-  }
-  const findings = r.ok ? r.findings : err.findings;
-  if (findings) wrong.push(...findingProblems(findings, s));
-  else wrong.push('the run has no findings to compare');
-  return wrong;
-}
 
 /** Scenarios that also run streamed (`onChunk`), and the chunk size they use. */
 const STREAMED = ['mutex_counter', 'unsynchronized_counter'];
@@ -543,7 +502,7 @@ async function main() {
           r = { ok: false, ms: 0, error: { name: 'DriverError', message: e.message } };
         }
         if (stopped) break;
-        const wrong = judgeWasi(s, r);
+        const wrong = wasiOutcomeProblems(s, r);
         const time = `${r.ms.toFixed(0)} ms`;
         if (wrong.length === 0) {
           passed++;
