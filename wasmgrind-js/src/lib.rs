@@ -465,19 +465,19 @@ pub fn trace_finish(live_deadlock_json: Option<String>) -> JsResult<Object> {
     set(
         &obj,
         "rapidbinHeader",
-        &Uint8Array::from(&finished.rapid_bin_header[..]).into(),
+        &Uint8Array::from(&finished.totals.rapid_bin_header[..]).into(),
     );
     set(
         &obj,
         "nativeHeader",
-        &Uint8Array::from(&finished.native_header[..]).into(),
+        &Uint8Array::from(&finished.totals.native_header[..]).into(),
     );
     set(&obj, "timelineEnd", &finished.timeline_end.as_str().into());
     let t0 = session::now_ms();
-    set(&obj, "metadata", &finished.metadata.to_json().into());
+    set(&obj, "metadata", &finished.totals.metadata.to_json().into());
     // Milliseconds of each step over all chunks (the copies of the chunks out of the
     // utility module are not included).
-    let t = finished.timings;
+    let t = finished.totals.timings;
     let timings = Object::new();
     set(&timings, "collectMs", &t.collect_ms.into());
     set(&timings, "analysisMs", &t.analysis_ms.into());
@@ -491,18 +491,26 @@ pub fn trace_finish(live_deadlock_json: Option<String>) -> JsResult<Object> {
         &(t.metadata_ms + session::now_ms() - t0).into(),
     );
     set(&obj, "timings", &timings.into());
-    set(&obj, "events", &(finished.events as f64).into());
-    set(&obj, "acquisitions", &(finished.acquisitions as f64).into());
-    set(&obj, "chunks", &(finished.chunks as f64).into());
-    set(&obj, "bytes", &(finished.bytes as f64).into());
+    set(&obj, "events", &(finished.totals.events as f64).into());
+    set(
+        &obj,
+        "acquisitions",
+        &(finished.totals.acquisitions as f64).into(),
+    );
+    set(&obj, "chunks", &(finished.totals.chunks as f64).into());
+    set(&obj, "bytes", &(finished.totals.bytes as f64).into());
     set(&obj, "findings", &finished.report.json().into());
     set(&obj, "report", &finished.report.text().into());
     let opt = |s: Option<String>| s.map_or(JsValue::NULL, |s| s.into());
-    set(&obj, "lockConsistency", &opt(finished.lock_consistency));
+    set(
+        &obj,
+        "lockConsistency",
+        &opt(finished.totals.lock_consistency),
+    );
     set(
         &obj,
         "forkJoinConsistency",
-        &opt(finished.fork_join_consistency),
+        &opt(finished.totals.fork_join_consistency),
     );
     Ok(obj)
 }

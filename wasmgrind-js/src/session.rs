@@ -44,12 +44,10 @@ use wasmgrind_core::analysis::report::{report, Report};
 use wasmgrind_core::analysis::symbolize::Symbolizer;
 use wasmgrind_core::analysis::{Analyzer, Findings, LiveDeadlock};
 use wasmgrind_core::location::{Location, LocationId};
-use wasmgrind_core::trace::{
-    native, rapid_bin, Event, ExportOptions, Metadata, Op, Recorder, ThreadRecorder,
-};
+use wasmgrind_core::trace::{native, Event, ExportOptions, Op, Recorder, ThreadRecorder};
 
 use crate::error::{Failure, LimitError, SessionError};
-use crate::stream::{BytesReached, Chunk, Stream, Timings};
+use crate::stream::{BytesReached, Chunk, Stream, Totals};
 
 /// The largest thread limit a session accepts.
 pub const MAX_THREAD_LIMIT: u32 = 1 << 20;
@@ -273,29 +271,10 @@ pub struct Finished {
     pub chunk: Option<Chunk>,
     /// The end of the timeline, after the last chunk's part; empty without a timeline.
     pub timeline_end: String,
-    /// The RapidBin header with the final counts, to be written over chunk 0's
-    /// placeholder.
-    pub rapid_bin_header: [u8; rapid_bin::HEADER_LEN],
-    /// The native header with the final count, to be written over chunk 0's placeholder.
-    pub native_header: [u8; native::HEADER_LEN],
-    /// What every dense id stands for.
-    pub metadata: Metadata,
-    /// Number of recorded events (before atomics are expanded into pseudo-lock brackets).
-    pub events: u64,
-    /// Exported `acq` events.
-    pub acquisitions: u64,
-    /// Chunks of the trace, the last one included.
-    pub chunks: u64,
-    /// Bytes of the three formats together.
-    pub bytes: u64,
-    /// Why the trace is not lock-consistent, if it is not (a Wasmgrind bug).
-    pub lock_consistency: Option<String>,
-    /// Why the forks and joins are not consistent, if they are not (a Wasmgrind bug).
-    pub fork_join_consistency: Option<String>,
+    /// The headers, metadata, counts, verdicts and timings of the whole trace.
+    pub totals: Totals,
     /// What the detectors found, resolved to functions and source lines.
     pub report: Report,
-    /// How long the work on the trace took, all chunks together.
-    pub timings: Timings,
 }
 
 /// A clock in milliseconds for the [`Timings`] of a trace: `performance.now()` on
@@ -677,8 +656,8 @@ impl Session {
             }
         }
         let report = report(&findings, &self.locations, symbolizer.as_ref());
-        let mut timings = summary.timings;
-        timings.analysis_ms += now_ms() - t0;
+        let mut totals = summary.totals;
+        totals.timings.analysis_ms += now_ms() - t0;
         // The timeline ends with the findings as reported.
         let mut timeline_end = String::new();
         if let Some(t) = summary.timeline {
@@ -686,17 +665,8 @@ impl Session {
         }
         Ok(Finished {
             chunk,
-            rapid_bin_header: summary.rapid_bin_header,
-            native_header: summary.native_header,
-            metadata: summary.metadata,
-            events: summary.events,
-            acquisitions: summary.acquisitions,
-            chunks: summary.chunks,
-            bytes: summary.bytes,
-            lock_consistency: summary.lock_consistency,
-            fork_join_consistency: summary.fork_join_consistency,
-            timings,
             timeline_end,
+            totals,
             report,
         })
     }
@@ -1506,17 +1476,17 @@ mod tests {
         t0.fork(1, None);
         t0.join(1, None);
         let f = s.finish(None).unwrap();
-        assert_eq!(f.events, 2);
+        assert_eq!(f.totals.events, 2);
         let chunk = f.chunk.expect("the undrained events are the last chunk");
         assert_eq!(chunk.index, 0);
         assert_eq!(chunk.std, b"T0|fork(T1)|0\nT0|join(T1)|0\n");
         assert_eq!(chunk.rapid_bin.len(), 18 + 2 * 8);
         assert_eq!(chunk.rapid_bin[..18], [0; 18], "a placeholder header");
-        assert_eq!(f.rapid_bin_header[10..], 2i64.to_be_bytes());
+        assert_eq!(f.totals.rapid_bin_header[10..], 2i64.to_be_bytes());
         assert_eq!(chunk.native.len(), 24 + 2 * 20);
-        assert_eq!(f.native_header, native::header(Some(2)));
-        assert_eq!(f.chunks, 1);
-        assert!(f.lock_consistency.is_none());
+        assert_eq!(f.totals.native_header, native::header(Some(2)));
+        assert_eq!(f.totals.chunks, 1);
+        assert!(f.totals.lock_consistency.is_none());
         assert_eq!(
             s.finish(None).unwrap_err().variant,
             "Finished",
@@ -1543,10 +1513,10 @@ mod tests {
         let f = s.finish(None).unwrap();
         let last = f.chunk.unwrap();
         assert_eq!((last.index, last.events), (2, 1));
-        assert_eq!(f.events, 4);
-        assert_eq!(f.chunks, 3);
+        assert_eq!(f.totals.events, 4);
+        assert_eq!(f.totals.chunks, 3);
         let mut native_bytes = [first.native, second.native, last.native].concat();
-        native_bytes[..24].copy_from_slice(&f.native_header);
+        native_bytes[..24].copy_from_slice(&f.totals.native_header);
         assert_eq!(native::decode(&native_bytes).unwrap().len(), 4);
         assert_eq!(f.report.races.len(), 1, "the race spans two chunks");
     }
@@ -1575,7 +1545,10 @@ mod tests {
         assert_eq!(limit, LimitError::MaxEvents { events: 3 });
         assert!(limit.to_string().contains("--max-events (maxEvents)"));
         let f = s.finish(None).unwrap();
-        assert_eq!(f.events, 3, "the trace up to the limit stays readable");
+        assert_eq!(
+            f.totals.events, 3,
+            "the trace up to the limit stays readable"
+        );
 
         let s: &'static Session = Box::leak(Box::new(
             Session::new(
@@ -1611,7 +1584,7 @@ mod tests {
             None,
             "later events are dropped"
         );
-        assert_eq!(s.finish(None).unwrap().events, 11);
+        assert_eq!(s.finish(None).unwrap().totals.events, 11);
     }
 
     /// A recording thread waits while too many events wait for the manager, and goes on
@@ -1675,10 +1648,14 @@ mod tests {
         t1.finish_lock(0x10, 0);
         let f = s.finish(None).unwrap();
         let fork_join = f
+            .totals
             .fork_join_consistency
             .expect("fork/join inconsistency reported");
         assert!(fork_join.contains("thread 1"), "{fork_join}");
-        let lock = f.lock_consistency.expect("lock inconsistency reported");
+        let lock = f
+            .totals
+            .lock_consistency
+            .expect("lock inconsistency reported");
         assert!(lock.contains("0x10") || lock.contains("16"), "{lock}");
     }
 
@@ -1923,12 +1900,12 @@ mod tests {
         atomic(&t, L, abi::VALUE_XCHG, 1, 0, 2);
         let f = s.finish(None).unwrap();
         assert_eq!(
-            f.events,
+            f.totals.events,
             2 + 1 + 2 + 4,
             "2 acquires, 2 releases, 5 accesses"
         );
-        assert_eq!(f.acquisitions, 2);
-        assert_eq!(f.lock_consistency, None);
+        assert_eq!(f.totals.acquisitions, 2);
+        assert_eq!(f.totals.lock_consistency, None);
     }
 
     #[test]
@@ -2077,8 +2054,8 @@ mod tests {
             "a forgotten word takes no exchange"
         );
         let f = s.finish(None).unwrap();
-        assert_eq!(f.acquisitions, 3);
-        assert_eq!(f.lock_consistency, None);
+        assert_eq!(f.totals.acquisitions, 3);
+        assert_eq!(f.totals.lock_consistency, None);
     }
 
     #[test]
@@ -2130,8 +2107,8 @@ mod tests {
         t.finish_lock(L, 0);
         t.start_unlock(L, 2);
         let f = s.finish(None).unwrap();
-        assert_eq!(f.acquisitions, 1);
-        assert_eq!(f.lock_consistency, None);
+        assert_eq!(f.totals.acquisitions, 1);
+        assert_eq!(f.totals.lock_consistency, None);
     }
 
     #[test]
@@ -2180,7 +2157,7 @@ mod tests {
             ],
         };
         let f = s.finish(Some(live)).unwrap();
-        assert_eq!(f.lock_consistency, None);
+        assert_eq!(f.totals.lock_consistency, None);
         let d = f.report.deadlock.expect("the live deadlock is reported");
         assert_eq!(d.threads.len(), 2);
         assert_eq!(

@@ -67,31 +67,41 @@ impl Chunk {
     }
 }
 
-/// What a finished stream knows about the whole trace.
+/// What is known of a whole trace once it ends: the final headers, the metadata, the
+/// counts, the consistency checks' verdicts and the time its chunks took. A [`Summary`]
+/// has it, and so has the end of a session (`session::Finished`).
 #[derive(Debug, Clone)]
-pub struct Summary {
+pub struct Totals {
     /// The RapidBin header with the final counts, to be written over chunk 0's placeholder.
     pub rapid_bin_header: [u8; rapid_bin::HEADER_LEN],
     /// The native header with the final count, to be written over chunk 0's placeholder.
     pub native_header: [u8; native::HEADER_LEN],
     /// What every dense id stands for.
     pub metadata: Metadata,
-    /// Recorded events in the trace.
+    /// Recorded events in the trace (before atomics are expanded into pseudo-lock
+    /// brackets).
     pub events: u64,
     /// Exported `acq` events (real locks and, with `atomicsAsLocks`, pseudo-locks).
     pub acquisitions: u64,
-    /// Chunks produced.
+    /// Chunks produced, the last one included.
     pub chunks: u64,
     /// Bytes of the three formats together.
     pub bytes: u64,
-    /// What the detectors found (with the live deadlock, if the run ended in one).
-    pub findings: Findings,
     /// Why the trace is not lock-consistent, if it is not (a Wasmgrind bug).
     pub lock_consistency: Option<String>,
     /// Why the forks and joins are not consistent, if they are not (a Wasmgrind bug).
     pub fork_join_consistency: Option<String>,
     /// How long the work on the trace took, all chunks together.
     pub timings: Timings,
+}
+
+/// What a finished stream knows about the whole trace.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The headers, metadata, counts, verdicts and timings of the trace.
+    pub totals: Totals,
+    /// What the detectors found (with the live deadlock, if the run ended in one).
+    pub findings: Findings,
     /// The timeline's writer, to end the document with the final findings
     /// ([`TimelineWriter::finish`]), when the stream writes a timeline.
     pub timeline: Option<TimelineWriter>,
@@ -290,17 +300,19 @@ impl Stream {
             d
         });
         Ok(Summary {
-            rapid_bin_header,
-            native_header: native::header(Some(self.events)),
-            metadata: self.exporter.into_metadata(),
-            events: self.events,
-            acquisitions: self.acquisitions,
-            chunks: self.chunks,
-            bytes: self.bytes,
+            totals: Totals {
+                rapid_bin_header,
+                native_header: native::header(Some(self.events)),
+                metadata: self.exporter.into_metadata(),
+                events: self.events,
+                acquisitions: self.acquisitions,
+                chunks: self.chunks,
+                bytes: self.bytes,
+                lock_consistency: self.locks.result().err().map(|e| e.to_string()),
+                fork_join_consistency: self.forks.result().err().map(|e| e.to_string()),
+                timings,
+            },
             findings,
-            lock_consistency: self.locks.result().err().map(|e| e.to_string()),
-            fork_join_consistency: self.forks.result().err().map(|e| e.to_string()),
-            timings,
             timeline: self.timeline,
         })
     }
@@ -364,20 +376,22 @@ mod tests {
             }
             assert_eq!(stream.consume(&[]).unwrap(), None);
             let s = stream.finish(None).unwrap();
-            bin[..rapid_bin::HEADER_LEN].copy_from_slice(&s.rapid_bin_header);
-            wg[..native::HEADER_LEN].copy_from_slice(&s.native_header);
+            bin[..rapid_bin::HEADER_LEN].copy_from_slice(&s.totals.rapid_bin_header);
+            wg[..native::HEADER_LEN].copy_from_slice(&s.totals.native_header);
             assert_eq!(bin, whole.rapid_bin().unwrap());
             assert_eq!(std, whole.std_text().as_bytes());
             assert_eq!(wg, native::encode(&t));
-            assert_eq!(s.metadata, whole.metadata);
+            assert_eq!(s.totals.metadata, whole.metadata);
             assert_eq!(s.findings, analyze(&t));
-            assert_eq!(s.events, t.len() as u64);
+            assert_eq!(s.totals.events, t.len() as u64);
             assert_eq!(
-                s.acquisitions,
+                s.totals.acquisitions,
                 whole.std_text().matches("|acq(").count() as u64
             );
-            assert_eq!(s.bytes, (bin.len() + std.len() + wg.len()) as u64);
-            assert!(s.lock_consistency.is_none() && s.fork_join_consistency.is_none());
+            assert_eq!(s.totals.bytes, (bin.len() + std.len() + wg.len()) as u64);
+            assert!(
+                s.totals.lock_consistency.is_none() && s.totals.fork_join_consistency.is_none()
+            );
         }
     }
 
@@ -441,6 +455,6 @@ mod tests {
         assert_eq!(reached.bytes, first.bytes() + second.bytes());
         assert_eq!(reached.limit, 1000);
         assert_eq!(stream.consume(&t[100..]).unwrap(), None);
-        assert_eq!(stream.finish(None).unwrap().events, 100);
+        assert_eq!(stream.finish(None).unwrap().totals.events, 100);
     }
 }
