@@ -56,9 +56,10 @@ fn run() -> Result<(), String> {
         return Err("run it with --release: debug-build figures mean nothing".into());
     }
 
-    println!("| module | size (KB) | transform (MB/s) | instrument (MB/s) | floor (MB/s) | transform / floor | output / input | locations |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| module | size (KB) | transform (MB/s) | instrument (MB/s) | floor (MB/s) | transform / floor | instrument / floor | output / input | locations |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let (mut total_bytes, mut total_transform, mut total_floor) = (0usize, 0f64, 0f64);
+    let mut total_instrument = 0f64;
     let mut notes = Vec::new();
     let patch_config = PatchConfig {
         validate: false,
@@ -98,27 +99,31 @@ fn run() -> Result<(), String> {
         let mb = wasm.len() as f64 / 1e6;
         let ratio = floor.as_secs_f64() / transform.as_secs_f64();
         println!(
-            "| {name}{} | {:.0} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {} |",
+            "| {name}{} | {:.0} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {} |",
             if patchable { "" } else { " (*)" },
             wasm.len() as f64 / 1e3,
             mb / transform.as_secs_f64(),
             mb / instrument_only.as_secs_f64(),
             mb / floor.as_secs_f64(),
             ratio,
+            floor.as_secs_f64() / instrument_only.as_secs_f64(),
             once.wasm.len() as f64 / wasm.len() as f64,
             once.locations.len(),
         );
         total_bytes += wasm.len();
         total_transform += transform.as_secs_f64();
+        total_instrument += instrument_only.as_secs_f64();
         total_floor += floor.as_secs_f64();
     }
     let mb = total_bytes as f64 / 1e6;
     println!(
-        "| **all** | {:.0} | {:.1} | | {:.1} | **{:.2}** | | |",
+        "| **all** | {:.0} | {:.1} | {:.1} | {:.1} | **{:.2}** | **{:.2}** | | |",
         total_bytes as f64 / 1e3,
         mb / total_transform,
+        mb / total_instrument,
         mb / total_floor,
         total_floor / total_transform,
+        total_floor / total_instrument,
     );
     for n in notes {
         println!("\n(*) {n}");
