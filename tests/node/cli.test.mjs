@@ -186,3 +186,43 @@ test('analyze of a directory without a trace exits 1 naming the file', async () 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// --report-only (the API's `exportTrace: false`): the detectors see every event, but no
+// trace is made, so DIR holds the reports (and the timeline) and nothing else.
+test('--report-only finds what a full run finds and writes only the reports', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wasmgrind-cli-'));
+  const full = mkdtempSync(join(tmpdir(), 'wasmgrind-cli-'));
+  try {
+    for (const scenario of ['unsynchronized_counter', 'lock_order_inversion']) {
+      const a = await runNode([cliPath, 'run', guestPath(m.guests.locks.file), scenario, '--out', full]);
+      const b = await runNode([cliPath, 'run', guestPath(m.guests.locks.file), scenario, '--out', dir, '--report-only', '--timeline', join(dir, 'timeline.json')]);
+      assert.equal(b.code, 66, b.stderr);
+      assert.equal(b.code, a.code);
+      // The same findings, reported the same way.
+      assert.deepEqual(
+        JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')).counts,
+        JSON.parse(readFileSync(join(full, 'report.json'), 'utf8')).counts,
+        scenario,
+      );
+      // (Which thread comes first may differ between two runs; where each finding is does not.)
+      const summaries = (d) => readFileSync(join(d, 'report.txt'), 'utf8').match(/^SUMMARY: .*$/gm).sort();
+      assert.deepEqual(summaries(dir), summaries(full), scenario);
+      assert.equal(b.stdout.match(/found: .*/)[0], a.stdout.match(/found: .*/)[0]);
+      assert.match(b.stdout, /--report-only: no trace files/);
+      assert.deepEqual(readdirSync(dir).sort(), ['report.json', 'report.txt', 'timeline.json']);
+      assert.ok(Array.isArray(JSON.parse(readFileSync(join(dir, 'timeline.json'), 'utf8')).traceEvents));
+      rmSync(join(dir, 'timeline.json'));
+    }
+    // There is no trace to analyze again, and no trace bytes to limit.
+    const again = await runNode([cliPath, 'analyze', dir]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /trace\.wgtrace/);
+    const limited = await runNode([cliPath, 'run', guestPath(m.guests.locks.file), 'unsynchronized_counter', '--report-only', '--max-trace-bytes', '100']);
+    assert.equal(limited.code, 2);
+    assert.equal(limited.stderr.trim().split('\n').length, 1, limited.stderr);
+    assert.match(limited.stderr, /--max-trace-bytes/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(full, { recursive: true, force: true });
+  }
+});

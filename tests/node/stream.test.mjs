@@ -219,3 +219,30 @@ test('maxEvents through the API: a LimitError with the events reached and the tr
   const events = parseStd(err.trace.std);
   checkRapidBin(err.trace.rapidbin, events, err.trace.metadata);
 });
+
+// `exportTrace: false`: only the detectors (and the timeline) see the events.
+test('exportTrace false gives the findings of a full run and no trace', async () => {
+  const file = guestPath(locks.file);
+  for (const scenario of ['unsynchronized_counter', 'lock_order_inversion', 'mutex_counter']) {
+    const full = await wasmgrind(file, scenario, {});
+    const bare = await wasmgrind(file, scenario, { exportTrace: false, timeline: true });
+    // Threads interleave differently from run to run: the same findings of the manifest,
+    // the same number of each kind.
+    assert.deepEqual(bare.findings.counts, full.findings.counts, scenario);
+    checkFindings(full.findings, m.guests.locks.scenarios[scenario], scenario);
+    assert.ok(bare.events > 0);
+    for (const k of ['rapidbin', 'std', 'stdBytes', 'native', 'metadata', 'metadataBytes', 'rapidbinHeader', 'nativeHeader']) {
+      assert.equal(bare[k], null, `${scenario}: ${k}`);
+    }
+    assert.equal(bare.traceBytes, 0);
+    assert.ok(JSON.parse(bare.timeline).traceEvents.length > 0, 'the timeline still comes');
+    checkFindings(bare.findings, m.guests.locks.scenarios[scenario], scenario);
+  }
+  // Options about the trace's bytes make no sense without it: both are named at once.
+  const err = await wasmgrind(file, 'mutex_counter', { exportTrace: false, onChunk: () => {}, maxTraceBytes: 1000 }).then(
+    () => assert.fail('the run must be refused'),
+    (e) => e,
+  );
+  assert.equal(err.kind, 'UsageError');
+  assert.match(err.message, /onChunk.*exportTrace.*maxTraceBytes.*exportTrace/);
+});

@@ -248,7 +248,9 @@ fn limit(value: f64) -> Option<u64> {
 /// table from [`instrument`]; `original` and `patched` are the module before and after
 /// [`patch`], for `file:line` in the reports; `recognize_locks` turns lock words among the
 /// atomics into lock events ([`Config::recognize_locks`]; the module must have been
-/// instrumented with `atomic_values`). Recording threads wait while more than
+/// instrumented with `atomic_values`); `timeline` writes a timeline too, and
+/// `export_trace` false (`exportTrace`) leaves the trace's formats out, for the findings
+/// alone ([`Config::export_trace`]). Recording threads wait while more than
 /// [`Config::DEFAULT_MAX_PENDING`] events wait for [`trace_drain`].
 #[wasm_bindgen(js_name = traceStart)]
 #[allow(clippy::too_many_arguments)]
@@ -263,6 +265,7 @@ pub fn trace_start(
     patched: Vec<u8>,
     recognize_locks: Option<bool>,
     timeline: Option<bool>,
+    export_trace: Option<bool>,
 ) -> JsResult<()> {
     let locations: Vec<Location> = serde_json::from_str(locations_json)
         .map_err(|e| fail("SessionError", SessionError::BadLocations(e.to_string())))?;
@@ -277,6 +280,7 @@ pub fn trace_start(
         },
         recognize_locks: recognize_locks.unwrap_or(false),
         timeline: timeline.unwrap_or(false),
+        export_trace: export_trace.unwrap_or(true),
     };
     let session = Session::new(config, locations).map_err(|e| fail("SessionError", e))?;
     session.set_modules(original, patched);

@@ -238,6 +238,9 @@ pub struct Config {
     pub recognize_locks: bool,
     /// Write a timeline of the run (Chrome trace-event JSON) with the trace.
     pub timeline: bool,
+    /// Export the trace (`exportTrace`, the default): RapidBin, STD, the native format and
+    /// the metadata. Without it only the detectors (and the timeline) see the events.
+    pub export_trace: bool,
 }
 
 impl Config {
@@ -256,6 +259,7 @@ impl Config {
             export: ExportOptions::default(),
             recognize_locks: false,
             timeline: false,
+            export_trace: true,
         }
     }
 }
@@ -387,7 +391,11 @@ impl Session {
         Ok(Session {
             recorder,
             stream: Mutex::new(Some({
-                let stream = Stream::new(locations.clone(), config.export, config.max_trace_bytes);
+                let mut stream =
+                    Stream::new(locations.clone(), config.export, config.max_trace_bytes);
+                if !config.export_trace {
+                    stream = stream.without_export();
+                }
                 if config.timeline {
                     stream.with_timeline(locations.clone())
                 } else {

@@ -81,7 +81,8 @@ pub struct Totals {
     /// Recorded events in the trace (before atomics are expanded into pseudo-lock
     /// brackets).
     pub events: u64,
-    /// Exported `acq` events (real locks and, with `atomicsAsLocks`, pseudo-locks).
+    /// Exported `acq` events (real locks and, with `atomicsAsLocks`, pseudo-locks); without
+    /// the export ([`Stream::without_export`]), the `Acquire` events.
     pub acquisitions: u64,
     /// Chunks produced, the last one included.
     pub chunks: u64,
@@ -161,6 +162,9 @@ pub struct Stream {
     pub timings: Timings,
     /// The timeline writer, when the run writes a timeline.
     timeline: Option<TimelineWriter>,
+    /// Whether the trace is exported (RapidBin, STD, native, metadata); see
+    /// [`Stream::without_export`].
+    export: bool,
 }
 
 impl Stream {
@@ -182,7 +186,17 @@ impl Stream {
             scratch: Vec::new(),
             timings: Timings::default(),
             timeline: None,
+            export: true,
         }
+    }
+
+    /// The same stream, without the trace (`exportTrace: false`): its chunks carry no
+    /// bytes, the summary's headers and metadata describe an empty trace, and only the
+    /// detectors, the checks and the timeline see the events. A run that only wants the
+    /// findings saves the export's work, a third or more of the work on every event.
+    pub fn without_export(mut self) -> Stream {
+        self.export = false;
+        self
     }
 
     /// The same stream, writing a timeline too (see
@@ -227,31 +241,40 @@ impl Stream {
             native: Vec::new(),
             timeline: String::new(),
         };
-        if self.chunks == 0 {
+        if self.chunks == 0 && self.export {
             chunk
                 .rapid_bin
                 .extend_from_slice(&[0; rapid_bin::HEADER_LEN]);
             chunk.native.extend_from_slice(&native::header(None));
         }
         let t0 = now_ms();
-        let mut dense = std::mem::take(&mut self.scratch);
-        dense.clear();
-        let exported = self.exporter.dense_into(events, &mut dense);
-        if let Err(e) = exported {
+        let (t1, t2, t3);
+        if self.export {
+            let mut dense = std::mem::take(&mut self.scratch);
+            dense.clear();
+            let exported = self.exporter.dense_into(events, &mut dense);
+            if let Err(e) = exported {
+                self.scratch = dense;
+                return Err(e);
+            }
+            t1 = now_ms();
+            rapid_bin::encode_events_into(&dense, &mut chunk.rapid_bin);
+            t2 = now_ms();
+            std_text::encode_bytes_into(&dense, &mut chunk.std);
+            t3 = now_ms();
+            self.acquisitions += dense
+                .iter()
+                .filter(|e| matches!(e.op, DenseOp::Acquire { .. }))
+                .count() as u64;
             self.scratch = dense;
-            return Err(e);
+            native::encode_into(&mut chunk.native, events);
+        } else {
+            (t1, t2, t3) = (t0, t0, t0);
+            self.acquisitions += events
+                .iter()
+                .filter(|e| matches!(e.op, Op::Acquire { .. }))
+                .count() as u64;
         }
-        let t1 = now_ms();
-        rapid_bin::encode_events_into(&dense, &mut chunk.rapid_bin);
-        let t2 = now_ms();
-        std_text::encode_bytes_into(&dense, &mut chunk.std);
-        let t3 = now_ms();
-        self.acquisitions += dense
-            .iter()
-            .filter(|e| matches!(e.op, DenseOp::Acquire { .. }))
-            .count() as u64;
-        self.scratch = dense;
-        native::encode_into(&mut chunk.native, events);
         if let Some(t) = self.timeline.as_mut() {
             t.events(events, &mut chunk.timeline);
         }
@@ -428,6 +451,30 @@ mod tests {
         let mut stream = Stream::new(locations(), ExportOptions::default(), None);
         assert_eq!(stream.consume(&t).unwrap().unwrap().timeline, "");
         assert!(stream.finish(None).unwrap().timeline.is_none());
+    }
+
+    /// Without the export, the findings, counts and timeline are those of the exported
+    /// stream, and no chunk carries bytes.
+    #[test]
+    fn without_export_only_the_detectors_see_the_events() {
+        let t = events();
+        let mut full = Stream::new(locations(), ExportOptions::default(), None);
+        let mut bare = Stream::new(locations(), ExportOptions::default(), None)
+            .without_export()
+            .with_timeline(locations());
+        for part in t.chunks(100) {
+            full.consume(part).unwrap().unwrap();
+            let c = bare.consume(part).unwrap().unwrap();
+            assert_eq!(c.bytes(), 0, "chunk {} carries bytes", c.index);
+            assert!(!c.timeline.is_empty(), "the timeline still comes");
+        }
+        let (full, bare) = (full.finish(None).unwrap(), bare.finish(None).unwrap());
+        assert_eq!(bare.findings, full.findings);
+        assert_eq!(bare.findings, analyze(&t));
+        assert_eq!(bare.totals.events, full.totals.events);
+        assert_eq!(bare.totals.acquisitions, full.totals.acquisitions);
+        assert_eq!(bare.totals.bytes, 0);
+        assert_eq!(bare.totals.metadata.counts.events, 0, "no dense events");
     }
 
     /// An empty trace still gets chunk 0, with the placeholder headers.
