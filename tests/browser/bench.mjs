@@ -13,7 +13,8 @@
 //    there shows that full tracing costs more than 10x). Untraced and locks-only runs alternate, so that a change of the
 //    machine's load hits both alike. Targets: locks-only <= 1.1x, full <= 3x untraced.
 //    For reference, the same three on the short stress::sort_large_array (65,536 numbers a
-//    thread, about 9 million events with full tracing), whose full tracing completes.
+//    thread, about 9 million events with full tracing), whose full tracing completes, and
+//    full tracing without the trace's formats (`exportTrace: false`, the findings only).
 // 2. Export cost per event, from the full-tracing runs of sort_large_array: the utility
 //    module's own timings of the export (`timings.export`, summed over the chunks): RapidBin
 //    = dense ids + RapidBin encoding, STD = dense ids + STD text, each divided by the number
@@ -215,19 +216,24 @@ async function slowdown(node, workload, reps, fullReps) {
     untraced.push(await node.run(file, fn, { trace: false }));
     locks.push(await node.run(file, fn, LOCKS_ONLY));
   }
+  const reportOnly = [];
   for (let i = 0; i < fullReps; i++) {
     full.push(await node.run(file, fn, { memoryTrace: true, maxEvents: FULL_MAX_EVENTS }));
+    reportOnly.push(await node.run(file, fn, { memoryTrace: true, maxEvents: FULL_MAX_EVENTS, exportTrace: false }));
   }
   const u = median(untraced.map((m) => m.runMs));
   const l = median(locks.map((m) => m.runMs));
   const f = median(full.map((m) => m.runMs));
+  const r = median(reportOnly.map((m) => m.runMs));
   return {
     workload: fn,
     untracedMs: u,
     locksOnlyMs: l,
     fullMs: f,
+    reportOnlyMs: r,
     locksOnly: l / u,
     full: f === null ? null : f / u,
+    reportOnly: r === null ? null : r / u,
     samples: { untraced: untraced.map((m) => m.runMs), locksOnly: locks.map((m) => m.runMs), full: full.map((m) => m.runMs) },
     fullRuns: full,
   };
@@ -462,6 +468,12 @@ function rows(res) {
     `<= ${TARGETS.full}x`,
     verdict(s.full, TARGETS.full, 'x'),
   ]);
+  out.push([
+    `(reference) ${s.workload}, full tracing, report only (\`exportTrace: false\`) ÷ untraced, Node.js`,
+    `${fmt(s.reportOnly, 2)}x`,
+    `<= ${TARGETS.full}x`,
+    verdict(s.reportOnly, TARGETS.full, 'x'),
+  ]);
   const e = res.exportCost;
   out.push([
     'export to RapidBin, ns/event',
@@ -619,7 +631,9 @@ ${big.samples.untraced.length} runs: untraced ${fmt(big.untracedMs, 0)} ms, lock
 ${full1s}
 For reference, \`stress::${s.workload}\` (65,536 numbers a thread; too short to compare
 reliably): untraced ${fmt(s.untracedMs, 1)} ms, locks-only ${fmt(s.locksOnlyMs, 1)} ms, full tracing
-${fmt(s.fullMs, 1)} ms for ${e ? e.events : 'n/a'} events (medians of ${s.samples.untraced.length}, ${s.samples.locksOnly.length} and ${s.samples.full.length} runs).
+${fmt(s.fullMs, 1)} ms for ${e ? e.events : 'n/a'} events, and full tracing without the trace's formats
+(\`exportTrace: false\`, the CLI's \`--report-only\`: the findings only) ${fmt(s.reportOnlyMs, 1)} ms
+(medians of ${s.samples.untraced.length}, ${s.samples.locksOnly.length}, ${s.samples.full.length} and ${s.samples.full.length} runs).
 
 **Export.** From the full-tracing runs of \`${s.workload}\` (${e ? e.events : 'n/a'} events), the
 utility module's own timings (\`timings.export\`): dense ids ${fmt(e?.denseNs, 1)} ns/event (shared
@@ -749,7 +763,7 @@ async function main() {
   delete res.shortSort.fullRuns;
   console.log(
     `  untraced ${fmt(res.shortSort.untracedMs, 1)} ms, locks-only ${fmt(res.shortSort.locksOnlyMs, 1)} ms, ` +
-      `full ${fmt(res.shortSort.fullMs, 1)} ms; export RapidBin ${fmt(res.exportCost?.rapidbinNs, 1)} ns/event, ` +
+      `full ${fmt(res.shortSort.fullMs, 1)} ms, report only ${fmt(res.shortSort.reportOnlyMs, 1)} ms; export RapidBin ${fmt(res.exportCost?.rapidbinNs, 1)} ns/event, ` +
       `STD ${fmt(res.exportCost?.stdNs, 1)} ns/event`,
   );
 
