@@ -119,6 +119,9 @@ async function child([file, fn, optionsJson]) {
       ok: false,
       wallMs: performance.now() - t0,
       error: { kind: e.kind ?? e.name, message: String(e.message).split('\n')[0] },
+      // A run that was stopped still tells how many events it recorded and analyzed.
+      events: e.trace?.events ?? null,
+      timings: e.trace?.timings ? { ...e.trace.timings } : null,
     };
   }
   // maxRSS is in KiB: the peak of the whole process, worker threads included.
@@ -556,6 +559,11 @@ function markdown(res) {
       '`onChunk` as a caller that streams the trace away would, with a timeout of ' +
       `${fmt(f.timeoutMs / 1000, 0)} s, ${FULL_1S_TIMEOUT_FACTOR} times the untraced run time): ` +
       `${f.error.kind}: ${f.error.message.replace(/\|/g, '\\|')}`;
+    if (f.events) {
+      full1s +=
+        ` By then it had recorded and analyzed ${f.events} events, ${fmt(f.events / (f.timeoutMs / 1000) / 1e6, 1)} million ` +
+        'a second, the rate of the whole pipeline (recording, the detectors and the export).';
+    }
   }
   const lat = res.latency
     .map(
