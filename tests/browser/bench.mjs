@@ -558,7 +558,7 @@ function markdown(res) {
       `Full tracing of it did not complete (one attempt, in a process of its own, its chunks dropped by ` +
       '`onChunk` as a caller that streams the trace away would, with a timeout of ' +
       `${fmt(f.timeoutMs / 1000, 0)} s, ${FULL_1S_TIMEOUT_FACTOR} times the untraced run time): ` +
-      `${f.error.kind}: ${f.error.message.replace(/\|/g, '\\|')}`;
+      `${f.error.kind}: ${f.error.message.replace(/\|/g, '\\|').replace(/:$/, '.')}`;
     if (f.events) {
       full1s +=
         ` By then it had recorded and analyzed ${f.events} events, ${fmt(f.events / (f.timeoutMs / 1000) / 1e6, 1)} million ` +
