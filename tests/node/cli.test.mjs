@@ -213,6 +213,12 @@ test('--report-only finds what a full run finds and writes only the reports', as
       assert.ok(Array.isArray(JSON.parse(readFileSync(join(dir, 'timeline.json'), 'utf8')).traceEvents));
       rmSync(join(dir, 'timeline.json'));
     }
+    // A run that fails before it starts leaves no report behind.
+    const empty = join(dir, 'empty');
+    const failed = await runNode([cliPath, 'run', guestPath(m.guests.locks.file), 'no_such_function', '--report-only', '--out', empty]);
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.deepEqual(readdirSync(empty), []);
+    rmSync(empty, { recursive: true });
     // There is no trace to analyze again, and no trace bytes to limit.
     const again = await runNode([cliPath, 'analyze', dir]);
     assert.equal(again.code, 1);

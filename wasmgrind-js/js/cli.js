@@ -333,7 +333,10 @@ class TraceFiles {
     this.handles = null;
     await Promise.all([h.bin?.close(), h.std?.close(), h.native?.close(), h.timeline?.close()]);
     if (!this.written) {
-      const files = this.reportOnly ? [] : [this.paths.bin, this.paths.std, this.paths.native];
+      // (--report-only: the empty report.txt that `open` wrote to try the directory.)
+      const files = this.reportOnly
+        ? [join(this.dir, 'report.txt')]
+        : [this.paths.bin, this.paths.std, this.paths.native];
       if (h.timeline !== null) files.push(this.timelinePath);
       await Promise.all(files.map((p) => rm(p, { force: true })));
     }
