@@ -628,8 +628,9 @@ impl Session {
         // word like std's channel contexts or an "initialized" flag) proves no lock-order
         // cycle. At the end of a run that did not deadlock the trace says so, after every
         // other event, and the deadlock predictor leaves such words out; the saved trace
-        // then gives `cli.js analyze` the same findings.
-        if self.recognize_locks && live.is_none() {
+        // then gives `cli.js analyze` the same findings. (A trace cut at `maxEvents` gets
+        // none: it holds exactly that many events.)
+        if self.recognize_locks && live.is_none() && self.recorder.rejected() == 0 {
             rest.extend(
                 self.locks
                     .disqualified_words()
