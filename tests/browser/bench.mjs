@@ -422,25 +422,9 @@ async function smoothness(chromium) {
   // The floor of a busy machine (last, so that its workers cannot slow the runs above): the
   // same loop while as many workers as the large trace's run keeps busy (its threads and
   // the manager) spin for 3 s, with no Wasmgrind code.
-  const busy = await chromium.page.evaluate(async (n) => {
-    const spin = 'const end = performance.now() + 3000; while (performance.now() < end);';
-    const src = URL.createObjectURL(new Blob([spin], { type: 'text/javascript' }));
-    const workers = Array.from({ length: n }, () => new Worker(src));
-    let last = performance.now();
-    let longest = 0;
-    let running = true;
-    const tick = () => {
-      const now = performance.now();
-      longest = Math.max(longest, now - last);
-      last = now;
-      if (running) setTimeout(tick, 0);
-    };
-    setTimeout(tick, 0);
-    await new Promise((r) => setTimeout(r, 3000));
-    running = false;
-    for (const w of workers) w.terminate();
-    return longest;
-  }, BUSY_WORKERS);
+  const busy = (
+    await chromium.page.evaluate(([ms, n]) => globalThis.wgTest.idleGaps(ms, n), [3000, BUSY_WORKERS])
+  ).longestGapMs;
   out.push({
     what: `${BUSY_WORKERS} workers spinning for 3 s (no run; the floor of a busy machine)`,
     fn: null,

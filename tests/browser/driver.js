@@ -290,18 +290,7 @@ async function smoothness(guestUrl, functionName, options = {}, runs = 5) {
   } catch {
     observer = null;
   }
-  let running = true;
-  let last = performance.now();
-  let longest = 0;
-  let ticks = 0;
-  const tick = () => {
-    const now = performance.now();
-    longest = Math.max(longest, now - last);
-    last = now;
-    ticks++;
-    if (running) setTimeout(tick, 0);
-  };
-  setTimeout(tick, 0);
+  const meter = gapMeter();
   const started = performance.now();
   const out = [];
   let final = null;
@@ -323,14 +312,14 @@ async function smoothness(guestUrl, functionName, options = {}, runs = 5) {
       final = r;
     }
   } catch (e) {
-    running = false;
+    meter.stop();
     observer?.disconnect();
     return { ok: false, error: plainError(e) };
   }
   const ms = performance.now() - started;
   // One more tick, so that a gap at the very end is seen too.
   await new Promise((r) => setTimeout(r, 0));
-  running = false;
+  const { longest, ticks } = meter.stop();
   observer?.disconnect();
   // The first access to the text and the metadata, on this (main) thread.
   let t = performance.now();
@@ -343,23 +332,46 @@ async function smoothness(guestUrl, functionName, options = {}, runs = 5) {
   return { ok: true, longestGapMs: longest, ticks, ms, longTasks, runs: out, access };
 }
 
-/** The longest gap of a `setTimeout(0)` loop on this page for `ms` milliseconds. */
-function idleGaps(ms) {
-  return new Promise((resolve) => {
-    const started = performance.now();
-    let last = started;
-    let longest = 0;
-    let ticks = 0;
-    const tick = () => {
-      const now = performance.now();
-      longest = Math.max(longest, now - last);
-      last = now;
-      ticks++;
-      if (now - started < ms) setTimeout(tick, 0);
-      else resolve({ ok: true, longestGapMs: longest, ticks, ms: now - started, longTasks: [], runs: [] });
-    };
-    setTimeout(tick, 0);
-  });
+/**
+ * A `setTimeout(0)` loop on this page; `stop()` ends it and returns the longest gap between
+ * two of its ticks (the longest time the page could not have responded) and their number.
+ */
+function gapMeter() {
+  let last = performance.now();
+  let longest = 0;
+  let ticks = 0;
+  let running = true;
+  const tick = () => {
+    const now = performance.now();
+    longest = Math.max(longest, now - last);
+    last = now;
+    ticks++;
+    if (running) setTimeout(tick, 0);
+  };
+  setTimeout(tick, 0);
+  return {
+    stop() {
+      running = false;
+      return { longest, ticks };
+    },
+  };
+}
+
+/**
+ * The longest gap of the loop of `gapMeter` on this page for `ms` milliseconds, while
+ * `spinning` workers spin for as long (0: an idle page, the noise floor; more: the floor of
+ * a busy machine, with no Wasmgrind code running).
+ */
+async function idleGaps(ms, spinning = 0) {
+  const spin = `const end = performance.now() + ${ms}; while (performance.now() < end);`;
+  const src = spinning > 0 ? URL.createObjectURL(new Blob([spin], { type: 'text/javascript' })) : null;
+  const workers = Array.from({ length: spinning }, () => new Worker(src));
+  const meter = gapMeter();
+  const started = performance.now();
+  await new Promise((r) => setTimeout(r, ms));
+  const { longest, ticks } = meter.stop();
+  for (const w of workers) w.terminate();
+  return { ok: true, longestGapMs: longest, ticks, ms: performance.now() - started, longTasks: [], runs: [] };
 }
 
 /**
@@ -404,5 +416,5 @@ async function runWasi(guestUrl, args, options = {}) {
   };
 }
 
-globalThis.wgTest = { preflight, run, runExample, runStreamed, runWasi, smoothness };
+globalThis.wgTest = { preflight, run, runExample, runStreamed, runWasi, smoothness, idleGaps };
 globalThis.wgTestReady = true;
