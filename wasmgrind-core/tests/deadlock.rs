@@ -80,14 +80,16 @@ fn a_two_lock_cycle_is_reported_with_its_locations() {
     // T1: A at 10/11, B at 12/13. T2: B at 20/21, A at 22/23.
     t.nested(1, A, B, 10).nested(2, B, A, 20);
     t.join(0, 1).join(0, 2);
-    let found = predict_deadlocks(t.events());
-    assert_eq!(
-        found,
-        vec![PotentialDeadlock {
-            cycle: vec![edge(1, A, 11, B, 12), edge(2, B, 21, A, 22)],
-            count: 1,
-        }]
-    );
+    assert_eq!(predict_deadlocks(t.events()), a_b_cycle());
+}
+
+/// The one report of the A-B inversion of [`Trace::nested`] `(1, A, B, 10)` and
+/// `(2, B, A, 20)`.
+fn a_b_cycle() -> Vec<PotentialDeadlock> {
+    vec![PotentialDeadlock {
+        cycle: vec![edge(1, A, 11, B, 12), edge(2, B, 21, A, 22)],
+        count: 1,
+    }]
 }
 
 #[test]
@@ -447,12 +449,5 @@ fn a_word_found_to_be_no_lock_takes_its_cycles_out() {
     let both = predict_deadlocks(t.events());
     assert_eq!(both.len(), 2, "{both:?}");
     t.op(0, Op::NotALock { lock: C }, None);
-    let found = predict_deadlocks(t.events());
-    assert_eq!(
-        found,
-        vec![PotentialDeadlock {
-            cycle: vec![edge(1, A, 11, B, 12), edge(2, B, 21, A, 22)],
-            count: 1,
-        }]
-    );
+    assert_eq!(predict_deadlocks(t.events()), a_b_cycle());
 }
