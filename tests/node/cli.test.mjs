@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, existsSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { manifest, guestPath, cliPath, runNode, parseStd, checkRapidBin, checkTrace } from './helpers.mjs';
+import { manifest, guestPath, cliPath, runNode, parseStd, checkRapidBin, checkTrace, checkFindings } from './helpers.mjs';
 
 const m = manifest();
 
@@ -198,16 +198,12 @@ test('--report-only finds what a full run finds and writes only the reports', as
       const b = await runNode([cliPath, 'run', guestPath(m.guests.locks.file), scenario, '--out', dir, '--report-only', '--timeline', join(dir, 'timeline.json')]);
       assert.equal(b.code, 66, b.stderr);
       assert.equal(b.code, a.code);
-      // The same findings, reported the same way.
-      assert.deepEqual(
-        JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')).counts,
-        JSON.parse(readFileSync(join(full, 'report.json'), 'utf8')).counts,
-        scenario,
-      );
-      // (Which thread comes first may differ between two runs; where each finding is does not.)
-      const summaries = (d) => readFileSync(join(d, 'report.txt'), 'utf8').match(/^SUMMARY: .*$/gm).sort();
-      assert.deepEqual(summaries(dir), summaries(full), scenario);
-      assert.equal(b.stdout.match(/found: .*/)[0], a.stdout.match(/found: .*/)[0]);
+      // The findings the manifest expects, in both. (Two runs interleave differently, so
+      // how many races of the counter each sees varies; which ones there are does not.)
+      const s = m.guests.locks.scenarios[scenario];
+      for (const d of [dir, full]) checkFindings(JSON.parse(readFileSync(join(d, 'report.json'), 'utf8')), s, `${scenario} in ${d}`);
+      assert.match(readFileSync(join(dir, 'report.txt'), 'utf8'), /^SUMMARY: Wasmgrind: /m);
+      assert.match(b.stdout, /found: +\d+ data race\(s\), \d+ potential deadlock\(s\)/);
       assert.match(b.stdout, /--report-only: no trace files/);
       assert.deepEqual(readdirSync(dir).sort(), ['report.json', 'report.txt', 'timeline.json']);
       assert.ok(Array.isArray(JSON.parse(readFileSync(join(dir, 'timeline.json'), 'utf8')).traceEvents));
