@@ -172,16 +172,16 @@ fn guest_files(root: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Whether `wasm` is a wasi-threads program: it imports from `wasi` or
-/// `wasi_snapshot_preview1` (the runtime's rule, `moduleAbi`).
+/// Whether `wasm` is a wasi-threads program: it imports `wasi.thread-spawn` or a
+/// `wasi_snapshot_preview1` function (the runtime's rule, `moduleAbi`).
 fn is_wasi(wasm: &[u8]) -> bool {
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
         match payload {
             Ok(wasmparser::Payload::ImportSection(reader)) => {
-                return reader
-                    .into_imports()
-                    .flatten()
-                    .any(|i| i.module == "wasi_snapshot_preview1" || i.module == "wasi");
+                return reader.into_imports().flatten().any(|i| {
+                    (i.module == "wasi" && i.name == "thread-spawn")
+                        || i.module == "wasi_snapshot_preview1"
+                });
             }
             Ok(wasmparser::Payload::CodeSectionStart { .. }) | Err(_) => return false,
             Ok(_) => {}
