@@ -1891,6 +1891,15 @@ mod tests {
             .collect()
     }
 
+    /// The events of `s`'s finished recorder other than accesses, after checking that the
+    /// trace is lock-consistent.
+    fn finished_lock_events(s: &Session) -> Vec<(u32, Op, Option<LocationId>)> {
+        let events = s.recorder.finish().unwrap();
+        let consistent = wasmgrind_core::trace::check_lock_consistency(&events);
+        assert!(consistent.is_ok(), "{consistent:?}");
+        lock_events(&events)
+    }
+
     const L: u32 = 0x100;
 
     #[test]
@@ -1944,9 +1953,8 @@ mod tests {
         atomic(&t2, L, abi::VALUE_XCHG, 0, 2, 3);
         assert_eq!(s.lock_owner(L), Some(2));
         atomic(&t2, L, abi::VALUE_XCHG, 2, 0, 2);
-        let events = s.recorder.finish().unwrap();
         assert_eq!(
-            lock_events(&events),
+            finished_lock_events(&s),
             vec![
                 (1, Op::Acquire { lock: L }, Some(1)),
                 (2, Op::Request { lock: L }, Some(4)),
@@ -1955,8 +1963,6 @@ mod tests {
                 (2, Op::Release { lock: L }, Some(2)),
             ]
         );
-        let consistent = wasmgrind_core::trace::check_lock_consistency(&events);
-        assert!(consistent.is_ok(), "{consistent:?}");
     }
 
     #[test]
@@ -1993,17 +1999,14 @@ mod tests {
         // which must not order anyone.
         atomic(&t2, L, abi::VALUE_CMPXCHG, 0, 1, 1);
         assert_eq!(s.lock_owner(L), None);
-        let events = s.recorder.finish().unwrap();
         assert_eq!(
-            lock_events(&events),
+            finished_lock_events(&s),
             vec![
                 (1, Op::Acquire { lock: L }, Some(1)),
                 (1, Op::Release { lock: L }, None),
                 (1, Op::Acquire { lock: 0x400 }, Some(1)),
             ]
         );
-        let consistent = wasmgrind_core::trace::check_lock_consistency(&events);
-        assert!(consistent.is_ok(), "{consistent:?}");
     }
 
     /// A 64-bit compare-exchange from 0 (std's `ThreadId` counter) is no acquisition.
@@ -2031,9 +2034,8 @@ mod tests {
         assert_eq!(s.lock_owner(L), None);
         atomic(&t1, 0x900, abi::VALUE_CMPXCHG, 0, 1, 1);
         assert_eq!(s.held_locks(1), vec![0x900]);
-        let events = s.recorder.finish().unwrap();
         assert_eq!(
-            lock_events(&events),
+            finished_lock_events(&s),
             vec![
                 (1, Op::Acquire { lock: L }, Some(1)),
                 (1, Op::Release { lock: L }, None),
@@ -2099,8 +2101,6 @@ mod tests {
                 (1, Op::Acquire { lock: 0x600 }, Some(0)),
             ]
         );
-        let consistent = wasmgrind_core::trace::check_lock_consistency(&events);
-        assert!(consistent.is_ok(), "{consistent:?}");
     }
 
     /// A traced lock whose implementation takes another word with a compare-exchange
