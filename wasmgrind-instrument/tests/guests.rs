@@ -6,28 +6,14 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use common::*;
 use wasmgrind_core::abi;
 use wasmparser::{Operator, Parser, Payload, TypeRef};
 
 fn guests() -> Vec<(String, Vec<u8>)> {
-    let dir = crate_dir().parent().unwrap().join("target/guests");
     let hint = "run `cargo xtask guests` first (`cargo xtask test` does it before the tests)";
-    let entries = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}; {hint}", dir.display()));
-    let mut paths: Vec<PathBuf> = entries
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
-        .collect();
-    paths.sort();
-    assert!(
-        !paths.is_empty(),
-        "{} has no .wasm files; {hint}",
-        dir.display()
-    );
-    paths
+    built_wasm_files("target/guests", hint)
         .into_iter()
         .map(|p| {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();

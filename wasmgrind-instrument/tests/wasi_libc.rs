@@ -275,20 +275,8 @@ fn hook_kinds(wasm: &[u8], read: u32, write: u32) -> Vec<(String, Vec<i32>)> {
 
 #[test]
 fn real_wasi_guests_get_their_libc_treated() {
-    let dir = crate_dir().parent().unwrap().join("target/guests/wasi");
     let hint = "run `cargo xtask guests` first (it builds guests-wasi/ with the stable toolchain)";
-    let mut paths: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}; {hint}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
-        .collect();
-    paths.sort();
-    assert!(
-        !paths.is_empty(),
-        "{} has no .wasm files; {hint}",
-        dir.display()
-    );
-    for path in paths {
+    for path in built_wasm_files("target/guests/wasi", hint) {
         let what = path.display().to_string();
         let input = std::fs::read(&path).unwrap();
         let names: Vec<String> = function_names(&input).into_values().collect();

@@ -69,3 +69,21 @@ pub fn import_indices(wasm: &[u8], module: &str, name: &str) -> Vec<u32> {
     }
     out
 }
+
+/// The `.wasm` files of `dir` below the repository root (`target/guests`, say), sorted;
+/// fails, with `hint` on how to build them, when there are none.
+pub fn built_wasm_files(dir: &str, hint: &str) -> Vec<PathBuf> {
+    let dir = crate_dir().parent().unwrap().join(dir);
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}; {hint}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .collect();
+    paths.sort();
+    assert!(
+        !paths.is_empty(),
+        "{} has no .wasm files; {hint}",
+        dir.display()
+    );
+    paths
+}
