@@ -1954,7 +1954,7 @@ mod tests {
         assert_eq!(s.lock_owner(L), Some(2));
         atomic(&t2, L, abi::VALUE_XCHG, 2, 0, 2);
         assert_eq!(
-            finished_lock_events(&s),
+            finished_lock_events(s),
             vec![
                 (1, Op::Acquire { lock: L }, Some(1)),
                 (2, Op::Request { lock: L }, Some(4)),
@@ -2000,7 +2000,7 @@ mod tests {
         atomic(&t2, L, abi::VALUE_CMPXCHG, 0, 1, 1);
         assert_eq!(s.lock_owner(L), None);
         assert_eq!(
-            finished_lock_events(&s),
+            finished_lock_events(s),
             vec![
                 (1, Op::Acquire { lock: L }, Some(1)),
                 (1, Op::Release { lock: L }, None),
@@ -2035,7 +2035,7 @@ mod tests {
         atomic(&t1, 0x900, abi::VALUE_CMPXCHG, 0, 1, 1);
         assert_eq!(s.held_locks(1), vec![0x900]);
         assert_eq!(
-            finished_lock_events(&s),
+            finished_lock_events(s),
             vec![
                 (1, Op::Acquire { lock: L }, Some(1)),
                 (1, Op::Release { lock: L }, None),
