@@ -91,6 +91,19 @@ test('the caller\'s bytes are left intact', async () => {
   assert.deepEqual(bytes, copy);
 });
 
+// A Buffer's own `slice()` is a view, not a copy: the runtime must not transfer (detach) the
+// caller's Buffer, which the caller may pass again, as a loop over runs does.
+test('the same Node.js Buffer can be run twice', async () => {
+  const buffer = readFileSync(basics());
+  const copy = Buffer.from(buffer);
+  for (let i = 0; i < 2; i++) {
+    const r = await wasmgrind(buffer, 'spawn_join', { memoryTrace: false });
+    assert.equal(r.status, 'ok');
+  }
+  assert.equal(buffer.buffer.byteLength > 0, true, 'the Buffer was detached');
+  assert.deepEqual(buffer, copy);
+});
+
 test('a trap in a child thread names the thread, and the process exits', async () => {
   const out = await runNode([cliPath, 'run', failures(), 'child_trap', '--out', join(outDir, 'trap')]);
   assert.equal(out.code, 1, out.stderr);

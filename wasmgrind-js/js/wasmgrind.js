@@ -299,8 +299,9 @@ function whole(bytes) {
 
 /** The module's bytes from a path (Node), a URL, or bytes. Always a fresh copy. */
 async function loadBinary(binary) {
-  if (binary instanceof Uint8Array) return binary.slice();
   if (binary instanceof ArrayBuffer) return new Uint8Array(binary.slice(0));
+  // Every view, Node's Buffer included, is copied through a plain Uint8Array: a Buffer's
+  // own `slice()` is a view of the same memory, which transferring would detach.
   if (ArrayBuffer.isView(binary)) {
     return new Uint8Array(binary.buffer, binary.byteOffset, binary.byteLength).slice();
   }
