@@ -9,7 +9,7 @@
 //!
 //! - **transform**: `wasmgrind_patch::patch` (without its own validation, as the runtime
 //!   calls it) followed by `wasmgrind_instrument::instrument` with the default
-//!   configuration (memory tracing on, output validated);
+//!   configuration (memory tracing on, input validated);
 //! - **instrument**: `instrument` alone, on the already patched bytes;
 //! - **floor**: wasmparser's `Validator::validate_all` plus a re-encoding of the module
 //!   with `wasm_encoder::reencode::RoundtripReencoder`: parsing everything once, checking

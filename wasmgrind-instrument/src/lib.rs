@@ -26,8 +26,16 @@ pub const MAX_FUNCTION_SIZE: usize = 7_654_321;
 pub struct InstrumentConfig {
     /// Call `wasmgrind.mem_read` / `mem_write` for every memory access. Default `true`.
     pub memory_tracing: bool,
-    /// Validate the output (and, if that fails, the input). Default `true`.
+    /// Validate the input before rewriting it: a module that does not validate fails
+    /// with [`InstrumentError::InvalidInput`]. Default `true`.
     pub validate: bool,
+    /// Also validate the output: one that does not validate fails with
+    /// [`InstrumentError::InvalidOutput`], a bug of this crate. Default `false`: the
+    /// output of a valid input is valid by construction, which the tests and the fuzzer
+    /// (`cargo xtask fuzz`, with this on) check, and an engine validates a module anyway
+    /// when it compiles it. Validating the output, which with memory tracing is up to
+    /// twice the size of the input, would cost more than the rest of the instrumenter.
+    pub validate_output: bool,
     /// Also pass the values of atomic accesses and the waits to the runtime through
     /// `wasmgrind.mem_atomic_value`, for lock recognition. Only with
     /// [`memory_tracing`](InstrumentConfig::memory_tracing). Default `false`.
@@ -39,6 +47,7 @@ impl Default for InstrumentConfig {
         InstrumentConfig {
             memory_tracing: true,
             validate: true,
+            validate_output: false,
             atomic_values: false,
         }
     }
@@ -202,12 +211,19 @@ pub fn instrument(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrumented
     if config.memory_tracing && scan.memory0_is_64 {
         return Err(InstrumentError::Memory64);
     }
-    let (wasm_out, locations) = rewrite::rewrite(wasm, config, scan)?;
+    let validate = |wasm: &[u8]| wasmparser::Validator::new().validate_all(wasm).map(drop);
     if config.validate {
-        if let Err(out_err) = wasmparser::Validator::new().validate_all(&wasm_out) {
-            return Err(match wasmparser::Validator::new().validate_all(wasm) {
-                Err(in_err) => InstrumentError::InvalidInput(in_err.to_string()),
-                Ok(_) => InstrumentError::InvalidOutput(out_err.to_string()),
+        validate(wasm).map_err(|e| InstrumentError::InvalidInput(e.to_string()))?;
+    }
+    let (wasm_out, locations) = rewrite::rewrite(wasm, config, scan)?;
+    if config.validate_output {
+        if let Err(out_err) = validate(&wasm_out) {
+            // Without `validate` the input may be the invalid one.
+            return Err(match validate(wasm) {
+                Err(in_err) if !config.validate => {
+                    InstrumentError::InvalidInput(in_err.to_string())
+                }
+                _ => InstrumentError::InvalidOutput(out_err.to_string()),
             });
         }
     }

@@ -31,12 +31,14 @@ fn render(fixture: &str, mode: Mode) -> String {
         let cfg = wasmgrind_instrument::InstrumentConfig {
             memory_tracing: true,
             validate: false,
+            validate_output: false,
             atomic_values: true,
         };
         let out = wasmgrind_instrument::instrument(&input, &cfg).unwrap();
         assert_valid(&out.wasm, fixture);
         let checked = wasmgrind_instrument::InstrumentConfig {
             validate: true,
+            validate_output: true,
             ..cfg
         };
         assert_eq!(
@@ -46,8 +48,12 @@ fn render(fixture: &str, mode: Mode) -> String {
         out
     } else {
         let out = instrument_checked(&input, trace, fixture);
-        // The default configuration (which validates) agrees with the unchecked run.
-        let checked = wasmgrind_instrument::instrument(&input, &config(trace)).unwrap();
+        // Validating the input and the output changes nothing of a valid module.
+        let checked = wasmgrind_instrument::InstrumentConfig {
+            validate_output: true,
+            ..config(trace)
+        };
+        let checked = wasmgrind_instrument::instrument(&input, &checked).unwrap();
         assert_eq!(checked, out);
         out
     };

@@ -207,10 +207,17 @@ fn names_of_functions_that_do_not_exist_are_dropped() {
 }
 
 /// `instrument` with memory tracing (functions move up by 3) must fail with
-/// `IndexOverflow` for `index`, saying where it appears.
+/// `IndexOverflow` for `index`, saying where it appears, when it does not validate its
+/// input; with validation (the default) the invalid input is `InvalidInput`.
 #[track_caller]
 fn assert_overflow(input: &[u8], index: u32, usage_part: &str) {
     let e = instrument(input, &InstrumentConfig::default()).unwrap_err();
+    assert!(matches!(e, InstrumentError::InvalidInput(_)), "{e:?}");
+    let unchecked = InstrumentConfig {
+        validate: false,
+        ..InstrumentConfig::default()
+    };
+    let e = instrument(input, &unchecked).unwrap_err();
     match &e {
         InstrumentError::IndexOverflow {
             space: "function",

@@ -589,7 +589,8 @@ async function prepare(session, binary, functionName, opts, sink, programName) {
 
   // 3./4. Patch, check the entry, instrument. Errors reject before anything runs.
   // Without tracing the patched module is the result, so the patcher validates it;
-  // otherwise the instrumenter validates its output. A wasi module is not patched (its
+  // otherwise the instrumenter validates its input, the patched module (and the engine
+  // the instrumented one, when it compiles it). A wasi module is not patched (its
   // libc gives every thread its stack and TLS), so without tracing it is validated here.
   let abi;
   try {
@@ -633,8 +634,18 @@ async function prepare(session, binary, functionName, opts, sink, programName) {
     locations = out.locations;
   }
 
-  // 5. Compile, and check that the runtime provides every import.
-  const targetModule = await WebAssembly.compile(wasm);
+  // 5. Compile, and check that the runtime provides every import. The instrumenter
+  // validated its input (the patched module) but not its output: the engine does that
+  // here, and refusing it is a bug of Wasmgrind, not of the module.
+  const targetModule = await WebAssembly.compile(wasm).catch((e) => {
+    if (!opts.trace || !(e instanceof WebAssembly.CompileError)) throw e;
+    throw new WasmgrindError(
+      'InstrumentError',
+      `internal error: the instrumented module does not compile (${e.message}) although the ` +
+        'module validates; this is a bug in Wasmgrind\'s instrumenter: please report it with the module',
+      { variant: 'InvalidOutput' },
+    );
+  });
   const { memoryImport, wasiNames } = checkImports(targetModule, abi);
   const exportNames = new Set(WebAssembly.Module.exports(targetModule).map((e) => e.name));
   const hasInit = exportNames.has('__wasmgrind_init');

@@ -61,7 +61,7 @@ fn session() -> JsResult<&'static Session> {
 
 /// Patches `wasm` for multithreading (`wasmgrind-patch`) with stacks of `stack_size`
 /// bytes for every thread but the first. `validate` is off when [`instrument`] runs next:
-/// it validates its output, which covers the patch.
+/// it validates its input, the patched module, which covers the patch.
 #[wasm_bindgen]
 pub fn patch(wasm: &[u8], stack_size: u32, validate: bool) -> JsResult<Vec<u8>> {
     let config = wasmgrind_patch::PatchConfig {

@@ -108,7 +108,8 @@ fn transform(args: &[String]) -> Result {
          For every module, on the same input bytes, in release mode:\n\n\
          - **transform**: `wasmgrind_patch::patch` (its own validation off, as the runtime \
          calls it) then `wasmgrind_instrument::instrument` with the default configuration \
-         (memory tracing on, output validated);\n\
+         (memory tracing on, input validated; the output is not: the engine validates it \
+         when it compiles it);\n\
          - **instrument**: `instrument` alone on the patched bytes;\n\
          - **floor**: wasmparser `Validator::validate_all` plus a re-encoding with \
          `wasm_encoder::reencode::RoundtripReencoder`.\n\n\
@@ -119,8 +120,7 @@ fn transform(args: &[String]) -> Result {
          which writes every instruction through wasm-encoder's `Instruction`). The guests \
          carry their DWARF sections, which every column copies as they are, so their \
          ratios are near 1; `wasmgrind_js_bg.wasm`, almost all code, is the demanding one: \
-         the instrumenter validates its output, which is 1.75 times the input there, where \
-         the floor validates the input once. \
+         the instrumenter writes an output 1.75 times the size of the input there. \
          `output / input` compares the instrumented size with the input's. {js_note}\n\n\
          {table}",
         machine = machine(),

@@ -706,6 +706,7 @@ fn check_instrument(
         let config = InstrumentConfig {
             memory_tracing,
             validate: true,
+            validate_output: true,
             atomic_values: memory_tracing,
         };
         let result = guarded(|| instrument(input, &config)).map_err(|p| {
@@ -754,6 +755,7 @@ fn check_instrument(
         let unchecked = InstrumentConfig {
             memory_tracing,
             validate: false,
+            validate_output: false,
             atomic_values: memory_tracing,
         };
         let result = guarded(|| instrument(input, &unchecked)).map_err(|p| {

@@ -43,6 +43,7 @@ pub fn instrument_checked(wasm: &[u8], memory_tracing: bool, what: &str) -> Inst
     let cfg = InstrumentConfig {
         memory_tracing,
         validate: false,
+        validate_output: false,
         atomic_values: false,
     };
     let out = instrument(wasm, &cfg).unwrap_or_else(|e| panic!("{what}: {e}"));
