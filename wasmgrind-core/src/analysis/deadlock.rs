@@ -256,7 +256,16 @@ impl DeadlockPredictor {
 
     /// Feeds the next event of the trace. Memory accesses, allocations and frees are
     /// ignored; an [`Op::NotALock`] takes its word out of every cycle.
+    #[inline]
     pub fn event(&mut self, e: &Event) {
+        // Most events are accesses: they stop here, without a call.
+        if !e.op.is_access() {
+            self.sync_event(e);
+        }
+    }
+
+    #[inline(never)]
+    fn sync_event(&mut self, e: &Event) {
         match e.op {
             Op::Request { lock } => {
                 let t = self.thread(e.thread);

@@ -156,13 +156,20 @@ impl LockChecker {
 
     /// Checks the next event of the trace. After the first problem the checker only
     /// counts.
+    #[inline]
     pub fn event(&mut self, e: &Event) {
         let index = self.next;
         self.next = self.next.saturating_add(1);
-        // A memory access neither changes lock state nor interrupts a request.
+        // A memory access neither changes lock state nor interrupts a request: most
+        // events stop here, without a call.
         if self.error.is_some() || e.op.is_access() {
             return;
         }
+        self.check_event(index, e);
+    }
+
+    #[inline(never)]
+    fn check_event(&mut self, index: usize, e: &Event) {
         if let Err(err) = self.check(index, e) {
             self.error = Some(err);
         }
@@ -272,12 +279,23 @@ impl ForkJoinChecker {
 
     /// Checks the next event of the trace. After the first problem the checker only
     /// counts.
+    #[inline]
     pub fn event(&mut self, e: &Event) {
         let index = self.next;
         self.next = self.next.saturating_add(1);
         if self.error.is_some() {
             return;
         }
+        // The usual event: an access by the thread checked last, which can only be
+        // wrong if that thread was joined since, and then `checked` was reset.
+        if e.op.is_access() && self.checked == Some(e.thread) {
+            return;
+        }
+        self.check_event(index, e);
+    }
+
+    #[inline(never)]
+    fn check_event(&mut self, index: usize, e: &Event) {
         if let Err(err) = self.check(index, e) {
             self.error = Some(err);
         }
