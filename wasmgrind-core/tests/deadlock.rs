@@ -451,3 +451,67 @@ fn a_word_found_to_be_no_lock_takes_its_cycles_out() {
     t.op(0, Op::NotALock { lock: C }, None);
     assert_eq!(predict_deadlocks(t.events()), a_b_cycle());
 }
+
+#[test]
+fn a_lock_whose_memory_was_freed_is_not_the_next_lock_at_its_address() {
+    // T1 takes A then B and ends. A's memory is freed, and a new lock comes to the same
+    // address; T2 takes B then the new lock. The two "A"s never existed at the same time,
+    // so there is no cycle: unless the memory was not freed (or was freed elsewhere).
+    let inversion = |between: &[Op]| {
+        let mut t = Trace::default();
+        t.fork(0, 1).nested(1, A, B, 10);
+        for &op in between {
+            t.op(0, op, None);
+        }
+        t.fork(0, 2).nested(2, B, A, 20);
+        t.join(0, 1).join(0, 2);
+        predict(t.events())
+    };
+    // The word of A (0x100) inside a freed block of 64 bytes at 0xf0, then inside a block
+    // allocated there (a reuse without a recorded free).
+    for between in [
+        &[Op::Free {
+            addr: 0xf0,
+            size: 64,
+        }][..],
+        &[Op::Alloc {
+            addr: 0xf0,
+            size: 64,
+        }][..],
+    ] {
+        let p = inversion(between);
+        assert_eq!(p.deadlocks, vec![], "{between:?}");
+        // The graph keeps naming the locks by address.
+        assert!(p.edges.iter().all(|e| [A, B].contains(&e.edge.held)));
+    }
+    // Memory next to A, or no memory event at all: the same lock, a cycle.
+    assert_eq!(
+        inversion(&[Op::Free {
+            addr: 0xf0,
+            size: 16
+        }])
+        .deadlocks,
+        a_b_cycle()
+    );
+    assert_eq!(
+        inversion(&[Op::Free {
+            addr: 0x104,
+            size: 4
+        }])
+        .deadlocks,
+        a_b_cycle()
+    );
+    assert_eq!(inversion(&[]).deadlocks, a_b_cycle());
+}
+
+#[test]
+fn a_lock_freed_while_held_is_still_released() {
+    // T1 holds A while A's memory is freed (a bug of the program, or an allocator that
+    // recycles eagerly), then releases it and takes B. It holds nothing then: no edge.
+    let mut t = Trace::default();
+    t.fork(0, 1).lock(1, A, 10);
+    t.op(1, Op::Free { addr: A, size: 4 }, None);
+    t.rel(1, A).lock(1, B, 12).rel(1, B);
+    t.join(0, 1);
+    assert_eq!(predict(t.events()).edges, vec![]);
+}

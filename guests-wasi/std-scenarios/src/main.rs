@@ -82,6 +82,11 @@ const SCENARIOS: &[(&str, fn(), &str)] = &[
         "2 threads take 2 Mutexes in opposite orders, one after the other",
     ),
     (
+        "freed_lock_reuse",
+        freed_lock_reuse,
+        "A->B, then B->A' where A' reuses the freed memory of A",
+    ),
+    (
         "deadlock",
         deadlock,
         "2 threads each hold one Mutex and wait for the other",
@@ -457,6 +462,49 @@ fn lock_order_inversion() {
     let b = *locks.1.lock().unwrap();
     assert_eq!((a, b), (2, 2));
     println!("a = {a}, b = {b}");
+}
+
+/// Two concurrent threads: the first takes Mutex A, then B. Main joins it, drops A and
+/// makes a new Mutex A', which the allocator places in A's memory, and hands it to the
+/// second thread (running since before the join), which takes B, then A'. A and A' never
+/// exist at the same time, so no schedule can deadlock: not a potential deadlock,
+/// although the same two addresses are taken in both orders. Panics if A' does not reuse
+/// A's memory (the scenario would prove nothing then): the second thread waits at a
+/// `Barrier` (which allocates nothing) while main drops A and makes A', so that nothing
+/// else allocates in between.
+fn freed_lock_reuse() {
+    let b = Arc::new(Mutex::new(0u64));
+    let slot: Arc<Mutex<Option<Arc<Mutex<u64>>>>> = Arc::new(Mutex::new(None));
+    let barrier = Arc::new(Barrier::new(2));
+    let a = Arc::new(Mutex::new(0u64));
+    let first = {
+        let (a, b) = (Arc::clone(&a), Arc::clone(&b));
+        thread::spawn(move || lock_both_in_order(&a, &b))
+    };
+    let second = {
+        let (b, slot, barrier) = (Arc::clone(&b), Arc::clone(&slot), Arc::clone(&barrier));
+        thread::spawn(move || {
+            barrier.wait(); // started
+            barrier.wait(); // A' is in the slot
+            let a2 = slot.lock().unwrap().take().unwrap();
+            lock_both_in_order(&b, &a2);
+            let value = *a2.lock().unwrap();
+            value
+        })
+    };
+    first.join().unwrap();
+    barrier.wait();
+    let a_address = Arc::as_ptr(&a) as usize;
+    drop(a);
+    let a2 = Arc::new(Mutex::new(0u64));
+    let reused = Arc::as_ptr(&a2) as usize == a_address;
+    *slot.lock().unwrap() = Some(a2);
+    barrier.wait();
+    assert!(reused, "the allocator did not reuse the memory of the first Mutex");
+    let a2 = second.join().unwrap();
+    let b = *b.lock().unwrap();
+    assert_eq!((a2, b), (1, 2));
+    println!("a' = {a2}, b = {b}");
 }
 
 /// Locks `held`, waits at `barrier` until the other thread holds its lock too, then

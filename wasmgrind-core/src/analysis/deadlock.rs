@@ -57,6 +57,12 @@
 //!   and join order count: the order in which threads happened to take a lock one after
 //!   the other is what the prediction abstracts from, so an inversion in two threads that
 //!   this run serialized through a lock is still reported.
+//! - **Not the same lock**: a lock's identity ends when its memory does. An `Alloc` or
+//!   `Free` of bytes that hold a lock's word makes the next lock at that address a new
+//!   node of the graph, so two locks that never existed at the same time (a boxed
+//!   `Mutex` dropped and another one allocated in its place, or a lock on a thread's
+//!   stack and the next thread's on the same stack memory) form no cycle together.
+//!   Reports still name locks by address.
 //! - **No lock after all**: a word that lock recognition took for a lock and then found
 //!   to be none ([`Op::NotALock`], which the runtime records at the end of a run that
 //!   did not deadlock) is no node of the graph: its edges are left out of the search.
@@ -162,10 +168,20 @@ pub fn predict(events: &[Event]) -> DeadlockPrediction {
     predictor.finish()
 }
 
+/// A lock's identity in the graph: its address in the low 32 bits and, above them, how
+/// many times the memory at that address was allocated or freed since the predictor first
+/// saw a lock there (see [`lock_address`]).
+type LockId = u64;
+
+/// The address of lock `id`.
+fn lock_address(id: LockId) -> Lock {
+    id as Lock
+}
+
 /// A lock the thread holds.
 #[derive(Debug, Clone, Copy)]
 struct Held {
-    lock: Lock,
+    lock: LockId,
     /// Where it was acquired.
     at: Option<LocationId>,
     /// The thread's vector clock when it acquired the lock (an index into `snapshots`).
@@ -183,7 +199,7 @@ struct ThreadState {
     /// The locks it holds, in order of acquisition.
     held: Vec<Held>,
     /// The lock it requested and has not acquired yet, and where it requested it.
-    requested: Option<(Lock, Option<LocationId>)>,
+    requested: Option<(LockId, Option<LocationId>)>,
 }
 
 /// What identifies an edge group: equal keys are the same edge in the same fork/join
@@ -191,11 +207,11 @@ struct ThreadState {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct GroupKey {
     thread: u32,
-    held: Lock,
+    held: LockId,
     held_at: Option<LocationId>,
-    next: Lock,
+    next: LockId,
     next_at: Option<LocationId>,
-    guards: Box<[Lock]>,
+    guards: Box<[LockId]>,
     start_clock: usize,
     end_own: u32,
 }
@@ -213,9 +229,9 @@ impl Group {
     fn edge(&self) -> LockEdge {
         LockEdge {
             thread: self.key.thread,
-            held: self.key.held,
+            held: lock_address(self.key.held),
             held_at: self.key.held_at,
-            next: self.key.next,
+            next: lock_address(self.key.next),
             next_at: self.key.next_at,
         }
     }
@@ -239,6 +255,9 @@ pub struct DeadlockPredictor {
     /// Words that lock recognition found to be no lock ([`Op::NotALock`]): no cycle
     /// passes through them.
     not_locks: BTreeSet<Lock>,
+    /// How many times the memory of each lock address seen so far was allocated or freed
+    /// since: the generation of the lock at that address (see [`LockId`]).
+    generations: BTreeMap<Lock, u32>,
 }
 
 impl DeadlockPredictor {
@@ -269,11 +288,13 @@ impl DeadlockPredictor {
         match e.op {
             Op::Request { lock } => {
                 let t = self.thread(e.thread);
+                let lock = self.lock_id(lock);
                 self.add_edges(t, lock, e.location);
                 self.threads[t].requested = Some((lock, e.location));
             }
             Op::Acquire { lock } => {
                 let t = self.thread(e.thread);
+                let lock = self.lock_id(lock);
                 let request = self.threads[t].requested.take();
                 let at = match request {
                     Some((requested, request_at)) if requested == lock => e.location.or(request_at),
@@ -288,7 +309,8 @@ impl DeadlockPredictor {
             Op::Release { lock } => {
                 let t = self.thread(e.thread);
                 let held = &mut self.threads[t].held;
-                if let Some(i) = held.iter().rposition(|h| h.lock == lock) {
+                // By address: a lock held while its memory was freed is released too.
+                if let Some(i) = held.iter().rposition(|h| lock_address(h.lock) == lock) {
                     held.remove(i);
                 }
             }
@@ -322,12 +344,26 @@ impl DeadlockPredictor {
             Op::NotALock { lock } => {
                 self.not_locks.insert(lock);
             }
+            Op::Alloc { addr, size } | Op::Free { addr, size } if size > 0 => {
+                // The locks in these bytes are gone: the next one at the same address is
+                // another lock.
+                let last = addr.saturating_add(size - 1);
+                for (_, generation) in self.generations.range_mut(addr..=last) {
+                    *generation += 1;
+                }
+            }
             Op::Read { .. }
             | Op::Write { .. }
             | Op::Rmw { .. }
             | Op::Alloc { .. }
             | Op::Free { .. } => {}
         }
+    }
+
+    /// The identity of the lock at address `lock` now.
+    fn lock_id(&mut self, lock: Lock) -> LockId {
+        let generation = *self.generations.entry(lock).or_insert(0);
+        LockId::from(generation) << 32 | LockId::from(lock)
     }
 
     /// The dense index of runtime thread `thread`, registering it on first sight with its
@@ -361,14 +397,14 @@ impl DeadlockPredictor {
     }
 
     /// Records the edges from every lock thread `t` holds to `next`.
-    fn add_edges(&mut self, t: usize, next: Lock, next_at: Option<LocationId>) {
+    fn add_edges(&mut self, t: usize, next: LockId, next_at: Option<LocationId>) {
         let state = &self.threads[t];
         if state.held.is_empty() || state.held.iter().any(|h| h.lock == next) {
             return;
         }
         let thread = state.id;
         let end_own = state.clock[t];
-        let mut distinct: Vec<Lock> = state.held.iter().map(|h| h.lock).collect();
+        let mut distinct: Vec<LockId> = state.held.iter().map(|h| h.lock).collect();
         distinct.sort_unstable();
         distinct.dedup();
         let mut keys = Vec::new();
@@ -377,7 +413,7 @@ impl DeadlockPredictor {
             if state.held[..i].iter().any(|o| o.lock == h.lock) {
                 continue;
             }
-            let guards: Box<[Lock]> = distinct.iter().copied().filter(|&l| l != h.lock).collect();
+            let guards: Box<[LockId]> = distinct.iter().copied().filter(|&l| l != h.lock).collect();
             keys.push((
                 GroupKey {
                     thread,
@@ -425,7 +461,9 @@ impl DeadlockPredictor {
         let mut sites: Vec<Site> = Vec::new();
         for (g, group) in self.groups.iter().enumerate() {
             let k = &group.key;
-            if self.not_locks.contains(&k.held) || self.not_locks.contains(&k.next) {
+            if self.not_locks.contains(&lock_address(k.held))
+                || self.not_locks.contains(&lock_address(k.next))
+            {
                 continue;
             }
             let key = (k.held, k.held_at, k.next, k.next_at);
@@ -444,13 +482,13 @@ impl DeadlockPredictor {
 
         // The lock graph: locks as dense nodes (in ascending order), with the sites of
         // every ordered pair.
-        let locks: Vec<Lock> = sites
+        let locks: Vec<LockId> = sites
             .iter()
             .flat_map(|s| [s.held, s.next])
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let node = |l: Lock| {
+        let node = |l: LockId| {
             locks
                 .binary_search(&l)
                 .expect("every lock of a site is a node")
@@ -525,7 +563,14 @@ impl DeadlockPredictor {
             .sort_by_key(|d| (d.cycle.len(), d.cycle.first().map(|e| e.held)));
         prediction.cyclic_locks = cyclic
             .iter()
-            .map(|m| m.iter().map(|&n| locks[n]).collect())
+            .map(|m| {
+                // Sorted by identity, so by address within a generation; two generations
+                // of one address are one address.
+                let mut addresses: Vec<Lock> = m.iter().map(|&n| lock_address(locks[n])).collect();
+                addresses.sort_unstable();
+                addresses.dedup();
+                addresses
+            })
             .collect();
         prediction
     }
@@ -571,7 +616,7 @@ impl DeadlockPredictor {
 
 /// Whether the threads of two edge groups hold a lock in common (`held` or a guard).
 fn holds_common_lock(a: &GroupKey, b: &GroupKey) -> bool {
-    let holds = |k: &GroupKey, l: Lock| k.held == l || k.guards.binary_search(&l).is_ok();
+    let holds = |k: &GroupKey, l: LockId| k.held == l || k.guards.binary_search(&l).is_ok();
     holds(b, a.held) || a.guards.iter().any(|&l| holds(b, l))
 }
 
@@ -586,13 +631,13 @@ fn join_clock(into: &mut Vec<u32>, other: &[u32]) {
 }
 
 /// What identifies a site: `(held, held_at, next, next_at)`.
-type SiteKey = (Lock, Option<LocationId>, Lock, Option<LocationId>);
+type SiteKey = (LockId, Option<LocationId>, LockId, Option<LocationId>);
 
 /// A lock-order edge at given locations, taken by any thread: what identifies an edge
 /// of a reported cycle.
 struct Site {
-    held: Lock,
-    next: Lock,
+    held: LockId,
+    next: LockId,
     /// Occurrences, over all its groups.
     count: u64,
     /// Its edge groups, in order of first appearance.
