@@ -91,6 +91,30 @@ test('the caller\'s bytes are left intact', async () => {
   assert.deepEqual(bytes, copy);
 });
 
+test('a module that cannot be read is a UsageError naming it and saying why', async () => {
+  const cases = [
+    [join(outDir, 'no-such.wasm'), /cannot read the module `.*no-such\.wasm`: no such file/],
+    [outDir, /cannot read the module `.*`: it is a directory, not a \.wasm file/],
+    ['http://[bad/x.wasm', /the module's URL `http:\/\/\[bad\/x\.wasm` is not a valid URL/],
+  ];
+  for (const [binary, message] of cases) {
+    const err = await rejection(wasmgrind(binary, 'run'));
+    assert.equal(err.kind, 'UsageError', err.message);
+    assert.match(err.message, message);
+  }
+});
+
+// A wasi program is normally run without a function name: a file that is no module at all
+// must be told as such, not asked for a function name.
+test('bytes that are no module are reported as such, with or without a function name', async () => {
+  const html = new TextEncoder().encode('<html>404 Not Found</html>');
+  for (const name of [undefined, 'run']) {
+    const err = await rejection(wasmgrind(html, name));
+    assert.equal(err.kind, 'PatchError', err.message);
+    assert.match(err.message, /not a valid WebAssembly module: magic header not detected/);
+  }
+});
+
 // A Buffer's own `slice()` is a view, not a copy: the runtime must not transfer (detach) the
 // caller's Buffer, which the caller may pass again, as a loop over runs does.
 test('the same Node.js Buffer can be run twice', async () => {

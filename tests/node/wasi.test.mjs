@@ -81,6 +81,26 @@ test('hello: stdout, stderr, args and env reach the result and onOutput, in orde
   assert.match(bare.result.stdout, /^WASMGRIND_GREETING=\(unset\)$/m);
 });
 
+// A callback that fails stops the run with an OutputError, whether it throws or, being
+// async, rejects (an unhandled rejection would end the caller's whole process instead).
+test('an onOutput that throws or rejects stops the run with an OutputError', async () => {
+  for (const onOutput of [
+    () => {
+      throw new Error('cannot write');
+    },
+    async () => {
+      throw new Error('cannot write');
+    },
+  ]) {
+    const error = await wasmgrind(wasm, undefined, { args: ['hello'], onOutput }).then(
+      (r) => assert.fail(`the run succeeded: ${r.status}`),
+      (e) => e,
+    );
+    assert.equal(error.kind, 'OutputError', error.message);
+    assert.match(error.message, /the onOutput callback failed: cannot write; the run was stopped/);
+  }
+});
+
 test('the options args and env are checked', async () => {
   await assert.rejects(wasmgrind(wasm, undefined, { args: 'hello' }), /option `args` must be an array of strings/);
   await assert.rejects(wasmgrind(wasm, undefined, { env: { 'A=B': 'x', C: 1 } }), /wrong: `A=B`, `C`/);

@@ -81,9 +81,10 @@ export interface WasmgrindOptions {
   /**
    * wasi modules: receives what the program writes to stdout or stderr as it is written,
    * in order per stream (text, UTF-8 decoded). The result (or the error) has the whole
-   * output in `stdout` and `stderr` either way. Default `null`.
+   * output in `stdout` and `stderr` either way. If it throws, or returns a promise that
+   * rejects (it is not awaited), the run stops with an `OutputError`. Default `null`.
    */
-  onOutput?: ((stream: 'stdout' | 'stderr', text: string) => void) | null;
+  onOutput?: ((stream: 'stdout' | 'stderr', text: string) => void | Promise<void>) | null;
 }
 
 /** The state of one thread when a run ended (see {@link WasmgrindError.threads}). */
@@ -356,7 +357,7 @@ export class WasmgrindError extends Error {
    * `UnsupportedImport`, `Trap`, `GuestPanic`, `LinkError`, `RuntimeError`, `Timeout`,
    * `DeadlockError`, `LimitError`, `FormatError`, `SessionError`, `StopFailed`,
    * `WorkerError`, `ChunkError` (the `onChunk` callback failed), `OutputError` (the
-   * `onOutput` callback threw).
+   * `onOutput` callback threw or its promise rejected).
    */
   kind: string;
   /** `LimitError`: the events in the trace when the limit was reached. */

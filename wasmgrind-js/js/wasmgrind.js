@@ -297,6 +297,28 @@ function whole(bytes) {
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
 }
 
+/**
+ * `read()`, the bytes of the module at `where` (a path or a URL), or a `UsageError` that
+ * names it and says what is wrong: a missing file, a directory, a failed fetch.
+ */
+async function readInput(where, read) {
+  try {
+    return await read();
+  } catch (e) {
+    if (e instanceof WasmgrindError) throw e;
+    const code = e && e.code;
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'it is a directory, not a .wasm file'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : `${e && e.message ? e.message : String(e)}${e && e.cause && e.cause.message ? ` (${e.cause.message})` : ''}`;
+    throw new WasmgrindError('UsageError', `cannot read the module \`${where}\`: ${why}`, { cause: e });
+  }
+}
+
 /** The module's bytes from a path (Node), a URL, or bytes. Always a fresh copy. */
 async function loadBinary(binary) {
   if (binary instanceof ArrayBuffer) return new Uint8Array(binary.slice(0));
@@ -305,11 +327,19 @@ async function loadBinary(binary) {
   if (ArrayBuffer.isView(binary)) {
     return new Uint8Array(binary.buffer, binary.byteOffset, binary.byteLength).slice();
   }
-  if (binary instanceof URL) return whole(await readUrl(binary));
+  if (binary instanceof URL) return whole(await readInput(binary, () => readUrl(binary)));
   if (typeof binary === 'string') {
-    if (isUrlLike(binary)) return whole(await readUrl(new URL(binary)));
-    if (isNode) return whole(await readPath(binary));
-    return whole(await readUrl(new URL(binary, globalThis.location.href)));
+    if (isUrlLike(binary)) {
+      let url;
+      try {
+        url = new URL(binary);
+      } catch (e) {
+        throw new WasmgrindError('UsageError', `the module's URL \`${binary}\` is not a valid URL: ${e.message}`, { cause: e });
+      }
+      return whole(await readInput(binary, () => readUrl(url)));
+    }
+    if (isNode) return whole(await readInput(binary, () => readPath(binary)));
+    return whole(await readInput(binary, () => readUrl(new URL(binary, globalThis.location.href))));
   }
   throw new WasmgrindError(
     'UsageError',
@@ -458,19 +488,26 @@ export async function wasmgrind(binary, functionName, options) {
         );
     };
     // What a wasi program writes, as it comes (before the result, in order).
+    const outputFailed = (e) =>
+      finish(
+        reject,
+        new WasmgrindError(
+          'OutputError',
+          `the onOutput callback failed: ${e && e.message ? e.message : String(e)}; the run was stopped`,
+          { cause: e },
+        ),
+      );
     const output = ({ stream, text }) => {
       if (typeof onOutput !== 'function' || done) return;
       try {
-        onOutput(stream, text);
+        const returned = onOutput(stream, text);
+        // An async callback fails by rejecting: that stops the run the same way (its
+        // promise is not awaited; the output keeps coming in order).
+        if (returned !== null && typeof returned === 'object' && typeof returned.then === 'function') {
+          returned.then(undefined, outputFailed);
+        }
       } catch (e) {
-        finish(
-          reject,
-          new WasmgrindError(
-            'OutputError',
-            `the onOutput callback failed: ${e && e.message ? e.message : String(e)}; the run was stopped`,
-            { cause: e },
-          ),
-        );
+        outputFailed(e);
       }
     };
     // ANCHOR: caller-messages
@@ -509,9 +546,25 @@ function checkFunctionName(functionName) {
 
 /** argv[0] of a wasi program: the file name of its path or URL, else `main.wasm`. */
 export function programNameOf(binary) {
+  const urlPath = (url) => {
+    // A URL's path is percent-encoded: `my%20prog.wasm` is the file `my prog.wasm`.
+    try {
+      return decodeURIComponent(url.pathname);
+    } catch {
+      return url.pathname;
+    }
+  };
   let path = null;
-  if (binary instanceof URL) path = binary.pathname;
-  else if (typeof binary === 'string') path = isUrlLike(binary) ? new URL(binary).pathname : binary;
+  if (binary instanceof URL) path = urlPath(binary);
+  else if (typeof binary === 'string') {
+    // An invalid URL is reported when the module is read; its name here is its text's.
+    path = binary;
+    if (isUrlLike(binary)) {
+      try {
+        path = urlPath(new URL(binary));
+      } catch {}
+    }
+  }
   const name = path === null ? '' : path.split(/[\\/]/).pop();
   return name === '' ? 'main.wasm' : name;
 }
@@ -596,8 +649,10 @@ async function prepare(session, binary, functionName, opts, sink, programName) {
   try {
     abi = glue.moduleAbi(bytes);
   } catch {
-    // Not a module at all: the patcher says what is wrong with it.
+    // Not a module at all: the patcher says what is wrong with it, before anything asks
+    // for a function name that such a module cannot have.
     abi = 'wasmgrind';
+    if (functionName === undefined || functionName === null) glue.patch(bytes, opts.stackSize, true);
   }
   if (functionName === undefined || functionName === null) {
     if (abi !== 'wasi') {
