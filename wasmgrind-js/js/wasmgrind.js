@@ -1009,7 +1009,9 @@ class Session {
       const lock = glue.traceWaitingOn(tid);
       if (lock < 0) continue;
       const holder = glue.traceLockOwner(lock);
-      if (holder >= 0 && holder !== tid) next.set(tid, { thread: tid, waiting_on: lock, holder });
+      // A thread that waits for a lock it holds itself (a non-reentrant mutex locked
+      // again) is a cycle of one.
+      if (holder >= 0) next.set(tid, { thread: tid, waiting_on: lock, holder });
     }
     for (const start of next.keys()) {
       const path = [];
@@ -1368,10 +1370,13 @@ class Session {
       const lines = outcome.cycle.map(
         (e) => `  thread ${e.thread} waits for lock ${hex(e.waiting_on)}, held by thread ${e.holder}`,
       );
+      const what =
+        outcome.cycle.length === 1
+          ? `thread ${outcome.cycle[0].thread} waits for a lock it holds itself (it locked it again); it was stopped`
+          : `${outcome.cycle.length} threads wait for each other's locks in a cycle; they were stopped`;
       err = new WasmgrindError(
         'DeadlockError',
-        `the run of \`${this.functionName}\` deadlocked: ${outcome.cycle.length} threads wait for each ` +
-          `other's locks in a cycle; they were stopped:\n${lines.join('\n')}`,
+        `the run of \`${this.functionName}\` deadlocked: ${what}:\n${lines.join('\n')}`,
         { cycle: outcome.cycle, threads: states },
       );
     } else if (outcome.type === 'timeout') {

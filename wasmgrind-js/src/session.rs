@@ -451,6 +451,7 @@ impl Session {
             contending: Cell::new(None),
             requested: Cell::new(None),
             wait_set: Cell::new(false),
+            swapped: Cell::new(None),
             last_forked: Cell::new(None),
         })
     }
@@ -794,6 +795,13 @@ pub struct ThreadCtx {
     requested: Cell<Option<u32>>,
     /// Whether `waiting` of the slot was set by the wait of a recognised lock.
     wait_set: Cell<bool>,
+    /// A recognised lock this thread holds and exchanged a non-zero value into, and where:
+    /// what std's `Mutex::lock` does when the thread locks a mutex it holds already (its
+    /// contended path's `swap(2)`), but also what a `Once` completing does (`swap` of its
+    /// "complete" state). Decided at the thread's next lock event: a wait on the word is a
+    /// thread waiting for itself (see [`ThreadCtx::wait_begin`]); anything else releases
+    /// the word and forgets it, as a holder's write of a non-zero value does.
+    swapped: Cell<Option<(u32, LocationId)>>,
     /// The thread this thread forked last and its generation (for `pthread_created`).
     last_forked: Cell<Option<(u32, u64)>>,
 }
@@ -951,6 +959,7 @@ impl ThreadCtx {
     pub fn start_lock(&self, lock: u32, loc: LocationId) {
         self.guarded(|c| {
             if c.session.recognize_locks {
+                c.settle_swap();
                 c.release_stale();
                 c.mark_traced(lock);
             }
@@ -964,6 +973,7 @@ impl ThreadCtx {
         self.guarded(|c| {
             c.slot.waiting.store(0, SeqCst);
             if c.session.recognize_locks {
+                c.settle_swap();
                 c.release_stale();
                 // A `try_lock` whose compare-exchange recognition saw first: that
                 // `Acquire` stands for this one.
@@ -980,6 +990,7 @@ impl ThreadCtx {
     pub fn start_unlock(&self, lock: u32, loc: LocationId) {
         self.guarded(|c| {
             if c.session.recognize_locks {
+                c.settle_swap();
                 c.mark_traced(lock);
             }
             c.record(Op::Release { lock }, Some(loc));
@@ -1020,6 +1031,11 @@ impl ThreadCtx {
     ///   (`swap(2)` returning non-zero) contends for it: its wait on the word records a
     ///   `Request` (once) and makes it wait for the lock in the runtime's eyes, until the
     ///   wait returns;
+    /// - the holder's exchange of a non-zero value into its held word is decided by the
+    ///   thread's next lock event: a wait on the word means that the thread locks the
+    ///   mutex again and waits for itself (a `Request`, and a wait for a lock that the
+    ///   thread holds, a deadlock of one thread for the watchdog); anything else (std's
+    ///   `Once` completing) ends the hold as below, with the release at the exchange;
     /// - any other write of a known lock word (another read-modify-write, a store, a
     ///   successful compare-exchange by a thread that does not hold it, the holder writing
     ///   a non-zero value) means it is not a lock of this kind: the holder's hold ends
@@ -1043,14 +1059,22 @@ impl ThreadCtx {
         if width > 4 && op != abi::VALUE_WAIT && op != abi::VALUE_WAIT_END {
             return;
         }
-        self.guarded(|c| match op {
-            abi::VALUE_WAIT => c.wait_begin(addr, loc),
-            abi::VALUE_WAIT_END => {
-                if c.wait_set.replace(false) {
-                    c.slot.waiting.store(0, SeqCst);
-                }
+        self.guarded(|c| {
+            // A pending exchange of a held word is decided by what comes next: only this
+            // word's own wait (and that wait's end) leaves it pending.
+            let same_word = c.swapped.get().is_some_and(|(w, _)| w == addr);
+            if !(same_word && matches!(op, abi::VALUE_WAIT | abi::VALUE_WAIT_END)) {
+                c.settle_swap();
             }
-            _ => c.lock_word(addr, op, old, new, loc),
+            match op {
+                abi::VALUE_WAIT => c.wait_begin(addr, loc),
+                abi::VALUE_WAIT_END => {
+                    if c.wait_set.replace(false) {
+                        c.slot.waiting.store(0, SeqCst);
+                    }
+                }
+                _ => c.lock_word(addr, op, old, new, loc),
+            }
         });
     }
 
@@ -1065,10 +1089,17 @@ impl ThreadCtx {
             return;
         }
         let holder = table.owners[at].load(SeqCst).checked_sub(1);
-        if holder.is_none() || holder == Some(self.tid) {
+        let waits_for_itself =
+            holder == Some(self.tid) && self.swapped.get().is_some_and(|(w, _)| w == addr);
+        if holder.is_none() || (holder == Some(self.tid) && !waits_for_itself) {
             return;
         }
-        if self.contending.get() == Some(addr) && self.requested.get().is_none() {
+        // A thread that locks a mutex it holds (its `swap(2)`, then this wait) requests it
+        // as a contender does, and waits for itself: a deadlock of one thread, which the
+        // runtime's watchdog reports as it does a cycle of several.
+        if (self.contending.get() == Some(addr) || waits_for_itself)
+            && self.requested.get().is_none()
+        {
             self.release_stale();
             self.record(Op::Request { lock: addr }, Some(loc));
             self.requested.set(Some(addr));
@@ -1119,6 +1150,10 @@ impl ThreadCtx {
                     table.flags[at].fetch_and(!Flags::KNOWN, SeqCst);
                 }
             }
+            Some(h) if h == self.tid && op == abi::VALUE_XCHG && old != 0 && new != 0 => {
+                // Locking it again, or a `Once` completing: decided by what comes next.
+                self.swapped.set(Some((addr, loc)));
+            }
             Some(h) if h == self.tid => {
                 self.record(Op::Release { lock: addr }, Some(loc));
                 table.owners[at].store(0, SeqCst);
@@ -1151,6 +1186,34 @@ impl ThreadCtx {
         }
     }
 
+    /// Decides a pending exchange of a held word (see [`ThreadCtx::swapped`]) that was not
+    /// followed by a wait on the word: the holder wrote a non-zero value, so the word is
+    /// released and forgotten, with the release at the exchange's location. Nothing is
+    /// recorded if the word is no longer this thread's hold in recognition's eyes (another
+    /// thread's write poisoned it: [`ThreadCtx::release_stale`] releases it), or if the
+    /// thread requested it (it waited for itself: it still holds it).
+    fn settle_swap(&self) {
+        let Some((addr, loc)) = self.swapped.take() else {
+            return;
+        };
+        if self.requested.get() == Some(addr) {
+            return;
+        }
+        let table = &self.session.locks;
+        let Some(at) = table.find(addr, false) else {
+            return;
+        };
+        let f = table.flags[at].load(SeqCst);
+        if f & (Flags::POISONED | Flags::TRACED) != 0
+            || table.owners[at].load(SeqCst) != self.tid + 1
+        {
+            return;
+        }
+        self.record(Op::Release { lock: addr }, Some(loc));
+        table.owners[at].store(0, SeqCst);
+        table.flags[at].fetch_and(!(Flags::RECOGNISED | Flags::KNOWN), SeqCst);
+    }
+
     /// Records the release of every recognised lock this thread still holds although
     /// recognition gave up on it (see [`Flags::POISONED`]), so that the lock-order graph
     /// does not see them held for ever.
@@ -1177,6 +1240,7 @@ impl ThreadCtx {
     /// id's previous thread ended unjoined, its `End` is recorded first.
     pub fn fork(&self, child: u32, loc: Option<LocationId>) {
         self.guarded(|c| {
+            c.settle_swap();
             let mut p = c.session.pthreads.lock().unwrap_or_else(|p| p.into_inner());
             if p.state.remove(&child) == Some(PthreadState::EndedUnjoined) {
                 c.record_for(child, Op::End);
@@ -1227,6 +1291,7 @@ impl ThreadCtx {
     /// until the thread's end is seen ([`ThreadCtx::exit`]), so that the `Join` follows
     /// every event of the thread.
     pub fn pthread_done(&self, handle: u32, detach: bool, loc: Option<LocationId>) {
+        self.guarded(|c| c.settle_swap());
         loop {
             let mut wait = false;
             self.guarded(|c| {
@@ -1283,6 +1348,7 @@ impl ThreadCtx {
     /// detach, its `End`).
     pub fn exit(&self) {
         self.guarded(|c| {
+            c.settle_swap();
             let mut p = c.session.pthreads.lock().unwrap_or_else(|p| p.into_inner());
             if p.state.get(&c.tid) == Some(&PthreadState::Joinable) {
                 // A joinable pthread: its join will record its end.
@@ -1963,6 +2029,61 @@ mod tests {
                 (2, Op::Release { lock: L }, Some(2)),
             ]
         );
+    }
+
+    /// std's `Mutex::lock` by the thread that holds it: the compare-exchange fails (no
+    /// value hook), the contended path's `swap(2)` finds it held by the thread itself, and
+    /// the thread waits. No release is recorded: the thread requests the lock and waits for
+    /// itself, which the watchdog sees as a cycle of one.
+    #[test]
+    fn locking_a_held_mutex_again_is_a_wait_for_itself() {
+        let s = recognizing(2);
+        let t = s.begin_thread(0).unwrap();
+        atomic(&t, L, abi::VALUE_CMPXCHG, 0, 1, 1);
+        atomic(&t, L, abi::VALUE_XCHG, 1, 2, 3);
+        assert_eq!(s.lock_owner(L), Some(0), "the exchange released nothing");
+        t.atomic_value(L, abi::VALUE_WAIT | 4 << 8, 2, u64::MAX, 4);
+        assert_eq!(s.waiting_on(0), Some(L));
+        assert_eq!(s.lock_owner(L), Some(0));
+        // Later lock events (from a thread the watchdog would have stopped) release
+        // nothing either: the thread still holds the lock it waits for.
+        atomic(&t, 0x400, abi::VALUE_CMPXCHG, 0, 1, 5);
+        assert_eq!(
+            finished_lock_events(s),
+            vec![
+                (0, Op::Acquire { lock: L }, Some(1)),
+                (0, Op::Request { lock: L }, Some(4)),
+            ]
+        );
+    }
+
+    /// The holder's exchange of a non-zero value that no wait follows (std's `Once`
+    /// completing: `swap(COMPLETE)`) releases the word at the exchange, and forgets it.
+    #[test]
+    fn a_holder_exchange_without_a_wait_releases() {
+        let s = recognizing(2);
+        let t = s.begin_thread(0).unwrap();
+        atomic(&t, L, abi::VALUE_CMPXCHG, 0, 2, 1);
+        atomic(&t, L, abi::VALUE_XCHG, 2, 3, 2);
+        // Its next lock event decides: here another lock.
+        atomic(&t, 0x400, abi::VALUE_CMPXCHG, 0, 1, 5);
+        assert_eq!(s.lock_owner(L), None);
+        assert_eq!(s.held_locks(0), vec![0x400]);
+        assert_eq!(
+            finished_lock_events(s),
+            vec![
+                (0, Op::Acquire { lock: L }, Some(1)),
+                (0, Op::Release { lock: L }, Some(2)),
+                (0, Op::Acquire { lock: 0x400 }, Some(5)),
+            ]
+        );
+        // The end of the thread decides too.
+        let s = recognizing(2);
+        let t = s.begin_thread(0).unwrap();
+        atomic(&t, L, abi::VALUE_CMPXCHG, 0, 2, 1);
+        atomic(&t, L, abi::VALUE_XCHG, 2, 3, 2);
+        t.exit();
+        assert_eq!(s.lock_owner(L), None);
     }
 
     #[test]

@@ -87,6 +87,11 @@ const SCENARIOS: &[(&str, fn(), &str)] = &[
         "A->B, then B->A' where A' reuses the freed memory of A",
     ),
     (
+        "relock",
+        relock,
+        "a thread locks a Mutex it holds (a deadlock of one thread)",
+    ),
+    (
         "deadlock",
         deadlock,
         "2 threads each hold one Mutex and wait for the other",
@@ -505,6 +510,22 @@ fn freed_lock_reuse() {
     let b = *b.lock().unwrap();
     assert_eq!((a2, b), (1, 2));
     println!("a' = {a2}, b = {b}");
+}
+
+/// Locks `mutex`, which the caller holds: std's `Mutex` is not reentrant, so this waits
+/// for ever (the documentation allows a panic too; on this target it waits).
+#[inline(never)]
+fn lock_again(mutex: &Mutex<u64>) -> u64 {
+    *mutex.lock().unwrap()
+}
+
+/// Main locks a Mutex and, holding it, locks it again: it waits for itself. Prints
+/// nothing.
+fn relock() {
+    let mutex = Mutex::new(1u64);
+    let guard = mutex.lock().unwrap();
+    let again = lock_again(&mutex);
+    println!("{} {again}", *guard);
 }
 
 /// Locks `held`, waits at `barrier` until the other thread holds its lock too, then
