@@ -205,6 +205,27 @@ test('an onChunk that throws rejects the run with a ChunkError', async () => {
   assert.match(err.message, /the onChunk callback failed on chunk 2: disk full/);
 });
 
+// The caller's backstop stops a manager that does not answer for the run's timeout plus a
+// grace period of 20 s. A manager that waits for a slow onChunk is not hung: a run whose
+// chunks take the caller longer than that in all (here about 22 s, with a timeout of
+// 100 ms for the function itself) must succeed. (This test takes that long.)
+test('a slow onChunk is waited for: the backstop does not take it for a hung manager', async () => {
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  let chunks = 0;
+  const started = performance.now();
+  const r = await wasmgrind(guestPath(m.guests.basics.file), 'spawn_join_200', {
+    timeout: 100,
+    chunkEvents: 400,
+    onChunk: async () => {
+      chunks++;
+      await sleep(chunks <= 22 ? 1000 : 0);
+    },
+  });
+  assert.equal(r.status, 'ok');
+  assert.ok(chunks > 22, `${chunks} chunks: too few to outlast the backstop`);
+  assert.ok(performance.now() - started > 20_100, 'the callbacks took less than the backstop');
+});
+
 test('maxEvents through the API: a LimitError with the events reached and the trace so far', async () => {
   const err = await wasmgrind(guestPath(locks.file), 'mutex_counter', { maxEvents: 500 }).then(
     () => assert.fail('the run must fail'),

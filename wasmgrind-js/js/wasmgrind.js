@@ -451,28 +451,38 @@ export async function wasmgrind(binary, functionName, options) {
     };
     // The manager's own timeout counts from the start of the function (after the module
     // is prepared), so the caller's backstop is armed again when the manager says it has
-    // started the function (`{ started }`).
-    const arm = () =>
-      Number.isFinite(opts.timeout)
-        ? setTimeout(
-            () =>
-              finish(
-                reject,
-                new WasmgrindError(
-                  'Timeout',
-                  `the Wasmgrind manager did not answer within ${opts.timeout + ANSWER_GRACE_MS} ms ` +
-                    `(the timeout plus ${ANSWER_GRACE_MS} ms) of starting the function; it was terminated`,
-                ),
-              ),
-            opts.timeout + ANSWER_GRACE_MS,
-          )
-        : undefined;
+    // started the function (`{ started }`). A manager that is waiting for the caller is
+    // not hung: while a chunk is still in `onChunk`, or while messages keep coming (a slow
+    // `onOutput` makes them queue up here), the backstop waits another grace period.
+    let lastHeard = performance.now();
+    let chunksOut = 0;
+    const arm = (ms = opts.timeout + ANSWER_GRACE_MS) =>
+      Number.isFinite(opts.timeout) ? setTimeout(onBackstop, ms) : undefined;
+    const onBackstop = () => {
+      const quiet = performance.now() - lastHeard;
+      if (chunksOut > 0 || quiet < ANSWER_GRACE_MS) {
+        backstop = arm(chunksOut > 0 ? ANSWER_GRACE_MS : ANSWER_GRACE_MS - quiet);
+        return;
+      }
+      finish(
+        reject,
+        new WasmgrindError(
+          'Timeout',
+          `the Wasmgrind manager did not answer within ${opts.timeout + ANSWER_GRACE_MS} ms ` +
+            `(the timeout plus ${ANSWER_GRACE_MS} ms) of starting the function, and sent nothing for the ` +
+            `last ${ANSWER_GRACE_MS} ms; it was terminated`,
+        ),
+      );
+    };
     let backstop = arm();
     const deliver = (chunk) => {
+      chunksOut++;
       delivered = delivered
         .then(() => (done ? undefined : onChunk(chunk)))
         .then(
           () => {
+            chunksOut--;
+            lastHeard = performance.now();
             if (!done) proxy.post({ ack: chunk.index });
           },
           (e) =>
@@ -512,6 +522,7 @@ export async function wasmgrind(binary, functionName, options) {
     };
     // ANCHOR: caller-messages
     proxy.onMessage((m) => {
+      lastHeard = performance.now();
       if (m.started !== undefined) {
         clearTimeout(backstop);
         if (!done) backstop = arm();
