@@ -81,6 +81,26 @@ test('hello: stdout, stderr, args and env reach the result and onOutput, in orde
   assert.match(bare.result.stdout, /^WASMGRIND_GREETING=\(unset\)$/m);
 });
 
+test('onOutput gets the bytes as written, binary output included, and their text', async () => {
+  const chunks = [];
+  let text = '';
+  const result = await wasmgrind(wasm, undefined, {
+    args: ['binary_output'],
+    onOutput: (stream, t, bytes) => {
+      assert.equal(stream, 'stdout');
+      assert.ok(bytes instanceof Uint8Array);
+      chunks.push(bytes);
+      text += t;
+    },
+  });
+  const written = [0xff, 0x00, 0x80, 0xc3, 0x0a, 0xc3, 0xa9, 0x0a];
+  assert.deepEqual(chunks.flatMap((c) => [...c]), written);
+  const decoded = new TextDecoder().decode(new Uint8Array(written));
+  assert.equal(decoded, '\ufffd\u0000\ufffd\ufffd\né\n');
+  assert.equal(text, decoded);
+  assert.equal(result.stdout, decoded);
+});
+
 // A callback that fails stops the run with an OutputError, whether it throws or, being
 // async, rejects (an unhandled rejection would end the caller's whole process instead).
 test('an onOutput that throws or rejects stops the run with an OutputError', async () => {

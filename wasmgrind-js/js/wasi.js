@@ -92,8 +92,10 @@ export function outputWriter(sab, waiting) {
 
 /**
  * The reading side of an output channel, for the run's manager: `drain(final)` moves the
- * records out and hands their text to `onText(stream, text)` (`'stdout'` or `'stderr'`,
- * decoded as UTF-8 across records). Without `final` it skips a round when a writer holds
+ * records out and hands each to `onText(stream, text, bytes)` (`'stdout'` or `'stderr'`;
+ * `bytes` exactly as written, `text` decoded as UTF-8 across records, so that a character
+ * split between two writes comes with the second, and a write of bytes that are no UTF-8
+ * comes as U+FFFD). Without `final` it skips a round when a writer holds
  * the lock (the manager never blocks); with `final` (every writer has stopped) it reads
  * what was published, decodes the rest of a split character and ends.
  */
@@ -123,13 +125,15 @@ export function outputReader(sab, onText) {
       Atomics.store(header, O_USED, 0);
     }
     for (const { stream, at, n } of heads) {
-      const text = decoders[stream].decode(copy.subarray(at, at + n), { stream: true });
-      if (text !== '') onText(stream, text);
+      const bytes = copy.slice(at, at + n);
+      const text = decoders[stream].decode(bytes, { stream: true });
+      if (n > 0) onText(stream, text, bytes);
     }
     if (final) {
+      // The end of a split character that never came: its bytes were handed on already.
       for (const stream of ['stdout', 'stderr']) {
         const text = decoders[stream].decode();
-        if (text !== '') onText(stream, text);
+        if (text !== '') onText(stream, text, new Uint8Array(0));
       }
     }
   };

@@ -80,11 +80,14 @@ export interface WasmgrindOptions {
   env?: Record<string, string>;
   /**
    * wasi modules: receives what the program writes to stdout or stderr as it is written,
-   * in order per stream (text, UTF-8 decoded). The result (or the error) has the whole
-   * output in `stdout` and `stderr` either way. If it throws, or returns a promise that
-   * rejects (it is not awaited), the run stops with an `OutputError`. Default `null`.
+   * in order per stream: `bytes` exactly as written (binary output included), `text` the
+   * same decoded as UTF-8 (a character split between two writes comes with the second;
+   * bytes that are no UTF-8 come as U+FFFD; at the very end, the rest of a split
+   * character may come as text without bytes). The result (or the error) has the whole
+   * output as text in `stdout` and `stderr` either way. If it throws, or returns a promise
+   * that rejects (it is not awaited), the run stops with an `OutputError`. Default `null`.
    */
-  onOutput?: ((stream: 'stdout' | 'stderr', text: string) => void | Promise<void>) | null;
+  onOutput?: ((stream: 'stdout' | 'stderr', text: string, bytes: Uint8Array) => void | Promise<void>) | null;
 }
 
 /** The state of one thread when a run ended (see {@link WasmgrindError.threads}). */
@@ -429,7 +432,7 @@ export function runSession(
   options?: WasmgrindOptions,
   hooks?: {
     onChunk?: (chunk: TraceChunk) => Promise<void>;
-    onOutput?: (stream: 'stdout' | 'stderr', text: string) => void;
+    onOutput?: (stream: 'stdout' | 'stderr', text: string, bytes: Uint8Array) => void;
     /** argv[0] of a wasi program (default: the file name of `binary`, or `main.wasm`). */
     programName?: string;
   },

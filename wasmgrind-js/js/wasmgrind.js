@@ -507,10 +507,10 @@ export async function wasmgrind(binary, functionName, options) {
           { cause: e },
         ),
       );
-    const output = ({ stream, text }) => {
+    const output = ({ stream, text, bytes }) => {
       if (typeof onOutput !== 'function' || done) return;
       try {
-        const returned = onOutput(stream, text);
+        const returned = onOutput(stream, text, bytes);
         // An async callback fails by rejecting: that stops the run the same way (its
         // promise is not awaited; the output keeps coming in order).
         if (returned !== null && typeof returned === 'object' && typeof returned.then === 'function') {
@@ -610,7 +610,7 @@ const hex = (n) => `0x${(n >>> 0).toString(16)}`;
  * `wgrind_worker.js` calls; use `wasmgrind()` everywhere else. With `hooks.onChunk`, an
  * async function, the trace goes to it chunk by chunk (the run waits for each call before
  * it drains more); without, the result carries the whole trace. `hooks.onOutput(stream,
- * text)` gets what a wasi program writes, `hooks.programName` is its argv[0], and
+ * text, bytes)` gets what a wasi program writes (as `onOutput` of the options), `hooks.programName` is its argv[0], and
  * `hooks.onStarted()` is called when the module is prepared and the function starts.
  */
 export async function runSession(binary, functionName, options, hooks = {}) {
@@ -861,9 +861,9 @@ class Session {
     this.output = createOutputChannel();
     this.stdout = [];
     this.stderr = [];
-    this.drainOutput = outputReader(this.output, (stream, text) => {
-      (stream === 'stdout' ? this.stdout : this.stderr).push(text);
-      if (onOutput !== null) onOutput(stream, text);
+    this.drainOutput = outputReader(this.output, (stream, text, bytes) => {
+      if (text !== '') (stream === 'stdout' ? this.stdout : this.stderr).push(text);
+      if (onOutput !== null) onOutput(stream, text, bytes);
     });
     this.maxThreads = opts.maxThreads;
     this.control = new SharedArrayBuffer(controlBytes(this.maxThreads));

@@ -12,7 +12,7 @@
 //
 // The answer is `{ result }` or `{ error }` (a plain object with `message`, `kind`, ...).
 // With `output: true`, what a wasi program writes comes before it as `{ output: { stream,
-// text } }` messages; `programName` is its argv[0] (default: `main.wasm`). With `started:
+// text, bytes } }` messages (see `onOutput` in wasmgrind.d.ts); `programName` is its argv[0] (default: `main.wasm`). With `started:
 // true`, a `{ started: true }` message says when the module is prepared and the function
 // starts: the run's `timeout` counts from there.
 // One worker serves one run; terminate it afterwards, which also ends every thread worker.
@@ -80,7 +80,9 @@ async function onRun(msg) {
   try {
     const hooks = msg.stream === true ? { onChunk: sendChunk } : {};
     // What a wasi program writes goes to the caller as it comes: `{ output: { stream, text } }`.
-    if (msg.output === true) hooks.onOutput = (stream, text) => post({ output: { stream, text } });
+    if (msg.output === true) {
+      hooks.onOutput = (stream, text, bytes) => post({ output: { stream, text, bytes } }, [bytes.buffer]);
+    }
     if (typeof msg.programName === 'string') hooks.programName = msg.programName;
     // With `started: true`, the caller is told when the function starts: it times its
     // backstop from there, as the run's timeout counts.

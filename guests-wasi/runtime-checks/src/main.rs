@@ -42,6 +42,10 @@ const SCENARIOS: &[(&str, &str)] = &[
         "4 threads one after the other each print 20,000 lines (1.3 MB in all), main a line after each",
     ),
     (
+        "binary_output",
+        "writes bytes that are no UTF-8 to stdout (ff 00 80 c3), then a character split between two writes",
+    ),
+    (
         "no_files",
         "opens a file and reads stdin: both fail or end cleanly (no files, no preopens)",
     ),
@@ -72,6 +76,7 @@ fn main() {
         "sleep" => sleep(),
         "no_files" => no_files(),
         "ordered_output" => ordered_output(),
+        "binary_output" => binary_output(),
         other => {
             eprintln!("unknown scenario {other:?}; run without arguments for the list");
             std::process::exit(2);
@@ -180,6 +185,17 @@ fn no_files() {
     let mut seen = std::collections::HashMap::new();
     seen.insert("key", 1);
     println!("random: seeded a HashMap with {} entry", seen.len());
+}
+
+fn binary_output() {
+    let mut out = std::io::stdout().lock();
+    out.write_all(&[0xff, 0x00, 0x80, 0xc3]).unwrap();
+    out.flush().unwrap();
+    // "é" (c3 a9), its two bytes in two writes.
+    out.write_all(&[b'\n', 0xc3]).unwrap();
+    out.flush().unwrap();
+    out.write_all(&[0xa9, b'\n']).unwrap();
+    out.flush().unwrap();
 }
 
 fn ordered_output() {
