@@ -664,6 +664,49 @@ Wasmgrind: found 1 data race, 0 potential deadlocks
     assert!(text.contains("SUMMARY: Wasmgrind: data race dwarf.rs:21 in dwarf::bump\n"));
 }
 
+/// A loop the compiler unrolled puts one source line at several code locations: the
+/// detectors find one race per pair of locations, the report one per pair of source
+/// positions, with every occurrence counted. (Here the table lists the same two
+/// instructions twice, as two copies would.)
+#[test]
+fn races_at_the_same_source_lines_are_one_report() {
+    let symbolizer = Symbolizer::new(FIXTURE).unwrap();
+    let race = |current: u32, previous: u32, count: u64| Race {
+        addr: 0x100000,
+        current: Access {
+            addr: 0x100000,
+            ..access(2, AccessKind::Write, false, Some(current))
+        },
+        previous: Access {
+            addr: 0x100000,
+            ..access(1, AccessKind::Write, false, Some(previous))
+        },
+        count,
+    };
+    let findings = Findings {
+        races: vec![race(1, 0, 1), race(3, 2, 4), race(0, 1, 2)],
+        ..Findings::default()
+    };
+    let table = [bump_store(), run_store(), bump_store(), run_store()];
+    let r = report(&findings, &table, Some(&symbolizer));
+    assert_eq!(r.counts.races, 2, "{r:#?}");
+    assert_eq!((r.races[0].count, r.races[0].other_locations), (5, 1));
+    assert_eq!(r.races[0].current.location, Some(1));
+    // The sides swapped are another pair of positions.
+    assert_eq!((r.races[1].count, r.races[1].other_locations), (2, 0));
+    let text = r.text();
+    assert!(text.contains(
+        "  (seen 5 times, at 2 code locations of these source lines: the compiler copied \
+         them, as an unrolled loop does)\n"
+    ));
+    assert!(text.ends_with("Wasmgrind: found 2 data races, 0 potential deadlocks\n"));
+    let back: Report = serde_json::from_str(&r.json()).unwrap();
+    assert_eq!(back, r);
+
+    // Without DWARF there are no source positions: each location pair is a report.
+    assert_eq!(report(&findings, &table, None).counts.races, 3);
+}
+
 // ---------------------------------------------------------------------------------------
 // JSON
 

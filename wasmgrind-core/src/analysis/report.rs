@@ -45,16 +45,30 @@
 //!     `addr`, `width` (bytes), `atomic` (bool), `location` (index into the trace's
 //!     location table, or `null`) and `frame` ([`Frame`], or `null` for an unknown
 //!     location);
-//!   - `count`: how many times the race was seen.
+//!   - `count`: how many times the race was seen;
+//!   - `other_locations`: how many more pairs of code locations at the very same source
+//!     positions this report stands for (absent when none; see below).
 //! - `potential_deadlocks`: one object per lock-order cycle ([`PotentialDeadlockReport`]):
 //!   `edges`, in cycle order, each ([`LockEdgeReport`]) with `thread`, `held` (lock address),
 //!   `held_location`, `held_at` (frame where `held` was acquired), `next` (lock address),
-//!   `next_location` and `next_at` (frame where `next` was requested); and `count`.
+//!   `next_location` and `next_at` (frame where `next` was requested); `count`; and
+//!   `other_locations`, as for races.
 //! - `deadlock`: `null`, or the deadlock the run ended in ([`LiveDeadlockReport`]):
 //!   `threads`, each ([`BlockedThreadReport`]) with `thread`, `waiting_on` (lock address),
 //!   `holder` (thread id), `requested_location` and `requested_at` (frame).
 //! - `counts` ([`Counts`]): `races`, `potential_deadlocks` (reports, not occurrences) and
 //!   `deadlocks` (0 or 1).
+//!
+//! # One report per source position
+//!
+//! The detectors tell findings apart by code location, but a compiler that unrolls a loop
+//! or inlines a function twice puts the same source line at several code locations, and
+//! one bug would then be reported once per copy. So findings whose every frame is at the
+//! same source position (the same function, file, line and column, inlined calls
+//! included), with the same access kinds (races) or the same locks (potential deadlocks),
+//! are one report: the first one found, its `count` the sum of theirs, and
+//! `other_locations` says how many other code locations it stands for. Without DWARF
+//! (no file and line) every code location is a report of its own.
 //!
 //! A frame ([`Frame`]) has `function` (demangled, without hash), `raw_function` (as in the
 //! name section), `file`, `line`, `column` (each `null` without DWARF), `code_offset`,
@@ -128,8 +142,12 @@ pub struct RaceReport {
     pub current: AccessReport,
     /// The earlier access.
     pub previous: AccessReport,
-    /// How many times the race was seen.
+    /// How many times the race was seen (at every code location it stands for).
     pub count: u64,
+    /// How many more pairs of code locations, at the same source positions as these, this
+    /// report stands for (see the [module docs](self)).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub other_locations: usize,
 }
 
 /// One edge of a lock-order cycle, resolved: `thread` requested `next` while it held
@@ -157,8 +175,16 @@ pub struct LockEdgeReport {
 pub struct PotentialDeadlockReport {
     /// The edges of the cycle, in cycle order.
     pub edges: Vec<LockEdgeReport>,
-    /// How many times the cycle was seen.
+    /// How many times the cycle was seen (at every code location it stands for).
     pub count: u64,
+    /// How many more cycles at other code locations, at the same source positions as
+    /// these, this report stands for (see the [module docs](self)).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub other_locations: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// One thread of a deadlock that happened, resolved.
@@ -203,8 +229,30 @@ pub fn report(
             current: resolver.access(&race.current),
             previous: resolver.access(&race.previous),
             count: race.count,
+            other_locations: 0,
         })
         .collect();
+    let races = merge(
+        races,
+        |r| {
+            Some((
+                (
+                    r.current.kind,
+                    r.current.atomic,
+                    source_key(r.current.frame.as_ref())?,
+                ),
+                (
+                    r.previous.kind,
+                    r.previous.atomic,
+                    source_key(r.previous.frame.as_ref())?,
+                ),
+            ))
+        },
+        |into, r| {
+            into.count += r.count;
+            into.other_locations += 1 + r.other_locations;
+        },
+    );
     let potential_deadlocks: Vec<PotentialDeadlockReport> = findings
         .potential_deadlocks
         .iter()
@@ -223,8 +271,29 @@ pub fn report(
                 })
                 .collect(),
             count: deadlock.count,
+            other_locations: 0,
         })
         .collect();
+    let potential_deadlocks = merge(
+        potential_deadlocks,
+        |d| {
+            d.edges
+                .iter()
+                .map(|e| {
+                    Some((
+                        e.held,
+                        e.next,
+                        source_key(e.held_at.as_ref())?,
+                        source_key(e.next_at.as_ref())?,
+                    ))
+                })
+                .collect::<Option<Vec<_>>>()
+        },
+        |into, d| {
+            into.count += d.count;
+            into.other_locations += 1 + d.other_locations;
+        },
+    );
     let deadlock = findings
         .deadlock
         .as_ref()
@@ -253,6 +322,48 @@ pub fn report(
         counts,
         deadlock_search_incomplete: findings.deadlock_search_incomplete.clone(),
     }
+}
+
+/// A frame's source positions, the inlined calls' included: what tells findings apart in
+/// a report (see the [module docs](self)); `None` without a file and line.
+type SourceKey = Vec<(Option<String>, Option<String>, u32, Option<u32>)>;
+
+fn source_key(frame: Option<&Frame>) -> Option<SourceKey> {
+    let frame = frame?;
+    let mut key = vec![(
+        frame.function.clone(),
+        Some(frame.file.clone()?),
+        frame.line?,
+        frame.column,
+    )];
+    for i in &frame.inlined {
+        key.push((i.function.clone(), i.file.clone(), i.line?, i.column));
+    }
+    Some(key)
+}
+
+/// `items` with those of equal `key` (when it has one) merged into the first of them by
+/// `absorb`, in their order.
+fn merge<T, K: std::hash::Hash + Eq>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> Option<K>,
+    absorb: impl Fn(&mut T, T),
+) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(items.len());
+    let mut first: HashMap<K, usize> = HashMap::new();
+    for item in items {
+        match key(&item) {
+            Some(k) => match first.get(&k) {
+                Some(&i) => absorb(&mut out[i], item),
+                None => {
+                    first.insert(k, out.len());
+                    out.push(item);
+                }
+            },
+            None => out.push(item),
+        }
+    }
+    out
 }
 
 /// Resolves location ids, each once.
@@ -357,7 +468,7 @@ fn write_race(out: &mut String, race: &RaceReport) {
     out.push('\n');
     write_access(out, &race.previous, true);
     out.push('\n');
-    write_seen(out, race.count);
+    write_seen(out, race.count, race.other_locations);
     write_summary(out, "data race", race.current.frame.as_ref());
     out.push_str(SEPARATOR);
     out.push('\n');
@@ -410,7 +521,7 @@ fn write_potential_deadlock(out: &mut String, deadlock: &PotentialDeadlockReport
         write_stack(out, edge.next_at.as_ref());
     }
     out.push('\n');
-    write_seen(out, deadlock.count);
+    write_seen(out, deadlock.count, deadlock.other_locations);
     write_summary(
         out,
         "potential deadlock (lock-order inversion)",
@@ -460,9 +571,20 @@ fn write_live_deadlock(out: &mut String, deadlock: &LiveDeadlockReport) {
     out.push('\n');
 }
 
-fn write_seen(out: &mut String, count: u64) {
-    if count > 1 {
-        let _ = writeln!(out, "  (seen {count} times)");
+fn write_seen(out: &mut String, count: u64, other_locations: usize) {
+    match (count > 1, other_locations) {
+        (false, 0) => {}
+        (true, 0) => {
+            let _ = writeln!(out, "  (seen {count} times)");
+        }
+        (_, n) => {
+            let _ = writeln!(
+                out,
+                "  (seen {count} times, at {} code locations of these source lines: the \
+                 compiler copied them, as an unrolled loop does)",
+                n + 1
+            );
+        }
     }
 }
 
