@@ -228,3 +228,32 @@ test('--report-only finds what a full run finds and writes only the reports', as
     rmSync(full, { recursive: true, force: true });
   }
 });
+
+// A directory that held an earlier run holds this run's files alone afterwards.
+test('a run removes the files of an earlier run from DIR, and no other file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wasmgrind-cli-'));
+  const out = join(dir, 'out');
+  const locks = guestPath(m.guests.locks.file);
+  try {
+    let r = await runNode([cliPath, 'run', locks, 'unsynchronized_counter', '--out', out]);
+    assert.equal(r.code, 66, r.stderr);
+    writeFileSync(join(out, 'notes.txt'), 'mine');
+    // A --report-only run of a program without races: no trace of the racy run is left
+    // for `analyze` to report.
+    r = await runNode([cliPath, 'run', guestPath(m.guests.basics.file), 'spawn_join', '--report-only', '--out', out]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(readdirSync(out).sort(), ['notes.txt', 'report.json', 'report.txt']);
+    const again = await runNode([cliPath, 'analyze', out]);
+    assert.equal(again.code, 1, again.stderr);
+    assert.match(again.stderr, /cannot read .*trace\.wgtrace/);
+    // A run that fails before its trace began leaves none of the earlier run's files.
+    r = await runNode([cliPath, 'run', locks, 'unsynchronized_counter', '--out', out]);
+    assert.equal(r.code, 66, r.stderr);
+    r = await runNode([cliPath, 'run', locks, 'no_such_function', '--out', out]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.deepEqual(readdirSync(out), ['notes.txt']);
+    assert.equal(readFileSync(join(out, 'notes.txt'), 'utf8'), 'mine');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

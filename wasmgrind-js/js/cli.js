@@ -26,6 +26,10 @@ deadlock. Reports go to stderr, a summary to stdout, and the trace to DIR:
   locations.json   the location table the events refer to
   report.txt       the reports as text; report.json the same as JSON
 
+DIR always holds the files of one run: a run removes these files (and no others) from
+DIR when it starts, so a --report-only run leaves only its reports, and a run that fails
+before its trace began leaves none of them.
+
 The trace has no size limit of its own: trace.bin, trace.std and trace.wgtrace are
 written while the program runs, chunk by chunk, and the detectors analyze each chunk as
 it comes, so memory stays bounded however long the run records. (The headers of trace.bin
@@ -233,6 +237,13 @@ async function writeAll(handle, bytes, position = null) {
 }
 
 /**
+ * Every file a run writes in DIR (`--out`). A run removes all of them when it starts
+ * (and no other file), so that DIR never mixes the files of two runs: a `--report-only`
+ * run writes only the reports, a run that fails early only some or none of them.
+ */
+const OUT_FILES = ['trace.bin', 'trace.std', 'trace.json', 'trace.wgtrace', 'locations.json', 'report.txt', 'report.json'];
+
+/**
  * The trace files of a run in DIR, written as the trace streams in: each chunk is
  * appended to trace.bin, trace.std and trace.wgtrace (chunk 0 starts with placeholder
  * headers); at the end the real headers are written over the placeholders, and the
@@ -258,30 +269,42 @@ class TraceFiles {
    * Creates the directory and the streamed files. Run before the program starts, so that a
    * directory that cannot be written fails at once. The directory is made one level at a
    * time below its nearest existing ancestor: Node's recursive `mkdir` can loop forever on
-   * pseudo file systems such as /proc.
+   * pseudo file systems such as /proc. The files of an earlier run in the directory
+   * (OUT_FILES, nothing else) are removed first, after the timeline's file was opened: a
+   * timeline that cannot be written leaves the directory as it was.
    */
   async open() {
     await makeDir(this.dir);
-    this.handles = this.reportOnly
-      ? { bin: null, std: null, native: null, timeline: null }
-      : {
-          bin: await open(this.paths.bin, 'w'),
-          std: await open(this.paths.std, 'w'),
-          native: await open(this.paths.native, 'w'),
-          timeline: null,
-        };
-    if (this.reportOnly) {
-      // What `--out` must allow is writing the reports: try it now, not after the run.
-      await writeFile(join(this.dir, 'report.txt'), '');
-    }
+    this.handles = { bin: null, std: null, native: null, timeline: null };
+    /** The files this run created (removed again by `close` if no chunk came). */
+    this.created = [];
     if (this.timelinePath !== null) {
       try {
         await makeDir(dirname(resolve(this.timelinePath)));
         this.handles.timeline = await open(this.timelinePath, 'w');
+        this.created.push(this.timelinePath);
       } catch (e) {
         const error = new Error(`cannot write the timeline to ${this.timelinePath}: ${e.code || e.message}`);
         error.option = 'timeline';
         throw error;
+      }
+    }
+    for (const name of OUT_FILES) {
+      const path = join(this.dir, name);
+      try {
+        await rm(path, { force: true });
+      } catch (e) {
+        throw new Error(`cannot remove ${path} of an earlier run (${e.code || e.message}); remove it or choose another --out`);
+      }
+    }
+    if (this.reportOnly) {
+      // What `--out` must allow is writing the reports: try it now, not after the run.
+      await writeFile(join(this.dir, 'report.txt'), '');
+      this.created.push(join(this.dir, 'report.txt'));
+    } else {
+      for (const key of ['bin', 'std', 'native']) {
+        this.handles[key] = await open(this.paths[key], 'w');
+        this.created.push(this.paths[key]);
       }
     }
   }
@@ -334,11 +357,7 @@ class TraceFiles {
     await Promise.all([h.bin?.close(), h.std?.close(), h.native?.close(), h.timeline?.close()]);
     if (!this.written) {
       // (--report-only: the empty report.txt that `open` wrote to try the directory.)
-      const files = this.reportOnly
-        ? [join(this.dir, 'report.txt')]
-        : [this.paths.bin, this.paths.std, this.paths.native];
-      if (h.timeline !== null) files.push(this.timelinePath);
-      await Promise.all(files.map((p) => rm(p, { force: true })));
+      await Promise.all(this.created.map((p) => rm(p, { force: true })));
     }
     return this.written === true;
   }
