@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, existsSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, rmSync, writeFileSync, readdirSync, symlinkSync, linkSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { manifest, guestPath, cliPath, runNode, parseStd, checkRapidBin, checkTrace, checkFindings } from './helpers.mjs';
@@ -226,6 +226,45 @@ test('--report-only finds what a full run finds and writes only the reports', as
   } finally {
     rmSync(dir, { recursive: true, force: true });
     rmSync(full, { recursive: true, force: true });
+  }
+});
+
+// No output of a run may be the module: `--timeline app.wasm` once truncated the module
+// and then removed it as an empty timeline.
+test('an output that is the module is a usage error that leaves the module alone', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wasmgrind-cli-'));
+  try {
+    const original = readFileSync(guestPath(m.guests.basics.file));
+    const app = join(dir, 'app.wasm');
+    writeFileSync(app, original);
+    symlinkSync('app.wasm', join(dir, 'link.wasm'));
+    mkdirSync(join(dir, 'out'));
+    linkSync(app, join(dir, 'out', 'trace.bin'));
+    const cases = [
+      // [arguments after `run app.wasm spawn_join`, what the line says]
+      [['--timeline', app, '--out', join(dir, 'o1')], /--timeline .*app\.wasm is the module .*app\.wasm/],
+      [['--timeline', join(dir, 'link.wasm'), '--out', join(dir, 'o1')], /--timeline .*link\.wasm is the module .*app\.wasm/],
+      [['--out', join(dir, 'out')], /--out .*out: .*out\/trace\.bin is the module .*app\.wasm/],
+      [['--out', join(dir, 'out'), '--report-only'], /out\/trace\.bin is the module/],
+      [['--out', join(dir, 'o2'), '--timeline', join(dir, 'o2', 'report.txt')], /--timeline .*o2\/report\.txt is .*o2\/report\.txt, a file the run writes in --out/],
+    ];
+    for (const [extra, line] of cases) {
+      const out = await runNode([cliPath, 'run', app, 'spawn_join', ...extra]);
+      const what = `run app.wasm spawn_join ${extra.join(' ')}: ${out.stderr}`;
+      assert.equal(out.code, 2, what);
+      assert.equal(out.stderr.trim().split('\n').length, 1, `one line: ${what}`);
+      assert.match(out.stderr, line, what);
+      assert.ok(existsSync(app), `the module is still there: ${what}`);
+      assert.ok(original.equals(readFileSync(app)), `the module is unchanged: ${what}`);
+    }
+    // The module run from DIR itself under a name that is not the run's is fine.
+    const own = join(dir, 'out', 'app.wasm');
+    writeFileSync(own, original);
+    const ok = await runNode([cliPath, 'run', own, 'spawn_join', '--out', join(dir, 'out'), '--timeline', join(dir, 'out', 't.json')]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.ok(original.equals(readFileSync(own)));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -2,9 +2,9 @@
 // The Wasmgrind command line: run a function of a module with tracing and write the trace.
 
 import { existsSync } from 'node:fs';
-import { mkdir, open, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { wasmgrind, MAX_TIMEOUT_MS } from './wasmgrind.js';
+import { mkdir, open, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { wasmgrind, programNameOf, MAX_TIMEOUT_MS } from './wasmgrind.js';
 
 // ANCHOR: help
 const HELP = `\
@@ -28,7 +28,9 @@ deadlock. Reports go to stderr, a summary to stdout, and the trace to DIR:
 
 DIR always holds the files of one run: a run removes these files (and no others) from
 DIR when it starts, so a --report-only run leaves only its reports, and a run that fails
-before its trace began leaves none of them.
+before its trace began leaves none of them. No output may be the module: a --timeline
+or --out that would overwrite or remove it, or a --timeline that is one of these files,
+is a usage error.
 
 The trace has no size limit of its own: trace.bin, trace.std and trace.wgtrace are
 written while the program runs, chunk by chunk, and the detectors analyze each chunk as
@@ -80,7 +82,7 @@ Errors of the command line and of the module are one line on stderr. --out is ch
 (and the directory created) before the program starts.
 
 Exit status (as ThreadSanitizer's), first match wins: 2 for a usage error (any wrong
-option, an --out that cannot be written); 66 when the
+option, an --out that cannot be written, a module that cannot be read); 66 when the
 run deadlocked; 1 when the run failed for another reason (a trap or panic in any
 thread, a timeout, a module that cannot be run; the error is on stderr); 66 when the
 program ended and a data race or a potential deadlock was found (the reports are on
@@ -392,6 +394,64 @@ async function makeDir(dir) {
   }
 }
 
+/**
+ * `path` with its nearest existing ancestor replaced by its real path (symbolic links and
+ * `..` followed): paths of files that need not exist yet, comparable.
+ */
+async function canonical(path) {
+  const rest = [];
+  let at = resolve(path);
+  for (;;) {
+    try {
+      return join(await realpath(at), ...rest);
+    } catch {
+      const up = dirname(at);
+      if (up === at) return resolve(path);
+      rest.unshift(basename(at));
+      at = up;
+    }
+  }
+}
+
+/** Whether paths `a` and `b` name one file: the same real path, or the same inode (a hard link). */
+async function sameFile(a, b) {
+  if ((await canonical(a)) === (await canonical(b))) return true;
+  const id = async (p) => {
+    try {
+      const s = await stat(p, { bigint: true });
+      return `${s.dev}:${s.ino}`;
+    } catch {
+      return null;
+    }
+  };
+  const [x, y] = await Promise.all([id(a), id(b)]);
+  return x !== null && x === y;
+}
+
+/**
+ * Why the run's outputs cannot be written, or null: an output that is the module (which
+ * writing it would destroy: the files in DIR are removed or overwritten, the timeline
+ * overwritten), or a timeline that is one of the files the run writes in DIR.
+ */
+async function outputClash(args) {
+  const outs = OUT_FILES.map((name) => join(args.out, name));
+  for (const p of outs) {
+    if (await sameFile(p, args.module)) {
+      return `--out ${args.out}: ${p} is the module ${args.module}, and a run replaces that file; choose another --out directory (or move the module)`;
+    }
+  }
+  if (args.timeline === null) return null;
+  if (await sameFile(args.timeline, args.module)) {
+    return `--timeline ${args.timeline} is the module ${args.module}, which the timeline would overwrite; write the timeline to another file`;
+  }
+  for (const p of outs) {
+    if (await sameFile(args.timeline, p)) {
+      return `--timeline ${args.timeline} is ${p}, a file the run writes in --out ${args.out}; write the timeline to another file`;
+    }
+  }
+  return null;
+}
+
 /** `message` on one line: the command line prints one line per error. */
 function oneLine(message) {
   return String(message).replace(/\s*\n\s*/g, ' ');
@@ -411,7 +471,6 @@ const ANALYZE_BLOCK = 20 << 20;
 
 async function analyze(args) {
   const glue = await import('./wasmgrind_js.js');
-  const { readFile } = await import('node:fs/promises');
   const cannotRead = (name, e) =>
     new Error(
       `cannot read ${join(args.dir, name)} (${e.code || e.message}); is ${args.dir} the --out directory of \`wasmgrind run\`?`,
@@ -489,6 +548,21 @@ async function main(argv) {
     process.stderr.write(`wasmgrind: no file ${args.module} (wasmgrind --help shows the usage)\n`);
     return 2;
   }
+  // The module is read before any output file is created, truncated or removed, and no
+  // output may be the module: `--timeline app.wasm` once truncated the module and then
+  // removed it as an empty timeline.
+  let bytes;
+  try {
+    bytes = await readFile(args.module);
+  } catch (e) {
+    process.stderr.write(`wasmgrind: cannot read the module ${args.module} (${e.code || e.message})\n`);
+    return 2;
+  }
+  const clash = await outputClash(args);
+  if (clash !== null) {
+    process.stderr.write(`wasmgrind: ${clash}\n`);
+    return 2;
+  }
   try {
     await files.open();
   } catch (e) {
@@ -503,7 +577,9 @@ async function main(argv) {
   try {
     // The trace streams into its files; with --report-only there is none to stream.
     const streaming = reportOnly ? {} : { onChunk: (c) => files.chunk(c) };
-    result = await wasmgrind(args.module, args.fn, { ...args.options, ...streaming, onOutput });
+    // The bytes read above, under the module's file name (a wasi program's argv[0]).
+    const programName = programNameOf(args.module);
+    result = await wasmgrind(bytes, args.fn, { ...args.options, ...streaming, onOutput, programName });
   } catch (e) {
     process.stderr.write(`wasmgrind: error: ${BEFORE_RUN.has(e.kind) ? oneLine(e.message) : e.message}\n`);
     if (e.wasmStack) {
