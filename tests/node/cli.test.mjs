@@ -296,3 +296,39 @@ test('a run removes the files of an earlier run from DIR, and no other file', as
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// `wasmgrind run ... | head -1`: the reader of stdout goes away.
+test('a closed stdout drops the output quietly; the run ends and writes its reports', async () => {
+  const { spawn } = await import('node:child_process');
+  const dir = mkdtempSync(join(tmpdir(), 'wasmgrind-cli-'));
+  const closedStdout = (args) =>
+    new Promise((resolve) => {
+      const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      // Closed before the program writes: every write to stdout fails with EPIPE.
+      child.stdout.destroy();
+      let stderr = '';
+      child.stderr.on('data', (d) => {
+        stderr += d;
+      });
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+  try {
+    const wasi = guestPath('wasi/runtime_checks.wasm');
+    let out = await closedStdout(['run', wasi, '--report-only', '--out', join(dir, 'wasi'), '--', 'hello', 'one']);
+    assert.equal(out.code, 0, out.stderr);
+    assert.doesNotMatch(out.stderr, /EPIPE|^\s+at /m);
+    // What the program writes to stderr still comes, and Wasmgrind's summary after it.
+    assert.match(out.stderr, /hello from stderr/);
+    assert.match(out.stderr, /`_start` of .*runtime_checks\.wasm returned/);
+    assert.match(readFileSync(join(dir, 'wasi', 'report.txt'), 'utf8'), /found 0 data races/);
+    // A module of the wasmgrind ABI, whose summary goes to stdout: the exit status is the run's.
+    out = await closedStdout(['run', guestPath(m.guests.locks.file), 'unsynchronized_counter', '--out', join(dir, 'abi')]);
+    assert.equal(out.code, 66, out.stderr);
+    assert.doesNotMatch(out.stderr, /EPIPE|^\s+at /m);
+    assert.match(out.stderr, /^WARNING: data race$/m);
+    assert.ok(JSON.parse(readFileSync(join(dir, 'abi', 'report.json'), 'utf8')).counts.races > 0);
+    assert.ok(existsSync(join(dir, 'abi', 'trace.wgtrace')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -47,6 +47,10 @@ from any thread ends the run with that exit code.
 \`analyze\` runs the detectors again on the trace.wgtrace and locations.json in DIR and
 prints the reports; with --module (the module that was run) they name source lines.
 
+When stdout is closed (its reader went away, as in \`wasmgrind run ... | head -1\`), the
+rest of what goes there is dropped without an error; the run goes on to its end, writes
+its files and the reports, and exits as usual.
+
 Options:
   --out DIR            directory for the trace files (default: wasmgrind-out; created)
   --env NAME=VALUE     an environment variable of a wasi program (repeatable; none by default)
@@ -452,6 +456,28 @@ async function outputClash(args) {
   return null;
 }
 
+/**
+ * Whether stdout was closed under us (EPIPE: the reader of the pipe went away, as in
+ * `wasmgrind run app.wasm | head -1`). Command-line tools then stop writing output and end
+ * without a word; Node would throw an unhandled 'error' event with a stack trace instead.
+ * Wasmgrind stops writing to stdout (the program's output and the summary are dropped) but
+ * lets the run go on to its end, since the trace files and the reports are what the run
+ * is for: they are written to their files and the reports to stderr, and the exit status
+ * is the run's as usual (66 for a finding), which is what `set -o pipefail` then shows.
+ * The program itself is not told: its writes to stdout succeed. A closed stderr is
+ * ignored the same way.
+ */
+let stdoutClosed = false;
+process.stdout.on('error', () => {
+  stdoutClosed = true;
+});
+process.stderr.on('error', () => {});
+
+/** Writes `text` to stdout unless stdout was closed. */
+function toStdout(text) {
+  if (!stdoutClosed) process.stdout.write(text);
+}
+
 /** `message` on one line: the command line prints one line per error. */
 function oneLine(message) {
   return String(message).replace(/\s*\n\s*/g, ' ');
@@ -530,7 +556,7 @@ async function main(argv) {
     return 2;
   }
   if (args.help) {
-    process.stdout.write(HELP);
+    toStdout(HELP);
     return 0;
   }
   if (args.command === 'analyze') {
@@ -573,7 +599,7 @@ async function main(argv) {
     return 2;
   }
   // A wasi program's output goes to the terminal as it comes.
-  const onOutput = (stream, text) => (stream === 'stdout' ? process.stdout : process.stderr).write(text);
+  const onOutput = (stream, text) => (stream === 'stdout' ? toStdout(text) : process.stderr.write(text));
   try {
     // The trace streams into its files; with --report-only there is none to stream.
     const streaming = reportOnly ? {} : { onChunk: (c) => files.chunk(c) };
@@ -639,7 +665,8 @@ async function main(argv) {
     );
   }
   // A wasi program's stdout is its own: the summary goes to stderr then.
-  (wasi ? process.stderr : process.stdout).write(`${lines.join('\n')}\n`);
+  if (wasi) process.stderr.write(`${lines.join('\n')}\n`);
+  else toStdout(`${lines.join('\n')}\n`);
   if (result.findings && found(result.findings)) return EXIT_FOUND;
   return result.exitCode ?? 0;
 }
