@@ -332,3 +332,28 @@ test('a closed stdout drops the output quietly; the run ends and writes its repo
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// The source lines come from --module: another module's would be wrong ones.
+test('analyze --module with a module that was not run is a usage error', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wasmgrind-cli-'));
+  try {
+    const run = await runNode([cliPath, 'run', guestPath(m.guests.locks.file), 'unsynchronized_counter', '--out', dir]);
+    assert.equal(run.code, 66, run.stderr);
+    const other = guestPath(m.guests.basics.file);
+    const out = await runNode([cliPath, 'analyze', dir, '--module', other]);
+    assert.equal(out.code, 2, out.stderr);
+    assert.equal(out.stderr.trim().split('\n').length, 1, out.stderr);
+    assert.match(out.stderr, /--module .*basics\.wasm is not the module that was run .*pass the module that was given to `wasmgrind run`/);
+    assert.doesNotMatch(out.stderr, /WARNING/);
+    // Not a module at all: the same.
+    const json = await runNode([cliPath, 'analyze', dir, '--module', join(dir, 'report.json')]);
+    assert.equal(json.code, 2, json.stderr);
+    assert.match(json.stderr, /report\.json is not the module that was run .*not a valid WebAssembly module/);
+    // The module that was run names the source lines.
+    const right = await runNode([cliPath, 'analyze', dir, '--module', guestPath(m.guests.locks.file)]);
+    assert.equal(right.code, 66, right.stderr);
+    assert.match(right.stderr, /locks\/src\/lib\.rs:\d+/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

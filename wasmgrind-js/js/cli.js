@@ -45,7 +45,8 @@ then goes to stderr, so that stdout is the program's. \`proc_exit\` (\`std::proc
 from any thread ends the run with that exit code.
 
 \`analyze\` runs the detectors again on the trace.wgtrace and locations.json in DIR and
-prints the reports; with --module (the module that was run) they name source lines.
+prints the reports; with --module (the module that was run) they name source lines. A
+--module whose function names are not those of the module that was run is a usage error.
 
 When stdout is closed (its reader went away, as in \`wasmgrind run ... | head -1\`), the
 rest of what goes there is dropped without an error; the run goes on to its end, writes
@@ -492,6 +493,86 @@ function found(findings) {
   return c.races + c.potential_deadlocks + c.deadlocks > 0;
 }
 
+/**
+ * The function names of a module's name section (subsection 1), index to name; null when
+ * it has none. Throws when the bytes are not a WebAssembly module.
+ */
+function functionNames(bytes) {
+  let at = 0;
+  const fail = () => {
+    throw new Error(`not a valid WebAssembly module (at offset 0x${at.toString(16)})`);
+  };
+  const u32 = (end) => {
+    let value = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      if (at >= end) fail();
+      const b = bytes[at++];
+      value += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) return value;
+    }
+    return fail();
+  };
+  const name = (end) => {
+    const length = u32(end);
+    if (at + length > end) fail();
+    const text = Buffer.from(bytes.subarray(at, at + length)).toString('utf8');
+    at += length;
+    return text;
+  };
+  const magic = [0x00, 0x61, 0x73, 0x6d];
+  if (bytes.length < 8 || magic.some((b, i) => bytes[i] !== b)) fail();
+  at = 8;
+  while (at < bytes.length) {
+    const id = bytes[at++];
+    const size = u32(bytes.length);
+    const end = at + size;
+    if (end > bytes.length) fail();
+    if (id === 0 && name(end) === 'name') {
+      while (at < end) {
+        const sub = bytes[at++];
+        const subEnd = u32(end) + at;
+        if (subEnd > end) fail();
+        if (sub === 1) {
+          const names = new Map();
+          for (let n = u32(subEnd); n > 0; n--) {
+            const index = u32(subEnd);
+            names.set(index, name(subEnd));
+          }
+          return names;
+        }
+        at = subEnd;
+      }
+    }
+    at = end;
+  }
+  return null;
+}
+
+/**
+ * Why `module` (the bytes of --module) is not the module whose run made the location
+ * table `locations` (locations.json: every location names its function by index, and by
+ * its name in the name section when the module had one), or null. A table without names
+ * cannot be checked.
+ */
+function moduleMismatch(module, locations) {
+  let names;
+  try {
+    names = functionNames(module);
+  } catch (e) {
+    return e.message;
+  }
+  const quote = (name) => `\`${name}\``;
+  for (const l of locations) {
+    if (l.func_name === null || l.func_name === undefined) continue;
+    if (names === null) return `it has no function names (no name section), but the module that was run had (function ${l.func_index} was ${quote(l.func_name)})`;
+    const own = names.get(l.func_index);
+    if (own !== l.func_name) {
+      return `its function ${l.func_index} is ${own === undefined ? 'unnamed or missing' : quote(own)}, but in the module that was run it was ${quote(l.func_name)}`;
+    }
+  }
+  return null;
+}
+
 /** Bytes `analyze` reads from trace.wgtrace at a time: a multiple of the 20-byte record. */
 const ANALYZE_BLOCK = 20 << 20;
 
@@ -517,7 +598,29 @@ async function analyze(args) {
     } catch (e) {
       throw cannotRead('locations.json', e);
     }
-    const original = args.module === null ? undefined : await readFile(args.module);
+    let original;
+    if (args.module !== null) {
+      try {
+        original = await readFile(args.module);
+      } catch (e) {
+        throw new UsageError(`--module ${args.module}: cannot read it (${e.code || e.message})`);
+      }
+      // The module names the source lines of the locations: another module's would be
+      // wrong ones, silently. Its function names must be the location table's.
+      let table;
+      try {
+        table = JSON.parse(locations);
+      } catch (e) {
+        throw new Error(`${join(args.dir, 'locations.json')} is not a location table (${e.message}); is ${args.dir} the --out directory of \`wasmgrind run\`?`);
+      }
+      const mismatch = Array.isArray(table) ? moduleMismatch(original, table) : null;
+      if (mismatch !== null) {
+        throw new UsageError(
+          `--module ${args.module} is not the module that was run for ${args.dir}: ${mismatch}; ` +
+            'pass the module that was given to `wasmgrind run`, or leave out --module (the reports then name functions, not source lines)',
+        );
+      }
+    }
     // The trace is read and analyzed block by block, so a trace of any length fits.
     const analysis = new glue.TraceAnalysis(locations);
     const block = new Uint8Array(ANALYZE_BLOCK);
@@ -563,6 +666,10 @@ async function main(argv) {
     try {
       return await analyze(args);
     } catch (e) {
+      if (e instanceof UsageError) {
+        process.stderr.write(`wasmgrind: ${oneLine(e.message)}\n`);
+        return 2;
+      }
       process.stderr.write(`wasmgrind: error: ${oneLine(e.message)}\n`);
       return 1;
     }
