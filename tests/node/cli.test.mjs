@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, existsSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, rmSync, writeFileSync, readdirSync, symlinkSync, linkSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { manifest, guestPath, cliPath, runNode, parseStd, checkRapidBin, checkTrace, checkFindings } from './helpers.mjs';
@@ -226,5 +226,134 @@ test('--report-only finds what a full run finds and writes only the reports', as
   } finally {
     rmSync(dir, { recursive: true, force: true });
     rmSync(full, { recursive: true, force: true });
+  }
+});
+
+// No output of a run may be the module: `--timeline app.wasm` once truncated the module
+// and then removed it as an empty timeline.
+test('an output that is the module is a usage error that leaves the module alone', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wasmgrind-cli-'));
+  try {
+    const original = readFileSync(guestPath(m.guests.basics.file));
+    const app = join(dir, 'app.wasm');
+    writeFileSync(app, original);
+    symlinkSync('app.wasm', join(dir, 'link.wasm'));
+    mkdirSync(join(dir, 'out'));
+    linkSync(app, join(dir, 'out', 'trace.bin'));
+    const cases = [
+      // [arguments after `run app.wasm spawn_join`, what the line says]
+      [['--timeline', app, '--out', join(dir, 'o1')], /--timeline .*app\.wasm is the module .*app\.wasm/],
+      [['--timeline', join(dir, 'link.wasm'), '--out', join(dir, 'o1')], /--timeline .*link\.wasm is the module .*app\.wasm/],
+      [['--out', join(dir, 'out')], /--out .*out: .*out\/trace\.bin is the module .*app\.wasm/],
+      [['--out', join(dir, 'out'), '--report-only'], /out\/trace\.bin is the module/],
+      [['--out', join(dir, 'o2'), '--timeline', join(dir, 'o2', 'report.txt')], /--timeline .*o2\/report\.txt is .*o2\/report\.txt, a file the run writes in --out/],
+    ];
+    for (const [extra, line] of cases) {
+      const out = await runNode([cliPath, 'run', app, 'spawn_join', ...extra]);
+      const what = `run app.wasm spawn_join ${extra.join(' ')}: ${out.stderr}`;
+      assert.equal(out.code, 2, what);
+      assert.equal(out.stderr.trim().split('\n').length, 1, `one line: ${what}`);
+      assert.match(out.stderr, line, what);
+      assert.ok(existsSync(app), `the module is still there: ${what}`);
+      assert.ok(original.equals(readFileSync(app)), `the module is unchanged: ${what}`);
+    }
+    // The module run from DIR itself under a name that is not the run's is fine.
+    const own = join(dir, 'out', 'app.wasm');
+    writeFileSync(own, original);
+    const ok = await runNode([cliPath, 'run', own, 'spawn_join', '--out', join(dir, 'out'), '--timeline', join(dir, 'out', 't.json')]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.ok(original.equals(readFileSync(own)));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// A directory that held an earlier run holds this run's files alone afterwards.
+test('a run removes the files of an earlier run from DIR, and no other file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wasmgrind-cli-'));
+  const out = join(dir, 'out');
+  const locks = guestPath(m.guests.locks.file);
+  try {
+    let r = await runNode([cliPath, 'run', locks, 'unsynchronized_counter', '--out', out]);
+    assert.equal(r.code, 66, r.stderr);
+    writeFileSync(join(out, 'notes.txt'), 'mine');
+    // A --report-only run of a program without races: no trace of the racy run is left
+    // for `analyze` to report.
+    r = await runNode([cliPath, 'run', guestPath(m.guests.basics.file), 'spawn_join', '--report-only', '--out', out]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(readdirSync(out).sort(), ['notes.txt', 'report.json', 'report.txt']);
+    const again = await runNode([cliPath, 'analyze', out]);
+    assert.equal(again.code, 1, again.stderr);
+    assert.match(again.stderr, /cannot read .*trace\.wgtrace/);
+    // A run that fails before its trace began leaves none of the earlier run's files.
+    r = await runNode([cliPath, 'run', locks, 'unsynchronized_counter', '--out', out]);
+    assert.equal(r.code, 66, r.stderr);
+    r = await runNode([cliPath, 'run', locks, 'no_such_function', '--out', out]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.deepEqual(readdirSync(out), ['notes.txt']);
+    assert.equal(readFileSync(join(out, 'notes.txt'), 'utf8'), 'mine');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// `wasmgrind run ... | head -1`: the reader of stdout goes away.
+test('a closed stdout drops the output quietly; the run ends and writes its reports', async () => {
+  const { spawn } = await import('node:child_process');
+  const dir = mkdtempSync(join(tmpdir(), 'wasmgrind-cli-'));
+  const closedStdout = (args) =>
+    new Promise((resolve) => {
+      const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      // Closed before the program writes: every write to stdout fails with EPIPE.
+      child.stdout.destroy();
+      let stderr = '';
+      child.stderr.on('data', (d) => {
+        stderr += d;
+      });
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+  try {
+    const wasi = guestPath('wasi/runtime_checks.wasm');
+    let out = await closedStdout(['run', wasi, '--report-only', '--out', join(dir, 'wasi'), '--', 'hello', 'one']);
+    assert.equal(out.code, 0, out.stderr);
+    assert.doesNotMatch(out.stderr, /EPIPE|^\s+at /m);
+    // What the program writes to stderr still comes, and Wasmgrind's summary after it.
+    assert.match(out.stderr, /hello from stderr/);
+    assert.match(out.stderr, /`_start` of .*runtime_checks\.wasm returned/);
+    assert.match(readFileSync(join(dir, 'wasi', 'report.txt'), 'utf8'), /found 0 data races/);
+    // A module of the wasmgrind ABI, whose summary goes to stdout: the exit status is the run's.
+    out = await closedStdout(['run', guestPath(m.guests.locks.file), 'unsynchronized_counter', '--out', join(dir, 'abi')]);
+    assert.equal(out.code, 66, out.stderr);
+    assert.doesNotMatch(out.stderr, /EPIPE|^\s+at /m);
+    assert.match(out.stderr, /^WARNING: data race$/m);
+    assert.ok(JSON.parse(readFileSync(join(dir, 'abi', 'report.json'), 'utf8')).counts.races > 0);
+    assert.ok(existsSync(join(dir, 'abi', 'trace.wgtrace')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// The source lines come from --module: another module's would be wrong ones.
+test('analyze --module with a module that was not run is a usage error', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wasmgrind-cli-'));
+  try {
+    const run = await runNode([cliPath, 'run', guestPath(m.guests.locks.file), 'unsynchronized_counter', '--out', dir]);
+    assert.equal(run.code, 66, run.stderr);
+    const other = guestPath(m.guests.basics.file);
+    const out = await runNode([cliPath, 'analyze', dir, '--module', other]);
+    assert.equal(out.code, 2, out.stderr);
+    assert.equal(out.stderr.trim().split('\n').length, 1, out.stderr);
+    assert.match(out.stderr, /--module .*basics\.wasm is not the module that was run .*pass the module that was given to `wasmgrind run`/);
+    assert.doesNotMatch(out.stderr, /WARNING/);
+    // Not a module at all: the same.
+    const json = await runNode([cliPath, 'analyze', dir, '--module', join(dir, 'report.json')]);
+    assert.equal(json.code, 2, json.stderr);
+    assert.match(json.stderr, /report\.json is not the module that was run .*not a valid WebAssembly module/);
+    // The module that was run names the source lines.
+    const right = await runNode([cliPath, 'analyze', dir, '--module', guestPath(m.guests.locks.file)]);
+    assert.equal(right.code, 66, right.stderr);
+    assert.match(right.stderr, /locks\/src\/lib\.rs:\d+/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

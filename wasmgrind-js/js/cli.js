@@ -2,9 +2,9 @@
 // The Wasmgrind command line: run a function of a module with tracing and write the trace.
 
 import { existsSync } from 'node:fs';
-import { mkdir, open, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { wasmgrind, MAX_TIMEOUT_MS } from './wasmgrind.js';
+import { mkdir, open, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { wasmgrind, programNameOf, MAX_TIMEOUT_MS } from './wasmgrind.js';
 
 // ANCHOR: help
 const HELP = `\
@@ -26,6 +26,12 @@ deadlock. Reports go to stderr, a summary to stdout, and the trace to DIR:
   locations.json   the location table the events refer to
   report.txt       the reports as text; report.json the same as JSON
 
+DIR always holds the files of one run: a run removes these files (and no others) from
+DIR when it starts, so a --report-only run leaves only its reports, and a run that fails
+before its trace began leaves none of them. No output may be the module: a --timeline
+or --out that would overwrite or remove it, or a --timeline that is one of these files,
+is a usage error.
+
 The trace has no size limit of its own: trace.bin, trace.std and trace.wgtrace are
 written while the program runs, chunk by chunk, and the detectors analyze each chunk as
 it comes, so memory stays bounded however long the run records. (The headers of trace.bin
@@ -39,7 +45,12 @@ then goes to stderr, so that stdout is the program's. \`proc_exit\` (\`std::proc
 from any thread ends the run with that exit code.
 
 \`analyze\` runs the detectors again on the trace.wgtrace and locations.json in DIR and
-prints the reports; with --module (the module that was run) they name source lines.
+prints the reports; with --module (the module that was run) they name source lines. A
+--module whose function names are not those of the module that was run is a usage error.
+
+When stdout is closed (its reader went away, as in \`wasmgrind run ... | head -1\`), the
+rest of what goes there is dropped without an error; the run goes on to its end, writes
+its files and the reports, and exits as usual.
 
 Options:
   --out DIR            directory for the trace files (default: wasmgrind-out; created)
@@ -76,7 +87,7 @@ Errors of the command line and of the module are one line on stderr. --out is ch
 (and the directory created) before the program starts.
 
 Exit status (as ThreadSanitizer's), first match wins: 2 for a usage error (any wrong
-option, an --out that cannot be written); 66 when the
+option, an --out that cannot be written, a module that cannot be read); 66 when the
 run deadlocked; 1 when the run failed for another reason (a trap or panic in any
 thread, a timeout, a module that cannot be run; the error is on stderr); 66 when the
 program ended and a data race or a potential deadlock was found (the reports are on
@@ -233,6 +244,13 @@ async function writeAll(handle, bytes, position = null) {
 }
 
 /**
+ * Every file a run writes in DIR (`--out`). A run removes all of them when it starts
+ * (and no other file), so that DIR never mixes the files of two runs: a `--report-only`
+ * run writes only the reports, a run that fails early only some or none of them.
+ */
+const OUT_FILES = ['trace.bin', 'trace.std', 'trace.json', 'trace.wgtrace', 'locations.json', 'report.txt', 'report.json'];
+
+/**
  * The trace files of a run in DIR, written as the trace streams in: each chunk is
  * appended to trace.bin, trace.std and trace.wgtrace (chunk 0 starts with placeholder
  * headers); at the end the real headers are written over the placeholders, and the
@@ -258,30 +276,42 @@ class TraceFiles {
    * Creates the directory and the streamed files. Run before the program starts, so that a
    * directory that cannot be written fails at once. The directory is made one level at a
    * time below its nearest existing ancestor: Node's recursive `mkdir` can loop forever on
-   * pseudo file systems such as /proc.
+   * pseudo file systems such as /proc. The files of an earlier run in the directory
+   * (OUT_FILES, nothing else) are removed first, after the timeline's file was opened: a
+   * timeline that cannot be written leaves the directory as it was.
    */
   async open() {
     await makeDir(this.dir);
-    this.handles = this.reportOnly
-      ? { bin: null, std: null, native: null, timeline: null }
-      : {
-          bin: await open(this.paths.bin, 'w'),
-          std: await open(this.paths.std, 'w'),
-          native: await open(this.paths.native, 'w'),
-          timeline: null,
-        };
-    if (this.reportOnly) {
-      // What `--out` must allow is writing the reports: try it now, not after the run.
-      await writeFile(join(this.dir, 'report.txt'), '');
-    }
+    this.handles = { bin: null, std: null, native: null, timeline: null };
+    /** The files this run created (removed again by `close` if no chunk came). */
+    this.created = [];
     if (this.timelinePath !== null) {
       try {
         await makeDir(dirname(resolve(this.timelinePath)));
         this.handles.timeline = await open(this.timelinePath, 'w');
+        this.created.push(this.timelinePath);
       } catch (e) {
         const error = new Error(`cannot write the timeline to ${this.timelinePath}: ${e.code || e.message}`);
         error.option = 'timeline';
         throw error;
+      }
+    }
+    for (const name of OUT_FILES) {
+      const path = join(this.dir, name);
+      try {
+        await rm(path, { force: true });
+      } catch (e) {
+        throw new Error(`cannot remove ${path} of an earlier run (${e.code || e.message}); remove it or choose another --out`);
+      }
+    }
+    if (this.reportOnly) {
+      // What `--out` must allow is writing the reports: try it now, not after the run.
+      await writeFile(join(this.dir, 'report.txt'), '');
+      this.created.push(join(this.dir, 'report.txt'));
+    } else {
+      for (const key of ['bin', 'std', 'native']) {
+        this.handles[key] = await open(this.paths[key], 'w');
+        this.created.push(this.paths[key]);
       }
     }
   }
@@ -334,11 +364,7 @@ class TraceFiles {
     await Promise.all([h.bin?.close(), h.std?.close(), h.native?.close(), h.timeline?.close()]);
     if (!this.written) {
       // (--report-only: the empty report.txt that `open` wrote to try the directory.)
-      const files = this.reportOnly
-        ? [join(this.dir, 'report.txt')]
-        : [this.paths.bin, this.paths.std, this.paths.native];
-      if (h.timeline !== null) files.push(this.timelinePath);
-      await Promise.all(files.map((p) => rm(p, { force: true })));
+      await Promise.all(this.created.map((p) => rm(p, { force: true })));
     }
     return this.written === true;
   }
@@ -373,6 +399,86 @@ async function makeDir(dir) {
   }
 }
 
+/**
+ * `path` with its nearest existing ancestor replaced by its real path (symbolic links and
+ * `..` followed): paths of files that need not exist yet, comparable.
+ */
+async function canonical(path) {
+  const rest = [];
+  let at = resolve(path);
+  for (;;) {
+    try {
+      return join(await realpath(at), ...rest);
+    } catch {
+      const up = dirname(at);
+      if (up === at) return resolve(path);
+      rest.unshift(basename(at));
+      at = up;
+    }
+  }
+}
+
+/** Whether paths `a` and `b` name one file: the same real path, or the same inode (a hard link). */
+async function sameFile(a, b) {
+  if ((await canonical(a)) === (await canonical(b))) return true;
+  const id = async (p) => {
+    try {
+      const s = await stat(p, { bigint: true });
+      return `${s.dev}:${s.ino}`;
+    } catch {
+      return null;
+    }
+  };
+  const [x, y] = await Promise.all([id(a), id(b)]);
+  return x !== null && x === y;
+}
+
+/**
+ * Why the run's outputs cannot be written, or null: an output that is the module (which
+ * writing it would destroy: the files in DIR are removed or overwritten, the timeline
+ * overwritten), or a timeline that is one of the files the run writes in DIR.
+ */
+async function outputClash(args) {
+  const outs = OUT_FILES.map((name) => join(args.out, name));
+  for (const p of outs) {
+    if (await sameFile(p, args.module)) {
+      return `--out ${args.out}: ${p} is the module ${args.module}, and a run replaces that file; choose another --out directory (or move the module)`;
+    }
+  }
+  if (args.timeline === null) return null;
+  if (await sameFile(args.timeline, args.module)) {
+    return `--timeline ${args.timeline} is the module ${args.module}, which the timeline would overwrite; write the timeline to another file`;
+  }
+  for (const p of outs) {
+    if (await sameFile(args.timeline, p)) {
+      return `--timeline ${args.timeline} is ${p}, a file the run writes in --out ${args.out}; write the timeline to another file`;
+    }
+  }
+  return null;
+}
+
+/**
+ * Whether stdout was closed under us (EPIPE: the reader of the pipe went away, as in
+ * `wasmgrind run app.wasm | head -1`). Command-line tools then stop writing output and end
+ * without a word; Node would throw an unhandled 'error' event with a stack trace instead.
+ * Wasmgrind stops writing to stdout (the program's output and the summary are dropped) but
+ * lets the run go on to its end, since the trace files and the reports are what the run
+ * is for: they are written to their files and the reports to stderr, and the exit status
+ * is the run's as usual (66 for a finding), which is what `set -o pipefail` then shows.
+ * The program itself is not told: its writes to stdout succeed. A closed stderr is
+ * ignored the same way.
+ */
+let stdoutClosed = false;
+process.stdout.on('error', () => {
+  stdoutClosed = true;
+});
+process.stderr.on('error', () => {});
+
+/** Writes `text` to stdout unless stdout was closed. */
+function toStdout(text) {
+  if (!stdoutClosed) process.stdout.write(text);
+}
+
 /** `message` on one line: the command line prints one line per error. */
 function oneLine(message) {
   return String(message).replace(/\s*\n\s*/g, ' ');
@@ -387,12 +493,91 @@ function found(findings) {
   return c.races + c.potential_deadlocks + c.deadlocks > 0;
 }
 
+/**
+ * The function names of a module's name section (subsection 1), index to name; null when
+ * it has none. Throws when the bytes are not a WebAssembly module.
+ */
+function functionNames(bytes) {
+  let at = 0;
+  const fail = () => {
+    throw new Error(`not a valid WebAssembly module (at offset 0x${at.toString(16)})`);
+  };
+  const u32 = (end) => {
+    let value = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      if (at >= end) fail();
+      const b = bytes[at++];
+      value += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) return value;
+    }
+    return fail();
+  };
+  const name = (end) => {
+    const length = u32(end);
+    if (at + length > end) fail();
+    const text = Buffer.from(bytes.subarray(at, at + length)).toString('utf8');
+    at += length;
+    return text;
+  };
+  const magic = [0x00, 0x61, 0x73, 0x6d];
+  if (bytes.length < 8 || magic.some((b, i) => bytes[i] !== b)) fail();
+  at = 8;
+  while (at < bytes.length) {
+    const id = bytes[at++];
+    const size = u32(bytes.length);
+    const end = at + size;
+    if (end > bytes.length) fail();
+    if (id === 0 && name(end) === 'name') {
+      while (at < end) {
+        const sub = bytes[at++];
+        const subEnd = u32(end) + at;
+        if (subEnd > end) fail();
+        if (sub === 1) {
+          const names = new Map();
+          for (let n = u32(subEnd); n > 0; n--) {
+            const index = u32(subEnd);
+            names.set(index, name(subEnd));
+          }
+          return names;
+        }
+        at = subEnd;
+      }
+    }
+    at = end;
+  }
+  return null;
+}
+
+/**
+ * Why `module` (the bytes of --module) is not the module whose run made the location
+ * table `locations` (locations.json: every location names its function by index, and by
+ * its name in the name section when the module had one), or null. A table without names
+ * cannot be checked.
+ */
+function moduleMismatch(module, locations) {
+  let names;
+  try {
+    names = functionNames(module);
+  } catch (e) {
+    return e.message;
+  }
+  const quote = (name) => `\`${name}\``;
+  for (const l of locations) {
+    if (l.func_name === null || l.func_name === undefined) continue;
+    if (names === null) return `it has no function names (no name section), but the module that was run had (function ${l.func_index} was ${quote(l.func_name)})`;
+    const own = names.get(l.func_index);
+    if (own !== l.func_name) {
+      return `its function ${l.func_index} is ${own === undefined ? 'unnamed or missing' : quote(own)}, but in the module that was run it was ${quote(l.func_name)}`;
+    }
+  }
+  return null;
+}
+
 /** Bytes `analyze` reads from trace.wgtrace at a time: a multiple of the 20-byte record. */
 const ANALYZE_BLOCK = 20 << 20;
 
 async function analyze(args) {
   const glue = await import('./wasmgrind_js.js');
-  const { readFile } = await import('node:fs/promises');
   const cannotRead = (name, e) =>
     new Error(
       `cannot read ${join(args.dir, name)} (${e.code || e.message}); is ${args.dir} the --out directory of \`wasmgrind run\`?`,
@@ -413,7 +598,29 @@ async function analyze(args) {
     } catch (e) {
       throw cannotRead('locations.json', e);
     }
-    const original = args.module === null ? undefined : await readFile(args.module);
+    let original;
+    if (args.module !== null) {
+      try {
+        original = await readFile(args.module);
+      } catch (e) {
+        throw new UsageError(`--module ${args.module}: cannot read it (${e.code || e.message})`);
+      }
+      // The module names the source lines of the locations: another module's would be
+      // wrong ones, silently. Its function names must be the location table's.
+      let table;
+      try {
+        table = JSON.parse(locations);
+      } catch (e) {
+        throw new Error(`${join(args.dir, 'locations.json')} is not a location table (${e.message}); is ${args.dir} the --out directory of \`wasmgrind run\`?`);
+      }
+      const mismatch = Array.isArray(table) ? moduleMismatch(original, table) : null;
+      if (mismatch !== null) {
+        throw new UsageError(
+          `--module ${args.module} is not the module that was run for ${args.dir}: ${mismatch}; ` +
+            'pass the module that was given to `wasmgrind run`, or leave out --module (the reports then name functions, not source lines)',
+        );
+      }
+    }
     // The trace is read and analyzed block by block, so a trace of any length fits.
     const analysis = new glue.TraceAnalysis(locations);
     const block = new Uint8Array(ANALYZE_BLOCK);
@@ -452,13 +659,17 @@ async function main(argv) {
     return 2;
   }
   if (args.help) {
-    process.stdout.write(HELP);
+    toStdout(HELP);
     return 0;
   }
   if (args.command === 'analyze') {
     try {
       return await analyze(args);
     } catch (e) {
+      if (e instanceof UsageError) {
+        process.stderr.write(`wasmgrind: ${oneLine(e.message)}\n`);
+        return 2;
+      }
       process.stderr.write(`wasmgrind: error: ${oneLine(e.message)}\n`);
       return 1;
     }
@@ -468,6 +679,21 @@ async function main(argv) {
   const files = new TraceFiles(args.out, args.timeline, reportOnly);
   if (!existsSync(args.module)) {
     process.stderr.write(`wasmgrind: no file ${args.module} (wasmgrind --help shows the usage)\n`);
+    return 2;
+  }
+  // The module is read before any output file is created, truncated or removed, and no
+  // output may be the module: `--timeline app.wasm` once truncated the module and then
+  // removed it as an empty timeline.
+  let bytes;
+  try {
+    bytes = await readFile(args.module);
+  } catch (e) {
+    process.stderr.write(`wasmgrind: cannot read the module ${args.module} (${e.code || e.message})\n`);
+    return 2;
+  }
+  const clash = await outputClash(args);
+  if (clash !== null) {
+    process.stderr.write(`wasmgrind: ${clash}\n`);
     return 2;
   }
   try {
@@ -480,11 +706,13 @@ async function main(argv) {
     return 2;
   }
   // A wasi program's output goes to the terminal as it comes.
-  const onOutput = (stream, text) => (stream === 'stdout' ? process.stdout : process.stderr).write(text);
+  const onOutput = (stream, text) => (stream === 'stdout' ? toStdout(text) : process.stderr.write(text));
   try {
     // The trace streams into its files; with --report-only there is none to stream.
     const streaming = reportOnly ? {} : { onChunk: (c) => files.chunk(c) };
-    result = await wasmgrind(args.module, args.fn, { ...args.options, ...streaming, onOutput });
+    // The bytes read above, under the module's file name (a wasi program's argv[0]).
+    const programName = programNameOf(args.module);
+    result = await wasmgrind(bytes, args.fn, { ...args.options, ...streaming, onOutput, programName });
   } catch (e) {
     process.stderr.write(`wasmgrind: error: ${BEFORE_RUN.has(e.kind) ? oneLine(e.message) : e.message}\n`);
     if (e.wasmStack) {
@@ -544,7 +772,8 @@ async function main(argv) {
     );
   }
   // A wasi program's stdout is its own: the summary goes to stderr then.
-  (wasi ? process.stderr : process.stdout).write(`${lines.join('\n')}\n`);
+  if (wasi) process.stderr.write(`${lines.join('\n')}\n`);
+  else toStdout(`${lines.join('\n')}\n`);
   if (result.findings && found(result.findings)) return EXIT_FOUND;
   return result.exitCode ?? 0;
 }

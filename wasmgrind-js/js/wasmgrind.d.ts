@@ -76,6 +76,11 @@ export interface WasmgrindOptions {
    * module's file name, or `main.wasm` when it was given as bytes. Default `[]`.
    */
   args?: string[];
+  /**
+   * wasi modules: argv[0], the program's name. Default `null`: the module's file name, or
+   * `main.wasm` when it was given as bytes.
+   */
+  programName?: string | null;
   /** wasi modules: the environment, `{ NAME: value }`. Default `{}`: no variables. */
   env?: Record<string, string>;
   /**

@@ -137,6 +137,12 @@ export const DEFAULT_OPTIONS = Object.freeze({
    * module's file name, or `main.wasm` when it was given as bytes.
    */
   args: Object.freeze([]),
+  /**
+   * wasi modules: argv[0], the program's name. `null` (the default): the module's file
+   * name, or `main.wasm` when it was given as bytes. (The CLI reads the module itself and
+   * gives its file name here.)
+   */
+  programName: null,
   /** wasi modules: the environment variables, `{ NAME: value }`. */
   env: Object.freeze({}),
   /**
@@ -230,6 +236,14 @@ function checkOptions(options) {
         );
       } else {
         out.env = { ...value };
+      }
+      continue;
+    }
+    if (key === 'programName') {
+      if (value !== null && (typeof value !== 'string' || value === '')) {
+        problems.push(`option \`programName\` must be a string that is not empty, or null (the module's file name), not ${typeof value}`);
+      } else {
+        out.programName = value;
       }
       continue;
     }
@@ -423,7 +437,7 @@ export async function wasmgrind(binary, functionName, options) {
   checkFunctionName(functionName);
   const { onChunk, onOutput, ...opts } = checkOptions(options);
   const stream = typeof onChunk === 'function';
-  const programName = programNameOf(binary);
+  const programName = opts.programName ?? programNameOf(binary);
   const bytes = await loadBinary(binary);
   await configureEngine();
   // ANCHOR: manager-worker
@@ -624,7 +638,7 @@ export async function runSession(binary, functionName, options, hooks = {}) {
   const session = new Session(opts, functionName, typeof hooks.onOutput === 'function' ? hooks.onOutput : null);
   session.prestart(opts.workers > 0 ? opts.workers : 1 + opts.spareWorkers);
   try {
-    const programName = hooks.programName ?? programNameOf(binary);
+    const programName = hooks.programName ?? opts.programName ?? programNameOf(binary);
     await prepare(session, binary, functionName, opts, typeof hooks.onChunk === 'function' ? hooks.onChunk : null, programName);
   } catch (e) {
     await session.terminateAll();
