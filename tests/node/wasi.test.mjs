@@ -101,6 +101,18 @@ test('onOutput gets the bytes as written, binary output included, and their text
   assert.equal(result.stdout, decoded);
 });
 
+test('the command line writes a program\'s stdout byte for byte', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const dir = mkdtempSync(join(tmpdir(), 'wasmgrind-binary-'));
+  try {
+    const out = spawnSync(process.execPath, [cliPath, 'run', wasm, '--out', dir, '--', 'binary_output'], { cwd: root });
+    assert.equal(out.status, 0, String(out.stderr));
+    assert.deepEqual([...out.stdout], [0xff, 0x00, 0x80, 0xc3, 0x0a, 0xc3, 0xa9, 0x0a]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 // A callback that fails stops the run with an OutputError, whether it throws or, being
 // async, rejects (an unhandled rejection would end the caller's whole process instead).
 test('an onOutput that throws or rejects stops the run with an OutputError', async () => {

@@ -474,9 +474,9 @@ process.stdout.on('error', () => {
 });
 process.stderr.on('error', () => {});
 
-/** Writes `text` to stdout unless stdout was closed. */
-function toStdout(text) {
-  if (!stdoutClosed) process.stdout.write(text);
+/** Writes `data` (text or bytes) to stdout unless stdout was closed. */
+function toStdout(data) {
+  if (!stdoutClosed) process.stdout.write(data);
 }
 
 /** `message` on one line: the command line prints one line per error. */
@@ -705,8 +705,10 @@ async function main(argv) {
     await files.close().catch(() => {});
     return 2;
   }
-  // A wasi program's output goes to the terminal as it comes.
-  const onOutput = (stream, text) => (stream === 'stdout' ? toStdout(text) : process.stderr.write(text));
+  // A wasi program's output goes to the terminal as it comes, byte for byte (binary
+  // output included: `wasmgrind run prog.wasm > out.bin`).
+  const onOutput = (stream, _text, bytes) =>
+    bytes.length === 0 ? undefined : stream === 'stdout' ? toStdout(bytes) : process.stderr.write(bytes);
   try {
     // The trace streams into its files; with --report-only there is none to stream.
     const streaming = reportOnly ? {} : { onChunk: (c) => files.chunk(c) };
