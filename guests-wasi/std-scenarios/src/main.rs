@@ -505,7 +505,10 @@ fn freed_lock_reuse() {
     let reused = Arc::as_ptr(&a2) as usize == a_address;
     *slot.lock().unwrap() = Some(a2);
     barrier.wait();
-    assert!(reused, "the allocator did not reuse the memory of the first Mutex");
+    assert!(
+        reused,
+        "the allocator did not reuse the memory of the first Mutex"
+    );
     let a2 = second.join().unwrap();
     let b = *b.lock().unwrap();
     assert_eq!((a2, b), (1, 2));
