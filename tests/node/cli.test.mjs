@@ -157,6 +157,24 @@ test('a potential deadlock is reported with both acquisition sites, with exit 66
   }
 });
 
+// The deadlock a run ended in is the runtime's view of its threads, not an event of the
+// trace: `analyze` takes it from the run's report.json, so that it prints the same report.
+test('analyze of a run that deadlocked prints the deadlock too', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wasmgrind-cli-'));
+  try {
+    const module = guestPath(m.guests.failures.file);
+    const out = await runNode([cliPath, 'run', module, 'deadlock', '--out', dir]);
+    assert.equal(out.code, 66, out.stderr);
+    assert.match(out.stderr, /^WARNING: deadlock$/m);
+    const again = await runNode([cliPath, 'analyze', dir, '--module', module]);
+    assert.equal(again.code, 66, again.stderr);
+    assert.equal(again.stderr, readFileSync(join(dir, 'report.txt'), 'utf8'));
+    assert.match(again.stderr, /^WARNING: deadlock$/m);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('the default STD export has only the operations upstream RAPID parses', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'wasmgrind-cli-'));
   try {

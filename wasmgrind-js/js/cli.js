@@ -45,8 +45,9 @@ then goes to stderr, so that stdout is the program's. \`proc_exit\` (\`std::proc
 from any thread ends the run with that exit code.
 
 \`analyze\` runs the detectors again on the trace.wgtrace and locations.json in DIR and
-prints the reports; with --module (the module that was run) they name source lines. A
---module whose function names are not those of the module that was run is a usage error.
+prints the reports, with the deadlock the run ended in (if it did) from DIR's report.json;
+with --module (the module that was run) they name source lines. A --module whose
+function names are not those of the module that was run is a usage error.
 
 When stdout is closed (its reader went away, as in \`wasmgrind run ... | head -1\`), the
 rest of what goes there is dropped without an error; the run goes on to its end, writes
@@ -573,6 +574,34 @@ function moduleMismatch(module, locations) {
   return null;
 }
 
+/**
+ * The deadlock the run in `dir` ended in, as `TraceAnalysis.finish` takes it, or
+ * undefined. It is the runtime's view of the threads at the end, not an event, so the
+ * trace cannot show it: it comes from the run's report.json (a run removes an earlier
+ * run's, so it is this run's). A report.json that cannot be read is said, not fatal.
+ */
+async function savedDeadlock(dir) {
+  const path = join(dir, 'report.json');
+  let saved;
+  try {
+    saved = JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    if (e.code !== 'ENOENT') {
+      process.stderr.write(`wasmgrind: note: cannot read ${path} (${e.code || e.message}): a deadlock the run ended in is not shown\n`);
+    }
+    return undefined;
+  }
+  const d = saved && saved.deadlock;
+  if (!d || !Array.isArray(d.threads)) return undefined;
+  const threads = d.threads.map((t) => ({
+    thread: t.thread,
+    waiting_on: t.waiting_on,
+    holder: t.holder,
+    requested_at: t.requested_location ?? null,
+  }));
+  return JSON.stringify({ threads });
+}
+
 /** Bytes `analyze` reads from trace.wgtrace at a time: a multiple of the 20-byte record. */
 const ANALYZE_BLOCK = 20 << 20;
 
@@ -629,7 +658,7 @@ async function analyze(args) {
       if (bytesRead === 0) break;
       analysis.feed(block.subarray(0, bytesRead));
     }
-    r = analysis.finish(original, glue.defaultStackSize());
+    r = analysis.finish(original, glue.defaultStackSize(), await savedDeadlock(args.dir));
     analysis.free();
   } finally {
     await nativeFile.close();

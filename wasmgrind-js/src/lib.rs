@@ -533,13 +533,14 @@ pub fn analyze_trace(
 ) -> JsResult<Object> {
     let mut analysis = TraceAnalysis::new(locations_json)?;
     analysis.feed(native)?;
-    analysis.finish(original, stack_size)
+    analysis.finish(original, stack_size, None)
 }
 
 /// The detectors run again on a saved trace that is read piece by piece (the CLI's
 /// `analyze` reads `trace.wgtrace` in blocks), in bounded memory:
 /// `new TraceAnalysis(locationsJson)`, `feed(bytes)` for every piece in order, then
-/// `finish(original, stackSize)`, which returns what [`analyze_trace`] returns.
+/// `finish(original, stackSize, liveDeadlock)`, which returns what [`analyze_trace`]
+/// returns.
 #[wasm_bindgen]
 pub struct TraceAnalysis {
     locations: Vec<Location>,
@@ -573,8 +574,26 @@ impl TraceAnalysis {
 
     /// Ends the trace: `{ findings: string (JSON), report: string (text) }`, with
     /// `file:line` when `original` (the module that was run) is given; `stack_size` is
-    /// the run's, for patching it again.
-    pub fn finish(&mut self, original: Option<Vec<u8>>, stack_size: u32) -> JsResult<Object> {
+    /// the run's, for patching it again. `live_deadlock` (optional) is the deadlock the
+    /// run ended in, which the trace cannot show: `{ threads: [{ thread, waiting_on,
+    /// holder, requested_at }] }` as JSON (the serde form of
+    /// [`LiveDeadlock`](wasmgrind_core::analysis::LiveDeadlock); the CLI takes it from
+    /// the run's `report.json`).
+    pub fn finish(
+        &mut self,
+        original: Option<Vec<u8>>,
+        stack_size: u32,
+        live_deadlock: Option<String>,
+    ) -> JsResult<Object> {
+        let live = match live_deadlock {
+            Some(json) => Some(serde_json::from_str(&json).map_err(|e| {
+                fail(
+                    "SessionError",
+                    SessionError::BadTrace(format!("the live deadlock: {e}")),
+                )
+            })?),
+            None => None,
+        };
         let inner = self
             .inner
             .take()
@@ -589,7 +608,7 @@ impl TraceAnalysis {
         };
         let modules = original.as_deref().zip(patched.as_deref());
         let (_, report) = inner
-            .finish(&self.locations, modules)
+            .finish(&self.locations, modules, live)
             .map_err(Failure::into_js)?;
         let obj = Object::new();
         set(&obj, "findings", &report.json().into());

@@ -694,7 +694,7 @@ pub fn reanalyze(
     for piece in native_bytes.chunks(Reanalysis::PIECE_BYTES) {
         again.feed(piece)?;
     }
-    again.finish(locations, modules)
+    again.finish(locations, modules, None)
 }
 
 /// The detectors run again on a saved trace in Wasmgrind's own format that comes in pieces
@@ -734,11 +734,13 @@ impl Reanalysis {
         self,
         locations: &[Location],
         modules: Option<(&[u8], &[u8])>,
+        live: Option<LiveDeadlock>,
     ) -> Result<(Findings, Report), Failure> {
         self.decoder
             .finish()
             .map_err(|e| Failure::new("TraceError", &e))?;
-        let findings = self.analyzer.finish();
+        let mut findings = self.analyzer.finish();
+        findings.deadlock = live;
         let symbolizer = match modules {
             Some((original, patched)) => Some(
                 Symbolizer::for_patched(original, patched)
