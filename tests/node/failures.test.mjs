@@ -81,6 +81,15 @@ test('bad options are rejected with the option named', async () => {
   err = await rejection(wasmgrind(basics(), 'spawn_join', { stackSize: 1000 }));
   assert.equal(err.kind, 'PatchError');
   assert.match(err.message, /invalid stack size 1000/);
+  // The names of an object's prototype are no options, and an array is no options object.
+  err = await rejection(wasmgrind(basics(), 'spawn_join', { constructor: 1, hasOwnProperty: () => 1 }));
+  assert.match(err.message, /unknown option `constructor`.*unknown option `hasOwnProperty`/);
+  err = await rejection(wasmgrind(basics(), 'spawn_join', [1]));
+  assert.match(err.message, /options must be an object, not an array/);
+  // What needs a trace is refused without one, rather than silently getting nothing.
+  err = await rejection(wasmgrind(basics(), 'spawn_join', { trace: false, onChunk: () => {}, timeline: true }));
+  assert.equal(err.kind, 'UsageError');
+  assert.match(err.message, /option `onChunk` needs `trace`.*option `timeline` needs `trace`/);
 });
 
 test('the caller\'s bytes are left intact', async () => {

@@ -4,7 +4,10 @@
 export interface WasmgrindOptions {
   /** Record every memory access (address, width, atomic). Default `true`. */
   memoryTrace?: boolean;
-  /** Instrument and record at all; `false` runs the patched module untraced. Default `true`. */
+  /**
+   * Instrument and record at all; `false` runs the patched module untraced, and then
+   * `onChunk`, `timeline`, `maxEvents` and `maxTraceBytes` are usage errors. Default `true`.
+   */
   trace?: boolean;
   /** Stack size in bytes of every thread but the first: a multiple of 16, at least 4096. Default 2 MiB. */
   stackSize?: number;

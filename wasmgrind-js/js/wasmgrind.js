@@ -196,13 +196,14 @@ export const MAX_TIMEOUT_MS = 2 ** 31 - 1 - ANSWER_GRACE_MS;
  */
 function checkOptions(options) {
   if (options === undefined || options === null) return { ...DEFAULT_OPTIONS };
-  if (typeof options !== 'object') {
-    throw new WasmgrindError('UsageError', `options must be an object, not ${typeof options}`);
+  if (typeof options !== 'object' || Array.isArray(options)) {
+    throw new WasmgrindError('UsageError', `options must be an object, not ${Array.isArray(options) ? 'an array' : typeof options}`);
   }
   const out = { ...DEFAULT_OPTIONS };
   const problems = [];
   for (const [key, value] of Object.entries(options)) {
-    if (!(key in DEFAULT_OPTIONS)) {
+    // Own keys only: `constructor` or `hasOwnProperty` are no options either.
+    if (!Object.hasOwn(DEFAULT_OPTIONS, key)) {
       problems.push(`unknown option \`${key}\` (the options are ${Object.keys(DEFAULT_OPTIONS).join(', ')})`);
       continue;
     }
@@ -288,6 +289,17 @@ function checkOptions(options) {
   }
   if (out.recognizeLocks === true && out.memoryTrace === false) {
     problems.push('option `recognizeLocks` needs `memoryTrace` (it reads the values of the atomics)');
+  }
+  if (out.trace === false) {
+    // Untraced runs record nothing: what needs a trace would silently get nothing.
+    for (const [key, set] of [
+      ['onChunk', out.onChunk !== null],
+      ['timeline', out.timeline === true],
+      ['maxEvents', out.maxEvents !== Infinity],
+      ['maxTraceBytes', out.maxTraceBytes !== Infinity],
+    ]) {
+      if (set) problems.push(`option \`${key}\` needs \`trace\` (an untraced run records nothing)`);
+    }
   }
   if (out.exportTrace === false && out.onChunk !== null) {
     problems.push('option `onChunk` needs `exportTrace` (without it there is no trace to stream)');
