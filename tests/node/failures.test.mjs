@@ -92,6 +92,14 @@ test('bad options are rejected with the option named', async () => {
   assert.match(err.message, /option `onChunk` needs `trace`.*option `timeline` needs `trace`/);
 });
 
+test('a thread whose stack does not fit in memory is a trap with a hint to use a smaller stack', async () => {
+  // basics.wasm's memory is at most 1 GiB: a stack of 1 GiB cannot be allocated.
+  const err = await rejection(wasmgrind(basics(), 'spawn_join', { stackSize: 2 ** 30, memoryTrace: false }));
+  assert.equal(err.kind, 'Trap', err.message);
+  assert.match(err.message, /thread 1 trapped: unreachable; hint: the thread's stack \(stackSize 1073741824 bytes/);
+  assert.match(err.message, /use a smaller stackSize/);
+});
+
 test('the caller\'s bytes are left intact', async () => {
   const bytes = new Uint8Array(readFileSync(basics()));
   const copy = bytes.slice();

@@ -1497,8 +1497,23 @@ class Session {
         `program's stderr) and trapped: ${f.message}`
       );
     }
-    if (f.kind === 'Trap') return `thread ${f.tid} trapped: ${f.message}`;
+    if (f.kind === 'Trap') return `thread ${f.tid} trapped: ${f.message}${this.trapHint(f)}`;
     return `thread ${f.tid} failed (${f.kind}): ${f.message}`;
+  }
+
+  /**
+   * Advice for a trap whose cause is known: the patcher's thread start traps (an
+   * `unreachable` in `__wasmgrind_start`, the innermost frame) when the guest's allocator
+   * cannot give the new thread its stack or TLS block.
+   */
+  trapHint(f) {
+    const top = (f.stack || '').split('\n').find((l) => l.includes('wasm://'));
+    if (!/unreachable/.test(f.message || '') || top === undefined || !top.includes('__wasmgrind_start')) return '';
+    return (
+      `; hint: the thread's stack (stackSize ${this.opts.stackSize} bytes, \`--stack-size\`) or TLS block ` +
+      'could not be allocated: the memory is full (its maximum is set when the guest is linked, ' +
+      '`--max-memory`); use a smaller stackSize, or fewer threads at once'
+    );
   }
 
   /** Whether a trap of a wasi module is the abort of a Rust panic (std's panic functions are on its stack). */
