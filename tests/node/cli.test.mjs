@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, existsSync, rmSync, writeFileSync, readdirSync, symlinkSync, linkSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { manifest, guestPath, cliPath, runNode, parseStd, checkRapidBin, checkTrace, checkFindings } from './helpers.mjs';
+import { manifest, guestPath, guestsDir, cliPath, runNode, parseStd, checkRapidBin, checkTrace, checkFindings } from './helpers.mjs';
 
 const m = manifest();
 
@@ -170,6 +170,37 @@ test('analyze of a run that deadlocked prints the deadlock too', async () => {
     assert.equal(again.code, 66, again.stderr);
     assert.equal(again.stderr, readFileSync(join(dir, 'report.txt'), 'utf8'));
     assert.match(again.stderr, /^WARNING: deadlock$/m);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// The first Ctrl-C stops the run as its timeout would and writes the trace so far (which
+// `analyze` can read); the exit status is 130, as for an interrupted command.
+test('Ctrl-C stops the run and writes what it recorded, with exit 130', async () => {
+  const { spawn } = await import('node:child_process');
+  const dir = mkdtempSync(join(tmpdir(), 'wasmgrind-cli-'));
+  try {
+    // About 2 ms per thread: 100 million threads one after the other never end here.
+    const module = `${guestsDir}wasi/runtime_checks.wasm`;
+    const child = spawn(process.execPath, [cliPath, 'run', module, '--out', dir, '--', 'many_threads', '100000000'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    // Long enough for the program to run: it is prepared in well under a second.
+    await new Promise((r) => setTimeout(r, 3000));
+    child.kill('SIGINT');
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, /wasmgrind: interrupted: stopping the run/);
+    assert.match(stderr, /was stopped by its caller/);
+    assert.match(stderr, /the trace up to the failure is in/);
+    const again = await runNode([cliPath, 'analyze', dir]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /Wasmgrind: found 0 data races, 0 potential deadlocks/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

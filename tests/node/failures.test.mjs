@@ -100,6 +100,27 @@ test('a thread whose stack does not fit in memory is a trap with a hint to use a
   assert.match(err.message, /use a smaller stackSize/);
 });
 
+test('aborting the signal stops the run with a Stopped error that says what the threads were doing', async () => {
+  // Untraced, the deadlock is not detected: without the signal the run would wait for its
+  // timeout.
+  const controller = new AbortController();
+  const started = performance.now();
+  setTimeout(() => controller.abort(), 300);
+  const err = await rejection(wasmgrind(failures(), 'deadlock', { trace: false, signal: controller.signal }));
+  assert.equal(err.kind, 'Stopped', err.message);
+  assert.match(err.message, /was stopped by its caller \(its signal was aborted\)/);
+  // (When the abort comes before the function starts, thread 0 is still pending.)
+  assert.match(err.message, /thread 0: (running|pending)/);
+  assert.ok(Array.isArray(err.threads) && err.threads.length >= 1);
+  assert.ok(performance.now() - started < 10_000, 'it stopped at once');
+  // A signal aborted already: nothing starts.
+  const early = await rejection(wasmgrind(failures(), 'deadlock', { signal: AbortSignal.abort() }));
+  assert.equal(early.kind, 'Stopped');
+  assert.match(early.message, /not started: its signal was aborted already/);
+  const bad = await rejection(wasmgrind(failures(), 'deadlock', { signal: 5 }));
+  assert.match(bad.message, /option `signal` must be an AbortSignal or null/);
+});
+
 test('the caller\'s bytes are left intact', async () => {
   const bytes = new Uint8Array(readFileSync(basics()));
   const copy = bytes.slice();

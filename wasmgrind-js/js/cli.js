@@ -89,7 +89,9 @@ Errors of the command line and of the module are one line on stderr. --out is ch
 
 Exit status (as ThreadSanitizer's), first match wins: 2 for a usage error (any wrong
 option, an --out that cannot be written, a module that cannot be read); 66 when the
-run deadlocked; 1 when the run failed for another reason (a trap or panic in any
+run deadlocked; 130 when Ctrl-C stopped it (the first Ctrl-C stops the run as a timeout
+does, and the trace and the reports so far are written; a second one quits at once);
+1 when the run failed for another reason (a trap or panic in any
 thread, a timeout, a module that cannot be run; the error is on stderr); 66 when the
 program ended and a data race or a potential deadlock was found (the reports are on
 stderr); otherwise the program's exit code: 0 when the function returned, or the code a
@@ -101,6 +103,8 @@ class UsageError extends Error {}
 
 /** Exit status when the detectors found something (ThreadSanitizer's default). */
 const EXIT_FOUND = 66;
+/** Exit status of a run stopped by Ctrl-C (128 + SIGINT, as shells report it). */
+const EXIT_INTERRUPTED = 130;
 
 function parseAnalyze(rest) {
   const positional = [];
@@ -743,7 +747,20 @@ async function main(argv) {
     const streaming = reportOnly ? {} : { onChunk: (c) => files.chunk(c) };
     // The bytes read above, under the module's file name (a wasi program's argv[0]).
     const programName = programNameOf(args.module);
-    result = await wasmgrind(bytes, args.fn, { ...args.options, ...streaming, onOutput, programName });
+    // The first Ctrl-C stops the run as its timeout would: the trace and the reports so
+    // far are written. A second one quits at once.
+    const interrupt = new AbortController();
+    const onSigint = () => {
+      if (interrupt.signal.aborted) process.exit(EXIT_INTERRUPTED);
+      process.stderr.write('\nwasmgrind: interrupted: stopping the run and writing what it recorded (Ctrl-C again to quit at once)\n');
+      interrupt.abort();
+    };
+    process.on('SIGINT', onSigint);
+    try {
+      result = await wasmgrind(bytes, args.fn, { ...args.options, ...streaming, onOutput, programName, signal: interrupt.signal });
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
   } catch (e) {
     process.stderr.write(`wasmgrind: error: ${BEFORE_RUN.has(e.kind) ? oneLine(e.message) : e.message}\n`);
     if (e.wasmStack) {
@@ -765,6 +782,7 @@ async function main(argv) {
       );
     }
     if (e.kind === 'UsageError') return 2;
+    if (e.kind === 'Stopped') return EXIT_INTERRUPTED;
     return e.kind === 'DeadlockError' ? EXIT_FOUND : 1;
   }
   const wasi = result.abi === 'wasi';

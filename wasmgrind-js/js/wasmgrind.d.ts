@@ -96,6 +96,12 @@ export interface WasmgrindOptions {
    * that rejects (it is not awaited), the run stops with an `OutputError`. Default `null`.
    */
   onOutput?: ((stream: 'stdout' | 'stderr', text: string, bytes: Uint8Array) => void | Promise<void>) | null;
+  /**
+   * Stops the run when aborted, as its `timeout` does: the threads are stopped and the run
+   * rejects with a `Stopped` error that carries the trace and the findings so far (the
+   * CLI's first Ctrl-C). A signal aborted before the call rejects at once. Default `null`.
+   */
+  signal?: AbortSignal | null;
 }
 
 /** The state of one thread when a run ended (see {@link WasmgrindError.threads}). */
@@ -366,6 +372,7 @@ export class WasmgrindError extends Error {
   /**
    * What went wrong: `UsageError`, `PatchError`, `InstrumentError`, `EntryError`,
    * `UnsupportedImport`, `Trap`, `GuestPanic`, `LinkError`, `RuntimeError`, `Timeout`,
+   * `Stopped` (the `signal` was aborted),
    * `DeadlockError`, `LimitError`, `FormatError`, `SessionError`, `StopFailed`,
    * `WorkerError`, `ChunkError` (the `onChunk` callback failed), `OutputError` (the
    * `onOutput` callback threw or its promise rejected).
@@ -443,6 +450,8 @@ export function runSession(
     onOutput?: (stream: 'stdout' | 'stderr', text: string, bytes: Uint8Array) => void;
     /** argv[0] of a wasi program (default: the file name of `binary`, or `main.wasm`). */
     programName?: string;
+    /** Called with a function that stops the run (as its timeout does), once it can be stopped. */
+    onStoppable?: (stop: () => void) => void;
   },
 ): Promise<WasmgrindResult>;
 

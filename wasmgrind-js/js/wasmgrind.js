@@ -151,6 +151,12 @@ export const DEFAULT_OPTIONS = Object.freeze({
    * error) carries the whole output as `stdout` and `stderr` either way.
    */
   onOutput: null,
+  /**
+   * An `AbortSignal`: aborting it stops the run as its timeout does (the threads are
+   * stopped, and the run rejects with a `Stopped` error that carries the trace and the
+   * findings so far). Default `null`.
+   */
+  signal: null,
 });
 
 /** Stack size of the utility module's instances (a multiple of 64 KiB). */
@@ -208,6 +214,14 @@ function checkOptions(options) {
       continue;
     }
     if (value === undefined) continue;
+    if (key === 'signal') {
+      if (value !== null && !(typeof value === 'object' && typeof value.aborted === 'boolean' && typeof value.addEventListener === 'function')) {
+        problems.push(`option \`signal\` must be an AbortSignal or null, not ${typeof value}`);
+      } else {
+        out.signal = value;
+      }
+      continue;
+    }
     if (key === 'onChunk' || key === 'onOutput') {
       if (value !== null && typeof value !== 'function') {
         problems.push(`option \`${key}\` must be a function or null, not ${typeof value}`);
@@ -447,8 +461,11 @@ export async function wasmgrind(binary, functionName, options) {
     );
   }
   checkFunctionName(functionName);
-  const { onChunk, onOutput, ...opts } = checkOptions(options);
+  const { onChunk, onOutput, signal, ...opts } = checkOptions(options);
   const stream = typeof onChunk === 'function';
+  if (signal !== null && signal.aborted) {
+    throw new WasmgrindError('Stopped', 'the run was not started: its signal was aborted already');
+  }
   const programName = opts.programName ?? programNameOf(binary);
   const bytes = await loadBinary(binary);
   await configureEngine();
@@ -465,9 +482,15 @@ export async function wasmgrind(binary, functionName, options) {
     // The chunks are handed to `onChunk` one after the other; each is acknowledged when
     // its callback has finished, which lets the manager send more (see wgrind_worker.js).
     let delivered = Promise.resolve();
+    // Aborting the signal asks the manager to stop the run; its answer is the error.
+    const onAbort = () => {
+      if (!done) proxy.post({ stop: true });
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
     const finish = (fn, value) => {
       if (done) return;
       done = true;
+      signal?.removeEventListener('abort', onAbort);
       clearTimeout(backstop);
       // Nothing of the run outlives it: terminating the manager ends its thread workers.
       proxy.terminate().then(
@@ -641,13 +664,15 @@ const hex = (n) => `0x${(n >>> 0).toString(16)}`;
  */
 export async function runSession(binary, functionName, options, hooks = {}) {
   checkFunctionName(functionName);
-  const { onChunk: _ignored, onOutput: _alsoIgnored, ...opts } = checkOptions(options);
+  const { onChunk: _ignored, onOutput: _alsoIgnored, signal: _notHere, ...opts } = checkOptions(options);
   const started = performance.now();
   // The first thread workers boot (a new thread, engine and scripts: tens of milliseconds
   // of CPU time each) in parallel with everything below; they get the modules once the
   // target is compiled (Session.attach).
   // ANCHOR: run-session
   const session = new Session(opts, functionName, typeof hooks.onOutput === 'function' ? hooks.onOutput : null);
+  // The caller may stop the run from now on (wgrind_worker.js's `{ stop: true }`).
+  hooks.onStoppable?.(() => session.settle({ type: 'stopped' }));
   session.prestart(opts.workers > 0 ? opts.workers : 1 + opts.spareWorkers);
   try {
     const programName = hooks.programName ?? opts.programName ?? programNameOf(binary);
@@ -1416,12 +1441,16 @@ class Session {
         `the run of \`${this.functionName}\` deadlocked: ${what}:\n${lines.join('\n')}`,
         { cycle: outcome.cycle, threads: states },
       );
-    } else if (outcome.type === 'timeout') {
+    } else if (outcome.type === 'timeout' || outcome.type === 'stopped') {
       const unfinished = states.filter((s) => s.state === 'running' || s.state === 'pending');
       const lines = unfinished.map((s) => `  ${this.stateText(s)}`);
+      const why =
+        outcome.type === 'timeout'
+          ? `did not finish within ${this.opts.timeout} ms`
+          : `was stopped by its caller (its signal was aborted) after ${Math.round(ending - this.runStarted)} ms`;
       err = new WasmgrindError(
-        'Timeout',
-        `the run of \`${this.functionName}\` did not finish within ${this.opts.timeout} ms; ` +
+        outcome.type === 'timeout' ? 'Timeout' : 'Stopped',
+        `the run of \`${this.functionName}\` ${why}; ` +
           `${unfinished.length} thread(s) were still running and were stopped:\n${lines.join('\n')}`,
         { threads: states },
       );

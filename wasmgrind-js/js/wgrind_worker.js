@@ -11,6 +11,7 @@
 //   w.onmessage = (e) => e.data.error ? fail(e.data.error) : use(e.data.result);
 //
 // The answer is `{ result }` or `{ error }` (a plain object with `message`, `kind`, ...).
+// `{ stop: true }` stops the run as its timeout does: the answer is then a `Stopped` error.
 // With `output: true`, what a wasi program writes comes before it as `{ output: { stream,
 // text, bytes } }` messages (see `onOutput` in wasmgrind.d.ts); `programName` is its argv[0] (default: `main.wasm`). With `started:
 // true`, a `{ started: true }` message says when the module is prepared and the function
@@ -36,6 +37,9 @@ const CHUNK_WINDOW = 4;
 
 let post;
 let used = false;
+/** Stops the run (once it can be stopped), and whether the caller asked for that. */
+let stop = null;
+let stopAsked = false;
 let unacknowledged = 0;
 let onAck = null;
 
@@ -54,6 +58,11 @@ async function sendChunk(chunk) {
 
 // ANCHOR: ack
 function onMessage(msg) {
+  if (msg !== null && typeof msg === 'object' && msg.stop === true) {
+    stopAsked = true;
+    stop?.();
+    return;
+  }
   if (msg !== null && typeof msg === 'object' && msg.ack !== undefined) {
     unacknowledged--;
     const wake = onAck;
@@ -87,6 +96,10 @@ async function onRun(msg) {
     // With `started: true`, the caller is told when the function starts: it times its
     // backstop from there, as the run's timeout counts.
     if (msg.started === true) hooks.onStarted = () => post({ started: true });
+    hooks.onStoppable = (fn) => {
+      stop = fn;
+      if (stopAsked) stop();
+    };
     const result = await runSession(msg.binary, msg.functionName, msg.options, hooks);
     post({ result }, transferable(result));
   } catch (e) {
