@@ -1255,6 +1255,9 @@ class Session {
         const j = Atomics.load(v.joining, tid);
         if (j > 0) st.joining = j - 1;
         if (traced) {
+          // A wasi program joins in wasi-libc's pthread_join, which the recorder sees.
+          const joining = j > 0 ? -1 : glue.traceJoining(tid);
+          if (joining >= 0) st.joining = joining;
           const lock = glue.traceWaitingOn(tid);
           if (lock >= 0) {
             st.waitingOn = lock;

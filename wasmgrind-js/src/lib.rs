@@ -409,6 +409,12 @@ pub fn trace_waiting_on(tid: u32) -> JsResult<f64> {
     Ok(session()?.waiting_on(tid).map_or(-1.0, f64::from))
 }
 
+/// The thread that thread `tid` waits for in `pthread_join` (a wasi program), or -1.
+#[wasm_bindgen(js_name = traceJoining)]
+pub fn trace_joining(tid: u32) -> JsResult<f64> {
+    Ok(session()?.joining(tid).map_or(-1.0, f64::from))
+}
+
 /// The thread that holds `lock`, or -1.
 #[wasm_bindgen(js_name = traceLockOwner)]
 pub fn trace_lock_owner(lock: u32) -> JsResult<f64> {

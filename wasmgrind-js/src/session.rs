@@ -75,6 +75,9 @@ pub struct Slot {
     waiting: AtomicU64,
     /// `loc + 1` of the wait of a recognised lock that set `waiting`, 0 for none.
     wait_loc: AtomicU32,
+    /// `child + 1` while the thread waits in `pthread_join` for thread `child` (a wasi
+    /// program's `JoinHandle::join`), 0 otherwise; for the states of a timeout report.
+    joining: AtomicU32,
     /// Set when another thread made a recognised lock that this thread holds unknown
     /// (see [`Flags::POISONED`]): the thread records its release at its next lock event.
     stale: AtomicU32,
@@ -511,6 +514,12 @@ impl Session {
     pub fn waiting_on(&self, tid: u32) -> Option<u32> {
         let w = self.slots.get(tid as usize)?.waiting.load(SeqCst);
         (w >> 32 != 0).then_some(w as u32)
+    }
+
+    /// The thread that thread `tid` waits for in `pthread_join`, if it does (see
+    /// [`ThreadCtx::join_wait`]).
+    pub fn joining(&self, tid: u32) -> Option<u32> {
+        self.slots.get(tid as usize)?.joining.load(SeqCst).checked_sub(1)
     }
 
     /// The thread that holds `lock`, if the hooks saw it taken and not released.
@@ -1062,6 +1071,11 @@ impl ThreadCtx {
             return;
         }
         self.guarded(|c| {
+            match op {
+                abi::VALUE_WAIT => c.join_wait(addr),
+                abi::VALUE_WAIT_END => c.slot.joining.store(0, SeqCst),
+                _ => {}
+            }
             // A pending exchange of a held word is decided by what comes next: only this
             // word's own wait (and that wait's end) leaves it pending.
             let same_word = c.swapped.get().is_some_and(|(w, _)| w == addr);
@@ -1078,6 +1092,23 @@ impl ThreadCtx {
                 _ => c.lock_word(addr, op, old, new, loc),
             }
         });
+    }
+
+    /// A wait on `addr` begins: if `addr` lies in the `struct pthread` of a joinable
+    /// thread (wasi-libc's `pthread_join` waits on its `detach_state`), this thread waits
+    /// to join it. The handle is the struct's address; the window is larger than the
+    /// field's offset, and smaller than the stack and TLS that separate two threads' structs.
+    fn join_wait(&self, addr: u32) {
+        const PTHREAD_WINDOW: u32 = 128;
+        let p = self.session.pthreads.lock().unwrap_or_else(|p| p.into_inner());
+        let child = p.handles.iter().find_map(|(&handle, &(child, _))| {
+            (addr.wrapping_sub(handle) < PTHREAD_WINDOW
+                && p.state.get(&child) == Some(&PthreadState::Joinable))
+            .then_some(child)
+        });
+        if let Some(child) = child {
+            self.slot.joining.store(child + 1, SeqCst);
+        }
     }
 
     /// A wait on `addr` begins.
