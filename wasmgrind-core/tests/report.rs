@@ -435,12 +435,14 @@ fn live() -> LiveDeadlock {
                 waiting_on: 0x1008,
                 requested_at: Some(3),
                 holder: 2,
+                joining: None,
             },
             BlockedThread {
                 thread: 2,
                 waiting_on: 0x1000,
                 requested_at: Some(5),
                 holder: 1,
+                joining: None,
             },
         ],
     }

@@ -1061,7 +1061,10 @@ class Session {
   }
   // ANCHOR_END: watch-deadlock
 
-  /** A cycle of threads each waiting for a lock the next one holds, or null. */
+  /**
+   * A cycle of threads each waiting for the next one: for a lock it holds, or to join it
+   * (a joined thread can only end after the cycle is broken); or null.
+   */
   waitForCycle() {
     const { ctrl, v, glue } = this;
     const upto = Math.min(Atomics.load(ctrl, C_NEXT_TID), this.maxThreads);
@@ -1069,11 +1072,20 @@ class Session {
     for (let tid = 0; tid < upto; tid++) {
       if (Atomics.load(v.status, tid) !== T_RUNNING) continue;
       const lock = glue.traceWaitingOn(tid);
-      if (lock < 0) continue;
-      const holder = glue.traceLockOwner(lock);
-      // A thread that waits for a lock it holds itself (a non-reentrant mutex locked
-      // again) is a cycle of one.
-      if (holder >= 0) next.set(tid, { thread: tid, waiting_on: lock, holder });
+      if (lock >= 0) {
+        const holder = glue.traceLockOwner(lock);
+        // A thread that waits for a lock it holds itself (a non-reentrant mutex locked
+        // again) is a cycle of one.
+        if (holder >= 0) next.set(tid, { thread: tid, waiting_on: lock, holder });
+        continue;
+      }
+      // A join (the wasmgrind ABI's, or wasi-libc's pthread_join) of a thread that has
+      // not ended.
+      const j = Atomics.load(v.joining, tid);
+      const child = j > 0 ? j - 1 : glue.traceJoining(tid);
+      if (child >= 0 && child < upto && Atomics.load(v.status, child) === T_RUNNING) {
+        next.set(tid, { thread: tid, waiting_on: 0, holder: child, joining: child });
+      }
     }
     for (const start of next.keys()) {
       const path = [];
@@ -1432,13 +1444,16 @@ class Session {
       const others = [...this.failures.values()].filter((o) => o.tid !== f.tid && o.type !== 'procExit');
       if (others.length > 0) err.others = others.map((o) => this.failureText(o));
     } else if (outcome.type === 'deadlock') {
-      const lines = outcome.cycle.map(
-        (e) => `  thread ${e.thread} waits for lock ${hex(e.waiting_on)}, held by thread ${e.holder}`,
+      const lines = outcome.cycle.map((e) =>
+        e.joining !== undefined
+          ? `  thread ${e.thread} waits to join thread ${e.joining} (for it to end)`
+          : `  thread ${e.thread} waits for lock ${hex(e.waiting_on)}, held by thread ${e.holder}`,
       );
+      const joins = outcome.cycle.some((e) => e.joining !== undefined);
       const what =
         outcome.cycle.length === 1
           ? `thread ${outcome.cycle[0].thread} waits for a lock it holds itself (it locked it again); it was stopped`
-          : `${outcome.cycle.length} threads wait for each other's locks in a cycle; they were stopped`;
+          : `${outcome.cycle.length} threads wait for each other${joins ? ' (for locks and to join)' : "'s locks"} in a cycle; they were stopped`;
       err = new WasmgrindError(
         'DeadlockError',
         `the run of \`${this.functionName}\` deadlocked: ${what}:\n${lines.join('\n')}`,

@@ -76,8 +76,10 @@ pub struct Slot {
     /// `loc + 1` of the wait of a recognised lock that set `waiting`, 0 for none.
     wait_loc: AtomicU32,
     /// `child + 1` while the thread waits in `pthread_join` for thread `child` (a wasi
-    /// program's `JoinHandle::join`), 0 otherwise; for the states of a timeout report.
+    /// program's `JoinHandle::join`), 0 otherwise; for the watchdog and timeout reports.
     joining: AtomicU32,
+    /// `loc + 1` of that join's wait.
+    join_loc: AtomicU32,
     /// Set when another thread made a recognised lock that this thread holds unknown
     /// (see [`Flags::POISONED`]): the thread records its release at its next lock event.
     stale: AtomicU32,
@@ -519,7 +521,11 @@ impl Session {
     /// The thread that thread `tid` waits for in `pthread_join`, if it does (see
     /// [`ThreadCtx::join_wait`]).
     pub fn joining(&self, tid: u32) -> Option<u32> {
-        self.slots.get(tid as usize)?.joining.load(SeqCst).checked_sub(1)
+        self.slots
+            .get(tid as usize)?
+            .joining
+            .load(SeqCst)
+            .checked_sub(1)
     }
 
     /// The thread that holds `lock`, if the hooks saw it taken and not released.
@@ -668,10 +674,16 @@ impl Session {
         let mut findings = summary.findings;
         if let Some(d) = findings.deadlock.as_mut() {
             // A thread that waits for a recognised lock it never requested in the trace
-            // (its first wait) is located by the wait.
+            // (its first wait) is located by the wait, and so is one that waits in
+            // wasi-libc's `pthread_join`.
             for t in d.threads.iter_mut().filter(|t| t.requested_at.is_none()) {
                 let slot = self.slots.get(t.thread as usize);
-                t.requested_at = slot.and_then(|s| s.wait_loc.load(SeqCst).checked_sub(1));
+                let at = if t.joining.is_some() {
+                    slot.map(|s| &s.join_loc)
+                } else {
+                    slot.map(|s| &s.wait_loc)
+                };
+                t.requested_at = at.and_then(|a| a.load(SeqCst).checked_sub(1));
             }
         }
         let report = report(&findings, &self.locations, symbolizer.as_ref());
@@ -1072,7 +1084,7 @@ impl ThreadCtx {
         }
         self.guarded(|c| {
             match op {
-                abi::VALUE_WAIT => c.join_wait(addr),
+                abi::VALUE_WAIT => c.join_wait(addr, loc),
                 abi::VALUE_WAIT_END => c.slot.joining.store(0, SeqCst),
                 _ => {}
             }
@@ -1098,15 +1110,20 @@ impl ThreadCtx {
     /// thread (wasi-libc's `pthread_join` waits on its `detach_state`), this thread waits
     /// to join it. The handle is the struct's address; the window is larger than the
     /// field's offset, and smaller than the stack and TLS that separate two threads' structs.
-    fn join_wait(&self, addr: u32) {
+    fn join_wait(&self, addr: u32, loc: LocationId) {
         const PTHREAD_WINDOW: u32 = 128;
-        let p = self.session.pthreads.lock().unwrap_or_else(|p| p.into_inner());
+        let p = self
+            .session
+            .pthreads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let child = p.handles.iter().find_map(|(&handle, &(child, _))| {
             (addr.wrapping_sub(handle) < PTHREAD_WINDOW
                 && p.state.get(&child) == Some(&PthreadState::Joinable))
             .then_some(child)
         });
         if let Some(child) = child {
+            self.slot.join_loc.store(loc.wrapping_add(1), SeqCst);
             self.slot.joining.store(child + 1, SeqCst);
         }
     }
@@ -2310,12 +2327,14 @@ mod tests {
                     waiting_on: b,
                     requested_at: None,
                     holder: 2,
+                    joining: None,
                 },
                 wasmgrind_core::analysis::BlockedThread {
                     thread: 2,
                     waiting_on: a,
                     requested_at: None,
                     holder: 1,
+                    joining: None,
                 },
             ],
         };

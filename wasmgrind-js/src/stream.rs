@@ -313,7 +313,7 @@ impl Stream {
         let mut findings = self.analyzer.finish();
         timings.analysis_ms += now_ms() - t0;
         findings.deadlock = live.map(|mut d| {
-            for t in &mut d.threads {
+            for t in d.threads.iter_mut().filter(|t| t.joining.is_none()) {
                 t.requested_at = self
                     .requests
                     .get(&(t.thread, t.waiting_on))

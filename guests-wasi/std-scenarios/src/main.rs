@@ -92,6 +92,11 @@ const SCENARIOS: &[(&str, fn(), &str)] = &[
         "a thread locks a Mutex it holds (a deadlock of one thread)",
     ),
     (
+        "join_deadlock",
+        join_deadlock,
+        "main joins a thread that waits for a Mutex main holds",
+    ),
+    (
         "deadlock",
         deadlock,
         "2 threads each hold one Mutex and wait for the other",
@@ -529,6 +534,31 @@ fn relock() {
     let guard = mutex.lock().unwrap();
     let again = lock_again(&mutex);
     println!("{} {again}", *guard);
+}
+
+/// Locks `mutex` and adds 1: the spawned thread of [`join_deadlock`].
+#[inline(never)]
+fn lock_in_child(mutex: &Mutex<u64>) {
+    *mutex.lock().unwrap() += 1;
+}
+
+/// Main locks a Mutex, spawns a thread that locks it too, and joins that thread while it
+/// still holds the Mutex: the thread waits for main's lock, main waits for the thread to
+/// end. (A `Barrier` makes sure main holds the lock first.) Prints nothing.
+fn join_deadlock() {
+    let mutex = Arc::new(Mutex::new(0u64));
+    let barrier = Arc::new(Barrier::new(2));
+    let guard = mutex.lock().unwrap();
+    let child = {
+        let (mutex, barrier) = (Arc::clone(&mutex), Arc::clone(&barrier));
+        thread::spawn(move || {
+            barrier.wait();
+            lock_in_child(&mutex);
+        })
+    };
+    barrier.wait();
+    child.join().unwrap();
+    println!("{}", *guard);
 }
 
 /// Locks `held`, waits at `barrier` until the other thread holds its lock too, then

@@ -91,17 +91,22 @@ pub struct PotentialDeadlock {
     pub count: u64,
 }
 
-/// One thread of a live deadlock.
+/// One thread of a live deadlock: it waits for a lock that `holder` holds, or (with
+/// `joining`) for thread `holder` to end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct BlockedThread {
     /// The runtime's id of the thread.
     pub thread: u32,
-    /// The lock it waits for (its address).
+    /// The lock it waits for (its address); 0 when it waits in a join.
     pub waiting_on: u32,
-    /// Where it requested that lock.
+    /// Where it requested that lock, or where it waits to join.
     pub requested_at: Option<LocationId>,
-    /// The thread that holds the lock.
+    /// The thread that holds the lock, or the thread it joins.
     pub holder: u32,
+    /// `Some(holder)` when the thread waits to join `holder` (which can only end after
+    /// the cycle is broken) rather than for a lock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joining: Option<u32>,
 }
 
 /// A deadlock that happened: threads that wait for each other's locks in a cycle.

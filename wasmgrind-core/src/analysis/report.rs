@@ -55,7 +55,9 @@
 //!   `other_locations`, as for races.
 //! - `deadlock`: `null`, or the deadlock the run ended in ([`LiveDeadlockReport`]):
 //!   `threads`, each ([`BlockedThreadReport`]) with `thread`, `waiting_on` (lock address),
-//!   `holder` (thread id), `requested_location` and `requested_at` (frame).
+//!   `holder` (thread id), `requested_location` and `requested_at` (frame); a thread that
+//!   waits to join another instead has `joining` (the joined thread, also `holder`) and
+//!   `waiting_on` 0.
 //! - `counts` ([`Counts`]): `races`, `potential_deadlocks` (reports, not occurrences) and
 //!   `deadlocks` (0 or 1).
 //!
@@ -192,11 +194,15 @@ fn is_zero(n: &usize) -> bool {
 pub struct BlockedThreadReport {
     /// The runtime's id of the thread.
     pub thread: u32,
-    /// The lock it waits for (its address).
+    /// The lock it waits for (its address); 0 when it waits to join.
     pub waiting_on: u32,
-    /// The thread that holds that lock.
+    /// The thread that holds that lock, or the thread it joins.
     pub holder: u32,
-    /// Where it requested the lock, as an index into the location table.
+    /// `Some(holder)` when the thread waits to join `holder` rather than for a lock
+    /// (`waiting_on` is then 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joining: Option<u32>,
+    /// Where it requested the lock (or waits to join), as an index into the location table.
     pub requested_location: Option<LocationId>,
     /// Where it requested the lock; `None` if unknown.
     pub requested_at: Option<Frame>,
@@ -305,6 +311,7 @@ pub fn report(
                     thread: t.thread,
                     waiting_on: t.waiting_on,
                     holder: t.holder,
+                    joining: t.joining,
                     requested_location: t.requested_at,
                     requested_at: resolver.frame(t.requested_at),
                 })
@@ -539,13 +546,20 @@ fn write_live_deadlock(out: &mut String, deadlock: &LiveDeadlockReport) {
         if i > 0 {
             out.push('\n');
         }
-        let _ = writeln!(
-            out,
-            "  Thread T{} waits for lock {} held by thread T{}, requested at:",
-            t.thread,
-            addr(t.waiting_on),
-            t.holder
-        );
+        let _ = match t.joining {
+            Some(joined) => writeln!(
+                out,
+                "  Thread T{} waits to join thread T{} (for it to end), at:",
+                t.thread, joined
+            ),
+            None => writeln!(
+                out,
+                "  Thread T{} waits for lock {} held by thread T{}, requested at:",
+                t.thread,
+                addr(t.waiting_on),
+                t.holder
+            ),
+        };
         write_stack(out, t.requested_at.as_ref());
     }
     out.push('\n');
@@ -663,11 +677,19 @@ fn write_summary(out: &mut String, what: &str, frame: Option<&Frame>) {
     out.push('\n');
 }
 
-/// Whether `file` belongs to Rust's standard library (`/rustc/<hash>/library/…`, or the
-/// local `…/lib/rustlib/src/rust/…`) or to the guest library `wasmgrind-guest`, so that a
-/// summary names the program's own code instead.
+/// Whether `file` belongs to Rust's standard library (`/rustc/<hash>/library/…`, the
+/// local `…/lib/rustlib/src/rust/…`, or `library/<crate>/src/…` as the standard library
+/// of a stable toolchain records it), to wasi-libc (`wasisdk://…`) or to the guest library
+/// `wasmgrind-guest`, so that a summary names the program's own code instead.
 fn is_library(file: &str) -> bool {
-    file.starts_with("/rustc/")
+    const STD_CRATES: [&str; 5] = ["core", "alloc", "std", "stdarch", "panic_abort"];
+    let std_relative = file.strip_prefix("library/").is_some_and(|rest| {
+        rest.split_once('/')
+            .is_some_and(|(krate, _)| STD_CRATES.contains(&krate))
+    });
+    std_relative
+        || file.starts_with("/rustc/")
+        || file.starts_with("wasisdk://")
         || file.contains("/lib/rustlib/src/rust/")
         || file
             .split(['/', '\\'])
@@ -684,5 +706,32 @@ fn capitalize(s: &str) -> String {
     match chars.next() {
         Some(c) => c.to_uppercase().chain(chars).collect(),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_library;
+
+    #[test]
+    fn the_standard_library_and_wasi_libc_are_library_code() {
+        for file in [
+            "/rustc/0123abcd/library/core/src/ptr/mod.rs",
+            "library/core/src/../../stdarch/crates/core_arch/src/wasm32/atomic.rs",
+            "library/std/src/sys/sync/mutex/futex.rs",
+            "library/alloc/src/vec/mod.rs",
+            "wasisdk://v30.0/src/wasi-libc/libc-top-half/musl/src/thread/__wait.c",
+            "/home/me/.rustup/toolchains/x/lib/rustlib/src/rust/library/core/src/cell.rs",
+            "/work/wasmgrind-guest/src/sync/mutex.rs",
+        ] {
+            assert!(is_library(file), "{file}");
+        }
+        for file in [
+            "src/main.rs",
+            "library/mycrate/src/lib.rs",
+            "crates/library/src/lib.rs",
+        ] {
+            assert!(!is_library(file), "{file}");
+        }
     }
 }
