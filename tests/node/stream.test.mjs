@@ -226,6 +226,38 @@ test('a slow onChunk is waited for: the backstop does not take it for a hung man
   assert.ok(performance.now() - started > 20_100, 'the callbacks took less than the backstop');
 });
 
+// An onChunk that never finishes (a stalled upload) must not make the run unstoppable:
+// aborting the signal still ends it at once, with the trace so far.
+test('a run whose onChunk never finishes still stops when its signal is aborted', async () => {
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 1000);
+  const started = performance.now();
+  const err = await wasmgrind(guestPath(m.guests.basics.file), 'spawn_join_200', {
+    chunkEvents: 100,
+    signal: controller.signal,
+    onChunk: () => new Promise(() => {}),
+  }).then(
+    () => assert.fail('the run must fail'),
+    (e) => e,
+  );
+  assert.equal(err.kind, 'Stopped', err.message);
+  assert.match(err.message, /onChunk had not finished chunk 0, so \d+ later chunk\(s\) were not delivered/);
+  assert.ok(err.trace, 'the trace so far is attached');
+  assert.ok(performance.now() - started < 10_000, 'it stopped at once');
+});
+
+// A signal aborted right after the call, while the module is loaded, stops the run too.
+test('a signal aborted while the run is being prepared stops it', async () => {
+  const controller = new AbortController();
+  const run = wasmgrind(guestPath(m.guests.basics.file), 'spawn_join', { signal: controller.signal });
+  controller.abort();
+  const err = await run.then(
+    () => assert.fail('the run must fail'),
+    (e) => e,
+  );
+  assert.equal(err.kind, 'Stopped', err.message);
+});
+
 test('maxEvents through the API: a LimitError with the events reached and the trace so far', async () => {
   const err = await wasmgrind(guestPath(locks.file), 'mutex_counter', { maxEvents: 500 }).then(
     () => assert.fail('the run must fail'),

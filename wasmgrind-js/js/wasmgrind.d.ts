@@ -452,6 +452,8 @@ export function runSession(
     programName?: string;
     /** Called with a function that stops the run (as its timeout does), once it can be stopped. */
     onStoppable?: (stop: () => void) => void;
+    /** Called when the run was stopped (timeout, `stop`), before its end is prepared. */
+    onStopping?: () => void;
   },
 ): Promise<WasmgrindResult>;
 

@@ -487,6 +487,9 @@ export async function wasmgrind(binary, functionName, options) {
       if (!done) proxy.post({ stop: true });
     };
     signal?.addEventListener('abort', onAbort, { once: true });
+    // Aborted while the module was loaded or the manager started: the run is stopped as
+    // soon as it can be (the listener is not called for a signal aborted before).
+    if (signal?.aborted) onAbort();
     const finish = (fn, value) => {
       if (done) return;
       done = true;
@@ -509,27 +512,37 @@ export async function wasmgrind(binary, functionName, options) {
       Number.isFinite(opts.timeout) ? setTimeout(onBackstop, ms) : undefined;
     const onBackstop = () => {
       const quiet = performance.now() - lastHeard;
-      if (chunksOut > 0 || quiet < ANSWER_GRACE_MS) {
-        backstop = arm(chunksOut > 0 ? ANSWER_GRACE_MS : ANSWER_GRACE_MS - quiet);
+      if (quiet < ANSWER_GRACE_MS) {
+        backstop = arm(ANSWER_GRACE_MS - quiet);
         return;
       }
       finish(
         reject,
         new WasmgrindError(
           'Timeout',
-          `the Wasmgrind manager did not answer within ${opts.timeout + ANSWER_GRACE_MS} ms ` +
-            `(the timeout plus ${ANSWER_GRACE_MS} ms) of starting the function, and sent nothing for the ` +
-            `last ${ANSWER_GRACE_MS} ms; it was terminated`,
+          chunksOut > 0
+            ? `the onChunk callback did not finish chunk ${nextChunk} within ${ANSWER_GRACE_MS} ms, ` +
+                `${opts.timeout + ANSWER_GRACE_MS} ms or more after the function started (the timeout plus ` +
+                `${ANSWER_GRACE_MS} ms); the run was stopped`
+            : `the Wasmgrind manager did not answer within ${opts.timeout + ANSWER_GRACE_MS} ms ` +
+                `(the timeout plus ${ANSWER_GRACE_MS} ms) of starting the function, and sent nothing for the ` +
+                `last ${ANSWER_GRACE_MS} ms; it was terminated`,
         ),
       );
     };
     let backstop = arm();
+    // The index of the chunk `onChunk` works on (or gets next).
+    let nextChunk = 0;
     const deliver = (chunk) => {
       chunksOut++;
       delivered = delivered
-        .then(() => (done ? undefined : onChunk(chunk)))
+        .then(() => {
+          nextChunk = chunk.index;
+          return done ? undefined : onChunk(chunk);
+        })
         .then(
           () => {
+            nextChunk = chunk.index + 1;
             chunksOut--;
             lastHeard = performance.now();
             if (!done) proxy.post({ ack: chunk.index });
@@ -580,8 +593,31 @@ export async function wasmgrind(binary, functionName, options) {
       if (m.output !== undefined) return output(m.output);
       if (m.chunk !== undefined) deliver(m.chunk);
       // The result and errors come after the last chunk: they wait for its delivery.
-      else if (m.result !== undefined) delivered.then(() => finish(resolve, lazyTrace(m.result)));
-      else if (m.error !== undefined) delivered.then(() => finish(reject, deserializeError(m.error)));
+      else if (m.result !== undefined) {
+        if (signal?.aborted && chunksOut > 0) {
+          // Stopped by its caller while onChunk still works on a chunk, after the function
+          // returned: the run is stopped all the same, and does not wait for onChunk.
+          finish(
+            reject,
+            new WasmgrindError(
+              'Stopped',
+              `the run of \`${functionName ?? '_start'}\` was stopped by its caller (its signal was aborted) after the ` +
+                `function had returned; onChunk had not finished chunk ${nextChunk}, so ${chunksOut - 1} later chunk(s) ` +
+                'were not delivered',
+              { trace: lazyTrace(m.result) },
+            ),
+          );
+        } else delivered.then(() => finish(resolve, lazyTrace(m.result)));
+      }
+      else if (m.error !== undefined) {
+        const err = deserializeError(m.error);
+        if (signal?.aborted && chunksOut > 0) {
+          // Stopped by its caller while onChunk still works on a chunk: the answer does
+          // not wait for it (it may never finish); the chunks after it are not delivered.
+          err.message += `; onChunk had not finished chunk ${nextChunk}, so ${chunksOut - 1} later chunk(s) were not delivered`;
+          finish(reject, err);
+        } else delivered.then(() => finish(reject, err));
+      }
     });
     proxy.onError((e) =>
       finish(reject, new WasmgrindError('WorkerError', `the Wasmgrind manager failed: ${e.message}`)),
@@ -683,6 +719,7 @@ export async function runSession(binary, functionName, options, hooks = {}) {
   }
   session.prepareMs = performance.now() - started;
   if (typeof hooks.onStarted === 'function') session.onStarted = hooks.onStarted;
+  if (typeof hooks.onStopping === 'function') session.onStopping = hooks.onStopping;
   return session.run();
   // ANCHOR_END: run-session
 }
@@ -997,6 +1034,9 @@ class Session {
       clearInterval(watchdog);
       clearInterval(printer);
     }
+    // A run stopped from outside (its timeout, its caller) must end even if the chunk
+    // sink waits for a caller that does not answer: the caller is told first.
+    if (result.type === 'timeout' || result.type === 'stopped') this.onStopping?.();
     return this.end(result);
   }
 
@@ -1465,7 +1505,7 @@ class Session {
       const why =
         outcome.type === 'timeout'
           ? `did not finish within ${this.opts.timeout} ms`
-          : `was stopped by its caller (its signal was aborted) after ${Math.round(ending - this.runStarted)} ms`;
+          : `was stopped by its caller (an aborted signal, a \`{ stop: true }\` message, the CLI's Ctrl-C) after ${Math.round(ending - this.runStarted)} ms`;
       err = new WasmgrindError(
         outcome.type === 'timeout' ? 'Timeout' : 'Stopped',
         `the run of \`${this.functionName}\` ${why}; ` +

@@ -43,10 +43,25 @@ let stopAsked = false;
 let unacknowledged = 0;
 let onAck = null;
 
+/**
+ * Set when the run is stopped from outside (its timeout, `{ stop: true }`): the rest of
+ * the trace is sent without waiting for acknowledgements, so that a caller that stopped
+ * acknowledging cannot keep the run from ending.
+ */
+let flushing = false;
+
+/** Sends the rest of the trace without waiting for acknowledgements (see `flushing`). */
+function flush() {
+  flushing = true;
+  const wake = onAck;
+  onAck = null;
+  if (wake) wake();
+}
+
 /** Sends a chunk to the caller; resolves when fewer than CHUNK_WINDOW are unacknowledged. */
 // ANCHOR: chunk-window
 async function sendChunk(chunk) {
-  while (unacknowledged >= CHUNK_WINDOW) {
+  while (unacknowledged >= CHUNK_WINDOW && !flushing) {
     await new Promise((resolve) => {
       onAck = resolve;
     });
@@ -60,6 +75,9 @@ async function sendChunk(chunk) {
 function onMessage(msg) {
   if (msg !== null && typeof msg === 'object' && msg.stop === true) {
     stopAsked = true;
+    // The run may have ended already and be sending its last chunks: those go out
+    // without waiting for acknowledgements too.
+    flush();
     stop?.();
     return;
   }
@@ -100,6 +118,7 @@ async function onRun(msg) {
       stop = fn;
       if (stopAsked) stop();
     };
+    hooks.onStopping = flush;
     const result = await runSession(msg.binary, msg.functionName, msg.options, hooks);
     post({ result }, transferable(result));
   } catch (e) {
