@@ -130,6 +130,10 @@ test('an onOutput that throws or rejects stops the run with an OutputError', asy
     );
     assert.equal(error.kind, 'OutputError', error.message);
     assert.match(error.message, /the onOutput callback failed: cannot write; the run was stopped/);
+    // Like every failed run's error, it carries what the run had done until it was stopped.
+    assert.match(error.stdout, /^hello from stdout\n/);
+    assert.equal(error.abi, 'wasi');
+    assert.ok(error.trace && error.findings, 'the trace and the findings so far');
   }
 });
 

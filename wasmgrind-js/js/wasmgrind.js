@@ -516,6 +516,8 @@ export async function wasmgrind(binary, functionName, options) {
         backstop = arm(ANSWER_GRACE_MS - quiet);
         return;
       }
+      // A run stopped after a failed callback whose answer did not come: that failure.
+      if (failure !== null) return finish(reject, failure);
       finish(
         reject,
         new WasmgrindError(
@@ -531,6 +533,20 @@ export async function wasmgrind(binary, functionName, options) {
       );
     };
     let backstop = arm();
+    // A callback of the caller (onChunk, onOutput) failed: the run is stopped, and its
+    // answer (the trace so far, the output, the threads' states) completes this error.
+    let failure = null;
+    const callbackFailed = (err) => {
+      if (done || failure !== null) return;
+      failure = err;
+      proxy.post({ stop: true });
+    };
+    // The fields of the manager's answer that a failure of the caller's callback keeps.
+    const ANSWER_FIELDS = ['trace', 'findings', 'report', 'stdout', 'stderr', 'exitCode', 'abi', 'threadStates', 'threads'];
+    const failWith = (answer) => {
+      for (const key of ANSWER_FIELDS) if (answer[key] !== undefined && answer[key] !== null) failure[key] = answer[key];
+      finish(reject, failure);
+    };
     // The index of the chunk `onChunk` works on (or gets next).
     let nextChunk = 0;
     const deliver = (chunk) => {
@@ -538,7 +554,7 @@ export async function wasmgrind(binary, functionName, options) {
       delivered = delivered
         .then(() => {
           nextChunk = chunk.index;
-          return done ? undefined : onChunk(chunk);
+          return done || failure !== null ? undefined : onChunk(chunk);
         })
         .then(
           () => {
@@ -547,22 +563,22 @@ export async function wasmgrind(binary, functionName, options) {
             lastHeard = performance.now();
             if (!done) proxy.post({ ack: chunk.index });
           },
-          (e) =>
-            finish(
-              reject,
+          (e) => {
+            chunksOut--;
+            callbackFailed(
               new WasmgrindError(
                 'ChunkError',
                 `the onChunk callback failed on chunk ${chunk.index}: ${e && e.message ? e.message : String(e)}; ` +
                   'the run was stopped',
                 { cause: e },
               ),
-            ),
+            );
+          },
         );
     };
     // What a wasi program writes, as it comes (before the result, in order).
     const outputFailed = (e) =>
-      finish(
-        reject,
+      callbackFailed(
         new WasmgrindError(
           'OutputError',
           `the onOutput callback failed: ${e && e.message ? e.message : String(e)}; the run was stopped`,
@@ -570,7 +586,7 @@ export async function wasmgrind(binary, functionName, options) {
         ),
       );
     const output = ({ stream, text, bytes }) => {
-      if (typeof onOutput !== 'function' || done) return;
+      if (typeof onOutput !== 'function' || done || failure !== null) return;
       try {
         const returned = onOutput(stream, text, bytes);
         // An async callback fails by rejecting: that stops the run the same way (its
@@ -591,6 +607,12 @@ export async function wasmgrind(binary, functionName, options) {
         return;
       }
       if (m.output !== undefined) return output(m.output);
+      if (failure !== null) {
+        // Stopping after a failed callback: no more chunks for the caller; the answer.
+        if (m.result !== undefined) failWith(lazyTrace(m.result));
+        else if (m.error !== undefined) failWith(deserializeError(m.error));
+        return;
+      }
       if (m.chunk !== undefined) deliver(m.chunk);
       // The result and errors come after the last chunk: they wait for its delivery.
       else if (m.result !== undefined) {
