@@ -267,7 +267,7 @@ test('--report-only finds what a full run finds and writes only the reports', as
     // There is no trace to analyze again, and no trace bytes to limit.
     const again = await runNode([cliPath, 'analyze', dir]);
     assert.equal(again.code, 1);
-    assert.match(again.stderr, /trace\.wgtrace/);
+    assert.match(again.stderr, /has reports but no trace\.wgtrace: it is the directory of a `wasmgrind run --report-only`/);
     const limited = await runNode([cliPath, 'run', guestPath(m.guests.locks.file), 'unsynchronized_counter', '--report-only', '--max-trace-bytes', '100']);
     assert.equal(limited.code, 2);
     assert.equal(limited.stderr.trim().split('\n').length, 1, limited.stderr);

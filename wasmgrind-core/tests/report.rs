@@ -698,8 +698,8 @@ fn races_at_the_same_source_lines_are_one_report() {
     assert_eq!((r.races[1].count, r.races[1].other_locations), (2, 0));
     let text = r.text();
     assert!(text.contains(
-        "  (seen 5 times, at 2 code locations of these source lines: the compiler copied \
-         them, as an unrolled loop does)\n"
+        "  (seen 5 times, at 2 pairs of code locations of these source lines: the compiler \
+         copied them, as an unrolled loop does)\n"
     ));
     assert!(text.ends_with("Wasmgrind: found 2 data races, 0 potential deadlocks\n"));
     let back: Report = serde_json::from_str(&r.json()).unwrap();

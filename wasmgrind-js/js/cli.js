@@ -601,6 +601,7 @@ async function savedDeadlock(dir) {
     thread: t.thread,
     waiting_on: t.waiting_on,
     holder: t.holder,
+    joining: t.joining ?? null,
     requested_at: t.requested_location ?? null,
   }));
   return JSON.stringify({ threads });
@@ -621,6 +622,13 @@ async function analyze(args) {
   try {
     nativeFile = await open(join(args.dir, 'trace.wgtrace'), 'r');
   } catch (e) {
+    if (e.code === 'ENOENT' && existsSync(join(args.dir, 'report.json'))) {
+      throw new Error(
+        `${args.dir} has reports but no trace.wgtrace: it is the directory of a \`wasmgrind run --report-only\`, ` +
+          `which writes no trace to analyze again; its reports are in ${join(args.dir, 'report.txt')} ` +
+          '(run without --report-only to keep the trace)',
+      );
+    }
     throw cannotRead('trace.wgtrace', e);
   }
   let r;

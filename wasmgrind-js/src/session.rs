@@ -672,6 +672,20 @@ impl Session {
             .get()
             .and_then(|(original, patched)| Symbolizer::for_patched(original, patched).ok());
         let mut findings = summary.findings;
+        if self.lock_table_overflowed() {
+            // Said with the report, not only in a timeout's thread states: every lock word
+            // past the table's size went unwatched, and unrecognised.
+            let why = format!(
+                "more than {LOCK_TABLE_SIZE} distinct lock words were taken (the size of the \
+                 runtime's lock table); the ones that did not fit were not watched, and std \
+                 Mutex words among them were not recognised as locks, so deadlocks through \
+                 them are neither predicted nor seen"
+            );
+            findings.deadlock_search_incomplete = Some(match findings.deadlock_search_incomplete {
+                Some(limit) => format!("{limit}; {why}"),
+                None => why,
+            });
+        }
         if let Some(d) = findings.deadlock.as_mut() {
             // A thread that waits for a recognised lock it never requested in the trace
             // (its first wait) is located by the wait, and so is one that waits in
@@ -1139,9 +1153,11 @@ impl ThreadCtx {
             return;
         }
         let holder = table.owners[at].load(SeqCst).checked_sub(1);
-        let waits_for_itself =
-            holder == Some(self.tid) && self.swapped.get().is_some_and(|(w, _)| w == addr);
-        if holder.is_none() || (holder == Some(self.tid) && !waits_for_itself) {
+        // The holder waits on its own lock word only when it locks it again: after its
+        // `swap(2)` (see `swapped`), or at once when the word says "contended" already
+        // (another thread waits for it too).
+        let waits_for_itself = holder == Some(self.tid);
+        if holder.is_none() {
             return;
         }
         // A thread that locks a mutex it holds (its `swap(2)`, then this wait) requests it
@@ -2104,6 +2120,40 @@ mod tests {
                 (0, Op::Acquire { lock: L }, Some(1)),
                 (0, Op::Request { lock: L }, Some(4)),
             ]
+        );
+    }
+
+    /// Locking again a mutex that another thread waits for already: the word says
+    /// "contended" (2), so std's `lock_contended` waits at once, without its `swap(2)`.
+    #[test]
+    fn locking_again_a_contended_mutex_is_a_wait_for_itself() {
+        let s = recognizing(3);
+        let t1 = s.begin_thread(1).unwrap();
+        let t2 = s.begin_thread(2).unwrap();
+        atomic(&t1, L, abi::VALUE_CMPXCHG, 0, 1, 1);
+        atomic(&t2, L, abi::VALUE_XCHG, 1, 2, 3);
+        t2.atomic_value(L, abi::VALUE_WAIT | 4 << 8, 2, u64::MAX, 4);
+        t1.atomic_value(L, abi::VALUE_WAIT | 4 << 8, 2, u64::MAX, 6);
+        assert_eq!(s.waiting_on(1), Some(L));
+        assert_eq!(s.lock_owner(L), Some(1), "a cycle of one for the watchdog");
+    }
+
+    /// More distinct lock words than the lock table holds: the report says so.
+    #[test]
+    fn a_full_lock_table_is_reported() {
+        let s = recognizing(2);
+        let t = s.begin_thread(0).unwrap();
+        for i in 0..=LOCK_TABLE_SIZE as u32 {
+            let word = 0x10_0000 + 4 * i;
+            atomic(&t, word, abi::VALUE_CMPXCHG, 0, 1, 1);
+            atomic(&t, word, abi::VALUE_XCHG, 1, 0, 2);
+        }
+        assert!(s.lock_table_overflowed());
+        let f = s.finish(None).unwrap();
+        let text = f.report.text();
+        assert!(
+            text.contains("more than 16384 distinct lock words were taken"),
+            "{text}"
         );
     }
 

@@ -69,7 +69,7 @@
 //! same source position (the same function, file, line and column, inlined calls
 //! included), with the same access kinds (races) or the same locks (potential deadlocks),
 //! are one report: the first one found, its `count` the sum of theirs, and
-//! `other_locations` says how many other code locations it stands for. Without DWARF
+//! `other_locations` says how many other pairs (or cycles) of code locations it stands for. Without DWARF
 //! (no file and line) every code location is a report of its own.
 //!
 //! A frame ([`Frame`]) has `function` (demangled, without hash), `raw_function` (as in the
@@ -594,8 +594,8 @@ fn write_seen(out: &mut String, count: u64, other_locations: usize) {
         (_, n) => {
             let _ = writeln!(
                 out,
-                "  (seen {count} times, at {} code locations of these source lines: the \
-                 compiler copied them, as an unrolled loop does)",
+                "  (seen {count} times, at {} pairs of code locations of these source lines: \
+                 the compiler copied them, as an unrolled loop does)",
                 n + 1
             );
         }
