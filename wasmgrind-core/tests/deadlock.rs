@@ -515,3 +515,40 @@ fn a_lock_freed_while_held_is_still_released() {
     t.join(0, 1);
     assert_eq!(predict(t.events()).edges, vec![]);
 }
+
+#[test]
+fn a_thread_holding_very_many_locks_is_bounded_and_says_so() {
+    use wasmgrind_core::analysis::deadlock::MAX_HELD_LOCKS;
+    // T1 nests 1,000 locks; T2 takes the last, then the first (outside the bound) and the
+    // one just inside it. The graph stays small, the cycle through the bound's lock is
+    // found, and the prediction says that some were not looked at.
+    let n = 1000u32;
+    let lock = |i: u32| 0x10_000 + 4 * i;
+    let mut t = Trace::default();
+    t.fork(0, 1).fork(0, 2);
+    for i in 0..n {
+        t.lock(1, lock(i), 10);
+    }
+    for i in (0..n).rev() {
+        t.rel(1, lock(i));
+    }
+    let inside = n - MAX_HELD_LOCKS as u32;
+    t.lock(2, lock(n - 1), 20)
+        .lock(2, lock(inside), 22)
+        .rel(2, lock(inside));
+    t.lock(2, lock(0), 24).rel(2, lock(0)).rel(2, lock(n - 1));
+    t.join(0, 1).join(0, 2);
+    let started = std::time::Instant::now();
+    let p = predict(t.events());
+    assert!(
+        started.elapsed().as_secs() < 10,
+        "bounded: {:?}",
+        started.elapsed()
+    );
+    assert!(p.held_limit_hit && !p.is_complete());
+    assert_eq!(p.deadlocks.len(), 1, "{:?}", p.deadlocks);
+    assert!(p.deadlocks[0]
+        .cycle
+        .iter()
+        .any(|e| e.held == lock(inside) || e.next == lock(inside)));
+}

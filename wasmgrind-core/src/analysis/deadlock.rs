@@ -90,6 +90,10 @@
 //!   orders (1.4 million events) reaches the limit in the search for cycles of three
 //!   edges, after finding every feasible cycle of two, in about 1.5 s (release build).
 //!
+//! The graph itself is bounded by a third: a thread's edges come from the last
+//! [`MAX_HELD_LOCKS`] locks it holds ([`DeadlockPrediction::held_limit_hit`]), since each
+//! held lock is an edge group with the others as its guards (quadratic in the number held).
+//!
 //! The prediction is a prediction: a reported cycle is a lock-order inversion between
 //! concurrent threads, which can deadlock in some schedule unless the program orders the
 //! threads by other means (atomics, condition variables, channels) that the trace does
@@ -109,6 +113,13 @@ use super::{LockEdge, PotentialDeadlock};
 /// threads than this is not reported, and
 /// [`DeadlockPrediction::cycle_length_limit_hit`] says whether the search was cut there.
 pub const MAX_CYCLE_LENGTH: usize = 16;
+
+/// The most locks a thread's lock-order edges come from: a thread that holds more (a long
+/// chain of nested locks) adds edges from the last `MAX_HELD_LOCKS` it took only, with
+/// the others as guards no more, so that the graph stays small (with every held lock an
+/// edge and guard set of its own, a thread holding 1,000 locks made a million edge
+/// entries per acquisition); [`DeadlockPrediction::held_limit_hit`] says so.
+pub const MAX_HELD_LOCKS: usize = 64;
 
 /// The most steps the cycle search takes in total before it stops (a step is an edge
 /// group tried, or a site checked for closing a cycle); a search that stopped sets
@@ -145,12 +156,15 @@ pub struct DeadlockPrediction {
     /// Whether the search stopped after [`MAX_SEARCH_STEPS`] steps: cycles it did not
     /// reach are not reported.
     pub step_limit_hit: bool,
+    /// Whether a thread held more than [`MAX_HELD_LOCKS`] locks at once: cycles through
+    /// the locks it took before the last `MAX_HELD_LOCKS` are not reported.
+    pub held_limit_hit: bool,
 }
 
 impl DeadlockPrediction {
     /// Whether the search examined every cycle (no limit was hit).
     pub fn is_complete(&self) -> bool {
-        !self.cycle_length_limit_hit && !self.step_limit_hit
+        !self.cycle_length_limit_hit && !self.step_limit_hit && !self.held_limit_hit
     }
 }
 
@@ -258,6 +272,8 @@ pub struct DeadlockPredictor {
     /// How many times the memory of each lock address seen so far was allocated or freed
     /// since: the generation of the lock at that address (see [`LockId`]).
     generations: BTreeMap<Lock, u32>,
+    /// Set when a thread held more than [`MAX_HELD_LOCKS`] locks.
+    held_limit_hit: bool,
 }
 
 impl DeadlockPredictor {
@@ -404,13 +420,20 @@ impl DeadlockPredictor {
         }
         let thread = state.id;
         let end_own = state.clock[t];
-        let mut distinct: Vec<LockId> = state.held.iter().map(|h| h.lock).collect();
+        // The last MAX_HELD_LOCKS locks taken (see there).
+        let from = state.held.len().saturating_sub(MAX_HELD_LOCKS);
+        if from > 0 {
+            self.held_limit_hit = true;
+        }
+        let state = &self.threads[t];
+        let held = &state.held[from..];
+        let mut distinct: Vec<LockId> = held.iter().map(|h| h.lock).collect();
         distinct.sort_unstable();
         distinct.dedup();
         let mut keys = Vec::new();
-        for (i, h) in state.held.iter().enumerate() {
+        for (i, h) in held.iter().enumerate() {
             // A lock held twice (re-entrantly) counts once, from its first acquisition.
-            if state.held[..i].iter().any(|o| o.lock == h.lock) {
+            if held[..i].iter().any(|o| o.lock == h.lock) {
                 continue;
             }
             let guards: Box<[LockId]> = distinct.iter().copied().filter(|&l| l != h.lock).collect();
@@ -556,6 +579,7 @@ impl DeadlockPredictor {
         }
 
         prediction.step_limit_hit = search.step_limit_hit;
+        prediction.held_limit_hit = self.held_limit_hit;
         prediction.deadlocks = search.deadlocks;
         // Stable: within a length and smallest lock, the search's order.
         prediction

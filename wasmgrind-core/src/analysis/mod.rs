@@ -193,6 +193,13 @@ impl Analyzer {
                 deadlock::MAX_SEARCH_STEPS
             ));
         }
+        if prediction.held_limit_hit {
+            limits.push(format!(
+                "a thread held more than {} locks at once, and lock order was taken from the \
+                 last {0} it took only (deadlock::MAX_HELD_LOCKS)",
+                deadlock::MAX_HELD_LOCKS
+            ));
+        }
         Findings {
             races: self.races.finish(),
             potential_deadlocks: prediction.deadlocks,
