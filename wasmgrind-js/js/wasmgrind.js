@@ -504,8 +504,9 @@ export async function wasmgrind(binary, functionName, options) {
     // The manager's own timeout counts from the start of the function (after the module
     // is prepared), so the caller's backstop is armed again when the manager says it has
     // started the function (`{ started }`). A manager that is waiting for the caller is
-    // not hung: while a chunk is still in `onChunk`, or while messages keep coming (a slow
-    // `onOutput` makes them queue up here), the backstop waits another grace period.
+    // not hung: as long as its messages keep coming (a slow `onOutput` makes them queue
+    // up here) or `onChunk` keeps finishing chunks, the backstop waits another grace
+    // period; an `onChunk` that finishes nothing for that long is named as the cause.
     let lastHeard = performance.now();
     let chunksOut = 0;
     const arm = (ms = opts.timeout + ANSWER_GRACE_MS) =>
