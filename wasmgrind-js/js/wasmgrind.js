@@ -718,8 +718,10 @@ const hex = (n) => `0x${(n >>> 0).toString(16)}`;
  * `wgrind_worker.js` calls; use `wasmgrind()` everywhere else. With `hooks.onChunk`, an
  * async function, the trace goes to it chunk by chunk (the run waits for each call before
  * it drains more); without, the result carries the whole trace. `hooks.onOutput(stream,
- * text, bytes)` gets what a wasi program writes (as `onOutput` of the options), `hooks.programName` is its argv[0], and
- * `hooks.onStarted()` is called when the module is prepared and the function starts.
+ * text, bytes)` gets what a wasi program writes (as `onOutput` of the options),
+ * `hooks.programName` is its argv[0], `hooks.onStarted()` is called when the module is
+ * prepared and the function starts, `hooks.onStoppable(stop)` gets a function that stops
+ * the run, and `hooks.onStopping()` is called when the run was stopped from outside.
  */
 export async function runSession(binary, functionName, options, hooks = {}) {
   checkFunctionName(functionName);

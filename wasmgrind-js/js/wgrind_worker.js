@@ -13,9 +13,10 @@
 // The answer is `{ result }` or `{ error }` (a plain object with `message`, `kind`, ...).
 // `{ stop: true }` stops the run as its timeout does: the answer is then a `Stopped` error.
 // With `output: true`, what a wasi program writes comes before it as `{ output: { stream,
-// text, bytes } }` messages (see `onOutput` in wasmgrind.d.ts); `programName` is its argv[0] (default: `main.wasm`). With `started:
-// true`, a `{ started: true }` message says when the module is prepared and the function
-// starts: the run's `timeout` counts from there.
+// text, bytes } }` messages (see `onOutput` in wasmgrind.d.ts); `programName` is its
+// argv[0] (default: `main.wasm`). With `started: true`, a `{ started: true }` message says
+// when the module is prepared and the function starts: the run's `timeout` counts from
+// there.
 // One worker serves one run; terminate it afterwards, which also ends every thread worker.
 // The result (and a failed run's `error.trace`) carries the STD text and the metadata as
 // bytes, `stdBytes` (ASCII) and `metadataBytes` (UTF-8 JSON), whose buffers are
