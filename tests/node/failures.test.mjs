@@ -153,6 +153,19 @@ test('bytes that are no module are reported as such, with or without a function 
   }
 });
 
+test('a module can be given as a Blob, a Response or a SharedArrayBuffer', async () => {
+  const bytes = readFileSync(basics());
+  const shared = new SharedArrayBuffer(bytes.byteLength);
+  new Uint8Array(shared).set(bytes);
+  for (const binary of [new Blob([bytes]), new Response(bytes), shared]) {
+    const r = await wasmgrind(binary, 'spawn_join', { memoryTrace: false });
+    assert.equal(r.status, 'ok');
+  }
+  const notFound = await rejection(wasmgrind(new Response('gone', { status: 404, statusText: 'Not Found' }), 'spawn_join'));
+  assert.equal(notFound.kind, 'UsageError');
+  assert.match(notFound.message, /cannot read the module: the response is HTTP 404 Not Found/);
+});
+
 // A Buffer's own `slice()` is a view, not a copy: the runtime must not transfer (detach) the
 // caller's Buffer, which the caller may pass again, as a loop over runs does.
 test('the same Node.js Buffer can be run twice', async () => {

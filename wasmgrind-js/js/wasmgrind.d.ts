@@ -427,12 +427,13 @@ export const DEFAULT_OPTIONS: Readonly<Required<WasmgrindOptions>>;
 /**
  * Runs the exported function `functionName` (no parameters, no results) of the module
  * `binary` with real threads and records what every thread did. `binary` is a path (Node),
- * a URL, or the module's bytes (which are copied, not taken). Callable from any thread,
+ * a URL, the module's bytes (which are copied, not taken), or a `Response` (of `fetch`, not
+ * read yet) or `Blob` (a file of an `<input type=file>`) to read them from. Callable from any thread,
  * including a browser page's main thread: the run happens in a worker. A wasi module (built
  * for wasm32-wasip1-threads) runs `_start` when `functionName` is missing or null.
  */
 export function wasmgrind(
-  binary: string | URL | ArrayBuffer | ArrayBufferView,
+  binary: string | URL | ArrayBuffer | SharedArrayBuffer | ArrayBufferView | Response | Blob,
   functionName: string | null | undefined,
   options?: WasmgrindOptions,
 ): Promise<WasmgrindResult>;
@@ -442,7 +443,7 @@ export function wasmgrind(
  * briefly and runs nothing else of Wasmgrind; use {@link wasmgrind} instead.
  */
 export function runSession(
-  binary: string | URL | ArrayBuffer | ArrayBufferView,
+  binary: string | URL | ArrayBuffer | SharedArrayBuffer | ArrayBufferView | Response | Blob,
   functionName: string | null | undefined,
   options?: WasmgrindOptions,
   hooks?: {
@@ -457,8 +458,8 @@ export function runSession(
   },
 ): Promise<WasmgrindResult>;
 
-/** argv[0] of a wasi program run from `binary`: its file name, or `main.wasm` for bytes. */
-export function programNameOf(binary: string | URL | ArrayBuffer | ArrayBufferView): string;
+/** argv[0] of a wasi program run from `binary`: its file name (a path, URL, Response URL or File), or `main.wasm` for bytes. */
+export function programNameOf(binary: string | URL | ArrayBuffer | SharedArrayBuffer | ArrayBufferView | Response | Blob): string;
 
 /** A plain, cloneable object with every property of an error. */
 export function serializeError(e: unknown): { message: string; kind: string; [key: string]: unknown };

@@ -362,6 +362,13 @@ async function readInput(where, read) {
 /** The module's bytes from a path (Node), a URL, or bytes. Always a fresh copy. */
 async function loadBinary(binary) {
   if (binary instanceof ArrayBuffer) return new Uint8Array(binary.slice(0));
+  if (typeof SharedArrayBuffer !== 'undefined' && binary instanceof SharedArrayBuffer) return new Uint8Array(binary).slice();
+  // A fetch's Response (not read yet) or a Blob (a File from an <input type=file>).
+  if (typeof Response !== 'undefined' && binary instanceof Response) {
+    if (!binary.ok) throw new WasmgrindError('UsageError', `cannot read the module: the response is HTTP ${binary.status} ${binary.statusText} (${binary.url})`);
+    return new Uint8Array(await binary.arrayBuffer());
+  }
+  if (typeof Blob !== 'undefined' && binary instanceof Blob) return new Uint8Array(await binary.arrayBuffer());
   // Every view, Node's Buffer included, is copied through a plain Uint8Array: a Buffer's
   // own `slice()` is a view of the same memory, which transferring would detach.
   if (ArrayBuffer.isView(binary)) {
@@ -383,7 +390,7 @@ async function loadBinary(binary) {
   }
   throw new WasmgrindError(
     'UsageError',
-    `the binary must be a path, a URL or bytes (Uint8Array/ArrayBuffer), not ${
+    `the binary must be a path, a URL, bytes (an ArrayBuffer, SharedArrayBuffer or typed array), a Response or a Blob, not ${
       binary === null ? 'null' : typeof binary
     }`,
   );
@@ -663,7 +670,10 @@ function checkFunctionName(functionName) {
   }
 }
 
-/** argv[0] of a wasi program: the file name of its path or URL, else `main.wasm`. */
+/**
+ * argv[0] of a wasi program: the file name of its path, URL, Response's URL or File, else
+ * `main.wasm`.
+ */
 export function programNameOf(binary) {
   const urlPath = (url) => {
     // A URL's path is percent-encoded: `my%20prog.wasm` is the file `my prog.wasm`.
@@ -675,6 +685,9 @@ export function programNameOf(binary) {
   };
   let path = null;
   if (binary instanceof URL) path = urlPath(binary);
+  else if (typeof Response !== 'undefined' && binary instanceof Response && binary.url) {
+    path = urlPath(new URL(binary.url));
+  } else if (typeof File !== 'undefined' && binary instanceof File) path = binary.name;
   else if (typeof binary === 'string') {
     // An invalid URL is reported when the module is read; its name here is its text's.
     path = binary;
