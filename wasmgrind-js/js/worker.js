@@ -312,8 +312,10 @@ function serve(init) {
     }
     if (Atomics.compareExchange(joined, tid, 0, 1) !== 0) return ALREADY_JOINED;
     Atomics.store(joining, self, tid + 1);
+    if (traced) u.wgrind_join_wait(tid, loc === undefined ? -1 : loc);
     let s;
     while ((s = Atomics.load(status, tid)) < T_DONE) Atomics.wait(status, tid, s);
+    if (traced) u.wgrind_join_wait(-1, -1);
     Atomics.store(joining, self, 0);
     if (s === T_FAILED) return THREAD_TRAPPED;
     // Recorded after the child finished, so it follows all the child's events.

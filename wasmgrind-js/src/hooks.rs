@@ -160,6 +160,14 @@ pub extern "C" fn wgrind_fork(child: u32, loc: i32) {
     with_ctx(|c| c.fork(child, u32::try_from(loc).ok()));
 }
 
+/// This thread begins to wait in `thread_join` for `child`, at `loc` (negative: no
+/// location), or (`child` negative) its wait ended: for the deadlock watchdog, which
+/// follows joins, and the location of a join in a deadlock's report.
+#[no_mangle]
+pub extern "C" fn wgrind_join_wait(child: i32, loc: i32) {
+    with_ctx(|c| c.join_wait_for(u32::try_from(child).ok(), u32::try_from(loc).ok()));
+}
+
 /// Records that this thread joined `child` at `loc` (negative: no location). The runtime
 /// calls it from `thread_join` after the child finished.
 #[no_mangle]

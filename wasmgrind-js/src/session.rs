@@ -1402,6 +1402,18 @@ impl ThreadCtx {
         }
     }
 
+    /// This thread waits in a join for `child` (at `loc`), or, with `None`, no longer:
+    /// what [`ThreadCtx::join_wait`] sees of a wasi program's `pthread_join`, for the
+    /// wasmgrind ABI's `thread_join`.
+    pub fn join_wait_for(&self, child: Option<u32>, loc: Option<LocationId>) {
+        if child.is_some() {
+            self.slot
+                .join_loc
+                .store(loc.map_or(0, |l| l.wrapping_add(1)), SeqCst);
+        }
+        self.slot.joining.store(child.map_or(0, |c| c + 1), SeqCst);
+    }
+
     /// Thread `child` finished and this thread saw it.
     pub fn join(&self, child: u32, loc: Option<LocationId>) {
         self.guarded(|c| c.record(Op::Join { child }, loc));

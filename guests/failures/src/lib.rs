@@ -91,6 +91,48 @@ pub extern "C" fn deadlock() {
     );
 }
 
+/// Locks `mutex`, which the caller holds: the guest's `Mutex` is not reentrant.
+#[inline(never)]
+fn lock_again(mutex: &Mutex<u32>) -> u32 {
+    *mutex.lock()
+}
+
+/// The main thread locks a `Mutex` and, holding it, locks it again: it waits for itself,
+/// a deadlock of one thread.
+#[no_mangle]
+pub extern "C" fn relock() {
+    let mutex = Mutex::new(1u32);
+    let guard = mutex.lock();
+    let again = lock_again(&mutex);
+    panic!("relock: locked a held Mutex again ({} {again})", *guard);
+}
+
+/// Locks `mutex`: the child of [`join_deadlock`].
+#[inline(never)]
+fn lock_in_child(mutex: &Mutex<u32>) {
+    *mutex.lock() += 1;
+}
+
+/// The main thread locks a `Mutex`, starts a thread that locks it too, and joins that
+/// thread while it holds the `Mutex`: each waits for the other. An atomic barrier makes
+/// sure the main thread holds the lock before the child asks for it.
+#[no_mangle]
+pub extern "C" fn join_deadlock() {
+    let mutex = Arc::new(Mutex::new(0u32));
+    let holding = Arc::new(AtomicU32::new(0));
+    let guard = mutex.lock();
+    let child = {
+        let (mutex, holding) = (Arc::clone(&mutex), Arc::clone(&holding));
+        thread::spawn(move || {
+            arrive_and_wait(&holding, 2);
+            lock_in_child(&mutex);
+        })
+    };
+    arrive_and_wait(&holding, 2);
+    let joined = child.join();
+    panic!("join_deadlock: the child ended ({joined:?}) although main holds its lock ({})", *guard);
+}
+
 /// Calls `std::thread::spawn`, which cannot start a thread on `wasm32-unknown-unknown`:
 /// std panics with "failed to spawn thread" and `Unsupported` ("operation not supported on
 /// this platform"), and the runtime adds a hint to use `wasmgrind_guest::thread::spawn`.
