@@ -130,7 +130,10 @@ pub extern "C" fn join_deadlock() {
     };
     arrive_and_wait(&holding, 2);
     let joined = child.join();
-    panic!("join_deadlock: the child ended ({joined:?}) although main holds its lock ({})", *guard);
+    panic!(
+        "join_deadlock: the child ended ({joined:?}) although main holds its lock ({})",
+        *guard
+    );
 }
 
 /// Calls `std::thread::spawn`, which cannot start a thread on `wasm32-unknown-unknown`:
