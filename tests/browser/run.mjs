@@ -339,14 +339,20 @@ function outcomeProblems(expected, r) {
     case 'deadlock': {
       if (r.ok) return ['expected a deadlock, the run succeeded'];
       if (err.kind !== 'DeadlockError') wrong.push(`expected a DeadlockError, got ${err.kind ?? err.name}: ${msg}`);
-      // The message names every thread of the cycle and the lock it waits for.
-      for (const t of [1, 2]) {
-        if (!new RegExp(`thread ${t} waits for lock 0x[0-9a-f]+, held by thread \\d+`).test(msg)) {
-          wrong.push(`the error does not say that thread ${t} waits for a lock: ${msg}`);
-        }
+      // The cycle has the threads of the manifest's deadlock, and the message names what
+      // each of them waits for: a lock and its holder, or a thread to join.
+      const want = (expected.findings.find((f) => f.kind === 'deadlock')?.threads ?? []).slice().sort();
+      const cycle = err.cycle ?? [];
+      if (cycle.map((e) => e.thread).sort().join() !== want.join()) {
+        wrong.push(`the cycle is ${JSON.stringify(err.cycle)}, expected threads ${want.join(', ')}`);
       }
-      const cycle = (err.cycle ?? []).map((e) => e.thread).sort();
-      if (cycle.join() !== '1,2') wrong.push(`the cycle is ${JSON.stringify(err.cycle)}, expected threads 1 and 2`);
+      for (const e of cycle) {
+        const says =
+          e.joining !== undefined
+            ? new RegExp(`thread ${e.thread} waits to join thread ${e.joining}`)
+            : new RegExp(`thread ${e.thread} waits for lock 0x[0-9a-f]+, held by thread ${e.holder}`);
+        if (!says.test(msg)) wrong.push(`the error does not say what thread ${e.thread} waits for: ${msg}`);
+      }
       return wrong;
     }
     default:
