@@ -204,6 +204,8 @@ test('an onChunk that throws rejects the run with a ChunkError', async () => {
   assert.equal(err.kind, 'ChunkError', err.message);
   assert.match(err.message, /the onChunk callback failed on chunk 2: disk full/);
   assert.ok(err.findings && err.report, 'the findings of the run so far');
+  // An error's `threads` are thread states, whether or not the run had ended already.
+  assert.ok(err.threads === undefined || Array.isArray(err.threads), JSON.stringify(err.threads));
 });
 
 // The caller's backstop stops a manager that does not answer for the run's timeout plus a

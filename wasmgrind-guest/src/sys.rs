@@ -51,7 +51,11 @@ mod wasm {
         }
     }
 
-    /// Blocks until thread `tid` has finished; returns the runtime's status code.
+    /// Blocks until thread `tid` has finished; returns the runtime's status code. Inlined,
+    /// with [`JoinHandle::join`](crate::thread::JoinHandle::join), into the caller: the
+    /// call of the runtime is then located in the program's own code (a deadlock report
+    /// names the line that joins).
+    #[inline(always)]
     pub(crate) fn thread_join(tid: u32) -> i32 {
         // SAFETY: the import only reads its integer argument.
         unsafe { wasmgrind_thread_join(tid) }

@@ -98,6 +98,7 @@ impl<T> JoinHandle<T> {
     ///
     /// A [`JoinError`] with the runtime's status code when the join failed or the thread
     /// did not finish its closure (it trapped).
+    #[inline(always)]
     pub fn join(self) -> Result<T, JoinError> {
         let code = sys::thread_join(self.tid);
         if code != codes::OK {

@@ -549,10 +549,17 @@ export async function wasmgrind(binary, functionName, options) {
       failure = err;
       proxy.post({ stop: true });
     };
-    // The fields of the manager's answer that a failure of the caller's callback keeps.
+    // The fields of the manager's answer that a failure of the caller's callback keeps:
+    // those of a failed run's error. (A run that ended before it could be stopped answers
+    // with its result, which is then the error's `trace`; its `threads` counts differ
+    // from an error's thread states.)
     const ANSWER_FIELDS = ['trace', 'findings', 'report', 'stdout', 'stderr', 'exitCode', 'abi', 'threadStates', 'threads'];
-    const failWith = (answer) => {
-      for (const key of ANSWER_FIELDS) if (answer[key] !== undefined && answer[key] !== null) failure[key] = answer[key];
+    const failWith = (answer, isResult) => {
+      for (const key of ANSWER_FIELDS) {
+        if (isResult && key === 'threads') continue;
+        if (answer[key] !== undefined && answer[key] !== null) failure[key] = answer[key];
+      }
+      if (isResult) failure.trace = answer;
       finish(reject, failure);
     };
     // The index of the chunk `onChunk` works on (or gets next).
@@ -617,8 +624,8 @@ export async function wasmgrind(binary, functionName, options) {
       if (m.output !== undefined) return output(m.output);
       if (failure !== null) {
         // Stopping after a failed callback: no more chunks for the caller; the answer.
-        if (m.result !== undefined) failWith(lazyTrace(m.result));
-        else if (m.error !== undefined) failWith(deserializeError(m.error));
+        if (m.result !== undefined) failWith(lazyTrace(m.result), true);
+        else if (m.error !== undefined) failWith(deserializeError(m.error), false);
         return;
       }
       if (m.chunk !== undefined) deliver(m.chunk);
