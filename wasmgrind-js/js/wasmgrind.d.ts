@@ -118,6 +118,8 @@ export interface ThreadState {
   waitingOn?: number;
   /** The thread that holds `waitingOn`. */
   lockHolder?: number;
+  /** `true` when `lockHolder` has ended without releasing the lock: the wait never ends. */
+  holderEnded?: boolean;
   /** The locks (addresses) it holds. */
   holds?: number[];
 }

@@ -1359,7 +1359,12 @@ class Session {
           if (lock >= 0) {
             st.waitingOn = lock;
             const holder = glue.traceLockOwner(lock);
-            if (holder >= 0) st.lockHolder = holder;
+            if (holder >= 0) {
+              st.lockHolder = holder;
+              // A holder that ended will never release it (a guard it forgot, a panic).
+              const hs = holder < upto ? Atomics.load(v.status, holder) : T_FREE;
+              if (hs !== T_RUNNING && hs !== T_PENDING) st.holderEnded = true;
+            }
           }
           const held = Array.from(glue.traceHeldLocks(tid));
           if (held.length > 0) st.holds = held;
@@ -1614,6 +1619,7 @@ class Session {
     if (s.waitingOn !== undefined) {
       t += `, blocked on lock ${hex(s.waitingOn)}`;
       if (s.lockHolder !== undefined) t += ` held by thread ${s.lockHolder}`;
+      if (s.holderEnded) t += ', which ended without releasing it';
     }
     if (s.holds !== undefined) t += `, holds ${s.holds.map(hex).join(', ')}`;
     return t;
