@@ -499,70 +499,17 @@ function found(findings) {
 }
 
 /**
- * The function names of a module's name section (subsection 1), index to name; null when
- * it has none. Throws when the bytes are not a WebAssembly module.
- */
-function functionNames(bytes) {
-  let at = 0;
-  const fail = () => {
-    throw new Error(`not a valid WebAssembly module (at offset 0x${at.toString(16)})`);
-  };
-  const u32 = (end) => {
-    let value = 0;
-    for (let shift = 0; shift < 35; shift += 7) {
-      if (at >= end) fail();
-      const b = bytes[at++];
-      value += (b & 0x7f) * 2 ** shift;
-      if ((b & 0x80) === 0) return value;
-    }
-    return fail();
-  };
-  const name = (end) => {
-    const length = u32(end);
-    if (at + length > end) fail();
-    const text = Buffer.from(bytes.subarray(at, at + length)).toString('utf8');
-    at += length;
-    return text;
-  };
-  const magic = [0x00, 0x61, 0x73, 0x6d];
-  if (bytes.length < 8 || magic.some((b, i) => bytes[i] !== b)) fail();
-  at = 8;
-  while (at < bytes.length) {
-    const id = bytes[at++];
-    const size = u32(bytes.length);
-    const end = at + size;
-    if (end > bytes.length) fail();
-    if (id === 0 && name(end) === 'name') {
-      while (at < end) {
-        const sub = bytes[at++];
-        const subEnd = u32(end) + at;
-        if (subEnd > end) fail();
-        if (sub === 1) {
-          const names = new Map();
-          for (let n = u32(subEnd); n > 0; n--) {
-            const index = u32(subEnd);
-            names.set(index, name(subEnd));
-          }
-          return names;
-        }
-        at = subEnd;
-      }
-    }
-    at = end;
-  }
-  return null;
-}
-
-/**
  * Why `module` (the bytes of --module) is not the module whose run made the location
  * table `locations` (locations.json: every location names its function by index, and by
  * its name in the name section when the module had one), or null. A table without names
  * cannot be checked.
  */
-function moduleMismatch(module, locations) {
+function moduleMismatch(glue, module, locations) {
   let names;
   try {
-    names = functionNames(module);
+    // wasmparser, in the utility module, reads the name section.
+    const list = JSON.parse(glue.functionNames(module));
+    names = list === null ? null : new Map(list);
   } catch (e) {
     return e.message;
   }
@@ -654,7 +601,7 @@ async function analyze(args) {
       } catch (e) {
         throw new Error(`${join(args.dir, 'locations.json')} is not a location table (${e.message}); is ${args.dir} the --out directory of \`wasmgrind run\`?`);
       }
-      const mismatch = Array.isArray(table) ? moduleMismatch(original, table) : null;
+      const mismatch = Array.isArray(table) ? moduleMismatch(glue, original, table) : null;
       if (mismatch !== null) {
         throw new UsageError(
           `--module ${args.module} is not the module that was run for ${args.dir}: ${mismatch}; ` +

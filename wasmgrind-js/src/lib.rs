@@ -133,6 +133,38 @@ pub fn module_abi(wasm: &[u8]) -> JsResult<String> {
         .map_err(|e| fail("EntryError", e))
 }
 
+/// The function names of `wasm`'s name section as JSON, `[[index, name], ...]`, or `null`
+/// when it has none (the CLI's `analyze --module` compares them with the location table).
+/// Fails with a `PatchError` when `wasm` cannot be parsed.
+#[wasm_bindgen(js_name = functionNames)]
+pub fn function_names(wasm: &[u8]) -> JsResult<String> {
+    let malformed = |e: wasmparser::BinaryReaderError| {
+        Failure {
+            kind: "PatchError",
+            variant: "Parse".into(),
+            message: format!("not a valid WebAssembly module: {e}"),
+        }
+        .into_js()
+    };
+    let mut names: Option<Vec<(u32, String)>> = None;
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let wasmparser::Payload::CustomSection(section) = payload.map_err(malformed)? {
+            if let wasmparser::KnownCustom::Name(reader) = section.as_known() {
+                for sub in reader {
+                    if let wasmparser::Name::Function(map) = sub.map_err(malformed)? {
+                        let list = names.get_or_insert_with(Vec::new);
+                        for naming in map {
+                            let naming = naming.map_err(malformed)?;
+                            list.push((naming.index, naming.name.to_string()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    serde_json::to_string(&names).map_err(|e| fail("SessionError", e))
+}
+
 /// Checks that `wasm` is a valid WebAssembly module (with the features the runtime
 /// enables), as the patcher does for the modules it patches; for modules that are run
 /// without patching or instrumenting.
