@@ -101,6 +101,16 @@ test('onOutput gets the bytes as written, binary output included, and their text
   assert.equal(result.stdout, decoded);
 });
 
+// A thread that waits for a lock whose holder ended without releasing it (a forgotten
+// guard) waits for ever: the timeout's report says why.
+test('a wait for a lock that an ended thread holds is named as such when the run times out', async () => {
+  const { error } = await fail(['abandoned_lock'], { timeout: 2000 });
+  assert.equal(error.kind, 'Timeout', error.message);
+  assert.match(error.message, /thread 0: running, blocked on lock 0x[0-9a-f]+ held by thread 1, which ended without releasing it/);
+  const main = error.threads.find((t) => t.tid === 0);
+  assert.equal(main.holderEnded, true);
+});
+
 test('the command line writes a program\'s stdout byte for byte', async () => {
   const { spawnSync } = await import('node:child_process');
   const dir = mkdtempSync(join(tmpdir(), 'wasmgrind-binary-'));

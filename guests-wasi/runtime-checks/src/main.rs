@@ -46,6 +46,10 @@ const SCENARIOS: &[(&str, &str)] = &[
         "writes bytes that are no UTF-8 to stdout (ff 00 80 c3), then a character split between two writes",
     ),
     (
+        "abandoned_lock",
+        "a child forgets a std Mutex's guard and ends; main then locks it and waits for ever",
+    ),
+    (
         "no_files",
         "opens a file and reads stdin: both fail or end cleanly (no files, no preopens)",
     ),
@@ -77,6 +81,7 @@ fn main() {
         "no_files" => no_files(),
         "ordered_output" => ordered_output(),
         "binary_output" => binary_output(),
+        "abandoned_lock" => abandoned_lock(),
         other => {
             eprintln!("unknown scenario {other:?}; run without arguments for the list");
             std::process::exit(2);
@@ -185,6 +190,18 @@ fn no_files() {
     let mut seen = std::collections::HashMap::new();
     seen.insert("key", 1);
     println!("random: seeded a HashMap with {} entry", seen.len());
+}
+
+fn abandoned_lock() {
+    let mutex = std::sync::Arc::new(std::sync::Mutex::new(0u32));
+    let child = {
+        let mutex = std::sync::Arc::clone(&mutex);
+        std::thread::spawn(move || std::mem::forget(mutex.lock().unwrap()))
+    };
+    child.join().unwrap();
+    // Never returns: the lock's holder ended without releasing it.
+    let value = *mutex.lock().unwrap();
+    println!("locked an abandoned mutex: {value}");
 }
 
 fn binary_output() {
