@@ -115,10 +115,12 @@ use super::{LockEdge, PotentialDeadlock};
 pub const MAX_CYCLE_LENGTH: usize = 16;
 
 /// The most locks a thread's lock-order edges come from: a thread that holds more (a long
-/// chain of nested locks) adds edges from the last `MAX_HELD_LOCKS` it took only, with
-/// the others as guards no more, so that the graph stays small (with every held lock an
-/// edge and guard set of its own, a thread holding 1,000 locks made a million edge
-/// entries per acquisition); [`DeadlockPrediction::held_limit_hit`] says so.
+/// chain of nested locks) adds edges from the last `MAX_HELD_LOCKS` it took only, and
+/// only those count as its guard locks, so that the graph stays small (with every held
+/// lock an edge and guard set of its own, a thread holding 1,000 locks made a million
+/// edge entries per acquisition). So a cycle through an older lock is not reported, and
+/// one that an older common guard lock rules out can be; [`DeadlockPrediction::held_limit_hit`]
+/// says that this happened.
 pub const MAX_HELD_LOCKS: usize = 64;
 
 /// The most steps the cycle search takes in total before it stops (a step is an edge

@@ -195,8 +195,8 @@ impl Analyzer {
         }
         if prediction.held_limit_hit {
             limits.push(format!(
-                "a thread held more than {} locks at once, and lock order was taken from the \
-                 last {0} it took only (deadlock::MAX_HELD_LOCKS)",
+                "a thread held more than {} locks at once, and lock order (and guard locks) \
+                 were taken from the last {0} it took only (deadlock::MAX_HELD_LOCKS)",
                 deadlock::MAX_HELD_LOCKS
             ));
         }
