@@ -564,6 +564,9 @@ export async function wasmgrind(binary, functionName, options) {
     };
     // The index of the chunk `onChunk` works on (or gets next).
     let nextChunk = 0;
+    // What a run stopped by its caller while `onChunk` still works on a chunk leaves out.
+    const undelivered = () =>
+      `onChunk had not finished chunk ${nextChunk}, so ${chunksOut - 1} later chunk(s) were not delivered`;
     const deliver = (chunk) => {
       chunksOut++;
       delivered = delivered
@@ -639,8 +642,7 @@ export async function wasmgrind(binary, functionName, options) {
             new WasmgrindError(
               'Stopped',
               `the run of \`${functionName ?? '_start'}\` was stopped by its caller (its signal was aborted) after the ` +
-                `function had returned; onChunk had not finished chunk ${nextChunk}, so ${chunksOut - 1} later chunk(s) ` +
-                'were not delivered',
+                `function had returned; ${undelivered()}`,
               { trace: lazyTrace(m.result) },
             ),
           );
@@ -651,7 +653,7 @@ export async function wasmgrind(binary, functionName, options) {
         if (signal?.aborted && chunksOut > 0) {
           // Stopped by its caller while onChunk still works on a chunk: the answer does
           // not wait for it (it may never finish); the chunks after it are not delivered.
-          err.message += `; onChunk had not finished chunk ${nextChunk}, so ${chunksOut - 1} later chunk(s) were not delivered`;
+          err.message += `; ${undelivered()}`;
           finish(reject, err);
         } else delivered.then(() => finish(reject, err));
       }
@@ -1164,10 +1166,10 @@ class Session {
         if (holder >= 0) next.set(tid, { thread: tid, waiting_on: lock, holder });
         continue;
       }
-      // A join (the wasmgrind ABI's, or wasi-libc's pthread_join) of a thread that has
-      // not ended.
-      const j = Atomics.load(v.joining, tid);
-      const child = j > 0 ? j - 1 : glue.traceJoining(tid);
+      // A join of a thread that has not ended: the utility module hears of both kinds
+      // (the wasmgrind ABI's thread_join through wgrind_join_wait, wasi-libc's
+      // pthread_join as a wait in the joined thread's struct pthread).
+      const child = glue.traceJoining(tid);
       if (child >= 0 && child < upto && Atomics.load(v.status, child) === T_RUNNING) {
         next.set(tid, { thread: tid, waiting_on: 0, holder: child, joining: child });
       }

@@ -1097,11 +1097,6 @@ impl ThreadCtx {
             return;
         }
         self.guarded(|c| {
-            match op {
-                abi::VALUE_WAIT => c.join_wait(addr, loc),
-                abi::VALUE_WAIT_END => c.slot.joining.store(0, SeqCst),
-                _ => {}
-            }
             // A pending exchange of a held word is decided by what comes next: only this
             // word's own wait (and that wait's end) leaves it pending.
             let same_word = c.swapped.get().is_some_and(|(w, _)| w == addr);
@@ -1109,8 +1104,12 @@ impl ThreadCtx {
                 c.settle_swap();
             }
             match op {
-                abi::VALUE_WAIT => c.wait_begin(addr, loc),
+                abi::VALUE_WAIT => {
+                    c.join_wait(addr, loc);
+                    c.wait_begin(addr, loc);
+                }
                 abi::VALUE_WAIT_END => {
+                    c.slot.joining.store(0, SeqCst);
                     if c.wait_set.replace(false) {
                         c.slot.waiting.store(0, SeqCst);
                     }
