@@ -834,6 +834,10 @@ async function prepare(session, binary, functionName, opts, sink, programName) {
     wasm = out.wasm;
     locations = out.locations;
   }
+  // Last: V8 checks bulk memory operations and `memory.atomic.notify` against the memory
+  // size an instance last saw, which lags behind other threads' `memory.grow`; see
+  // `refresh_bounds` in wasmgrind-patch.
+  wasm = glue.refreshBounds(wasm);
 
   // 5. Compile, and check that the runtime provides every import. The instrumenter
   // validated its input (the patched module) but not its output: the engine does that

@@ -59,6 +59,14 @@ fn session() -> JsResult<&'static Session> {
         .ok_or_else(|| fail("SessionError", SessionError::NotStarted))
 }
 
+/// Makes V8 see other threads' `memory.grow` before the operations it bounds-checks
+/// against an instance's own view of the memory's size (`wasmgrind-patch`'s
+/// `refresh_bounds`). The runtime applies it to every module it runs, last.
+#[wasm_bindgen(js_name = refreshBounds)]
+pub fn refresh_bounds(wasm: &[u8]) -> JsResult<Vec<u8>> {
+    wasmgrind_patch::refresh_bounds(wasm).map_err(|e| fail("PatchError", e))
+}
+
 /// Patches `wasm` for multithreading (`wasmgrind-patch`) with stacks of `stack_size`
 /// bytes for every thread but the first. `validate` is off when [`instrument`] runs next:
 /// it validates its input, the patched module, which covers the patch.

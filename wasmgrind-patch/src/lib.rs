@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod bounds;
 mod error;
 
 use std::collections::HashMap;
@@ -14,6 +15,7 @@ use wasmparser::{
     WasmFeatures,
 };
 
+pub use bounds::refresh_bounds;
 pub use error::PatchError;
 
 /// The default stack size of every thread but the first: 2 MiB.

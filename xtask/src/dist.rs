@@ -7,7 +7,8 @@
 //! 2. fails unless its memory is imported and shared ([`toolchain::check_shared_memory`]);
 //! 3. generates the bindings with `wasm-bindgen-cli-support` (as a library, target `web`,
 //!    with TypeScript declarations) into `pkg/` and checks the shared memory again on the
-//!    output;
+//!    output, then applies `wasmgrind_patch::refresh_bounds` to it (the utility instances
+//!    of all threads share that memory, and any of them may grow it);
 //! 4. copies the JS runtime (`wasmgrind-js/js/`: `wasmgrind.js`, `wgrind_worker.js`,
 //!    `worker.js`, `wasi.js`, `shim.js`, `node_shim.js`, `no_node.js`, `cli.js`, `wasmgrind.d.ts`,
 //!    `README.md`) and writes `package.json`, whose `imports` map `#node-shim` to
@@ -85,6 +86,7 @@ pub fn build(release: bool) -> Result<PathBuf> {
     bindgen(&wasm, &pkg)?;
     let out_wasm = pkg.join(format!("{BINDGEN_STEM}_bg.wasm"));
     check_bindgen_output(&out_wasm)?;
+    refresh_bounds(&out_wasm)?;
     copy_js(&pkg)?;
     write_package_json(&pkg)?;
     eprintln!("xtask: wrote {}", pkg.display());
@@ -145,6 +147,15 @@ fn bindgen(wasm: &Path, pkg: &Path) -> Result {
     b.generate(pkg)
         .map_err(|e| format!("wasm-bindgen failed on {}: {e:#}", wasm.display()))?;
     Ok(())
+}
+
+/// Applies `wasmgrind_patch::refresh_bounds` to the utility module: its instances, one
+/// per thread, share a memory that any of them may grow.
+fn refresh_bounds(path: &Path) -> Result {
+    let bytes = fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let out = wasmgrind_patch::refresh_bounds(&bytes)
+        .map_err(|e| format!("{}: refresh_bounds: {e}", path.display()))?;
+    fs::write(path, out).map_err(|e| format!("cannot write {}: {e}", path.display()).into())
 }
 
 /// Fails unless the bindgen output imports a shared memory: the JS runtime runs one

@@ -11,7 +11,10 @@
 //! - a valid input rejected as unreadable (`PatchError::Parse`, `InstrumentError::Malformed`:
 //!   only its custom sections can be at fault, and engines ignore those);
 //! - a well-formed name section turned into a malformed one (or dropped);
-//! - different patched modules with the patcher's validation on and off.
+//! - different patched modules with the patcher's validation on and off;
+//! - from `wasmgrind_patch::refresh_bounds`, which also sees every input and every
+//!   instrumented module: a panic, an invalid output from a valid input, or an error
+//!   for a valid input.
 //!
 //! The inputs come from four sources:
 //!
@@ -60,7 +63,7 @@ use std::time::{Duration, Instant};
 
 use wasmgrind_core::abi;
 use wasmgrind_instrument::{instrument, InstrumentConfig, InstrumentError};
-use wasmgrind_patch::{patch, PatchConfig, PatchError};
+use wasmgrind_patch::{patch, refresh_bounds, PatchConfig, PatchError};
 
 use crate::util::{self, Result};
 
@@ -516,6 +519,8 @@ struct Stats {
     patch_rejected: BTreeMap<String, u64>,
     instrument_ok: u64,
     instrument_rejected: BTreeMap<String, u64>,
+    refresh_ok: u64,
+    refresh_rejected: u64,
     slowest: (Duration, String),
 }
 
@@ -555,6 +560,7 @@ impl Stats {
             "fuzz: seed {seed}: {} inputs in {secs:.1} s, {:.0} inputs/s ({sources})\n\
              fuzz:   patch:      {} accepted, {} rejected ({})\n\
              fuzz:   instrument: {} accepted, {} rejected ({}) [tracing on and off]\n\
+             fuzz:   refresh_bounds: {} accepted, {} rejected [inputs and instrumented modules]\n\
              fuzz:   slowest input: {:.0} ms, {}\n\
              fuzz:   failures: {failures}\n",
             self.inputs,
@@ -565,6 +571,8 @@ impl Stats {
             self.instrument_ok,
             self.instrument_rejected.values().sum::<u64>(),
             list(&self.instrument_rejected),
+            self.refresh_ok,
+            self.refresh_rejected,
             self.slowest.0.as_secs_f64() * 1000.0,
             self.slowest.1,
         )
@@ -607,6 +615,7 @@ fn validate(wasm: &[u8]) -> std::result::Result<(), String> {
 }
 
 fn check(input: &Case, stats: &mut Stats) -> std::result::Result<(), Failure> {
+    check_refresh(&input.bytes, stats, "the input")?;
     match input.source {
         Source::PatchedGuest => check_instrument(&input.bytes, stats, "the input"),
         Source::Shape | Source::Smith | Source::Guest => {
@@ -628,6 +637,31 @@ fn check(input: &Case, stats: &mut Stats) -> std::result::Result<(), Failure> {
                     )?;
                 }
             }
+            Ok(())
+        }
+    }
+}
+
+/// `refresh_bounds` on `input`: it must not panic, must write a valid module for a valid
+/// input, and must not call a valid input unreadable.
+fn check_refresh(input: &[u8], stats: &mut Stats, what: &str) -> std::result::Result<(), Failure> {
+    let result = guarded(|| refresh_bounds(input))
+        .map_err(|p| fail(format!("refresh_bounds panicked on {what}: {p}")))?;
+    match result {
+        Ok(out) => match validate(&out) {
+            Err(e) if validate(input).is_ok() => Err(fail(format!(
+                "refresh_bounds wrote an invalid module for {what}, which is valid: {e}"
+            ))),
+            _ => {
+                stats.refresh_ok += 1;
+                Ok(())
+            }
+        },
+        Err(e) if validate(input).is_ok() => Err(fail(format!(
+            "refresh_bounds rejected {what}, which is valid: {e}"
+        ))),
+        Err(_) => {
+            stats.refresh_rejected += 1;
             Ok(())
         }
     }
@@ -730,6 +764,11 @@ fn check_instrument(
                          section of {what} into a malformed one or dropped it"
                     )));
                 }
+                check_refresh(
+                    &out.wasm,
+                    stats,
+                    &format!("the instrumented module of {what}"),
+                )?;
                 stats.instrument_ok += 1;
             }
             Err(e @ InstrumentError::InvalidOutput(_)) => {
