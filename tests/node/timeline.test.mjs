@@ -72,6 +72,12 @@ test('a data race is marked on both racing threads', async () => {
   const t = JSON.parse(r.timeline);
   const races = of(t, 'i', 'race');
   assert.ok(r.findings.counts.races >= 1, r.report);
+  // One mark on each racing thread per reported race, with the report's count (a report
+  // that stands for races at several code copies of one source position is marked once).
   assert.equal(races.length, 2 * r.findings.races.length);
   assert.ok(races.every((e) => e.name.startsWith('data race on 0x')));
+  assert.deepEqual(
+    races.map((e) => e.name).sort(),
+    r.findings.races.flatMap((f) => Array(2).fill(`data race on 0x${f.addr.toString(16)} (${f.count} times)`)).sort(),
+  );
 });

@@ -706,7 +706,7 @@ impl Session {
         // The timeline ends with the findings as reported.
         let mut timeline_end = String::new();
         if let Some(t) = summary.timeline {
-            t.finish(&findings, &mut timeline_end);
+            t.finish(&report, &mut timeline_end);
         }
         Ok(Finished {
             chunk,

@@ -432,10 +432,10 @@ mod tests {
                 doc.push_str(&stream.consume(part).unwrap().unwrap().timeline);
             }
             let summary = stream.finish(None).unwrap();
-            summary
-                .timeline
-                .unwrap()
-                .finish(&summary.findings, &mut doc);
+            summary.timeline.unwrap().finish(
+                &wasmgrind_core::analysis::report::report(&summary.findings, &locations(), None),
+                &mut doc,
+            );
             let v: serde_json::Value = serde_json::from_str(&doc).expect("the timeline is JSON");
             assert!(v["traceEvents"]
                 .as_array()

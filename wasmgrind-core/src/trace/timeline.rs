@@ -29,8 +29,8 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
+use crate::analysis::report::{AccessReport, Report};
 use crate::analysis::symbolize::demangle;
-use crate::analysis::Findings;
 use crate::location::{Location, LocationId};
 use crate::trace::{Event, Lock, Op};
 
@@ -154,8 +154,10 @@ impl TimelineWriter {
 
     /// Ends the timeline: the thread lives, the holds still open at the end, the findings
     /// as instant events, the track names and the closing of the document, appended to
-    /// `out`.
-    pub fn finish(mut self, findings: &Findings, out: &mut String) {
+    /// `out`. The findings are those of `report`, as reported: a race or cycle that the
+    /// report merged with others at the same source positions is marked once, with the
+    /// merged count, at its representative's code locations.
+    pub fn finish(mut self, report: &Report, out: &mut String) {
         self.open(out);
         let end = self.position;
         let mut open: Vec<_> = self.held.drain().collect();
@@ -164,7 +166,7 @@ impl TimelineWriter {
             let last = self.lives.get(&thread).map_or(end, |l| l.last);
             self.lock_slice(thread, lock, from, last.max(from), acquired_at, out);
         }
-        for race in &findings.races {
+        for race in &report.races {
             let name = format!("data race on {:#x} ({} times)", race.addr, race.count);
             let args = json!({
                 "current": self.access_text(&race.current),
@@ -178,35 +180,38 @@ impl TimelineWriter {
                 self.instant(&name, "race", a.thread, ts, args.clone(), out);
             }
         }
-        for cycle in &findings.potential_deadlocks {
+        for cycle in &report.potential_deadlocks {
             let locks: Vec<String> = cycle
-                .cycle
+                .edges
                 .iter()
                 .map(|e| format!("{:#x}", e.held))
                 .collect();
             let name = format!("lock-order cycle ({})", locks.join(" -> "));
-            for edge in &cycle.cycle {
+            for edge in &cycle.edges {
                 let ts = edge
-                    .held_at
+                    .held_location
                     .and_then(|l| self.first_at.get(&(edge.thread, l)).copied())
                     .unwrap_or(end);
                 let args = json!({
                     "holds": format!("{:#x}", edge.held),
-                    "acquired at": self.location_text(edge.held_at),
+                    "acquired at": self.location_text(edge.held_location),
                     "then takes": format!("{:#x}", edge.next),
                     "times": cycle.count,
                 });
                 self.instant(&name, "deadlock", edge.thread, ts, args, out);
             }
         }
-        if let Some(dl) = &findings.deadlock {
+        if let Some(dl) = &report.deadlock {
             for b in &dl.threads {
                 let ts = self.lives.get(&b.thread).map_or(end, |l| l.last);
-                let name = format!(
-                    "deadlocked: waits for lock {:#x} held by thread {}",
-                    b.waiting_on, b.holder
-                );
-                let args = json!({"requested at": self.location_text(b.requested_at)});
+                let name = match b.joining {
+                    Some(joined) => format!("deadlocked: waits to join thread {joined}"),
+                    None => format!(
+                        "deadlocked: waits for lock {:#x} held by thread {}",
+                        b.waiting_on, b.holder
+                    ),
+                };
+                let args = json!({"requested at": self.location_text(b.requested_location)});
                 self.instant(&name, "deadlock", b.thread, ts, args, out);
             }
         }
@@ -346,7 +351,7 @@ impl TimelineWriter {
         }
     }
 
-    fn access_text(&self, a: &crate::analysis::Access) -> String {
+    fn access_text(&self, a: &AccessReport) -> String {
         format!(
             "{:?} of {} bytes at {:#x}{} by thread {}, {}",
             a.kind,
@@ -363,6 +368,7 @@ impl TimelineWriter {
 mod tests {
     use super::*;
     use crate::analysis::analyze;
+    use crate::analysis::report::report;
 
     fn loc(i: u32) -> Location {
         Location {
@@ -406,7 +412,8 @@ mod tests {
         for part in events.chunks(chunk) {
             w.events(part, &mut out);
         }
-        w.finish(&analyze(events), &mut out);
+        let locations: Vec<Location> = (0..4).map(loc).collect();
+        w.finish(&report(&analyze(events), &locations, None), &mut out);
         serde_json::from_str(&out).expect("the timeline is JSON")
     }
 
