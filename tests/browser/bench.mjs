@@ -36,6 +36,9 @@
 //    (2,000 sequential spawn/join cycles) and basics::spawn_join (one cycle; a module of
 //    nearly the same size) alternately with locks-only tracing; the latency of one cycle is
 //    the difference of their run times (`timings.functionMs`) divided by 1,999. Target <= 1 ms.
+// 5b. Repeated calls, in Node.js: basics::spawn_join called 5 times in a fresh process;
+//    the whole first call against the median of the later ones (which reuse the utility
+//    module's compiled code).
 // 6. Main-thread smoothness, in Chromium: a page calls `wasmgrind()` (pkg/wasmgrind.js) five
 //    times in a row from its main thread, results included, while a `setTimeout(0)` loop
 //    measures the longest time the main thread could not respond. Target <= 16 ms. On a
@@ -86,6 +89,8 @@ const BIG = { file: 'stress.wasm', fn: 'sort_large_array_1s' };
 const SHORT_SORT = { file: 'stress.wasm', fn: 'sort_large_array' };
 const C64 = { file: 'stress.wasm', fn: 'concurrent_64' };
 const ONE_THREAD = { file: 'basics.wasm', fn: 'spawn_join' };
+/** Calls of ONE_THREAD in one process: the first compiles the utility module's code. */
+const CALLS_IN_A_PROCESS = 5;
 /** The long and the short run of the latency measurement; modules of nearly one size. */
 const LONG = { file: 'stress.wasm', fn: 'spawn_join_2000', cycles: 2000 };
 const SHORT = { file: 'basics.wasm', fn: 'spawn_join', cycles: 1 };
@@ -108,12 +113,24 @@ const fmt = (x, digits = 3) => (x === null || x === undefined || Number.isNaN(x)
 
 async function child([file, fn, optionsJson]) {
   const { wasmgrind } = await import(pathToFileURL(join(ROOT, 'pkg', 'wasmgrind.js')).href);
+  // `calls`: that many calls one after the other, printed as their whole-call times.
+  const { calls, ...rest } = JSON.parse(optionsJson);
+  if (calls) {
+    const wallMs = [];
+    for (let i = 0; i < calls; i++) {
+      const t = performance.now();
+      await wasmgrind(join(ROOT, 'target', 'guests', file), fn, rest);
+      wallMs.push(performance.now() - t);
+    }
+    process.stdout.write(`${JSON.stringify({ ok: true, wallMs })}\n`);
+    return;
+  }
   const t0 = performance.now();
   let out;
   try {
     // `discardTrace`: the chunks go to an `onChunk` that drops them, as a caller that
     // streams the trace elsewhere would, so memory does not hold the whole trace.
-    const { discardTrace, ...options } = JSON.parse(optionsJson);
+    const { discardTrace, ...options } = rest;
     if (discardTrace) options.onChunk = () => {};
     const r = await wasmgrind(join(ROOT, 'target', 'guests', file), fn, options);
     out = { ok: true, wallMs: performance.now() - t0, events: r.events, timings: r.timings, memory: r.memory };
@@ -536,6 +553,15 @@ function rows(res) {
       '',
     ]);
   }
+  if (res.repeatedCalls) {
+    const c = res.repeatedCalls;
+    out.push([
+      `whole wasmgrind() call of basics::spawn_join, the first of a process ÷ the later ones (median of ${CALLS_IN_A_PROCESS - 1}), Node.js`,
+      `${fmt(c.firstMs, 0)} ms ÷ ${fmt(c.laterMs, 0)} ms`,
+      '—',
+      '',
+    ]);
+  }
   for (const l of res.latency) {
     out.push([
       `thread create+join latency, ${l.platform}`,
@@ -795,6 +821,13 @@ async function main() {
       `full ${fmt(res.shortSort.fullMs, 1)} ms, report only ${fmt(res.shortSort.reportOnlyMs, 1)} ms; export RapidBin ${fmt(res.exportCost?.rapidbinNs, 1)} ns/event, ` +
       `STD ${fmt(res.exportCost?.stdNs, 1)} ns/event`,
   );
+
+  console.log(`bench: Node.js, ${CALLS_IN_A_PROCESS} calls of basics::spawn_join in a fresh process ...`);
+  const calls = await runChild(ONE_THREAD.file, ONE_THREAD.fn, { calls: CALLS_IN_A_PROCESS }, 300000);
+  res.repeatedCalls = calls.ok
+    ? { firstMs: calls.wallMs[0], laterMs: median(calls.wallMs.slice(1)) }
+    : { firstMs: null, laterMs: null, error: calls.error };
+  console.log(`  first ${fmt(res.repeatedCalls.firstMs, 0)} ms, later (median) ${fmt(res.repeatedCalls.laterMs, 0)} ms`);
 
   console.log('bench: peak memory (fresh processes) ...');
   res.memory = [];

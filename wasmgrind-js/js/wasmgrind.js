@@ -476,6 +476,7 @@ export async function wasmgrind(binary, functionName, options) {
   const programName = opts.programName ?? programNameOf(binary);
   const bytes = await loadBinary(binary);
   await configureEngine();
+  const utilModule = await utilityModule();
   // ANCHOR: manager-worker
   const proxy = await startWorker(
     // Spelled out so that bundlers bundle the script (see startWorker in shim.js).
@@ -662,7 +663,16 @@ export async function wasmgrind(binary, functionName, options) {
       finish(reject, new WasmgrindError('WorkerError', `the Wasmgrind manager failed: ${e.message}`)),
     );
     proxy.post(
-      { binary: bytes, functionName, options: opts, stream, output: typeof onOutput === 'function', programName, started: true },
+      {
+        binary: bytes,
+        functionName,
+        options: opts,
+        stream,
+        output: typeof onOutput === 'function',
+        programName,
+        started: true,
+        utilModule,
+      },
       [bytes.buffer],
     );
     // ANCHOR_END: caller-messages
@@ -670,6 +680,24 @@ export async function wasmgrind(binary, functionName, options) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The utility module, compiled once per calling thread and handed to every run's manager
+ * (which hands it to its workers). A compiled module that is posted to a worker keeps its
+ * code, so what the engine compiled lazily in one run (with `--no-liftoff` in Node.js,
+ * optimized code for every function on its first call: about 0.4 s for the patcher and
+ * the instrumenter) is ready in the next. A failed compile is not kept.
+ */
+function utilityModule() {
+  utilityModulePromise ??= readUrl(new URL('./wasmgrind_js_bg.wasm', import.meta.url))
+    .then((bytes) => WebAssembly.compile(bytes))
+    .catch((e) => {
+      utilityModulePromise = null;
+      throw e;
+    });
+  return utilityModulePromise;
+}
+let utilityModulePromise = null;
 
 /** A function name is a non-empty string, or missing (wasi modules: `_start`). */
 function checkFunctionName(functionName) {
@@ -743,7 +771,8 @@ const hex = (n) => `0x${(n >>> 0).toString(16)}`;
  * text, bytes)` gets what a wasi program writes (as `onOutput` of the options),
  * `hooks.programName` is its argv[0], `hooks.onStarted()` is called when the module is
  * prepared and the function starts, `hooks.onStoppable(stop)` gets a function that stops
- * the run, and `hooks.onStopping()` is called when the run was stopped from outside.
+ * the run, `hooks.onStopping()` is called when the run was stopped from outside, and
+ * `hooks.utilModule` is the compiled utility module to use (else it is compiled here).
  */
 export async function runSession(binary, functionName, options, hooks = {}) {
   checkFunctionName(functionName);
@@ -754,6 +783,7 @@ export async function runSession(binary, functionName, options, hooks = {}) {
   // target is compiled (Session.attach).
   // ANCHOR: run-session
   const session = new Session(opts, functionName, typeof hooks.onOutput === 'function' ? hooks.onOutput : null);
+  if (hooks.utilModule instanceof WebAssembly.Module) session.utilModule = hooks.utilModule;
   // The caller may stop the run from now on (wgrind_worker.js's `{ stop: true }`).
   hooks.onStoppable?.(() => session.settle({ type: 'stopped' }));
   session.prestart(opts.workers > 0 ? opts.workers : 1 + opts.spareWorkers);
@@ -775,11 +805,10 @@ export async function runSession(binary, functionName, options, hooks = {}) {
 async function prepare(session, binary, functionName, opts, sink, programName) {
   const bytes = await loadBinary(binary);
 
-  // 1. The utility module, on a shared memory of its own.
+  // 1. The utility module, on a shared memory of its own: the caller's compiled module
+  // when `wasmgrind()` started the run (see utilityModule), else compiled here.
   const glue = await import('./wasmgrind_js.js');
-  const utilModule = await WebAssembly.compile(
-    await readUrl(new URL('./wasmgrind_js_bg.wasm', import.meta.url)),
-  );
+  const utilModule = session.utilModule ?? (await utilityModule());
   const u = glue.initSync({ module: utilModule, thread_stack_size: UTIL_STACK_SIZE });
   const utilMemory = u.memory;
   // Room for the first trace buffers and for the utility instances of the workers that are
@@ -1020,6 +1049,8 @@ class Session {
     this.attached = new Promise((resolve) => {
       this.onAttached = resolve;
     });
+    /** The compiled utility module given by the caller (runSession's hooks), or null. */
+    this.utilModule = null;
   }
 
   /** The modules and the recorder are ready: workers started so far get their `init`. */

@@ -112,6 +112,8 @@ async function onRun(msg) {
       hooks.onOutput = (stream, text, bytes) => post({ output: { stream, text, bytes } }, [bytes.buffer]);
     }
     if (typeof msg.programName === 'string') hooks.programName = msg.programName;
+    // The caller's compiled utility module, with the code compiled in its earlier runs.
+    if (msg.utilModule instanceof WebAssembly.Module) hooks.utilModule = msg.utilModule;
     // With `started: true`, the caller is told when the function starts: it times its
     // backstop from there, as the run's timeout counts.
     if (msg.started === true) hooks.onStarted = () => post({ started: true });
