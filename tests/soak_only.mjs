@@ -9,4 +9,5 @@
 /** Scenario name -> why it is left to `cargo xtask soak`. */
 export const SOAK_ONLY = Object.freeze({
   sum_buffers_100m: 'about 100M traced memory events over minutes; run by `cargo xtask soak`',
+  touch_distinct_10m: 'ten million variables, about 3 GB of memory and 1.5 GB of trace files; run by `cargo xtask soak`',
 });

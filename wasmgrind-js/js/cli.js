@@ -351,7 +351,8 @@ class TraceFiles {
     await writeAll(h.native, trace.nativeHeader, 0);
     if (h.timeline !== null && trace.timelineEnd) await writeAll(h.timeline, Buffer.from(trace.timelineEnd));
     await this.close();
-    await writeFile(this.paths.json, `${JSON.stringify(trace.metadata, null, 2)}\n`);
+    // As the bytes came: a long run's metadata does not fit in one JavaScript string.
+    await writeFile(this.paths.json, Buffer.concat([trace.metadataBytes, Buffer.from('\n')]));
     await writeFile(join(this.dir, 'locations.json'), trace.locations);
     await writeFile(join(this.dir, 'report.txt'), trace.report);
     await writeFile(join(this.dir, 'report.json'), `${JSON.stringify(trace.findings, null, 2)}\n`);
@@ -628,7 +629,7 @@ async function analyze(args) {
 }
 
 function summary(trace) {
-  const c = trace.metadata.counts;
+  const c = trace.metadataCounts;
   return [
     `  threads:   ${c.threads}`,
     `  events:    ${c.events}`,
@@ -759,7 +760,7 @@ async function main(argv) {
     if (args.timeline !== null) lines.push(`  timeline:  ${args.timeline} (open it in https://ui.perfetto.dev or chrome://tracing)`);
     const c = result.findings.counts;
     lines.push(`  found:     ${c.races} data race(s), ${c.potential_deadlocks} potential deadlock(s)`);
-  } else if (result.metadata) {
+  } else if (result.metadataBytes) {
     process.stderr.write(result.report);
     const paths = await files.finish(result);
     lines.push(...summary(result));

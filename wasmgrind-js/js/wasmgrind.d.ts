@@ -124,11 +124,24 @@ export interface ThreadState {
   holds?: number[];
 }
 
-/** The JSON metadata that maps the dense ids of the trace back (see the book). */
+/** The sizes of the trace's dense id spaces and its number of exported events. */
+export interface TraceCounts {
+  threads: number;
+  locks: number;
+  variables: number;
+  locations: number;
+  events: number;
+}
+
+/**
+ * The JSON metadata that maps the dense ids of the trace back (see the book). Reading it
+ * (`metadata`) from a result whose `metadataBytes` are too long for one string throws a
+ * `LimitError` (variant `StringTooLong`); `metadataBytes` always work.
+ */
 export interface TraceMetadata {
   format_version: number;
   atomics_as_locks: boolean;
-  counts: { threads: number; locks: number; variables: number; locations: number; events: number };
+  counts: TraceCounts;
   /** `threads[n]` is the runtime's thread id of `T<n>`. */
   threads: number[];
   /** `locks[n]` is the address of `L<n>` and whether it is a real lock or an atomic pseudo-lock. */
@@ -232,6 +245,8 @@ export interface Trace {
   metadata: TraceMetadata;
   /** The metadata as UTF-8 JSON bytes, as received (no parsing). */
   metadataBytes: Uint8Array;
+  /** `metadata.counts`, without parsing the metadata. */
+  metadataCounts: TraceCounts;
   /** Number of recorded events. */
   events: number;
   /** Why the trace is not lock-consistent (a Wasmgrind bug), or null. */
@@ -293,6 +308,8 @@ export interface WasmgrindResult {
   metadata: TraceMetadata | null;
   /** The metadata as UTF-8 JSON bytes (no parsing); null untraced. */
   metadataBytes: Uint8Array | null;
+  /** `metadata.counts`, without parsing the metadata; null untraced. */
+  metadataCounts: TraceCounts | null;
   /**
    * `ok`: the function returned, or a wasi program called `proc_exit(0)`; `exit`: a wasi
    * program called `proc_exit` with another code (`exitCode`).

@@ -445,9 +445,30 @@ function lazyTrace(r) {
       },
     });
   };
-  lazy('std', () => (r.stdBytes ? new TextDecoder().decode(r.stdBytes) : null));
-  lazy('metadata', () => (r.metadataBytes ? JSON.parse(new TextDecoder().decode(r.metadataBytes)) : null));
+  lazy('std', () => (r.stdBytes ? decodeWhole(r.stdBytes, 'std', 'stdBytes') : null));
+  lazy('metadata', () =>
+    r.metadataBytes ? JSON.parse(decodeWhole(r.metadataBytes, 'metadata', 'metadataBytes')) : null,
+  );
   return r;
+}
+
+/**
+ * `bytes` as one string, or a `LimitError` that says to use `bytesName` when the engine
+ * cannot make a string that long (V8: about 2^29 characters).
+ */
+function decodeWhole(bytes, name, bytesName) {
+  try {
+    return new TextDecoder().decode(bytes);
+  } catch (e) {
+    // Node.js: an Error with code ERR_STRING_TOO_LONG; browsers: a RangeError.
+    if (!(e instanceof RangeError) && e?.code !== 'ERR_STRING_TOO_LONG') throw e;
+    throw new WasmgrindError(
+      'LimitError',
+      `\`${name}\` is ${bytes.length} bytes, more than this engine can hold in one string (${e.message}): ` +
+        `read \`${bytesName}\` (the same text as UTF-8 bytes) instead, or stream the trace with \`onChunk\``,
+      { variant: 'StringTooLong' },
+    );
+  }
 }
 
 /**
@@ -1442,7 +1463,9 @@ class Session {
     const trace = {
       rapidbin: null,
       stdBytes: null,
-      metadataBytes: exported ? new TextEncoder().encode(t.metadata) : null,
+      // Bytes from the utility module: a long run's metadata does not fit in one string.
+      metadataBytes: exported ? t.metadataBytes : null,
+      metadataCounts: exported ? t.metadataCounts : null,
       events: t.events,
       native: null,
       locations: this.locations,
@@ -1532,6 +1555,7 @@ class Session {
         rapidbin: trace ? trace.rapidbin : null,
         stdBytes: trace ? trace.stdBytes : null,
         metadataBytes: trace ? trace.metadataBytes : null,
+        metadataCounts: trace ? trace.metadataCounts : null,
         status: 'ok',
         detached,
         threads: { forks, ids: threadIds },

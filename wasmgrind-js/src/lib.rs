@@ -486,7 +486,8 @@ pub fn location_text(loc: u32) -> JsResult<String> {
 }
 
 /// Ends recording and the trace: `{ chunk, rapidbinHeader: Uint8Array, nativeHeader:
-/// Uint8Array, metadata: string (JSON), events, acquisitions, chunks, bytes,
+/// Uint8Array, metadataBytes: Uint8Array (UTF-8 JSON), metadataCounts: { threads, locks,
+/// variables, locations, events }, events, acquisitions, chunks, bytes,
 /// lockConsistency: string | null, forkJoinConsistency: string | null, findings: string
 /// (the report as JSON), report: string (the report as text), timings: { collectMs,
 /// analysisMs, nativeMs, denseMs, rapidbinMs, stdMs, metadataMs } }` (milliseconds each
@@ -524,7 +525,24 @@ pub fn trace_finish(live_deadlock_json: Option<String>) -> JsResult<Object> {
     );
     set(&obj, "timelineEnd", &finished.timeline_end.as_str().into());
     let t0 = session::now_ms();
-    set(&obj, "metadata", &finished.totals.metadata.to_json().into());
+    let metadata = &finished.totals.metadata;
+    set(
+        &obj,
+        "metadataBytes",
+        &Uint8Array::from(&metadata.to_json_bytes()[..]).into(),
+    );
+    let counts = Object::new();
+    let c = metadata.counts;
+    for (key, value) in [
+        ("threads", c.threads),
+        ("locks", c.locks),
+        ("variables", c.variables),
+        ("locations", c.locations),
+        ("events", c.events),
+    ] {
+        set(&counts, key, &(value as f64).into());
+    }
+    set(&obj, "metadataCounts", &counts.into());
     // Milliseconds of each step over all chunks (the copies of the chunks out of the
     // utility module are not included).
     let t = finished.totals.timings;

@@ -3,8 +3,9 @@
 //!
 //! It builds what is missing (the guests, `pkg/`) and runs
 //! `node pkg/cli.js run target/guests/<guest>.wasm <scenario> --out target/soak/<scenario>`
-//! on a soak scenario of `guests/manifest.json` (default `stress::sum_buffers_100m`, about
-//! 100 million traced memory events). Node is started with a hook that prints the
+//! on each soak scenario of `guests/manifest.json` (by default [`DEFAULT_SCENARIOS`]:
+//! `stress::sum_buffers_100m`, about 100 million traced memory events, and
+//! `stress::touch_distinct_10m`, whose metadata lists over ten million variables). Node is started with a hook that prints the
 //! process's peak resident set size (`process.resourceUsage().maxRSS`) when it exits; the
 //! run's workers are threads of that one process, so it is the peak of the whole runtime:
 //! recorder buffers, utility and target memories, the manager's chunks and the CLI's
@@ -32,8 +33,8 @@ use crate::util::{self, root, Result};
 /// The peak memory a soak run must stay below.
 pub const MAX_RSS_BYTES: u64 = 4 << 30;
 
-/// The scenario `cargo xtask soak` runs by default.
-pub const DEFAULT_SCENARIO: &str = "sum_buffers_100m";
+/// The scenarios `cargo xtask soak` runs by default, one after the other.
+pub const DEFAULT_SCENARIOS: [&str; 2] = ["sum_buffers_100m", "touch_distinct_10m"];
 
 /// Prefix of the line the exit hook prints.
 const RSS_MARK: &str = "wasmgrind-soak: maxRSS KiB ";
@@ -41,27 +42,27 @@ const RSS_MARK: &str = "wasmgrind-soak: maxRSS KiB ";
 const HELP: &str = "\
 cargo xtask soak [--scenario NAME] [--timeout S] [--keep]
 
-Runs a long traced scenario (default: sum_buffers_100m, about 100M memory events) through
-`node pkg/cli.js run`, writing the trace to target/soak/NAME, and prints the events, the
-wall time and the peak RSS of the runtime process. Fails if the run does not return as
-guests/manifest.json says, if the trace files are inconsistent, or if the peak RSS
-reaches 4 GiB.
+Runs long traced scenarios (default: sum_buffers_100m, about 100M memory events, then
+touch_distinct_10m, ten million distinct addresses) through `node pkg/cli.js run`, writing
+the trace to target/soak/NAME, and prints the events, the wall time and the peak RSS of
+the runtime process. Fails if a run does not return as guests/manifest.json says, if the
+trace files are inconsistent, or if the peak RSS reaches 4 GiB.
 
-  --scenario NAME   another scenario of guests/manifest.json
+  --scenario NAME   only this scenario of guests/manifest.json
   --timeout S       the run's --timeout in seconds (default: 3600)
   --keep            keep the trace files (several GB) instead of deleting them
 ";
 
 /// Entry point of `cargo xtask soak`.
 pub fn run(args: &[String]) -> Result {
-    let mut scenario = DEFAULT_SCENARIO.to_string();
+    let mut scenario: Option<String> = None;
     let mut timeout = "3600".to_string();
     let mut keep = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--scenario" => {
-                scenario = it.next().ok_or("--scenario needs a name")?.clone();
+                scenario = Some(it.next().ok_or("--scenario needs a name")?.clone());
             }
             "--timeout" => {
                 timeout = it
@@ -77,6 +78,18 @@ pub fn run(args: &[String]) -> Result {
             other => return Err(format!("unknown argument `{other}`\n\n{HELP}").into()),
         }
     }
+    let scenarios = match scenario {
+        Some(one) => vec![one],
+        None => DEFAULT_SCENARIOS.iter().map(|s| s.to_string()).collect(),
+    };
+    for scenario in &scenarios {
+        soak(scenario, &timeout, keep)?;
+    }
+    Ok(())
+}
+
+/// One soak run of `scenario`; see the module docs.
+fn soak(scenario: &str, timeout: &str, keep: bool) -> Result {
     let root = root();
     let manifest = Manifest::load(&root.join("guests").join("manifest.json"))?;
     let (file, expected) = manifest
@@ -84,7 +97,7 @@ pub fn run(args: &[String]) -> Result {
         .values()
         .find_map(|g| {
             g.scenarios
-                .get(&scenario)
+                .get(scenario)
                 .map(|s| (g.file.clone(), s.clone()))
         })
         .ok_or_else(|| format!("guests/manifest.json has no scenario `{scenario}`"))?;
@@ -97,7 +110,7 @@ pub fn run(args: &[String]) -> Result {
     crate::guests::build()?;
     crate::demo::ensure_pkg(false)?;
 
-    let out = root.join("target").join("soak").join(&scenario);
+    let out = root.join("target").join("soak").join(scenario);
     if out.exists() {
         fs::remove_dir_all(&out).map_err(|e| format!("cannot remove {}: {e}", out.display()))?;
     }
@@ -113,8 +126,8 @@ pub fn run(args: &[String]) -> Result {
         .arg("pkg/cli.js")
         .arg("run")
         .arg(&guest)
-        .arg(&scenario)
-        .args(["--timeout", &timeout, "--out"])
+        .arg(scenario)
+        .args(["--timeout", timeout, "--out"])
         .arg(&out)
         .stdin(Stdio::null());
     eprintln!("$ {}", util::show(&cmd));

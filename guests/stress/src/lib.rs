@@ -193,6 +193,31 @@ fn sort_halves(half: usize, rounds: u32, name: &'static str) {
     assert_eq!(sum, expected_sum, "{name}: checksum mismatch");
 }
 
+/// Words that [`touch_distinct_10m`] writes: 10 Mi words, 40 MiB.
+const TOUCH_WORDS: usize = 10 << 20;
+
+/// One thread writes 10,485,760 distinct words once and sums them: about 21 million traced
+/// accesses to ten million addresses, so the trace's metadata lists over ten million
+/// variables (about 600 MB of JSON, more than one JavaScript string can hold). No locks,
+/// no races. A soak run (`cargo xtask soak`): it needs about 3 GB.
+#[no_mangle]
+pub extern "C" fn touch_distinct_10m() {
+    let sum = thread::spawn(|| {
+        let mut words = vec![0u32; TOUCH_WORDS];
+        for (i, w) in words.iter_mut().enumerate() {
+            *w = i as u32;
+        }
+        core::hint::black_box(&words)
+            .iter()
+            .map(|&w| u64::from(w))
+            .sum::<u64>()
+    })
+    .join()
+    .expect("touch_distinct_10m: join failed");
+    let n = TOUCH_WORDS as u64;
+    assert_eq!(sum, n * (n - 1) / 2, "touch_distinct_10m: wrong sum");
+}
+
 /// Threads of [`sum_buffers_100m`].
 const SUM_THREADS: u32 = 4;
 /// Words of each thread's buffer: 64 KiB.

@@ -168,6 +168,13 @@ impl Metadata {
         serde_json::to_string_pretty(self).expect("trace metadata always serializes")
     }
 
+    /// [`Metadata::to_json`] as UTF-8 bytes, written without a `String` in between: with
+    /// one entry per variable, a long run's metadata can exceed what a JavaScript string
+    /// holds (about 2^29 characters), so the runtime hands it on as bytes.
+    pub fn to_json_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("trace metadata always serializes")
+    }
+
     /// Reads metadata from JSON and checks that it is consistent (known version, counts
     /// equal to the list lengths, no pseudo-locks unless `atomics_as_locks`).
     pub fn from_json(json: &str) -> Result<Metadata, FormatError> {
