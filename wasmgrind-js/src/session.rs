@@ -162,13 +162,19 @@ impl LockTable {
 
     /// Whether recognition's view of the word at `lock` disqualifies it as a lock at the
     /// end of a run that did not deadlock: recognition gave up on it (see
-    /// [`Flags::POISONED`]), or a thread took it through recognition and never released
-    /// it (a flag set once, a channel's selection state: a lock is released by its holder).
+    /// [`Flags::POISONED`]), or a thread took it through recognition, still holds it, and
+    /// it never behaved as a lock (see [`Flags::LOCK_LIKE`]: a flag set once, a channel's
+    /// selection state). A mutex that was unlocked or contended before and is held when
+    /// the program ends (a guard alive at `exit`, a detached thread's, two threads that
+    /// `exit` ends in a deadlock) stays a lock, so the lock-order cycles through it are
+    /// reported.
     fn disqualified(&self, lock: u32) -> bool {
         self.find(lock, false).is_some_and(|at| {
             let f = self.flags[at].load(SeqCst);
             f & Flags::POISONED != 0
-                || (f & Flags::RECOGNISED != 0 && self.owners[at].load(SeqCst) != 0)
+                || (f & Flags::RECOGNISED != 0
+                    && f & Flags::LOCK_LIKE == 0
+                    && self.owners[at].load(SeqCst) != 0)
         })
     }
 
@@ -220,6 +226,10 @@ impl Flags {
     const TRACED: u32 = 4;
     /// The current holder took the lock through recognition.
     const RECOGNISED: u32 = 8;
+    /// Since the word last became a lock word, it behaved as only a lock does: a holder
+    /// released it to 0, or a thread waited for it while another held it (a request).
+    /// Held at the end of a run, it is still a lock (see [`LockTable::disqualified`]).
+    const LOCK_LIKE: u32 = 16;
 }
 
 /// The settings of a [`Session`].
@@ -1168,6 +1178,7 @@ impl ThreadCtx {
             self.release_stale();
             self.record(Op::Request { lock: addr }, Some(loc));
             self.requested.set(Some(addr));
+            table.flags[at].fetch_or(Flags::LOCK_LIKE, SeqCst);
         }
         self.slot.wait_loc.store(loc.wrapping_add(1), SeqCst);
         self.slot.waiting.store(1 << 32 | u64::from(addr), SeqCst);
@@ -1204,6 +1215,10 @@ impl ThreadCtx {
                     self.release_stale();
                     self.requested.set(None);
                     self.contending.set(None);
+                    if !known {
+                        // A word that becomes a lock word has not behaved as one yet.
+                        table.flags[at].fetch_and(!Flags::LOCK_LIKE, SeqCst);
+                    }
                     table.flags[at].fetch_or(Flags::KNOWN | Flags::RECOGNISED, SeqCst);
                     table.owners[at].store(self.tid + 1, SeqCst);
                     self.record(Op::Acquire { lock: addr }, Some(loc));
@@ -1228,6 +1243,8 @@ impl ThreadCtx {
                     // an `RwLock` unlocking by subtraction): released, and no lock word
                     // any more.
                     clear |= Flags::KNOWN;
+                } else {
+                    table.flags[at].fetch_or(Flags::LOCK_LIKE, SeqCst);
                 }
                 table.flags[at].fetch_and(!clear, SeqCst);
             }

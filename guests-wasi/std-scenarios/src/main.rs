@@ -82,6 +82,11 @@ const SCENARIOS: &[(&str, fn(), &str)] = &[
         "2 threads take 2 Mutexes in opposite orders, one after the other",
     ),
     (
+        "inversion_held_at_exit",
+        inversion_held_at_exit,
+        "lock_order_inversion, then exit while main holds one of the Mutexes",
+    ),
+    (
         "freed_lock_reuse",
         freed_lock_reuse,
         "A->B, then B->A' where A' reuses the freed memory of A",
@@ -438,6 +443,35 @@ fn lock_both_in_order(first: &Mutex<u64>, second: &Mutex<u64>) {
     let mut b = second.lock().unwrap();
     *a += 1;
     *b += 1;
+}
+
+/// [`lock_order_inversion`]'s two threads, then main locks A and ends the program with
+/// `std::process::exit` while it holds A: a lock held at the end is still a lock (it was
+/// locked and unlocked before), so the potential deadlock is reported as without the exit.
+fn inversion_held_at_exit() {
+    let locks = Arc::new((Mutex::new(0u64), Mutex::new(0u64)));
+    let turn = Arc::new(AtomicBool::new(false));
+    let first = {
+        let (locks, turn) = (Arc::clone(&locks), Arc::clone(&turn));
+        thread::spawn(move || {
+            lock_both_in_order(&locks.0, &locks.1);
+            turn.store(true, Ordering::Release);
+        })
+    };
+    let second = {
+        let (locks, turn) = (Arc::clone(&locks), Arc::clone(&turn));
+        thread::spawn(move || {
+            while !turn.load(Ordering::Acquire) {
+                thread::yield_now();
+            }
+            lock_both_in_order(&locks.1, &locks.0);
+        })
+    };
+    first.join().unwrap();
+    second.join().unwrap();
+    let a = locks.0.lock().unwrap();
+    println!("a = {}", *a);
+    std::process::exit(0);
 }
 
 /// Two threads run at the same time; one takes A then B, the other B then A. An atomic
