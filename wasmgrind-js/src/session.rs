@@ -543,9 +543,14 @@ impl Session {
         self.locks.owner(lock)
     }
 
-    /// The locks thread `tid` holds, by address.
+    /// The locks thread `tid` holds, by address, as a timeout or deadlock report lists
+    /// them: without the recognised words that never behaved as a lock (see
+    /// [`LockTable::disqualified`]: wasi-libc's "started" flag, std's thread-local guard,
+    /// which every wasi program's main thread "holds").
     pub fn held_locks(&self, tid: u32) -> Vec<u32> {
-        self.locks.held_by(tid)
+        let mut held = self.locks.held_by(tid);
+        held.retain(|&lock| !self.locks.disqualified(lock));
+        held
     }
 
     /// Whether some lock could not be tracked because the owner table was full.
