@@ -710,11 +710,16 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * the instrumenter) is ready in the next. A failed compile is not kept.
  */
 function utilityModule() {
-  utilityModulePromise ??= readUrl(new URL('./wasmgrind_js_bg.wasm', import.meta.url))
+  const url = new URL('./wasmgrind_js_bg.wasm', import.meta.url);
+  utilityModulePromise ??= readUrl(url)
     .then((bytes) => WebAssembly.compile(bytes))
     .catch((e) => {
       utilityModulePromise = null;
-      throw e;
+      throw new WasmgrindError(
+        'RuntimeError',
+        `cannot load Wasmgrind's utility module ${url}: ${e && e.message}; the package is incomplete ` +
+          '(reinstall it, or rebuild pkg/ with `cargo xtask dist`) or, in a browser, the file is not served',
+      );
     });
   return utilityModulePromise;
 }
