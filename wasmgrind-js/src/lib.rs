@@ -461,10 +461,11 @@ pub fn trace_lock_owner(lock: u32) -> JsResult<f64> {
     Ok(session()?.lock_owner(lock).map_or(-1.0, f64::from))
 }
 
-/// The locks thread `tid` holds.
+/// The locks thread `tid` holds, as the thread states of a report list them
+/// ([`Session::listed_held_locks`]).
 #[wasm_bindgen(js_name = traceHeldLocks)]
 pub fn trace_held_locks(tid: u32) -> JsResult<Vec<u32>> {
-    Ok(session()?.held_locks(tid))
+    Ok(session()?.listed_held_locks(tid))
 }
 
 /// Whether some lock owner could not be tracked (more distinct locks than the table).
