@@ -227,8 +227,9 @@ impl Flags {
     /// The current holder took the lock through recognition.
     const RECOGNISED: u32 = 8;
     /// Since the word last became a lock word, it behaved as only a lock does: a holder
-    /// released it to 0, or a thread waited for it while another held it (a request).
-    /// Held at the end of a run, it is still a lock (see [`LockTable::disqualified`]).
+    /// released it by exchanging it with 0 (std's `Mutex` unlock), or a thread waited for
+    /// it while another held it (a request). Held at the end of a run, it is still a lock
+    /// (see [`LockTable::disqualified`]).
     const LOCK_LIKE: u32 = 16;
 }
 
@@ -1253,7 +1254,10 @@ impl ThreadCtx {
                     // an `RwLock` unlocking by subtraction): released, and no lock word
                     // any more.
                     clear |= Flags::KNOWN;
-                } else {
+                } else if op == abi::VALUE_XCHG {
+                    // Unlocked by an exchange with 0, as std's futex `Mutex` unlocks (it
+                    // learns whether to wake a waiter). A store of 0 is how a channel
+                    // resets its selection word too, so it proves nothing.
                     table.flags[at].fetch_or(Flags::LOCK_LIKE, SeqCst);
                 }
                 table.flags[at].fetch_and(!clear, SeqCst);
@@ -2196,8 +2200,9 @@ mod tests {
     }
 
     /// A word taken once from 0 and never released (a flag set once) is held, but neither
-    /// listed in reports nor a lock at the end; once a holder has released it to 0, a
-    /// later hold is both.
+    /// listed in reports nor a lock at the end; so is one released by a store of 0 (a
+    /// channel's selection word is reset so). Once a holder has released it as std's
+    /// `Mutex` does, by exchanging it with 0, a later hold is both.
     #[test]
     fn a_held_word_is_a_lock_once_it_behaved_as_one() {
         let s = recognizing(2);
@@ -2208,6 +2213,9 @@ mod tests {
         assert!(s.locks.disqualified(L));
         atomic(&t, L, abi::VALUE_STORE, 1, 0, 2);
         atomic(&t, L, abi::VALUE_CMPXCHG, 0, 1, 3);
+        assert!(s.locks.disqualified(L));
+        atomic(&t, L, abi::VALUE_XCHG, 1, 0, 4);
+        atomic(&t, L, abi::VALUE_CMPXCHG, 0, 1, 5);
         assert_eq!(s.listed_held_locks(0), vec![L]);
         assert!(!s.locks.disqualified(L));
     }
