@@ -208,6 +208,31 @@ test('an onChunk that throws rejects the run with a ChunkError', async () => {
   assert.ok(err.threads === undefined || Array.isArray(err.threads), JSON.stringify(err.threads));
 });
 
+// The last chunks and the result come close together, so an async onChunk is often still
+// working on a chunk when the result arrives; if it then fails, the run fails with that.
+test('an async onChunk that fails on the last chunk, after the result came, rejects the run', async () => {
+  const path = guestPath(locks.file);
+  const { chunks } = await wasmgrind(path, 'mutex_counter', { chunkEvents: 4096, onChunk: () => {} });
+  assert.ok(chunks >= 2, `${chunks} chunks`);
+  for (let i = 0; i < 3; i++) {
+    const seen = [];
+    const err = await wasmgrind(path, 'mutex_counter', {
+      chunkEvents: 4096,
+      onChunk: async (c) => {
+        seen.push(c.index);
+        await new Promise((r) => setTimeout(r, 50));
+        if (c.index === chunks - 1) throw new Error('upload failed');
+      },
+    }).then(
+      (r) => assert.fail(`run ${i} resolved with ${r.chunks} chunks, ${seen.length} delivered`),
+      (e) => e,
+    );
+    assert.equal(err.kind, 'ChunkError', err.message);
+    assert.match(err.message, new RegExp(`failed on chunk ${chunks - 1}: upload failed`));
+    assert.ok(err.trace, 'the answer the run had sent');
+  }
+});
+
 // The caller's backstop stops a manager that does not answer for the run's timeout plus a
 // grace period of 20 s. A manager that waits for a slow onChunk is not hung: a run whose
 // chunks take the caller longer than that in all (here about 22 s, with a timeout of

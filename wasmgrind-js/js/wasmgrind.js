@@ -668,7 +668,13 @@ export async function wasmgrind(binary, functionName, options) {
               { trace: lazyTrace(m.result) },
             ),
           );
-        } else delivered.then(() => finish(resolve, lazyTrace(m.result)));
+        } else {
+          // onChunk may fail on one of the last chunks after the result came: the run then
+          // fails with that (ChunkError), not resolve without the chunks.
+          delivered.then(() =>
+            failure !== null ? failWith(lazyTrace(m.result), true) : finish(resolve, lazyTrace(m.result)),
+          );
+        }
       }
       else if (m.error !== undefined) {
         const err = deserializeError(m.error);
@@ -677,7 +683,7 @@ export async function wasmgrind(binary, functionName, options) {
           // not wait for it (it may never finish); the chunks after it are not delivered.
           err.message += `; ${undelivered()}`;
           finish(reject, err);
-        } else delivered.then(() => finish(reject, err));
+        } else delivered.then(() => (failure !== null ? failWith(err, false) : finish(reject, err)));
       }
     });
     proxy.onError((e) =>
