@@ -93,7 +93,9 @@ export interface WasmgrindOptions {
    * bytes that are no UTF-8 come as U+FFFD; at the very end, the rest of a split
    * character may come as text without bytes). The result (or the error) has the whole
    * output as text in `stdout` and `stderr` either way. If it throws, or returns a promise
-   * that rejects (it is not awaited), the run stops with an `OutputError`. Default `null`.
+   * that rejects (it is not awaited), the run stops with an `OutputError`; a promise that
+   * rejects only after the run has ended (resolved or rejected) changes nothing, so a
+   * caller whose writes may still fail then awaits them itself. Default `null`.
    */
   onOutput?: ((stream: 'stdout' | 'stderr', text: string, bytes: Uint8Array) => void | Promise<void>) | null;
   /**
