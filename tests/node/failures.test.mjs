@@ -164,6 +164,12 @@ test('a module can be given as a Blob, a Response or a SharedArrayBuffer', async
   const notFound = await rejection(wasmgrind(new Response('gone', { status: 404, statusText: 'Not Found' }), 'spawn_join'));
   assert.equal(notFound.kind, 'UsageError');
   assert.match(notFound.message, /cannot read the module: the response is HTTP 404 Not Found/);
+  // A body is read once: a Response used already is a UsageError that says so.
+  const used = new Response(bytes);
+  await used.arrayBuffer();
+  const again = await rejection(wasmgrind(used, 'spawn_join'));
+  assert.equal(again.kind, 'UsageError', again.message);
+  assert.match(again.message, /its body was read already/);
 });
 
 // A Buffer's own `slice()` is a view, not a copy: the runtime must not transfer (detach) the

@@ -366,9 +366,15 @@ async function loadBinary(binary) {
   // A fetch's Response (not read yet) or a Blob (a File from an <input type=file>).
   if (typeof Response !== 'undefined' && binary instanceof Response) {
     if (!binary.ok) throw new WasmgrindError('UsageError', `cannot read the module: the response is HTTP ${binary.status} ${binary.statusText} (${binary.url})`);
-    return new Uint8Array(await binary.arrayBuffer());
+    // A body can be read once: a used Response (read already, or given to another call)
+    // is a UsageError that says so.
+    const where = binary.url ? `the Response of ${binary.url}` : 'the Response';
+    const why = binary.bodyUsed ? ' (its body was read already: pass each call a Response of its own, or the bytes)' : '';
+    return new Uint8Array(await readInput(`${where}${why}`, () => binary.arrayBuffer()));
   }
-  if (typeof Blob !== 'undefined' && binary instanceof Blob) return new Uint8Array(await binary.arrayBuffer());
+  if (typeof Blob !== 'undefined' && binary instanceof Blob) {
+    return new Uint8Array(await readInput('the Blob', () => binary.arrayBuffer()));
+  }
   // Every view, Node's Buffer included, is copied through a plain Uint8Array: a Buffer's
   // own `slice()` is a view of the same memory, which transferring would detach.
   if (ArrayBuffer.isView(binary)) {
