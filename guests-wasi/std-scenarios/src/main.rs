@@ -449,26 +449,7 @@ fn lock_both_in_order(first: &Mutex<u64>, second: &Mutex<u64>) {
 /// `std::process::exit` while it holds A: a lock held at the end is still a lock (it was
 /// locked and unlocked before), so the potential deadlock is reported as without the exit.
 fn inversion_held_at_exit() {
-    let locks = Arc::new((Mutex::new(0u64), Mutex::new(0u64)));
-    let turn = Arc::new(AtomicBool::new(false));
-    let first = {
-        let (locks, turn) = (Arc::clone(&locks), Arc::clone(&turn));
-        thread::spawn(move || {
-            lock_both_in_order(&locks.0, &locks.1);
-            turn.store(true, Ordering::Release);
-        })
-    };
-    let second = {
-        let (locks, turn) = (Arc::clone(&locks), Arc::clone(&turn));
-        thread::spawn(move || {
-            while !turn.load(Ordering::Acquire) {
-                thread::yield_now();
-            }
-            lock_both_in_order(&locks.1, &locks.0);
-        })
-    };
-    first.join().unwrap();
-    second.join().unwrap();
+    let locks = inversion_threads();
     let a = locks.0.lock().unwrap();
     println!("a = {}", *a);
     std::process::exit(0);
@@ -479,6 +460,20 @@ fn inversion_held_at_exit() {
 /// another schedule could: a potential deadlock. (Joining the first before spawning the
 /// second would order them by fork/join, and the cycle would be no potential deadlock.)
 fn lock_order_inversion() {
+    let locks = inversion_threads();
+    // One lock at a time: the joins order these after both threads, but on this target
+    // the joins happen in wasi-libc (a futex), which the deadlock predictor does not see
+    // as joins; holding both here would show as a second, infeasible cycle (see the book).
+    let a = *locks.0.lock().unwrap();
+    let b = *locks.1.lock().unwrap();
+    assert_eq!((a, b), (2, 2));
+    println!("a = {a}, b = {b}");
+}
+
+/// The threads of [`lock_order_inversion`]: both run at once, the first takes Mutexes A
+/// and B in that order, the second (after an atomic turn says the first is done) B and A.
+/// Returns the two Mutexes after joining both threads.
+fn inversion_threads() -> Arc<(Mutex<u64>, Mutex<u64>)> {
     let locks = Arc::new((Mutex::new(0u64), Mutex::new(0u64)));
     let turn = Arc::new(AtomicBool::new(false));
     let first = {
@@ -499,13 +494,7 @@ fn lock_order_inversion() {
     };
     first.join().unwrap();
     second.join().unwrap();
-    // One lock at a time: the joins order these after both threads, but on this target
-    // the joins happen in wasi-libc (a futex), which the deadlock predictor does not see
-    // as joins; holding both here would show as a second, infeasible cycle (see the book).
-    let a = *locks.0.lock().unwrap();
-    let b = *locks.1.lock().unwrap();
-    assert_eq!((a, b), (2, 2));
-    println!("a = {a}, b = {b}");
+    locks
 }
 
 /// Two concurrent threads: the first takes Mutex A, then B. Main joins it, drops A and
