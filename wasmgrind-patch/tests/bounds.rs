@@ -2,6 +2,8 @@
 //! project needs anyway) what it is for: a thread's `memory.fill`, `memory.copy` or
 //! `memory.atomic.notify` on pages that another thread has just grown no longer traps.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -65,7 +67,6 @@ impl Drop for Temp {
 /// the golden files after a deliberate change.
 #[test]
 fn fixtures_match_golden_output() {
-    let bless = std::env::var_os("BLESS").is_some();
     let mut seen = 0;
     for entry in std::fs::read_dir(dir()).unwrap() {
         let path = entry.unwrap().path();
@@ -82,18 +83,7 @@ fn fixtures_match_golden_output() {
         validate(&out);
         let text = wasmprinter::print_bytes(&out).unwrap();
         let golden = dir().join(format!("{stem}.golden.wat"));
-        if bless {
-            std::fs::write(&golden, &text).unwrap();
-            continue;
-        }
-        let expected = std::fs::read_to_string(&golden)
-            .unwrap_or_else(|e| panic!("{}: {e}; run with BLESS=1 to create it", golden.display()));
-        assert_eq!(
-            text,
-            expected,
-            "refreshed {name} differs from {}; run with BLESS=1 if the change is intended",
-            golden.display()
-        );
+        common::check_golden(&text, &golden, &format!("refreshed {name}"));
     }
     assert!(seen >= 2, "the fixtures are missing");
 }

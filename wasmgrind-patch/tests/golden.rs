@@ -1,12 +1,13 @@
 //! Golden output: the patched `.wat` of every fixture in `tests/fixtures`, compared with
 //! `tests/golden`. Run with `BLESS=1` to rewrite the golden files after a deliberate change.
 
+mod common;
+
 use std::path::Path;
 
 #[test]
 fn fixtures_match_golden_output() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
-    let bless = std::env::var_os("BLESS").is_some();
     let mut seen = 0;
     for entry in std::fs::read_dir(dir.join("fixtures")).unwrap() {
         let path = entry.unwrap().path();
@@ -22,19 +23,7 @@ fn fixtures_match_golden_output() {
         let patched = wasmgrind_patch::patch(&input, &config).unwrap();
         let text = wasmprinter::print_bytes(&patched).unwrap();
         let golden = dir.join("golden").join(path.file_name().unwrap());
-        if bless {
-            std::fs::write(&golden, &text).unwrap();
-            continue;
-        }
-        let expected = std::fs::read_to_string(&golden)
-            .unwrap_or_else(|e| panic!("{}: {e}; run with BLESS=1 to create it", golden.display()));
-        assert_eq!(
-            text,
-            expected,
-            "patched {} differs from {}; run with BLESS=1 if the change is intended",
-            path.display(),
-            golden.display()
-        );
+        common::check_golden(&text, &golden, &format!("patched {}", path.display()));
     }
     assert!(seen > 0, "no fixtures found");
 }
