@@ -5,9 +5,10 @@
 //! `node pkg/cli.js run target/guests/<guest>.wasm <scenario> --out target/soak/<scenario>`
 //! on each soak scenario of `guests/manifest.json` (by default [`DEFAULT_SCENARIOS`]:
 //! `stress::sum_buffers_100m`, about 100 million traced memory events, and
-//! `stress::touch_distinct_10m`, whose metadata lists over ten million variables). Node is started with a hook that prints the
-//! process's peak resident set size (`process.resourceUsage().maxRSS`) when it exits; the
-//! run's workers are threads of that one process, so it is the peak of the whole runtime:
+//! `stress::touch_distinct_10m`, whose metadata lists over ten million variables). Node
+//! is started with a hook that prints the process's peak resident set size
+//! (`process.resourceUsage().maxRSS`) when it exits; the run's workers are threads of that
+//! one process, so it is the peak of the whole runtime:
 //! recorder buffers, utility and target memories, the manager's chunks and the CLI's
 //! writes. It then prints the events (recorded, and exported to RapidBin), the wall time,
 //! the peak RSS and the sizes of the trace files, and fails
