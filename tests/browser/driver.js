@@ -416,5 +416,39 @@ async function runWasi(guestUrl, args, options = {}) {
   };
 }
 
-globalThis.wgTest = { preflight, run, runExample, runStreamed, runWasi, smoothness, idleGaps };
+/**
+ * Calls `wasmgrind()` of pkg/wasmgrind.js from this page with the module at `guestUrl`
+ * (relative to the page) given in each of the forms a page has: a relative path, an
+ * absolute URL string, a `URL`, a `Blob`, a `Response` and the bytes; and with a path that
+ * does not exist and a URL string that is no URL. (In a browser the run's manager fetches
+ * a URL and reads a Blob itself; the caller reads the rest.) Resolves to `{ form: { ok,
+ * events, programName } | { ok: false, error } }` per form.
+ */
+async function inputs(guestUrl, functionName) {
+  const { wasmgrind } = await import('../../pkg/wasmgrind.js');
+  const absolute = new URL(guestUrl, location.href);
+  const bytes = async () => new Uint8Array(await (await fetch(absolute)).arrayBuffer());
+  const forms = {
+    path: () => guestUrl,
+    urlString: () => absolute.href,
+    url: () => new URL(absolute.href),
+    blob: async () => new Blob([await bytes()]),
+    response: () => fetch(absolute),
+    bytes,
+    missing: () => new URL('no-such-module.wasm', absolute).pathname,
+    notAUrl: () => 'http://[not a url/guest.wasm',
+  };
+  const out = {};
+  for (const [form, make] of Object.entries(forms)) {
+    try {
+      const r = await wasmgrind(await make(), functionName, { memoryTrace: false });
+      out[form] = { ok: true, events: r.events, status: r.status };
+    } catch (e) {
+      out[form] = { ok: false, error: plainError(e) };
+    }
+  }
+  return out;
+}
+
+globalThis.wgTest = { preflight, run, runExample, runStreamed, runWasi, smoothness, idleGaps, inputs };
 globalThis.wgTestReady = true;

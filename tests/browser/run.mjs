@@ -26,6 +26,10 @@
 // form runs its default module and function (a data race) when its button is clicked,
 // and must show the race's report.
 //
+// Then `wasmgrind()` gets one module in each form a page has (a path, a URL string, a URL,
+// a Blob, a Response, bytes): each must run, and a missing module or a malformed URL must
+// be a UsageError that names it.
+//
 // Then WASI_RUNS run, through the example's `runModule` as well, guests-wasi/runtime-checks,
 // a program built with plain std on stable for wasm32-wasip1-threads, unchanged: its output, args and env, std threads, a trap in a
 // child thread and proc_exit from a child thread (tests/node/wasi.test.mjs has them all).
@@ -41,8 +45,9 @@
 // watchdog ends the whole run (exit 2) if it takes longer than WASMGRIND_BROWSER_WATCHDOG
 // seconds (default 300), so the test can never hang.
 //
-// `--only` takes scenario names, `wasi:<run>`, `<wasi guest>::<scenario>` and `form` (the
-// check of the example's form). `--preflight` only checks the page itself (isolation, shared memory, content types).
+// `--only` takes scenario names, `wasi:<run>`, `<wasi guest>::<scenario>`, `form` (the
+// check of the example's form) and `inputs` (the forms of the module that `wasmgrind()`
+// takes). `--preflight` only checks the page itself (isolation, shared memory, content types).
 //
 // Needs `cargo xtask guests` and `cargo xtask dist` first, and `npm ci` here;
 // `cargo xtask test` does all of it.
@@ -276,6 +281,37 @@ const watchdog = setTimeout(async () => {
 }, watchdogS * 1000);
 watchdog.unref();
 
+/** The run of the inputs check: one thread, a small trace. */
+const INPUTS = { file: 'basics.wasm', fn: 'spawn_join' };
+
+/**
+ * What is wrong with the outcomes of `wgTest.inputs`: every form of the module runs to the
+ * same trace; a missing module is a UsageError that names it and the HTTP status, a URL
+ * string that is no URL a UsageError that says so.
+ */
+function inputProblems(out) {
+  const wrong = [];
+  const good = ['path', 'urlString', 'url', 'blob', 'response', 'bytes'];
+  for (const form of good) {
+    const r = out[form];
+    if (!r?.ok) wrong.push(`${form}: the run failed: ${r?.error?.kind}: ${r?.error?.message}`);
+    else if (r.status !== 'ok' || !(r.events > 0)) wrong.push(`${form}: status ${r.status}, ${r.events} events`);
+  }
+  const events = new Set(good.filter((f) => out[f]?.ok).map((f) => out[f].events));
+  if (events.size > 1) wrong.push(`the forms recorded different event counts: ${[...events].join(', ')}`);
+  const missing = out.missing;
+  if (missing?.ok !== false) wrong.push('a missing module did not fail');
+  else if (missing.error.kind !== 'UsageError' || !/cannot read the module `.*no-such-module\.wasm`.*404/.test(missing.error.message)) {
+    wrong.push(`a missing module: expected a UsageError naming it and HTTP 404, got ${missing.error.kind}: ${missing.error.message}`);
+  }
+  const bad = out.notAUrl;
+  if (bad?.ok !== false) wrong.push('a malformed URL did not fail');
+  else if (bad.error.kind !== 'UsageError' || !/is not a valid URL/.test(bad.error.message)) {
+    wrong.push(`a malformed URL: expected a UsageError saying it is no valid URL, got ${bad.error.kind}: ${bad.error.message}`);
+  }
+  return wrong;
+}
+
 function findScenario(manifest, name) {
   for (const [guest, g] of Object.entries(manifest.guests)) {
     if (name in g.scenarios) return { guest, file: g.file, expected: g.scenarios[name] };
@@ -376,7 +412,7 @@ function describe(r, expected) {
 
 async function main() {
   const manifest = await loadManifest();
-  const names = only === null ? scenarioNames(manifest) : only.filter((n) => !(n in WASI_RUNS) && !n.includes('::') && n !== 'form');
+  const names = only === null ? scenarioNames(manifest) : only.filter((n) => !(n in WASI_RUNS) && !n.includes('::') && n !== 'form' && n !== 'inputs');
   const wasiRuns = Object.keys(WASI_RUNS).filter((n) => only === null || only.includes(n));
   const wasiPath = wasiRuns.length > 0 ? wasiGuestPath('runtime_checks') : null;
   const plan = names.map((name) => ({ name, ...findScenario(manifest, name) }));
@@ -518,6 +554,24 @@ async function main() {
           console.log(`FAIL ${label} (expected ${s.outcome}; ${time})`);
           for (const x of wrong) console.log(`     ${x.replace(/\n/g, '\n     ')}`);
         }
+      }
+    }
+    if (!preflightOnly && !stopped && (only === null || only.includes('inputs'))) {
+      let wrong;
+      try {
+        wrong = inputProblems(
+          await page.evaluate(([u, f]) => globalThis.wgTest.inputs(u, f), [`/target/guests/${INPUTS.file}`, INPUTS.fn]),
+        );
+      } catch (e) {
+        wrong = [`driving the inputs failed: ${e.message}`];
+      }
+      if (wrong.length === 0) {
+        passed++;
+        console.log(`ok   wasmgrind() takes a path, a URL string, a URL, a Blob, a Response and bytes, and names a missing or malformed URL`);
+      } else if (!stopped) {
+        failed++;
+        console.log('FAIL the inputs of wasmgrind()');
+        for (const w of wrong) console.log(`     ${w.replace(/\n/g, '\n     ')}`);
       }
     }
     const streamed = preflightOnly ? [] : STREAMED.filter((n) => only === null || only.includes(n));

@@ -449,7 +449,8 @@ export const DEFAULT_OPTIONS: Readonly<Required<WasmgrindOptions>>;
  * Runs the exported function `functionName` (no parameters, no results) of the module
  * `binary` with real threads and records what every thread did. `binary` is a path (Node),
  * a URL, the module's bytes (which are copied, not taken), or a `Response` (of `fetch`, not
- * read yet) or `Blob` (a file of an `<input type=file>`) to read them from. Callable from any thread,
+ * read yet) or `Blob` (a file of an `<input type=file>`) to read them from. In a browser the
+ * run's worker fetches a URL and reads a Blob itself, off the calling thread. Callable from any thread,
  * including a browser page's main thread: the run happens in a worker. A wasi module (built
  * for wasm32-wasip1-threads) runs `_start` when `functionName` is missing or null.
  */

@@ -402,6 +402,24 @@ async function loadBinary(binary) {
   );
 }
 
+/**
+ * In a browser, what the run's manager can read itself instead of the calling thread: the
+ * absolute URL of a URL or a URL string (a relative one is resolved against the page, as
+ * `loadBinary` would), or a Blob. `null`: the caller reads the binary (bytes, a Response,
+ * anything in Node.js). A URL string that is no valid URL fails here, as in `loadBinary`.
+ */
+function managerReads(binary) {
+  if (isNode) return null;
+  if (binary instanceof URL) return binary.href;
+  if (typeof Blob !== 'undefined' && binary instanceof Blob) return binary;
+  if (typeof binary !== 'string') return null;
+  try {
+    return isUrlLike(binary) ? new URL(binary).href : new URL(binary, globalThis.location.href).href;
+  } catch (e) {
+    throw new WasmgrindError('UsageError', `the module's URL \`${binary}\` is not a valid URL: ${e.message}`, { cause: e });
+  }
+}
+
 /** A plain object carrying every property of an error, for postMessage. */
 export function serializeError(e) {
   if (e === null || typeof e !== 'object') {
@@ -501,7 +519,11 @@ export async function wasmgrind(binary, functionName, options) {
     throw new WasmgrindError('Stopped', 'the run was not started: its signal was aborted already');
   }
   const programName = opts.programName ?? programNameOf(binary);
-  const bytes = await loadBinary(binary);
+  // In a browser the run's manager fetches a URL (or reads a Blob) itself: the body of a
+  // fetch arrives in pieces on the thread that reads it, and on a page's main thread a
+  // module of a few megabytes kept it busy for 15 ms and more per call.
+  const source = managerReads(binary);
+  const bytes = source === null ? await loadBinary(binary) : null;
   await configureEngine();
   const utilModule = await utilityModule();
   // ANCHOR: manager-worker
@@ -697,7 +719,7 @@ export async function wasmgrind(binary, functionName, options) {
     );
     proxy.post(
       {
-        binary: bytes,
+        binary: source ?? bytes,
         functionName,
         options: opts,
         stream,
@@ -706,7 +728,7 @@ export async function wasmgrind(binary, functionName, options) {
         started: true,
         utilModule,
       },
-      [bytes.buffer],
+      bytes === null ? [] : [bytes.buffer],
     );
     // ANCHOR_END: caller-messages
   });
