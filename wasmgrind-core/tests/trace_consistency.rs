@@ -415,4 +415,13 @@ fn the_checkers_fed_in_chunks_report_the_same_first_problem() {
         assert_eq!(locks.result(), Err(lock.clone()), "chunks of {chunk}");
         assert_eq!(forks.result(), Err(fork_join.clone()), "chunks of {chunk}");
     }
+    // Event by event, the same.
+    let mut locks = LockChecker::new();
+    let mut forks = ForkJoinChecker::new();
+    for e in &t {
+        locks.event(e);
+        forks.event(e);
+    }
+    assert_eq!(locks.result(), Err(lock));
+    assert_eq!(forks.result(), Err(fork_join));
 }

@@ -147,10 +147,20 @@ impl LockChecker {
         LockChecker::default()
     }
 
-    /// Checks `events`, the next events of the trace in order.
+    /// Checks `events`, the next events of the trace in order: the same as
+    /// [`event`](Self::event) for each, with the count kept once for all of them.
     pub fn events(&mut self, events: &[Event]) {
-        for e in events {
-            self.event(e);
+        let first = self.next;
+        self.next = first.saturating_add(events.len());
+        // From one event that is not an access to the next, with a plain scan between.
+        let mut i = 0;
+        while self.error.is_none() {
+            let Some(k) = events[i..].iter().position(|e| !e.op.is_access()) else {
+                return;
+            };
+            i += k;
+            self.check_event(first.saturating_add(i), &events[i]);
+            i += 1;
         }
     }
 
@@ -270,10 +280,24 @@ impl ForkJoinChecker {
         ForkJoinChecker::default()
     }
 
-    /// Checks `events`, the next events of the trace in order.
+    /// Checks `events`, the next events of the trace in order: the same as
+    /// [`event`](Self::event) for each, with the count kept once for all of them.
     pub fn events(&mut self, events: &[Event]) {
-        for e in events {
-            self.event(e);
+        let first = self.next;
+        self.next = first.saturating_add(events.len());
+        // From one event that needs a check to the next, with a plain scan between.
+        let mut i = 0;
+        while self.error.is_none() {
+            let checked = self.checked;
+            let Some(k) = events[i..]
+                .iter()
+                .position(|e| !(e.op.is_access() && checked == Some(e.thread)))
+            else {
+                return;
+            };
+            i += k;
+            self.check_event(first.saturating_add(i), &events[i]);
+            i += 1;
         }
     }
 
