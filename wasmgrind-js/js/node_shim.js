@@ -17,6 +17,17 @@ export function disableLiftoff() {
   setFlagsFromString('--no-liftoff');
 }
 
+/**
+ * Lets the workers started from now on begin with a young generation of 4 MiB rather
+ * than V8's smallest: a thread worker allocated enough while it booted to collect it
+ * three times, and with 64 workers booting at once on two cores those collections waited
+ * for each other (5 to 9% of the CPU time of a 64-thread start, measured). A process-wide
+ * V8 flag like `--no-liftoff`; the heap still grows and shrinks as before.
+ */
+export function enlargeYoungGeneration() {
+  setFlagsFromString('--min-semi-space-size=4');
+}
+
 /** The bytes of a path (relative to the working directory) or of a `file:` URL. */
 export async function readBytes(pathOrUrl) {
   const buf = await readFile(pathOrUrl);

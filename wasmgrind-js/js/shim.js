@@ -44,14 +44,18 @@ let nodeShimLoaded = null;
  * released, a start function takes the wrong branch. The optimizing compiler is correct,
  * so in Node the runtime turns the baseline compiler off (`--no-liftoff`, a process-wide V8
  * flag that only changes how WebAssembly is compiled). Browsers are left as they are.
+ * It also gives the workers a larger first young generation (`enlargeYoungGeneration` in
+ * node_shim.js), so that the many that a run starts at once boot without collections.
  */
 export async function configureEngine() {
   if (!isNode || engineConfigured) return;
   engineConfigured = true;
-  (await nodeShim()).disableLiftoff();
+  const shim = await nodeShim();
+  shim.disableLiftoff();
+  shim.enlargeYoungGeneration();
 }
-// V8 flags are meant to be set before the engine runs: `wasmgrind()` sets this one once,
-// in the calling thread, before it starts any worker.
+// V8 flags are meant to be set before the engine runs: `wasmgrind()` sets these once, in
+// the calling thread, before it starts any worker.
 let engineConfigured = false;
 
 /**

@@ -737,6 +737,14 @@ export async function wasmgrind(binary, functionName, options) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * The thread worker's script in Node.js: `cargo xtask dist` writes worker.js with the
+ * modules it imports inlined, and the same code as this CommonJS script, which a Node.js
+ * worker loads without the ES module loader (a worker boots in about two thirds of the
+ * CPU time).
+ */
+const NODE_WORKER_SCRIPT = './worker.cjs';
+
+/**
  * The utility module, compiled once per calling thread and handed to every run's manager
  * (which hands it to its workers). A compiled module that is posted to a worker keeps its
  * code, so what the engine compiled lazily in one run (with `--no-liftoff` in Node.js,
@@ -852,6 +860,7 @@ export async function runSession(binary, functionName, options, hooks = {}) {
     await prepare(session, binary, functionName, opts, typeof hooks.onChunk === 'function' ? hooks.onChunk : null, programName);
   } catch (e) {
     await session.terminateAll();
+    await session.terminateAnalysis();
     throw e;
   }
   session.prepareMs = performance.now() - started;
@@ -1111,6 +1120,12 @@ class Session {
     });
     /** The compiled utility module given by the caller (runSession's hooks), or null. */
     this.utilModule = null;
+    /**
+     * The analysis worker (see `startAnalysis`): `{ handle, ready, closed }` once started,
+     * else null; `analysisFailed` says why it failed, if it did.
+     */
+    this.analysis = null;
+    this.analysisFailed = null;
   }
 
   /** The modules and the recorder are ready: workers started so far get their `init`. */
@@ -1144,6 +1159,73 @@ class Session {
   prestart(count) {
     const n = Math.min(count, this.maxThreads + this.opts.spareWorkers);
     for (let i = 0; i < n; i++) this.startWorker();
+  }
+
+  /**
+   * Starts the analysis worker: worker.js in its `analyze` role, which runs the detectors
+   * on the drained chunks beside the manager (see `Offload` in stream.rs). The pump starts
+   * it when the trace comes fast (a full chunk with full memory tracing), where the
+   * manager's work paces the run; a small trace is analyzed by the manager alone and
+   * costs no worker. Until it is ready, and if it cannot start, the manager analyzes the
+   * chunks itself; if it fails once it took chunks, the trace cannot be finished and the
+   * run says so.
+   */
+  startAnalysis() {
+    const entry = { handle: null, ready: false, closed: false };
+    this.analysis = entry;
+    this.reserveUtil(1);
+    const fail = (message) => {
+      if (this.analysisFailed !== null || entry.closed) return;
+      this.analysisFailed = message;
+      this.crashes.push(message);
+      this.settle({ type: 'crashed', message });
+    };
+    startWorker(
+      () => new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'wasmgrind-analysis' }),
+      NODE_WORKER_SCRIPT,
+      'wasmgrind-analysis',
+    ).then(
+      (handle) => {
+        entry.handle = handle;
+        if (this.ended) {
+          handle.terminate();
+          return;
+        }
+        handle.onMessage((m) => {
+          if (m.type === 'ready') entry.ready = true;
+          else if (m.type === 'closed') entry.closed = true;
+          else if (m.type === 'crashed') fail(`the analysis worker crashed: ${m.message}`);
+        });
+        handle.onError((e) => fail(`the analysis worker failed: ${e.message}`));
+        this.attached.then(() => {
+          if (this.ended) return;
+          handle.post({ type: 'analyze', index: -1, util: this.util, control: this.control, maxThreads: this.maxThreads });
+        });
+      },
+      // Not started: the manager analyzes every chunk itself.
+      () => {},
+    );
+  }
+
+  /** Ends the analysis worker (after the trace is finished, or when the run fails early). */
+  async terminateAnalysis() {
+    const a = this.analysis;
+    if (a === null || a.handle === null) return;
+    a.closed = true;
+    await a.handle.terminate();
+  }
+
+  /**
+   * Waits until the analysis worker has analyzed every chunk handed to it (the findings
+   * are read only then), or fails if it failed.
+   */
+  async analysisDone() {
+    while (this.glue.traceAnalysisBusy()) {
+      if (this.analysisFailed !== null) {
+        throw new WasmgrindError('RuntimeError', `the trace's analysis did not complete: ${this.analysisFailed}`);
+      }
+      await sleep(1);
+    }
   }
 
   async run() {
@@ -1195,12 +1277,22 @@ class Session {
     while (!this.pumpStop) {
       let chunk;
       try {
+        // The analysis worker has as many chunks as it may have: drain no more yet.
+        if (this.glue.traceAnalysisFull()) {
+          await sleep(1);
+          continue;
+        }
         chunk = this.glue.traceDrain(this.opts.chunkEvents);
       } catch (e) {
         this.settle({ type: 'broken', error: utilityError(e) });
         return;
       }
-      if (chunk !== undefined) await this.emit(chunk);
+      if (chunk !== undefined) {
+        if (this.analysis === null && this.opts.memoryTrace && chunk.events >= this.opts.chunkEvents) {
+          this.startAnalysis();
+        }
+        await this.emit(chunk);
+      }
       if (!this.limitSeen && this.glue.traceLimit() !== null) {
         this.limitSeen = true;
         this.settle({ type: 'limit' });
@@ -1326,7 +1418,7 @@ class Session {
     this.workers.set(index, entry);
     startWorker(
       () => new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'wasmgrind-thread-worker' }),
-      './worker.js',
+      NODE_WORKER_SCRIPT,
       `wasmgrind-thread-worker-${index}`,
     ).then(
       (handle) => {
@@ -1489,10 +1581,15 @@ class Session {
     if (!this.opts.trace) return null;
     const { glue } = this;
     for (;;) {
+      if (glue.traceAnalysisFull()) {
+        await this.analysisDone();
+        continue;
+      }
       const chunk = glue.traceDrain(this.opts.chunkEvents);
       if (chunk === undefined) break;
       await this.emit(chunk);
     }
+    await this.analysisDone();
     const live = deadlock === undefined ? null : JSON.stringify({ threads: deadlock });
     const t = glue.traceFinish(live);
     if (t.chunk !== null) await this.emit(t.chunk);
@@ -1568,6 +1665,7 @@ class Session {
         traceError = utilityError(e);
       }
     }
+    await this.terminateAnalysis();
     // ANCHOR_END: end
     // A limit reached at the very end, before the pump saw it, fails the run too.
     const limit = this.opts.trace ? this.glue.traceLimit() : null;

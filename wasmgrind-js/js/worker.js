@@ -32,6 +32,13 @@
 // idle, a worker closes: it calls `__wbindgen_thread_destroy()` on its utility instance as
 // its last call into it and ends.
 //
+// An `init` of type `analyze` makes this worker the run's analysis worker instead: it
+// instantiates the utility module and runs the detectors on the chunks the manager drains
+// (`analysisRun`), beside the manager, until the trace finishes.
+//
+// `cargo xtask dist` ships this file with the modules it imports inlined (pkg/worker.js),
+// and the same code as a CommonJS script (pkg/worker.cjs, which Node.js starts).
+//
 // Thread creation never depends on this worker starting another Worker: `thread_create`
 // only allocates an id and queues a job, which an idle pool worker picks up, and it asks
 // the manager (which never blocks) to top the pool up. That is what makes it work in
@@ -60,7 +67,7 @@ import {
   T_DONE,
   T_FAILED,
 } from './shim.js';
-import { initSync, statusCodes, threadBegin, threadEnd, threadExit, traceIgnore } from './wasmgrind_js.js';
+import { analysisRun, initSync, statusCodes, threadBegin, threadEnd, threadExit, traceIgnore } from './wasmgrind_js.js';
 import { ERRNO, ProcExit, outputWriter, wasiImports } from './wasi.js';
 
 
@@ -94,13 +101,39 @@ const firstMessage = new Promise((resolve) => {
 // No top-level await in a worker's script: bundlers may emit workers as classic scripts.
 firstMessage.then((init) => {
   try {
-    serve(init);
+    if (init.type === 'analyze') analyze(init);
+    else serve(init);
   } catch (e) {
     // A bug of the runtime itself (not of the guest): report it and stop.
     post({ type: 'crashed', index: init.index, message: String((e && e.stack) || e) });
     parkForever(new Int32Array(init.control, 0, 16));
   }
 });
+
+/**
+ * The analysis worker (an `init` of type `analyze`): instantiates the utility module and
+ * runs the detectors on the chunks the manager drains (`analysisRun`, see `Offload` in
+ * stream.rs) until the trace finishes, beside the manager, which meanwhile drains and
+ * encodes the next chunks. Then it tells the manager and waits to be terminated.
+ */
+function analyze({ index, util, control, maxThreads }) {
+  const { ctrl } = controlViews(control, maxThreads);
+  // As a thread worker's (see enterUtil in serve): not while the run ends.
+  Atomics.add(ctrl, C_UTIL_BUSY, 1);
+  if (Atomics.load(ctrl, C_STOPPING) !== 0) {
+    Atomics.sub(ctrl, C_UTIL_BUSY, 1);
+    parkForever(ctrl);
+  }
+  try {
+    initSync({ module: util.module, memory: util.memory, thread_stack_size: util.stackSize });
+  } finally {
+    Atomics.sub(ctrl, C_UTIL_BUSY, 1);
+  }
+  post({ type: 'ready', index });
+  analysisRun();
+  post({ type: 'closed', index });
+  parkForever(ctrl);
+}
 
 function serve(init) {
   const { index, util, target, control, output, run } = init;

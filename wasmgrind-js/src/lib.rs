@@ -361,6 +361,29 @@ pub fn trace_drain(max_events: u32) -> JsResult<JsValue> {
     Ok(chunk.map_or(JsValue::UNDEFINED, |c| chunk_object(&c).into()))
 }
 
+/// The analysis worker's loop (worker.js in its `analyze` role): analyzes the chunks the
+/// stream hands over until the trace finishes; see `Offload::run` in `stream.rs`. Blocks
+/// (in short timed waits), so only a worker calls it.
+#[wasm_bindgen(js_name = analysisRun)]
+pub fn analysis_run() -> JsResult<()> {
+    session()?.offload().run();
+    Ok(())
+}
+
+/// Whether the analysis worker has as many chunks to analyze as it may have: the manager
+/// drains no more until it has fewer.
+#[wasm_bindgen(js_name = traceAnalysisFull)]
+pub fn trace_analysis_full() -> JsResult<bool> {
+    Ok(session()?.offload().full())
+}
+
+/// Whether the analysis worker has chunks to analyze still: the trace is finished
+/// (`traceFinish`) only once it has none.
+#[wasm_bindgen(js_name = traceAnalysisBusy)]
+pub fn trace_analysis_busy() -> JsResult<bool> {
+    Ok(session()?.offload().busy())
+}
+
 /// Events recorded and not drained yet.
 #[wasm_bindgen(js_name = tracePending)]
 pub fn trace_pending() -> JsResult<f64> {

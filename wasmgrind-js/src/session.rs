@@ -37,7 +37,7 @@ use std::sync::atomic::{
     AtomicU32, AtomicU64,
     Ordering::{Acquire, Relaxed, Release, SeqCst},
 };
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use wasmgrind_core::abi;
 use wasmgrind_core::analysis::report::{report, Report};
@@ -47,7 +47,7 @@ use wasmgrind_core::location::{Location, LocationId};
 use wasmgrind_core::trace::{native, Event, ExportOptions, Op, Recorder, ThreadRecorder};
 
 use crate::error::{Failure, LimitError, SessionError};
-use crate::stream::{BytesReached, Chunk, Stream, Totals};
+use crate::stream::{BytesReached, Chunk, Offload, Stream, Totals};
 
 /// The largest thread limit a session accepts.
 pub const MAX_THREAD_LIMIT: u32 = 1 << 20;
@@ -346,6 +346,8 @@ pub struct Session {
     ignored: (AtomicU32, AtomicU32),
     /// The consumer of drained events; `None` once finished.
     stream: Mutex<Option<Stream>>,
+    /// The stream's hand-over of its analysis to the analysis worker.
+    offload: Arc<Offload>,
     /// The byte limit the stream had reached when it finished.
     bytes_reached: Mutex<Option<BytesReached>>,
     max_pending: Option<u64>,
@@ -404,20 +406,17 @@ impl Session {
             Some(limit) => Recorder::with_limit(limit),
             None => Recorder::new(),
         };
+        let mut stream = Stream::new(locations.clone(), config.export, config.max_trace_bytes);
+        if !config.export_trace {
+            stream = stream.without_export();
+        }
+        if config.timeline {
+            stream = stream.with_timeline(locations.clone());
+        }
         Ok(Session {
             recorder,
-            stream: Mutex::new(Some({
-                let mut stream =
-                    Stream::new(locations.clone(), config.export, config.max_trace_bytes);
-                if !config.export_trace {
-                    stream = stream.without_export();
-                }
-                if config.timeline {
-                    stream.with_timeline(locations.clone())
-                } else {
-                    stream
-                }
-            })),
+            offload: stream.offload(),
+            stream: Mutex::new(Some(stream)),
             locations,
             slots: (0..max_threads).map(|_| Slot::default()).collect(),
             locks: LockTable::new(LOCK_TABLE_SIZE),
@@ -588,8 +587,13 @@ impl Session {
         };
         stream.timings.collect_ms += collect_ms;
         stream
-            .consume(&events)
+            .consume(events)
             .map_err(|e| Failure::new("FormatError", &e))
+    }
+
+    /// The hand-over of the analysis to its worker (see [`Offload::run`]).
+    pub fn offload(&self) -> &Offload {
+        &self.offload
     }
 
     /// The limit of the trace that was reached, if one was: `maxEvents` once the
@@ -680,9 +684,8 @@ impl Session {
         };
         stream.timings.collect_ms += collect_ms;
         let chunk = stream
-            .consume(&rest)
+            .consume(rest)
             .map_err(|e| Failure::new("FormatError", &e))?;
-        drop(rest);
         *self.bytes_reached.lock().unwrap_or_else(|p| p.into_inner()) = stream.bytes_reached();
         let summary = stream
             .finish(live)

@@ -23,13 +23,31 @@
 //! bytes, concatenated, are the files; at the end, [`Stream::finish`] gives the real
 //! headers, whose counts RapidBin needs in front, to be written over the placeholders.
 //!
+//! # The analysis on a worker of its own
+//!
+//! The detectors and the checks ([`Analysis`]) may run beside the manager: with full
+//! memory tracing the runtime starts one more worker for them (worker.js in its `analyze`
+//! role), which calls [`Offload::run`] in its own utility instance. From then on the
+//! stream hands every chunk's events to it ([`Offload::submit`]) once it has encoded them,
+//! and the manager goes on draining and encoding the next chunk while the worker analyzes
+//! this one; on a run that the manager's work paces (full tracing, where the recording
+//! threads wait for the drains), the two kinds of work then take the time of the longer
+//! one, not of both. The chunks are analyzed in their order, one after the other, as on
+//! the manager: the findings are the same. At most [`Offload::MAX_IN_FLIGHT`] chunks wait
+//! for the worker (the manager drains no more meanwhile, so the recording threads wait as
+//! they do when the manager falls behind); the end of the run waits until the worker has
+//! analyzed them all ([`Offload::busy`]) before [`Stream::finish`] reads the findings.
+//! Until a worker attaches, and without one, the stream analyzes every chunk itself.
+//!
 //! Memory stays bounded: the recorder holds what the manager has not drained yet, and
 //! recording threads wait while that is more than the session's `max_pending` (the
 //! manager in turn waits while the caller has not taken its chunks); the stream holds the
 //! detectors' state and the id maps, which grow with the program's memory, threads and
 //! locks, not with the number of events.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::session::now_ms;
 
@@ -140,16 +158,173 @@ pub struct BytesReached {
     pub limit: u64,
 }
 
-/// The detectors, checks and exporter of one run's trace, fed chunk by chunk; see the
-/// [module documentation](self).
+/// The detectors and the consistency checks of a run's trace, fed chunk by chunk, in
+/// order: on the manager, or on the analysis worker ([`Offload`]).
 #[derive(Debug)]
-pub struct Stream {
-    exporter: Exporter,
+pub struct Analysis {
     analyzer: Analyzer,
     locks: LockChecker,
     forks: ForkJoinChecker,
     /// The location of the last request of each (thread, lock), for the live deadlock.
     requests: HashMap<(u32, u32), Option<LocationId>>,
+    /// Milliseconds spent in [`consume`](Self::consume).
+    ms: f64,
+}
+
+impl Default for Analysis {
+    fn default() -> Analysis {
+        Analysis {
+            analyzer: Analyzer::new(),
+            locks: LockChecker::new(),
+            forks: ForkJoinChecker::new(),
+            requests: HashMap::new(),
+            ms: 0.0,
+        }
+    }
+}
+
+impl Analysis {
+    /// Feeds `events`, the next events of the trace in order.
+    pub fn consume(&mut self, events: &[Event]) {
+        let t0 = now_ms();
+        // Event by event: in WebAssembly the race detector's read-ahead over batches
+        // (`Analyzer::events`) measured slower, not faster.
+        for e in events {
+            self.analyzer.event(e);
+            if let Op::Request { lock } = e.op {
+                self.requests.insert((e.thread, lock), e.location);
+            }
+        }
+        self.locks.events(events);
+        self.forks.events(events);
+        self.ms += now_ms() - t0;
+    }
+}
+
+/// Takes a lock without a blocking wait on WebAssembly: the manager, which takes these
+/// locks too, may run where `memory.atomic.wait` traps (a browser's main thread, in
+/// `runSession`). The critical sections are a push, a pop or a flag.
+fn spin_lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    use std::sync::TryLockError;
+    loop {
+        match m.try_lock() {
+            Ok(g) => return g,
+            Err(TryLockError::Poisoned(p)) => return p.into_inner(),
+            Err(TryLockError::WouldBlock) => std::hint::spin_loop(),
+        }
+    }
+}
+
+/// The chunks that wait for the analysis worker, and whether it is to stop.
+#[derive(Debug, Default)]
+struct Queue {
+    chunks: VecDeque<Vec<Event>>,
+    closed: bool,
+}
+
+/// The hand-over of chunks from the stream to the analysis worker, and the [`Analysis`]
+/// itself, which the worker or, without one, the stream feeds; see the
+/// [module documentation](self).
+#[derive(Debug, Default)]
+pub struct Offload {
+    queue: Mutex<Queue>,
+    /// Chunks submitted to the worker and not analyzed yet (queued or being analyzed).
+    in_flight: AtomicUsize,
+    /// Whether a worker runs [`Offload::run`]: only then do chunks go to it.
+    attached: AtomicBool,
+    /// `None` once [`Stream::finish`] took it.
+    analysis: Mutex<Option<Analysis>>,
+}
+
+impl Offload {
+    /// Chunks that may wait for the worker at once: the manager drains no more meanwhile.
+    pub const MAX_IN_FLIGHT: usize = 2;
+
+    fn new() -> Offload {
+        Offload {
+            analysis: Mutex::new(Some(Analysis::default())),
+            ..Offload::default()
+        }
+    }
+
+    /// The analysis worker's loop: from now on chunks come here, and are analyzed one
+    /// after the other until [`close`](Self::close). Between chunks the worker sleeps in
+    /// short timed waits (on WebAssembly a `memory.atomic.wait`; a worker may block).
+    pub fn run(&self) {
+        {
+            let q = spin_lock(&self.queue);
+            if q.closed {
+                return;
+            }
+            self.attached.store(true, SeqCst);
+        }
+        loop {
+            let next = {
+                let mut q = spin_lock(&self.queue);
+                match q.chunks.pop_front() {
+                    Some(events) => Some(events),
+                    None if q.closed => return,
+                    None => None,
+                }
+            };
+            match next {
+                Some(events) => {
+                    if let Some(a) = spin_lock(&self.analysis).as_mut() {
+                        a.consume(&events);
+                    }
+                    drop(events);
+                    self.in_flight.fetch_sub(1, SeqCst);
+                }
+                None => std::thread::sleep(std::time::Duration::from_micros(250)),
+            }
+        }
+    }
+
+    /// Analyzes `events` (the next of the trace): hands them to the worker if one is
+    /// attached, else analyzes them here.
+    fn submit(&self, events: Vec<Event>) {
+        if self.attached.load(SeqCst) {
+            let mut q = spin_lock(&self.queue);
+            if !q.closed {
+                self.in_flight.fetch_add(1, SeqCst);
+                q.chunks.push_back(events);
+                return;
+            }
+        }
+        if let Some(a) = spin_lock(&self.analysis).as_mut() {
+            a.consume(&events);
+        }
+    }
+
+    /// Whether the worker has chunks to analyze still.
+    pub fn busy(&self) -> bool {
+        self.in_flight.load(SeqCst) > 0
+    }
+
+    /// Whether the worker has [`MAX_IN_FLIGHT`](Self::MAX_IN_FLIGHT) chunks to analyze.
+    pub fn full(&self) -> bool {
+        self.in_flight.load(SeqCst) >= Self::MAX_IN_FLIGHT
+    }
+
+    /// Ends the worker's loop once the queued chunks are analyzed, and makes later chunks
+    /// be analyzed by the stream again.
+    pub fn close(&self) {
+        spin_lock(&self.queue).closed = true;
+        self.attached.store(false, SeqCst);
+    }
+
+    /// The analysis, once no worker has chunks of it any more (see [`busy`](Self::busy)).
+    fn take(&self) -> Option<Analysis> {
+        spin_lock(&self.analysis).take()
+    }
+}
+
+/// The detectors, checks and exporter of one run's trace, fed chunk by chunk; see the
+/// [module documentation](self).
+#[derive(Debug)]
+pub struct Stream {
+    exporter: Exporter,
+    analysis: Arc<Offload>,
     events: u64,
     bytes: u64,
     chunks: u64,
@@ -173,10 +348,7 @@ impl Stream {
     pub fn new(locations: Vec<Location>, options: ExportOptions, max_bytes: Option<u64>) -> Stream {
         Stream {
             exporter: Exporter::new(locations, options),
-            analyzer: Analyzer::new(),
-            locks: LockChecker::new(),
-            forks: ForkJoinChecker::new(),
-            requests: HashMap::new(),
+            analysis: Arc::new(Offload::new()),
             events: 0,
             bytes: 0,
             chunks: 0,
@@ -208,6 +380,11 @@ impl Stream {
         self
     }
 
+    /// The hand-over to the analysis worker (see [`Offload::run`]).
+    pub fn offload(&self) -> Arc<Offload> {
+        Arc::clone(&self.analysis)
+    }
+
     /// Recorded events in the trace so far.
     pub fn events(&self) -> u64 {
         self.events
@@ -229,7 +406,8 @@ impl Stream {
     /// `None` when there is nothing to write (no events, and chunk 0 was written), or when
     /// the byte limit was passed before (the events are dropped then). Fails with the
     /// exporter's error if the trace passes a limit of RapidBin; the stream is spent then.
-    pub fn consume(&mut self, events: &[Event]) -> Result<Option<Chunk>, FormatError> {
+    /// The events go on to the analysis (on the analysis worker, if one is attached).
+    pub fn consume(&mut self, events: Vec<Event>) -> Result<Option<Chunk>, FormatError> {
         if self.full || (events.is_empty() && self.chunks > 0) {
             return Ok(None);
         }
@@ -247,12 +425,13 @@ impl Stream {
                 .extend_from_slice(&[0; rapid_bin::HEADER_LEN]);
             chunk.native.extend_from_slice(&native::header(None));
         }
+        let events_slice: &[Event] = &events;
         let t0 = now_ms();
         let (t1, t2, t3);
         if self.export {
             let mut dense = std::mem::take(&mut self.scratch);
             dense.clear();
-            let exported = self.exporter.dense_into(events, &mut dense);
+            let exported = self.exporter.dense_into(events_slice, &mut dense);
             if let Err(e) = exported {
                 self.scratch = dense;
                 return Err(e);
@@ -267,7 +446,7 @@ impl Stream {
                 .filter(|e| matches!(e.op, DenseOp::Acquire { .. }))
                 .count() as u64;
             self.scratch = dense;
-            native::encode_into(&mut chunk.native, events);
+            native::encode_into(&mut chunk.native, events_slice);
         } else {
             (t1, t2, t3) = (t0, t0, t0);
             self.acquisitions += events
@@ -276,25 +455,15 @@ impl Stream {
                 .count() as u64;
         }
         if let Some(t) = self.timeline.as_mut() {
-            t.events(events, &mut chunk.timeline);
+            t.events(events_slice, &mut chunk.timeline);
         }
         let t4 = now_ms();
-        // Event by event: in WebAssembly the race detector's read-ahead over batches
-        // (`Analyzer::events`) measured slower, not faster.
-        for e in events {
-            self.analyzer.event(e);
-            if let Op::Request { lock } = e.op {
-                self.requests.insert((e.thread, lock), e.location);
-            }
-        }
-        self.locks.events(events);
-        self.forks.events(events);
+        self.analysis.submit(events);
         let t = &mut self.timings;
         t.dense_ms += t1 - t0;
         t.rapid_bin_ms += t2 - t1;
         t.std_ms += t3 - t2;
         t.native_ms += t4 - t3;
-        t.analysis_ms += now_ms() - t4;
         self.events += chunk.events;
         self.bytes += chunk.bytes();
         self.chunks += 1;
@@ -306,15 +475,23 @@ impl Stream {
 
     /// Ends the stream: the final headers, the metadata and what the detectors found.
     /// `live` is the deadlock the run ended in, whose requests get their locations here.
+    /// The analysis worker, if one was attached, must have analyzed every chunk
+    /// ([`Offload::busy`]); it is closed here.
     pub fn finish(self, live: Option<LiveDeadlock>) -> Result<Summary, FormatError> {
         let rapid_bin_header = self.exporter.rapid_bin_header()?;
+        self.analysis.close();
+        debug_assert!(!self.analysis.busy(), "the analysis worker has chunks left");
+        let analysis = self
+            .analysis
+            .take()
+            .expect("only `finish` takes the analysis, and it takes the stream");
         let mut timings = self.timings;
         let t0 = now_ms();
-        let mut findings = self.analyzer.finish();
-        timings.analysis_ms += now_ms() - t0;
+        let mut findings = analysis.analyzer.finish();
+        timings.analysis_ms += analysis.ms + now_ms() - t0;
         findings.deadlock = live.map(|mut d| {
             for t in d.threads.iter_mut().filter(|t| t.joining.is_none()) {
-                t.requested_at = self
+                t.requested_at = analysis
                     .requests
                     .get(&(t.thread, t.waiting_on))
                     .copied()
@@ -331,8 +508,8 @@ impl Stream {
                 acquisitions: self.acquisitions,
                 chunks: self.chunks,
                 bytes: self.bytes,
-                lock_consistency: self.locks.result().err().map(|e| e.to_string()),
-                fork_join_consistency: self.forks.result().err().map(|e| e.to_string()),
+                lock_consistency: analysis.locks.result().err().map(|e| e.to_string()),
+                fork_join_consistency: analysis.forks.result().err().map(|e| e.to_string()),
                 timings,
             },
             findings,
@@ -392,12 +569,12 @@ mod tests {
             let mut stream = Stream::new(locations(), options, None);
             let (mut bin, mut std, mut wg) = (Vec::new(), Vec::new(), Vec::new());
             for part in t.chunks(size) {
-                let c = stream.consume(part).unwrap().unwrap();
+                let c = stream.consume(part.to_vec()).unwrap().unwrap();
                 bin.extend_from_slice(&c.rapid_bin);
                 std.extend_from_slice(&c.std);
                 wg.extend_from_slice(&c.native);
             }
-            assert_eq!(stream.consume(&[]).unwrap(), None);
+            assert_eq!(stream.consume(Vec::new()).unwrap(), None);
             let s = stream.finish(None).unwrap();
             bin[..rapid_bin::HEADER_LEN].copy_from_slice(&s.totals.rapid_bin_header);
             wg[..native::HEADER_LEN].copy_from_slice(&s.totals.native_header);
@@ -429,7 +606,7 @@ mod tests {
                 Stream::new(locations(), ExportOptions::default(), None).with_timeline(locations());
             let mut doc = String::new();
             for part in t.chunks(size) {
-                doc.push_str(&stream.consume(part).unwrap().unwrap().timeline);
+                doc.push_str(&stream.consume(part.to_vec()).unwrap().unwrap().timeline);
             }
             let summary = stream.finish(None).unwrap();
             summary.timeline.unwrap().finish(
@@ -449,7 +626,7 @@ mod tests {
         }
         // Without a timeline, chunks carry none.
         let mut stream = Stream::new(locations(), ExportOptions::default(), None);
-        assert_eq!(stream.consume(&t).unwrap().unwrap().timeline, "");
+        assert_eq!(stream.consume(t.clone()).unwrap().unwrap().timeline, "");
         assert!(stream.finish(None).unwrap().timeline.is_none());
     }
 
@@ -463,8 +640,8 @@ mod tests {
             .without_export()
             .with_timeline(locations());
         for part in t.chunks(100) {
-            full.consume(part).unwrap().unwrap();
-            let c = bare.consume(part).unwrap().unwrap();
+            full.consume(part.to_vec()).unwrap().unwrap();
+            let c = bare.consume(part.to_vec()).unwrap().unwrap();
             assert_eq!(c.bytes(), 0, "chunk {} carries bytes", c.index);
             assert!(!c.timeline.is_empty(), "the timeline still comes");
         }
@@ -481,11 +658,11 @@ mod tests {
     #[test]
     fn an_empty_trace_has_a_header_chunk() {
         let mut stream = Stream::new(vec![], ExportOptions::default(), None);
-        let c = stream.consume(&[]).unwrap().unwrap();
+        let c = stream.consume(Vec::new()).unwrap().unwrap();
         assert_eq!(c.index, 0);
         assert_eq!(c.rapid_bin, vec![0; rapid_bin::HEADER_LEN]);
         assert_eq!(c.native, native::header(None));
-        assert_eq!(stream.consume(&[]).unwrap(), None);
+        assert_eq!(stream.consume(Vec::new()).unwrap(), None);
     }
 
     /// The chunk that passes the byte limit is the last one; later events are dropped.
@@ -493,15 +670,53 @@ mod tests {
     fn the_byte_limit_ends_the_trace_after_its_chunk() {
         let t = events();
         let mut stream = Stream::new(locations(), ExportOptions::default(), Some(1000));
-        let first = stream.consume(&t[..10]).unwrap().unwrap();
+        let first = stream.consume(t[..10].to_vec()).unwrap().unwrap();
         assert!(first.bytes() < 1000);
         assert_eq!(stream.bytes_reached(), None);
-        let second = stream.consume(&t[10..100]).unwrap().unwrap();
+        let second = stream.consume(t[10..100].to_vec()).unwrap().unwrap();
         let reached = stream.bytes_reached().unwrap();
         assert_eq!(reached.events, 100);
         assert_eq!(reached.bytes, first.bytes() + second.bytes());
         assert_eq!(reached.limit, 1000);
-        assert_eq!(stream.consume(&t[100..]).unwrap(), None);
+        assert_eq!(stream.consume(t[100..].to_vec()).unwrap(), None);
         assert_eq!(stream.finish(None).unwrap().totals.events, 100);
+    }
+
+    /// With an analysis worker (a thread running `Offload::run`) that attaches after the
+    /// first chunks, the chunks are analyzed in order, partly here and partly there: the
+    /// findings and the checks' verdicts are those of one analysis of the whole trace, and
+    /// the manager never has more than `MAX_IN_FLIGHT` chunks waiting.
+    #[test]
+    fn an_analysis_worker_finds_what_the_stream_would() {
+        let t = events();
+        let mut stream = Stream::new(locations(), ExportOptions::default(), None);
+        let offload = stream.offload();
+        let parts: Vec<_> = t.chunks(37).collect();
+        for part in &parts[..3] {
+            stream.consume(part.to_vec()).unwrap().unwrap();
+        }
+        let worker = {
+            let offload = Arc::clone(&offload);
+            std::thread::spawn(move || offload.run())
+        };
+        while !offload.attached.load(SeqCst) {
+            std::thread::yield_now();
+        }
+        for part in &parts[3..] {
+            while offload.full() {
+                std::thread::yield_now();
+            }
+            stream.consume(part.to_vec()).unwrap().unwrap();
+            assert!(offload.in_flight.load(SeqCst) <= Offload::MAX_IN_FLIGHT);
+        }
+        while offload.busy() {
+            std::thread::yield_now();
+        }
+        let s = stream.finish(None).unwrap();
+        worker.join().unwrap();
+        assert_eq!(s.findings, analyze(&t));
+        assert!(s.totals.lock_consistency.is_none() && s.totals.fork_join_consistency.is_none());
+        // After `finish`, a worker that comes late does not wait for chunks.
+        offload.run();
     }
 }
