@@ -660,6 +660,17 @@ impl Session {
                 ),
             });
         }
+        if self.offload.busy() {
+            // The runtime waits for the analysis worker first (`traceAnalysisBusy`):
+            // finishing now would leave its chunks out of the findings.
+            return Err(Failure {
+                kind: "SessionError",
+                variant: "AnalysisBusy".into(),
+                message: "the trace was finished while the analysis worker still had chunks to \
+                          analyze; this is a bug in the Wasmgrind runtime"
+                    .into(),
+            });
+        }
         self.recorder.close();
         let t0 = now_ms();
         let mut rest = self.recorder.drain(usize::MAX);

@@ -250,6 +250,7 @@ impl Offload {
     /// The analysis worker's loop: from now on chunks come here, and are analyzed one
     /// after the other until [`close`](Self::close). Between chunks the worker sleeps in
     /// short timed waits (on WebAssembly a `memory.atomic.wait`; a worker may block).
+    // ANCHOR: offload-run
     pub fn run(&self) {
         {
             let q = spin_lock(&self.queue);
@@ -279,6 +280,7 @@ impl Offload {
             }
         }
     }
+    // ANCHOR_END: offload-run
 
     /// Analyzes `events` (the next of the trace): hands them to the worker if one is
     /// attached, else analyzes them here.
