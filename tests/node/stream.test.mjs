@@ -272,6 +272,27 @@ test('a run whose onChunk never finishes still stops when its signal is aborted'
   assert.ok(performance.now() - started < 10_000, 'it stopped at once');
 });
 
+// A fast trace in small chunks hands its detectors' work to the analysis worker. A run
+// stopped by its timeout then still has about two million recorded events to drain into
+// tens of thousands of chunks: the end of the run must not wait for the worker chunk by
+// chunk (it once did, a timer tick for every other chunk, and the caller's backstop ended
+// the run after the timeout plus 20 s, with neither trace nor findings).
+test('a timeout during a fast trace in small chunks ends with the trace and the findings', async () => {
+  const err = await wasmgrind(guestPath(m.guests.stress.file), 'sort_large_array_1s', {
+    chunkEvents: 50,
+    timeout: 2000,
+  }).then(
+    () => assert.fail('the run must time out'),
+    (e) => e,
+  );
+  assert.equal(err.kind, 'Timeout', err.message);
+  assert.match(err.message, /did not finish within 2000 ms/);
+  assert.ok(err.trace, 'the trace so far is attached');
+  assert.ok(err.trace.events > 100_000, `${err.trace.events} events`);
+  assert.equal(err.trace.findings.races.length, 0, 'sort_large_array_1s has no race');
+  assert.equal(err.trace.native.byteLength, 24 + 20 * err.trace.events);
+});
+
 // A signal aborted right after the call, while the module is loaded, stops the run too.
 test('a signal aborted while the run is being prepared stops it', async () => {
   const controller = new AbortController();

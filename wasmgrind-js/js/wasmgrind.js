@@ -1220,7 +1220,16 @@ class Session {
    * are read only then), or fails if it failed.
    */
   async analysisDone() {
-    while (this.glue.traceAnalysisBusy()) {
+    await this.analysisWait(() => this.glue.traceAnalysisBusy());
+  }
+
+  /** Waits until the analysis worker may take more events, or fails if it failed. */
+  async analysisRoom() {
+    await this.analysisWait(() => this.glue.traceAnalysisFull());
+  }
+
+  async analysisWait(waiting) {
+    while (waiting()) {
       if (this.analysisFailed !== null) {
         throw new WasmgrindError('RuntimeError', `the trace's analysis did not complete: ${this.analysisFailed}`);
       }
@@ -1277,7 +1286,7 @@ class Session {
     while (!this.pumpStop) {
       let chunk;
       try {
-        // The analysis worker has as many chunks as it may have: drain no more yet.
+        // The analysis worker has as many events as it may have: drain no more yet.
         if (this.glue.traceAnalysisFull()) {
           await sleep(1);
           continue;
@@ -1582,7 +1591,7 @@ class Session {
     const { glue } = this;
     for (;;) {
       if (glue.traceAnalysisFull()) {
-        await this.analysisDone();
+        await this.analysisRoom();
         continue;
       }
       const chunk = glue.traceDrain(this.opts.chunkEvents);

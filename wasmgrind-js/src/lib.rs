@@ -370,7 +370,7 @@ pub fn analysis_run() -> JsResult<()> {
     Ok(())
 }
 
-/// Whether the analysis worker has as many chunks to analyze as it may have: the manager
+/// Whether the analysis worker has as many events to analyze as it may have: the manager
 /// drains no more until it has fewer.
 #[wasm_bindgen(js_name = traceAnalysisFull)]
 pub fn trace_analysis_full() -> JsResult<bool> {

@@ -33,7 +33,7 @@
 //! this one; on a run that the manager's work paces (full tracing, where the recording
 //! threads wait for the drains), the two kinds of work then take the time of the longer
 //! one, not of both. The chunks are analyzed in their order, one after the other, as on
-//! the manager: the findings are the same. At most [`Offload::MAX_IN_FLIGHT`] chunks wait
+//! the manager: the findings are the same. At most [`Offload::MAX_IN_FLIGHT`] events wait
 //! for the worker (the manager drains no more meanwhile, so the recording threads wait as
 //! they do when the manager falls behind); the end of the run waits until the worker has
 //! analyzed them all ([`Offload::busy`]) before [`Stream::finish`] reads the findings.
@@ -228,8 +228,10 @@ struct Queue {
 #[derive(Debug, Default)]
 pub struct Offload {
     queue: Mutex<Queue>,
-    /// Chunks submitted to the worker and not analyzed yet (queued or being analyzed).
+    /// Events submitted to the worker and not analyzed yet (queued or being analyzed).
     in_flight: AtomicUsize,
+    /// [`full`](Self::full) from this many events in flight on.
+    capacity: usize,
     /// Whether a worker runs [`Offload::run`]: only then do chunks go to it.
     attached: AtomicBool,
     /// `None` once [`Stream::finish`] took it.
@@ -237,12 +239,20 @@ pub struct Offload {
 }
 
 impl Offload {
-    /// Chunks that may wait for the worker at once: the manager drains no more meanwhile.
-    pub const MAX_IN_FLIGHT: usize = 2;
+    /// Events that may wait for the worker at once (two chunks of the runtime's default
+    /// size): the manager drains no more meanwhile. Counted in events, not chunks, so that
+    /// a run with small chunks (`chunkEvents`) does not wait for the worker after every
+    /// other chunk.
+    pub const MAX_IN_FLIGHT: usize = 1 << 18;
 
     fn new() -> Offload {
+        Offload::with_capacity(Self::MAX_IN_FLIGHT)
+    }
+
+    fn with_capacity(capacity: usize) -> Offload {
         Offload {
             analysis: Mutex::new(Some(Analysis::default())),
+            capacity,
             ..Offload::default()
         }
     }
@@ -273,8 +283,9 @@ impl Offload {
                     if let Some(a) = spin_lock(&self.analysis).as_mut() {
                         a.consume(&events);
                     }
+                    let n = events.len();
                     drop(events);
-                    self.in_flight.fetch_sub(1, SeqCst);
+                    self.in_flight.fetch_sub(n, SeqCst);
                 }
                 None => std::thread::sleep(std::time::Duration::from_micros(250)),
             }
@@ -285,10 +296,13 @@ impl Offload {
     /// Analyzes `events` (the next of the trace): hands them to the worker if one is
     /// attached, else analyzes them here.
     fn submit(&self, events: Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
         if self.attached.load(SeqCst) {
             let mut q = spin_lock(&self.queue);
             if !q.closed {
-                self.in_flight.fetch_add(1, SeqCst);
+                self.in_flight.fetch_add(events.len(), SeqCst);
                 q.chunks.push_back(events);
                 return;
             }
@@ -303,9 +317,10 @@ impl Offload {
         self.in_flight.load(SeqCst) > 0
     }
 
-    /// Whether the worker has [`MAX_IN_FLIGHT`](Self::MAX_IN_FLIGHT) chunks to analyze.
+    /// Whether the worker has its capacity ([`MAX_IN_FLIGHT`](Self::MAX_IN_FLIGHT)) of
+    /// events to analyze.
     pub fn full(&self) -> bool {
-        self.in_flight.load(SeqCst) >= Self::MAX_IN_FLIGHT
+        self.in_flight.load(SeqCst) >= self.capacity
     }
 
     /// Ends the worker's loop once the queued chunks are analyzed, and makes later chunks
@@ -687,11 +702,14 @@ mod tests {
     /// With an analysis worker (a thread running `Offload::run`) that attaches after the
     /// first chunks, the chunks are analyzed in order, partly here and partly there: the
     /// findings and the checks' verdicts are those of one analysis of the whole trace, and
-    /// the manager never has more than `MAX_IN_FLIGHT` chunks waiting.
+    /// the manager never has more than its capacity of events waiting (plus one chunk).
     #[test]
     fn an_analysis_worker_finds_what_the_stream_would() {
         let t = events();
         let mut stream = Stream::new(locations(), ExportOptions::default(), None);
+        // Room for two or three of the chunks below, so that the manager waits for the
+        // worker now and then.
+        stream.analysis = Arc::new(Offload::with_capacity(80));
         let offload = stream.offload();
         let parts: Vec<_> = t.chunks(37).collect();
         for part in &parts[..3] {
@@ -709,7 +727,7 @@ mod tests {
                 std::thread::yield_now();
             }
             stream.consume(part.to_vec()).unwrap().unwrap();
-            assert!(offload.in_flight.load(SeqCst) <= Offload::MAX_IN_FLIGHT);
+            assert!(offload.in_flight.load(SeqCst) < 80 + 37);
         }
         while offload.busy() {
             std::thread::yield_now();
