@@ -25,9 +25,10 @@
 //!
 //! # The analysis on a worker of its own
 //!
-//! The detectors and the checks ([`Analysis`]) may run beside the manager: with full
-//! memory tracing the runtime starts one more worker for them (worker.js in its `analyze`
-//! role), which calls [`Offload::run`] in its own utility instance. From then on the
+//! The detectors and the checks ([`Analysis`]) may run beside the manager: when a full
+//! memory trace comes fast (a drained chunk is full), the runtime starts one more worker
+//! for them (worker.js in its `analyze` role), which calls [`Offload::run`] in its own
+//! utility instance. From then on the
 //! stream hands every chunk's events to it ([`Offload::submit`]) once it has encoded them,
 //! and the manager goes on draining and encoding the next chunk while the worker analyzes
 //! this one; on a run that the manager's work paces (full tracing, where the recording
@@ -225,7 +226,7 @@ struct Queue {
 /// The hand-over of chunks from the stream to the analysis worker, and the [`Analysis`]
 /// itself, which the worker or, without one, the stream feeds; see the
 /// [module documentation](self).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Offload {
     queue: Mutex<Queue>,
     /// Events submitted to the worker and not analyzed yet (queued or being analyzed).
@@ -251,9 +252,11 @@ impl Offload {
 
     fn with_capacity(capacity: usize) -> Offload {
         Offload {
-            analysis: Mutex::new(Some(Analysis::default())),
+            queue: Mutex::new(Queue::default()),
+            in_flight: AtomicUsize::new(0),
             capacity,
-            ..Offload::default()
+            attached: AtomicBool::new(false),
+            analysis: Mutex::new(Some(Analysis::default())),
         }
     }
 
