@@ -1121,7 +1121,7 @@ class Session {
     /** The compiled utility module given by the caller (runSession's hooks), or null. */
     this.utilModule = null;
     /**
-     * The analysis worker (see `startAnalysis`): `{ handle, ready, closed }` once started,
+     * The analysis worker (see `startAnalysis`): `{ handle, closed }` once started,
      * else null; `analysisFailed` says why it failed, if it did.
      */
     this.analysis = null;
@@ -1171,7 +1171,7 @@ class Session {
    * run says so.
    */
   startAnalysis() {
-    const entry = { handle: null, ready: false, closed: false };
+    const entry = { handle: null, closed: false };
     this.analysis = entry;
     this.reserveUtil(1);
     const fail = (message) => {
@@ -1192,8 +1192,7 @@ class Session {
           return;
         }
         handle.onMessage((m) => {
-          if (m.type === 'ready') entry.ready = true;
-          else if (m.type === 'closed') entry.closed = true;
+          if (m.type === 'closed') entry.closed = true;
           else if (m.type === 'crashed') fail(`the analysis worker crashed: ${m.message}`);
         });
         handle.onError((e) => fail(`the analysis worker failed: ${e.message}`));

@@ -118,21 +118,33 @@ firstMessage.then((init) => {
  */
 function analyze({ index, util, control, maxThreads }) {
   const { ctrl } = controlViews(control, maxThreads);
-  // As a thread worker's (see enterUtil in serve): not while the run ends.
+  enterUtil(ctrl);
+  try {
+    initSync({ module: util.module, memory: util.memory, thread_stack_size: util.stackSize });
+  } finally {
+    leaveUtil(ctrl);
+  }
+  analysisRun();
+  post({ type: 'closed', index });
+  parkForever(ctrl);
+}
+
+/**
+ * Enters the utility module's start or destroy: counted in the control block, so that the
+ * end of a run does not read the trace meanwhile; a worker that comes when the run is
+ * ending parks instead.
+ */
+function enterUtil(ctrl) {
   Atomics.add(ctrl, C_UTIL_BUSY, 1);
   if (Atomics.load(ctrl, C_STOPPING) !== 0) {
     Atomics.sub(ctrl, C_UTIL_BUSY, 1);
     parkForever(ctrl);
   }
-  try {
-    initSync({ module: util.module, memory: util.memory, thread_stack_size: util.stackSize });
-  } finally {
-    Atomics.sub(ctrl, C_UTIL_BUSY, 1);
-  }
-  post({ type: 'ready', index });
-  analysisRun();
-  post({ type: 'closed', index });
-  parkForever(ctrl);
+}
+
+/** Leaves what `enterUtil` entered. */
+function leaveUtil(ctrl) {
+  Atomics.sub(ctrl, C_UTIL_BUSY, 1);
 }
 
 function serve(init) {
@@ -147,7 +159,7 @@ function serve(init) {
   // Instantiation allocates this instance's stack and TLS in the utility memory: it must
   // not overlap the end of the run, when the manager reads the trace.
   // ANCHOR: utility-instance
-  enterUtil();
+  enterUtil(ctrl);
   let u;
   let codes;
   try {
@@ -158,7 +170,7 @@ function serve(init) {
     });
     codes = statusCodes();
   } finally {
-    leaveUtil();
+    leaveUtil(ctrl);
   }
   // ANCHOR_END: utility-instance
   // Status codes of the runtime ABI, from wasmgrind_core::abi::ErrorCode.
@@ -170,17 +182,6 @@ function serve(init) {
     JoinSelf: JOIN_SELF,
     ThreadTrapped: THREAD_TRAPPED,
   } = codes;
-
-  function enterUtil() {
-    Atomics.add(ctrl, C_UTIL_BUSY, 1);
-    if (Atomics.load(ctrl, C_STOPPING) !== 0) {
-      Atomics.sub(ctrl, C_UTIL_BUSY, 1);
-      parkForever(ctrl);
-    }
-  }
-  function leaveUtil() {
-    Atomics.sub(ctrl, C_UTIL_BUSY, 1);
-  }
 
   // --- the target's imports --------------------------------------------------------------
   let current = -1;
@@ -481,9 +482,9 @@ function serve(init) {
     if (Atomics.load(ctrl, C_IDLE) >= run.maxIdle) break;
   }
   // The last call into the utility instance frees its stack and TLS block.
-  enterUtil();
+  enterUtil(ctrl);
   u.__wbindgen_thread_destroy();
-  leaveUtil();
+  leaveUtil(ctrl);
   post({ type: 'closed', index });
   closePort();
   // ANCHOR_END: serve-loop
