@@ -442,7 +442,7 @@ async function inputs(guestUrl, functionName) {
   for (const [form, make] of Object.entries(forms)) {
     try {
       const r = await wasmgrind(await make(), functionName, { memoryTrace: false });
-      out[form] = { ok: true, events: r.events, status: r.status };
+      out[form] = { ok: true, events: r.events, status: r.status, workersKept: r.timings.workersKept };
     } catch (e) {
       out[form] = { ok: false, error: plainError(e) };
     }
@@ -450,5 +450,33 @@ async function inputs(guestUrl, functionName) {
   return out;
 }
 
-globalThis.wgTest = { preflight, run, runExample, runStreamed, runWasi, smoothness, idleGaps, inputs };
+/**
+ * `calls` calls of `wasmgrind()` one after the other on this page (after `closeIdleWorkers()`
+ * when `fresh`, so that the first one starts its own workers): each one's whole time on the
+ * page, its `timings.functionMs` and how many kept workers it started with.
+ */
+async function calls(guestUrl, functionName, options, n, fresh) {
+  const { wasmgrind, closeIdleWorkers } = await import('../../pkg/wasmgrind.js');
+  if (fresh) await closeIdleWorkers();
+  const binary = new URL(guestUrl, location.href).href;
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    try {
+      const r = await wasmgrind(binary, functionName, options);
+      out.push({ ok: true, wallMs: performance.now() - t, functionMs: r.timings.functionMs, workersKept: r.timings.workersKept, events: r.events });
+    } catch (e) {
+      out.push({ ok: false, error: plainError(e) });
+    }
+  }
+  return out;
+}
+
+/** Ends the workers that this page's `wasmgrind()` calls kept. */
+async function closeIdle() {
+  const { closeIdleWorkers } = await import('../../pkg/wasmgrind.js');
+  await closeIdleWorkers();
+}
+
+globalThis.wgTest = { preflight, run, runExample, runStreamed, runWasi, smoothness, idleGaps, inputs, calls, closeIdle };
 globalThis.wgTestReady = true;

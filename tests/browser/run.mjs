@@ -299,6 +299,12 @@ function inputProblems(out) {
   }
   const events = new Set(good.filter((f) => out[f]?.ok).map((f) => out[f].events));
   if (events.size > 1) wrong.push(`the forms recorded different event counts: ${[...events].join(', ')}`);
+  // Each call ended cleanly, so the next one starts with the workers it kept.
+  for (const form of good.slice(1)) {
+    if (out[form]?.ok && !(out[form].workersKept >= 1)) {
+      wrong.push(`${form}: started with ${out[form].workersKept} kept workers, after a call that ended cleanly`);
+    }
+  }
   const missing = out.missing;
   if (missing?.ok !== false) wrong.push('a missing module did not fail');
   else if (missing.error.kind !== 'UsageError' || !/cannot read the module `.*no-such-module\.wasm`.*404/.test(missing.error.message)) {
@@ -567,7 +573,10 @@ async function main() {
       }
       if (wrong.length === 0) {
         passed++;
-        console.log(`ok   wasmgrind() takes a path, a URL string, a URL, a Blob, a Response and bytes, and names a missing or malformed URL`);
+        console.log(
+          'ok   wasmgrind() takes a path, a URL string, a URL, a Blob, a Response and bytes (each call starting with the ' +
+            'workers the one before kept), and names a missing or malformed URL',
+        );
       } else if (!stopped) {
         failed++;
         console.log('FAIL the inputs of wasmgrind()');

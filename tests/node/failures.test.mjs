@@ -290,6 +290,58 @@ test('wgrind_worker.js says when the function starts only when asked to', async 
       await w.terminate();
     }
   };
-  assert.deepEqual(await messages(true), [['started'], ['result']]);
-  assert.deepEqual(await messages(false), [['result']]);
+  assert.deepEqual(await messages(true), [['started'], ['result', 'reusable']]);
+  assert.deepEqual(await messages(false), [['result', 'reusable']]);
+});
+
+// A wgrind_worker.js whose answer says `reusable: true` kept its thread workers: it runs the
+// next run it is given with them; one run at a time; none after an answer that is not
+// reusable.
+test('wgrind_worker.js runs another run after an answer that says it is reusable', async () => {
+  const { Worker } = await import('node:worker_threads');
+  const binary = new Uint8Array(readFileSync(basics()));
+  const w = new Worker(new URL('wgrind_worker.js', `file://${join(cliPath, '..')}/`));
+  const answers = [];
+  let wake = null;
+  w.on('message', (msg) => {
+    if (msg.result !== undefined || msg.error !== undefined) {
+      answers.push(msg);
+      wake?.();
+    }
+  });
+  const answer = (n) =>
+    new Promise((resolve, reject) => {
+      w.once('error', reject);
+      const check = () => (answers.length >= n ? resolve(answers[n - 1]) : (wake = check));
+      check();
+    });
+  try {
+    const run = { functionName: 'spawn_join', options: {} };
+    w.postMessage({ ...run, binary: binary.slice() });
+    // A second run while the first is in progress is refused, and the first goes on.
+    w.postMessage({ ...run, binary: binary.slice() });
+    const [a, b] = [await answer(1), await answer(2)];
+    const refused = a.error ?? b.error;
+    const first = a.result ?? b.result;
+    assert.equal(refused.kind, 'UsageError');
+    assert.match(refused.message, /one run at a time/);
+    assert.equal(first.status, 'ok');
+    assert.equal((a.result ? a : b).reusable, true);
+    w.postMessage({ ...run, binary: binary.slice() });
+    const next = await answer(3);
+    assert.equal(next.result?.status, 'ok', JSON.stringify(next.error));
+    assert.equal(next.reusable, true);
+    assert.ok(next.result.timings.workersKept >= 1, `${next.result.timings.workersKept} workers kept`);
+    assert.equal(next.result.events, first.events);
+    // A failed run is not reusable: the worker then refuses more runs, and says why.
+    w.postMessage({ ...run, functionName: 'no_such_function', binary: binary.slice() });
+    const failed = await answer(4);
+    assert.equal(failed.error?.kind, 'EntryError');
+    w.postMessage({ ...run, binary: binary.slice() });
+    const refusedAfter = await answer(5);
+    assert.equal(refusedAfter.error?.kind, 'UsageError');
+    assert.match(refusedAfter.error.message, /takes no more runs.*terminate it/);
+  } finally {
+    await w.terminate();
+  }
 });

@@ -37,22 +37,31 @@ export async function readBytes(pathOrUrl) {
 /** A worker_threads worker running `script` (next to this file); see `startWorker` in shim.js. */
 export function startWorker(script, name) {
   const w = new Worker(new URL(script, import.meta.url), { name });
-  // A worker must never keep the Node process alive on its own: the runtime terminates
-  // all of them when a run ends, and an abandoned run must not hang the process.
-  w.unref();
   let onError = () => {};
+  let onMessage = () => {};
   let exited = false;
+  w.on('message', (m) => onMessage(m));
   w.on('error', (e) => onError(e));
   w.on('exit', (code) => {
     exited = true;
     if (code !== 0) onError(new Error(`worker exited with code ${code}`));
   });
+  // A worker keeps the Node process alive only while the runtime says so (`ref`: the
+  // manager of a call in progress); never the thread workers, nor a manager kept for the
+  // next call (see closeIdleWorkers). After the listeners: the first `message` listener
+  // refs the worker's port again.
+  w.unref();
   return {
     post: (m, t) => w.postMessage(m, t),
-    onMessage: (fn) => w.on('message', fn),
+    // One handler at a time: a kept worker gets the handler of the run it serves next.
+    onMessage: (fn) => {
+      onMessage = fn;
+    },
     onError: (fn) => {
       onError = fn;
     },
     terminate: () => (exited ? Promise.resolve() : w.terminate()),
+    ref: () => w.ref(),
+    unref: () => w.unref(),
   };
 }

@@ -61,7 +61,8 @@ let engineConfigured = false;
 /**
  * A worker running `script`, a module of this package (`'./worker.js'`), with one
  * interface on both platforms: `post(message, transfer)`, `onMessage(fn)`, `onError(fn)`
- * (an uncaught error or an unexpected exit), `terminate()`.
+ * (an uncaught error or an unexpected exit), `terminate()`, and `ref()` / `unref()` (whether
+ * it keeps a Node.js process alive; nothing in browsers; it starts unref'd).
  *
  * In browsers, `create()` makes the Worker. Its caller spells the script out in it, as
  * `() => new Worker(new URL('./worker.js', import.meta.url), { type: 'module' })`: that is
@@ -89,6 +90,9 @@ export async function startWorker(create, script, name) {
       w.terminate();
       return Promise.resolve();
     },
+    // What keeps a Node.js process alive: nothing to do in a browser.
+    ref: () => {},
+    unref: () => {},
   };
 }
 

@@ -72,6 +72,8 @@ export interface WasmgrindOptions {
    * Thread workers started with the run, in parallel, while the module is prepared; 0 (the
    * default) starts one for the first thread plus `spareWorkers`. A program with many
    * threads alive at once starts them sooner when this is their number plus one (at most 4096).
+   * Up to this many idle workers stay through idle moments of the run (more linger for 2 s),
+   * and are kept for the next call when the run ends cleanly (see {@link closeIdleWorkers}).
    */
   workers?: number;
   /**
@@ -375,6 +377,11 @@ export interface WasmgrindResult {
     functionMs: number;
     finishMs: number;
     /**
+     * Thread workers of the previous call that this run started with instead of booting
+     * new ones (see {@link closeIdleWorkers}); 0 when there were none.
+     */
+    workersKept: number;
+    /**
      * Traced runs, over the whole run (chunk by chunk while the program ran, and at its
      * end): moving the threads' events into chunks.
      */
@@ -477,8 +484,24 @@ export function runSession(
     onStoppable?: (stop: () => void) => void;
     /** Called when the run was stopped (timeout, `stop`), before its end is prepared. */
     onStopping?: () => void;
+    /**
+     * Called before the result is returned when the run ended cleanly and kept its idle
+     * workers: the calling thread may then run the next run, which starts with them.
+     */
+    onReusable?: () => void;
   },
 ): Promise<WasmgrindResult>;
+
+/**
+ * Terminates the workers that {@link wasmgrind} keeps between calls. A call that ends
+ * cleanly (every thread ended, no failure) keeps its manager worker and its idle thread
+ * workers for the next call, which then starts without booting workers; they hold a few
+ * megabytes each and the utility memory of that run (a run whose utility memory grew
+ * beyond 256 MiB keeps nothing). Those beyond `workers` (or 4 and twice `spareWorkers`)
+ * close 2 s later unless a call took them. In Node.js they never keep the process alive.
+ * Resolves once they are terminated.
+ */
+export function closeIdleWorkers(): Promise<void>;
 
 /** argv[0] of a wasi program run from `binary`: its file name (a path, URL, Response URL or File), or `main.wasm` for bytes. */
 export function programNameOf(binary: string | URL | ArrayBuffer | SharedArrayBuffer | ArrayBufferView | Response | Blob): string;

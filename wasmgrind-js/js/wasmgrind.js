@@ -129,7 +129,9 @@ export const DEFAULT_OPTIONS = Object.freeze({
    * Thread workers started with the run, in parallel, while the module is prepared (0: one
    * for the first thread plus `spareWorkers`). A program with many threads alive at once
    * starts them sooner when this is their number plus one: starting a worker takes tens of
-   * milliseconds of CPU time, which is then spent before the function runs.
+   * milliseconds of CPU time, which is then spent before the function runs. Up to this many
+   * idle workers stay through idle moments (more linger for LINGER_MS), and for the next
+   * call (see closeIdleWorkers).
    */
   workers: 0,
   /**
@@ -172,6 +174,48 @@ const MAX_WORKERS = 4096;
 const UTIL_RESERVE_BYTES = 32 << 20;
 /** How long the end of a run waits for threads to leave the recorder. */
 const QUIESCE_MS = 5_000;
+/**
+ * How long the end of a clean run waits for its idle workers to say they are released (and
+ * for its analysis worker to free its utility stack) before it gives up keeping them.
+ */
+const RELEASE_MS = 2_000;
+/**
+ * A manager keeps its workers (and its utility memory) for its next run only while the
+ * utility memory is at most this large: the memory of a long trace is not kept around.
+ */
+const KEEP_MAX_UTIL_BYTES = 256 << 20;
+
+/**
+ * The thread workers that runs of this manager released and no run took since, oldest
+ * first, as `{ handle, since }` (when it was released): the next run of this manager starts
+ * with them (the newest first) instead of booting new ones. Their utility instances are on
+ * this manager's utility memory, whose session that run disposed of.
+ */
+const keptWorkers = [];
+/**
+ * How long an idle worker beyond a run's `maxIdle` lingers before it closes: during a run
+ * (a burst of threads often comes again), and after a clean run, for the next one.
+ */
+const LINGER_MS = 2_000;
+/** How many kept workers stay after their linger: the `maxIdle` of the last clean run. */
+let keepAtMost = 0;
+/** The timer of `trimKept`. */
+let trimTimer;
+
+/**
+ * Closes the kept workers beyond `keepAtMost` whose linger is over, oldest first, and
+ * sets the timer for the next one. A run that takes some kept workers does not restart
+ * the linger of those it leaves (a `close` message: the worker frees its utility
+ * instance's stack and TLS block and ends).
+ */
+function trimKept() {
+  clearTimeout(trimTimer);
+  const now = performance.now();
+  while (keptWorkers.length > keepAtMost && keptWorkers[0].since + LINGER_MS <= now) {
+    keptWorkers.shift().handle.post({ type: 'close' });
+  }
+  if (keptWorkers.length > keepAtMost) trimTimer = setTimeout(trimKept, keptWorkers[0].since + LINGER_MS - now);
+}
 /** How long the caller waits beyond the timeout for the manager to answer. */
 const ANSWER_GRACE_MS = 20_000;
 /** How long the manager waits between drains of the recorder when it caught up. */
@@ -527,12 +571,18 @@ export async function wasmgrind(binary, functionName, options) {
   await configureEngine();
   const utilModule = await utilityModule();
   // ANCHOR: manager-worker
-  const proxy = await startWorker(
-    // Spelled out so that bundlers bundle the script (see startWorker in shim.js).
-    () => new Worker(new URL('./wgrind_worker.js', import.meta.url), { type: 'module', name: 'wasmgrind-manager' }),
-    './wgrind_worker.js',
-    'wasmgrind-manager',
-  );
+  // The manager of an earlier run that kept its workers, else a new one.
+  const proxy =
+    idleManagers.pop() ??
+    (await startWorker(
+      // Spelled out so that bundlers bundle the script (see startWorker in shim.js).
+      () => new Worker(new URL('./wgrind_worker.js', import.meta.url), { type: 'module', name: 'wasmgrind-manager' }),
+      './wgrind_worker.js',
+      'wasmgrind-manager',
+    ));
+  // The call in progress keeps a Node.js process alive, as pending I/O does (a kept manager
+  // does not: see `finish`).
+  proxy.ref();
   // ANCHOR_END: manager-worker
   return new Promise((resolve, reject) => {
     let done = false;
@@ -544,15 +594,24 @@ export async function wasmgrind(binary, functionName, options) {
       if (!done) proxy.post({ stop: true });
     };
     signal?.addEventListener('abort', onAbort, { once: true });
-    // Aborted while the module was loaded or the manager started: the run is stopped as
-    // soon as it can be (the listener is not called for a signal aborted before).
-    if (signal?.aborted) onAbort();
+    // Whether the manager's answer said it kept its workers for another run.
+    let reusable = false;
     const finish = (fn, value) => {
       if (done) return;
       done = true;
       signal?.removeEventListener('abort', onAbort);
       clearTimeout(backstop);
-      // Nothing of the run outlives it: terminating the manager ends its thread workers.
+      // A manager that kept its workers after a clean run waits for the next call (at
+      // most MAX_IDLE_MANAGERS of them; see closeIdleWorkers). Otherwise nothing of the
+      // run outlives it: terminating the manager ends its thread workers.
+      if (reusable && fn === resolve && idleManagers.length < MAX_IDLE_MANAGERS) {
+        proxy.onMessage(() => {});
+        proxy.onError(() => {});
+        proxy.unref();
+        idleManagers.push(proxy);
+        fn(value);
+        return;
+      }
       proxy.terminate().then(
         () => fn(value),
         () => fn(value),
@@ -684,6 +743,7 @@ export async function wasmgrind(binary, functionName, options) {
       if (m.chunk !== undefined) deliver(m.chunk);
       // The result and errors come after the last chunk: they wait for its delivery.
       else if (m.result !== undefined) {
+        reusable = m.reusable === true;
         if (signal?.aborted && chunksOut > 0) {
           // Stopped by its caller while onChunk still works on a chunk, after the function
           // returned: the run is stopped all the same, and does not wait for onChunk.
@@ -730,11 +790,40 @@ export async function wasmgrind(binary, functionName, options) {
       },
       bytes === null ? [] : [bytes.buffer],
     );
+    // Aborted while the module was loaded or the manager started: the run is stopped as
+    // soon as it can be (the listener is not called for a signal aborted before). After
+    // the run message: a manager that is between runs ignores a stop (it came too late
+    // for the run before).
+    if (signal?.aborted) onAbort();
     // ANCHOR_END: caller-messages
   });
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Whether this thread (a manager) instantiated the utility module for a run already. */
+let utilityStarted = false;
+
+/** Managers that kept their workers after a clean run, waiting for the next call. */
+const idleManagers = [];
+
+/**
+ * How many such managers wait at most: one, with the workers its run had idle at the end
+ * (those beyond the run's `maxIdle` close after LINGER_MS unless a call takes them).
+ */
+const MAX_IDLE_MANAGERS = 1;
+
+/**
+ * Ends the workers that `wasmgrind()` keeps between calls. A call that ended cleanly
+ * leaves its manager and its idle thread workers running, so that the next call starts
+ * without booting new ones (a worker boots in tens of milliseconds of CPU time); they
+ * hold a few megabytes each and the utility memory of that run (at most 256 MiB). In
+ * Node.js they never keep the process alive. Resolves when they are terminated.
+ */
+export async function closeIdleWorkers() {
+  const all = idleManagers.splice(0);
+  await Promise.all(all.map((p) => p.terminate()));
+}
 
 /**
  * The thread worker's script in Node.js: `cargo xtask dist` writes worker.js with the
@@ -839,8 +928,10 @@ const hex = (n) => `0x${(n >>> 0).toString(16)}`;
  * text, bytes)` gets what a wasi program writes (as `onOutput` of the options),
  * `hooks.programName` is its argv[0], `hooks.onStarted()` is called when the module is
  * prepared and the function starts, `hooks.onStoppable(stop)` gets a function that stops
- * the run, `hooks.onStopping()` is called when the run was stopped from outside, and
- * `hooks.utilModule` is the compiled utility module to use (else it is compiled here).
+ * the run, `hooks.onStopping()` is called when the run was stopped from outside,
+ * `hooks.utilModule` is the compiled utility module to use (else it is compiled here), and
+ * `hooks.onReusable()` is called before the result is returned when this thread may run
+ * the next run (its workers and utility memory were kept for it; see keptWorkers).
  */
 export async function runSession(binary, functionName, options, hooks = {}) {
   checkFunctionName(functionName);
@@ -866,7 +957,9 @@ export async function runSession(binary, functionName, options, hooks = {}) {
   session.prepareMs = performance.now() - started;
   if (typeof hooks.onStarted === 'function') session.onStarted = hooks.onStarted;
   if (typeof hooks.onStopping === 'function') session.onStopping = hooks.onStopping;
-  return session.run();
+  const result = await session.run();
+  if (session.reusable) hooks.onReusable?.();
+  return result;
   // ANCHOR_END: run-session
 }
 
@@ -878,11 +971,15 @@ async function prepare(session, binary, functionName, opts, sink, programName) {
   // when `wasmgrind()` started the run (see utilityModule), else compiled here.
   const glue = await import('./wasmgrind_js.js');
   const utilModule = session.utilModule ?? (await utilityModule());
+  // A manager's later runs find the instance of its first run (see keptWorkers).
+  const later = utilityStarted;
   const u = glue.initSync({ module: utilModule, thread_stack_size: UTIL_STACK_SIZE });
+  utilityStarted = true;
   const utilMemory = u.memory;
-  // Room for the first trace buffers and for the utility instances of the workers that are
-  // starting (see Session.reserveUtil).
-  glue.reserveHeap(UTIL_RESERVE_BYTES + session.workers.size * UTIL_WORKER_BYTES);
+  // Room for the first trace buffers (a later run has the room its predecessor freed) and
+  // for the utility instances of the new workers that are starting (kept ones have theirs;
+  // see Session.reserveUtil).
+  glue.reserveHeap((later ? 0 : UTIL_RESERVE_BYTES) + (session.workers.size - session.keptUsed) * UTIL_WORKER_BYTES);
 
   // 3./4. Patch, check the entry, instrument. Errors reject before anything runs.
   // Without tracing the patched module is the result, so the patcher validates it;
@@ -1107,6 +1204,12 @@ class Session {
     this.v = controlViews(this.control, this.maxThreads);
     this.ctrl = this.v.ctrl;
     this.workers = new Map();
+    /** Workers of the manager's previous run that this run took (see keptWorkers). */
+    this.keptUsed = 0;
+    /** Whether the run ended so that its workers and utility memory serve the next run. */
+    this.reusable = false;
+    /** The released workers to keep, between the end of the run and its disposal. */
+    this.keeping = null;
     this.nextIndex = 0;
     this.starting = 0;
     this.failures = new Map();
@@ -1145,7 +1248,10 @@ class Session {
       traced: this.opts.trace,
       memoryTrace: this.opts.trace && this.opts.memoryTrace,
       spare: this.opts.spareWorkers,
-      maxIdle: Math.max(4, 2 * this.opts.spareWorkers),
+      // Workers asked for up front (`workers`) are kept through idle moments, and for the
+      // next run of this manager.
+      maxIdle: Math.max(4, 2 * this.opts.spareWorkers, this.opts.workers),
+      lingerMs: LINGER_MS,
       reservedBytes: glue.reservedBytes(),
       abi,
       wasiNames,
@@ -1171,7 +1277,7 @@ class Session {
    * run says so.
    */
   startAnalysis() {
-    const entry = { handle: null, closed: false };
+    const entry = { handle: null, closed: false, finished: false, initPosted: false };
     this.analysis = entry;
     this.reserveUtil(1);
     const fail = (message) => {
@@ -1192,13 +1298,17 @@ class Session {
           return;
         }
         handle.onMessage((m) => {
-          if (m.type === 'closed') entry.closed = true;
+          if (m.type === 'closed') {
+            entry.closed = true;
+            entry.finished = true;
+          }
           else if (m.type === 'crashed') fail(`the analysis worker crashed: ${m.message}`);
         });
         handle.onError((e) => fail(`the analysis worker failed: ${e.message}`));
         this.attached.then(() => {
           if (this.ended) return;
           handle.post({ type: 'analyze', index: -1, util: this.util, control: this.control, maxThreads: this.maxThreads });
+          entry.initPosted = true;
         });
       },
       // Not started: the manager analyzes every chunk itself.
@@ -1403,7 +1513,8 @@ class Session {
     const cap = this.maxThreads + this.opts.spareWorkers;
     const n = Math.min(want, cap - this.workers.size);
     if (n <= 0) return;
-    this.reserveUtil(n);
+    // Kept workers have their utility instances already.
+    this.reserveUtil(Math.max(0, n - keptWorkers.length));
     for (let i = 0; i < n; i++) this.startWorker();
   }
   // ANCHOR_END: top-up
@@ -1419,15 +1530,24 @@ class Session {
     if (this.glue !== null) this.glue.reserveHeap(n * UTIL_WORKER_BYTES);
   }
 
+  /** Starts a worker: one that the manager's previous run released, else a new one. */
   startWorker() {
     const index = this.nextIndex++;
     this.starting++;
-    const entry = { handle: null, ready: false };
+    const entry = { handle: null, ready: false, released: false, kept: false, initPosted: false };
     this.workers.set(index, entry);
-    startWorker(
-      () => new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'wasmgrind-thread-worker' }),
-      NODE_WORKER_SCRIPT,
-      `wasmgrind-thread-worker-${index}`,
+    const kept = keptWorkers.pop()?.handle;
+    if (kept !== undefined) {
+      this.keptUsed++;
+      entry.kept = true;
+    }
+    (kept !== undefined
+      ? Promise.resolve(kept)
+      : startWorker(
+          () => new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'wasmgrind-thread-worker' }),
+          NODE_WORKER_SCRIPT,
+          `wasmgrind-thread-worker-${index}`,
+        )
     ).then(
       (handle) => {
         entry.handle = handle;
@@ -1451,6 +1571,7 @@ class Session {
             output: this.output,
             run: this.runInfo,
           });
+          entry.initPosted = true;
         });
       },
       (e) => this.settle({ type: 'crashed', message: `cannot start a thread worker: ${e.message}` }),
@@ -1469,6 +1590,11 @@ class Session {
       case 'demand':
         this.topUp();
         break;
+      case 'released': {
+        const w = this.workers.get(m.index);
+        if (w) w.released = true;
+        break;
+      }
       case 'closed': {
         const w = this.workers.get(m.index);
         if (w) w.closed = true;
@@ -1516,6 +1642,9 @@ class Session {
   async quiesce() {
     const { ctrl, glue } = this;
     Atomics.store(ctrl, C_STOPPING, 1);
+    // Idle workers wake up, see the end of the run and say they are released.
+    Atomics.add(ctrl, C_JOB_SEQ, 1);
+    Atomics.notify(ctrl, C_JOB_SEQ);
     if (this.opts.trace) glue.traceStop();
     const upto = Math.min(Atomics.load(ctrl, C_NEXT_TID), this.maxThreads);
     const deadline = Date.now() + QUIESCE_MS;
@@ -1570,6 +1699,90 @@ class Session {
       states.push(st);
     }
     return states;
+  }
+
+  /**
+   * Ends the run's workers: after a clean run (every thread ended normally, nothing stuck
+   * in the recorder, a utility memory of at most KEEP_MAX_UTIL_BYTES) the idle ones are set
+   * aside for the manager's next run (`keep` keeps them once the trace is finished);
+   * every other worker is terminated.
+   */
+  async keepOrTerminate(outcome, states, stuck) {
+    const clean =
+      stuck === null &&
+      outcome.type === 'exit' &&
+      outcome.code === undefined &&
+      this.crashes.length === 0 &&
+      this.util.memory.buffer.byteLength <= KEEP_MAX_UTIL_BYTES &&
+      states.every((s) => s.state === 'finished');
+    if (!clean) return this.terminateAll();
+    this.ended = true;
+    // Messages already on their way (`ready`, `released`) arrive first.
+    await sleep(1);
+    const deadline = performance.now() + RELEASE_MS;
+    // Workers that run this run's code (ready), and kept ones that got its `init` (they
+    // answer at once, and ending them would leave their utility stacks behind in the kept
+    // memory); new workers still booting are ended (they hold no utility instance yet).
+    const unreleased = () =>
+      [...this.workers.values()].some((w) => !w.closed && !w.released && (w.ready || (w.kept && w.initPosted)));
+    while (unreleased() && performance.now() < deadline) await sleep(1);
+    const keeping = [];
+    const ending = [];
+    for (const w of this.workers.values()) {
+      if (w.handle === null || w.closed) continue;
+      w.closed = true;
+      if (w.released) {
+        w.handle.onMessage(() => {});
+        w.handle.onError(() => {});
+        keeping.push(w.handle);
+      } else ending.push(w.handle);
+    }
+    this.workers.clear();
+    this.keeping = keeping;
+    await Promise.all(ending.map((h) => h.terminate()));
+  }
+
+  /**
+   * Whether the analysis worker (if the run had one) freed its utility stack and said it
+   * is done, which the end of a run waits for (up to RELEASE_MS) before keeping the
+   * utility memory for the next run.
+   */
+  async analysisFinished() {
+    const a = this.analysis;
+    // Never told to start: it does not touch the utility module (and is terminated).
+    if (a === null || !a.initPosted) return true;
+    const deadline = performance.now() + RELEASE_MS;
+    while (!a.finished && this.analysisFailed === null && performance.now() < deadline) await sleep(1);
+    return a.finished;
+  }
+
+  /**
+   * The run ended cleanly and its result is made: its session is freed and its released
+   * workers are kept for the manager's next run.
+   */
+  keep() {
+    if (this.keeping === null) return;
+    try {
+      this.glue.traceDispose();
+    } catch {
+      this.dropKept();
+      return;
+    }
+    const since = performance.now();
+    keptWorkers.push(...this.keeping.map((handle) => ({ handle, since })));
+    this.keeping = null;
+    this.reusable = true;
+    // Those beyond `maxIdle` linger for the next run, as idle workers do in a run, and
+    // then close.
+    keepAtMost = this.runInfo.maxIdle;
+    trimKept();
+  }
+
+  /** The released workers are not kept after all (the run failed after they were released). */
+  dropKept() {
+    if (this.keeping === null) return;
+    for (const h of this.keeping) h.terminate();
+    this.keeping = null;
   }
 
   async terminateAll() {
@@ -1649,7 +1862,7 @@ class Session {
     // ANCHOR: end
     const stuck = await this.quiesce();
     const states = this.threadStates();
-    await this.terminateAll();
+    await this.keepOrTerminate(outcome, states, stuck);
     // Every thread has stopped: what they wrote is all in the channel now.
     this.drainOutput(true);
     const output = { stdout: this.stdout.join(''), stderr: this.stderr.join('') };
@@ -1673,6 +1886,7 @@ class Session {
         traceError = utilityError(e);
       }
     }
+    if (this.keeping !== null && !(await this.analysisFinished())) this.dropKept();
     await this.terminateAnalysis();
     // ANCHOR_END: end
     // A limit reached at the very end, before the pump saw it, fails the run too.
@@ -1693,10 +1907,11 @@ class Session {
           stdout: output.stdout,
           stderr: output.stderr,
         });
+        this.dropKept();
         throw traceError;
       }
       const detached = states.filter((s) => s.tid !== 0 && (s.state === 'running' || s.state === 'pending'));
-      return {
+      const result = {
         rapidbin: trace ? trace.rapidbin : null,
         stdBytes: trace ? trace.stdBytes : null,
         metadataBytes: trace ? trace.metadataBytes : null,
@@ -1731,7 +1946,11 @@ class Session {
         },
         ...this.exitFields(outcome, detached, output),
       };
+      result.timings.workersKept = this.keptUsed;
+      this.keep();
+      return result;
     }
+    this.dropKept();
 
     let err;
     if (outcome.type === 'failed') {

@@ -11,13 +11,17 @@
 //   w.onmessage = (e) => e.data.error ? fail(e.data.error) : use(e.data.result);
 //
 // The answer is `{ result }` or `{ error }` (a plain object with `message`, `kind`, ...).
-// `{ stop: true }` stops the run as its timeout does: the answer is then a `Stopped` error.
+// `{ stop: true }` stops the run as its timeout does: the answer is then a `Stopped` error
+// (a stop that comes when no run is in progress is ignored).
 // With `output: true`, what a wasi program writes comes before it as `{ output: { stream,
 // text, bytes } }` messages (see `onOutput` in wasmgrind.d.ts); `programName` is its
 // argv[0] (default: `main.wasm`). With `started: true`, a `{ started: true }` message says
 // when the module is prepared and the function starts: the run's `timeout` counts from
 // there.
-// One worker serves one run; terminate it afterwards, which also ends every thread worker.
+// One worker serves one run at a time. An answer with `reusable: true` (a run that ended
+// cleanly, with a utility memory that is not too large) means that the worker kept its
+// thread workers and may be given the next run, which then starts without booting new
+// ones; otherwise terminate it (terminating it also ends every thread worker).
 // The result (and a failed run's `error.trace`) carries the STD text and the metadata as
 // bytes, `stdBytes` (ASCII) and `metadataBytes` (UTF-8 JSON), whose buffers are
 // transferred like those of `rapidbin` and `native`: so the receiving thread neither
@@ -37,7 +41,10 @@ import { runSession, serializeError } from './wasmgrind.js';
 const CHUNK_WINDOW = 4;
 
 let post;
-let used = false;
+/** A run is in progress (until its answer is sent). */
+let running = false;
+/** The last run's answer did not say `reusable: true`: this worker takes no more runs. */
+let spent = false;
 /** Stops the run (once it can be stopped), and whether the caller asked for that. */
 let stop = null;
 let stopAsked = false;
@@ -75,6 +82,8 @@ async function sendChunk(chunk) {
 // ANCHOR: ack
 function onMessage(msg) {
   if (msg !== null && typeof msg === 'object' && msg.stop === true) {
+    // Between runs: a stop that came after its run had answered.
+    if (!running) return;
     stopAsked = true;
     // The run may have ended already and be sending its last chunks: those go out
     // without waiting for acknowledgements too.
@@ -95,16 +104,28 @@ function onMessage(msg) {
 
 // ANCHOR: run-message
 async function onRun(msg) {
-  if (used) {
+  if (running || spent) {
     post({
       error: {
         kind: 'UsageError',
-        message: 'a wgrind_worker.js worker runs one run; start a new worker for the next one',
+        message: running
+          ? 'a wgrind_worker.js worker runs one run at a time: wait for the answer of the run in progress (or start ' +
+            'another worker)'
+          : 'this wgrind_worker.js worker takes no more runs: the answer of its last run did not say `reusable: true` ' +
+            '(it failed, or did not end cleanly); terminate it and start a new one',
       },
     });
     return;
   }
-  used = true;
+  running = true;
+  // Stops and acknowledgements of the previous run came before this message: they are not
+  // this run's.
+  stop = null;
+  stopAsked = false;
+  unacknowledged = 0;
+  onAck = null;
+  flushing = false;
+  let reusable = false;
   try {
     const hooks = msg.stream === true ? { onChunk: sendChunk } : {};
     // What a wasi program writes goes to the caller as it comes: `{ output: { stream, text } }`.
@@ -122,9 +143,16 @@ async function onRun(msg) {
       if (stopAsked) stop();
     };
     hooks.onStopping = flush;
+    hooks.onReusable = () => {
+      reusable = true;
+    };
     const result = await runSession(msg.binary, msg.functionName, msg.options, hooks);
-    post({ result }, transferable(result));
+    running = false;
+    spent = !reusable;
+    post({ result, reusable }, transferable(result));
   } catch (e) {
+    running = false;
+    spent = true;
     let error;
     try {
       error = serializeError(e);

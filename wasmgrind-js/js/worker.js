@@ -1,7 +1,7 @@
 // worker.js: a thread worker of the Wasmgrind runtime.
 //
 // The manager (wasmgrind.js, running in wgrind_worker.js) starts a pool of these workers
-// before the run needs them. Each one receives one `init` message with
+// before the run needs them. Each one receives an `init` message with
 //   - the compiled utility module (wasmgrind-js) and the utility's shared memory,
 //   - the compiled target module and the target's shared memory,
 //   - the control block (a SharedArrayBuffer: thread table, job queue, flags),
@@ -28,9 +28,13 @@
 // and TLS and frees them, so step 4 is left out. Nobody joins such a thread through the
 // runtime (std joins on a futex in memory), so it gives its id back when it ends. Its
 // WASI preview1 functions are in wasi.js; `proc_exit` from any thread ends the run.
-// Then it takes the next job, with a fresh target instance. When too many workers are
-// idle, a worker closes: it calls `__wbindgen_thread_destroy()` on its utility instance as
-// its last call into it and ends.
+// Then it takes the next job, with a fresh target instance. When too many workers were
+// idle for a while (`lingerMs`), a worker closes: it calls `__wbindgen_thread_destroy()`
+// on its utility instance as its last call into it and ends. When the run ends while the
+// worker waits for a job, it says so (`released`) and waits for another `init`: a manager
+// that runs another run keeps such workers for it (on the same utility memory, so the
+// worker keeps its utility instance; the target, the control block and the run's
+// settings are the new run's). A `close` message ends a kept worker between runs.
 //
 // An `init` of type `analyze` makes this worker the run's analysis worker instead: it
 // instantiates the utility module and runs the detectors on the chunks the manager drains
@@ -81,65 +85,104 @@ class GuestPanic extends Error {
 }
 
 // The port to the manager, set up synchronously in browsers so that the init message
-// cannot arrive before the handler.
+// cannot arrive before the handler. Messages wait in `inbox` until `nextMessage` takes them.
 let post;
 let closePort;
-const firstMessage = new Promise((resolve) => {
-  if (!isNode) {
-    post = (m) => globalThis.postMessage(m);
-    closePort = () => globalThis.close();
-    globalThis.onmessage = (e) => resolve(e.data);
-  } else {
-    nodeShim().then(({ parentPort }) => {
-      post = (m) => parentPort.postMessage(m);
-      closePort = () => process.exit(0);
-      parentPort.once('message', resolve);
-    });
-  }
-});
+const inbox = [];
+let waiting = null;
+function receive(m) {
+  if (waiting !== null) {
+    const w = waiting;
+    waiting = null;
+    w(m);
+  } else inbox.push(m);
+}
+/** The next message from the manager. */
+function nextMessage() {
+  if (inbox.length > 0) return Promise.resolve(inbox.shift());
+  return new Promise((resolve) => {
+    waiting = resolve;
+  });
+}
+if (!isNode) {
+  post = (m) => globalThis.postMessage(m);
+  closePort = () => globalThis.close();
+  globalThis.onmessage = (e) => receive(e.data);
+} else {
+  nodeShim().then(({ parentPort }) => {
+    post = (m) => parentPort.postMessage(m);
+    closePort = () => process.exit(0);
+    parentPort.on('message', receive);
+  });
+}
 
-// No top-level await in a worker's script: bundlers may emit workers as classic scripts.
-firstMessage.then((init) => {
+/**
+ * Serves `init` (one run), and then the next run's `init` if the manager keeps this
+ * worker for it (see `serve`).
+ */
+function handle(init) {
   try {
+    if (init.type === 'close') {
+      // A kept worker that the manager no longer keeps (between runs): the last call into
+      // its utility instance frees the instance's stack and TLS block.
+      u.__wbindgen_thread_destroy();
+      post({ type: 'closed', index: -1 });
+      closePort();
+      return;
+    }
     if (init.type === 'analyze') analyze(init);
-    else serve(init);
+    else if (serve(init)) nextMessage().then(handle);
   } catch (e) {
     // A bug of the runtime itself (not of the guest): report it and stop.
     post({ type: 'crashed', index: init.index, message: String((e && e.stack) || e) });
-    parkForever(new Int32Array(init.control, 0, 16));
+    if (init.control instanceof SharedArrayBuffer) parkForever(new Int32Array(init.control, 0, 16));
   }
-});
+}
+
+// No top-level await in a worker's script: bundlers may emit workers as classic scripts.
+nextMessage().then(handle);
 
 /**
  * The analysis worker (an `init` of type `analyze`): instantiates the utility module and
  * runs the detectors on the chunks the manager drains (`analysisRun`, see `Offload` in
  * stream.rs) until the trace finishes, beside the manager, which meanwhile drains and
- * encodes the next chunks. Then it tells the manager and waits to be terminated.
+ * encodes the next chunks. Then it frees its utility instance's stack, tells the manager
+ * and waits to be terminated.
  */
 function analyze({ index, util, control, maxThreads }) {
   const { ctrl } = controlViews(control, maxThreads);
-  enterUtil(ctrl);
+  if (!enterUtil(ctrl)) {
+    // Started as the run ended: it analyzed nothing (the manager analyzed every chunk).
+    post({ type: 'closed', index });
+    parkForever(ctrl);
+  }
+  let a;
   try {
-    initSync({ module: util.module, memory: util.memory, thread_stack_size: util.stackSize });
+    a = initSync({ module: util.module, memory: util.memory, thread_stack_size: util.stackSize });
   } finally {
     leaveUtil(ctrl);
   }
   analysisRun();
+  // The utility memory may serve the manager's next run: this instance frees its stack
+  // and TLS block before it says it is done (the manager waits for that).
+  a.__wbindgen_thread_destroy();
   post({ type: 'closed', index });
   parkForever(ctrl);
 }
 
 /**
  * Enters the utility module's start or destroy: counted in the control block, so that the
- * end of a run does not read the trace meanwhile; a worker that comes when the run is
- * ending parks instead.
+ * end of a run does not read the trace meanwhile. Returns false, having entered nothing,
+ * when the run is ending: the worker must then leave the utility module alone (and say
+ * so to the manager, which waits for its workers at the end of a clean run).
  */
 function enterUtil(ctrl) {
   Atomics.add(ctrl, C_UTIL_BUSY, 1);
   if (Atomics.load(ctrl, C_STOPPING) !== 0) {
     Atomics.sub(ctrl, C_UTIL_BUSY, 1);
-    parkForever(ctrl);
+    return false;
   }
+  return true;
 }
 
 /** Leaves what `enterUtil` entered. */
@@ -147,6 +190,19 @@ function leaveUtil(ctrl) {
   Atomics.sub(ctrl, C_UTIL_BUSY, 1);
 }
 
+/**
+ * This worker's utility instance (its exports), made by its first run and kept for the
+ * next ones: a manager that keeps its workers runs every run on the same utility memory.
+ */
+let u = null;
+let codes = null;
+
+/**
+ * Serves one run (`init`): the thread jobs of its control block, until the run ends or too
+ * many workers are idle. Returns true when the run ended while this worker was idle: it
+ * holds nothing of the run then, and says so (`released`), and the manager may give it
+ * the `init` of its next run. Returns false when the worker closed.
+ */
 function serve(init) {
   const { index, util, target, control, output, run } = init;
   const wasi = run.abi === 'wasi';
@@ -159,18 +215,22 @@ function serve(init) {
   // Instantiation allocates this instance's stack and TLS in the utility memory: it must
   // not overlap the end of the run, when the manager reads the trace.
   // ANCHOR: utility-instance
-  enterUtil(ctrl);
-  let u;
-  let codes;
-  try {
-    u = initSync({
-      module: util.module,
-      memory: util.memory,
-      thread_stack_size: util.stackSize,
-    });
-    codes = statusCodes();
-  } finally {
-    leaveUtil(ctrl);
+  if (u === null) {
+    if (!enterUtil(ctrl)) {
+      // The run ended before this worker started: it holds nothing, and serves the next.
+      post({ type: 'released', index });
+      return true;
+    }
+    try {
+      u = initSync({
+        module: util.module,
+        memory: util.memory,
+        thread_stack_size: util.stackSize,
+      });
+      codes = statusCodes();
+    } finally {
+      leaveUtil(ctrl);
+    }
   }
   // ANCHOR_END: utility-instance
   // Status codes of the runtime ABI, from wasmgrind_core::abi::ErrorCode.
@@ -446,13 +506,17 @@ function serve(init) {
     if (tid === 0) post({ type: 'exit', tid: 0, entryMs });
   }
 
-  /** The next thread id to run. */
+  /**
+   * The next thread id to run; -1 when the run is ending, -2 when this worker should close:
+   * more than `maxIdle` workers were idle, with it, for `lingerMs` without a job.
+   */
   // ANCHOR: take-job
   function takeJob() {
     Atomics.add(ctrl, C_IDLE, 1);
+    let closeAt = null;
     for (;;) {
       const seq = Atomics.load(ctrl, C_JOB_SEQ);
-      stopIfEnding();
+      if (Atomics.load(ctrl, C_STOPPING) !== 0) return -1;
       const h = Atomics.load(ctrl, C_JOB_HEAD);
       if (h < Atomics.load(ctrl, C_JOB_TAIL)) {
         const slot = h % ring;
@@ -469,7 +533,20 @@ function serve(init) {
         }
         continue;
       }
-      Atomics.wait(ctrl, C_JOB_SEQ, seq);
+      if (Atomics.load(ctrl, C_IDLE) > run.maxIdle) {
+        // One idle worker too many: it lingers (a burst of threads often comes again, and
+        // a worker that boots again costs tens of milliseconds), then closes.
+        const now = performance.now();
+        closeAt ??= now + run.lingerMs;
+        if (now >= closeAt) {
+          Atomics.sub(ctrl, C_IDLE, 1);
+          return -2;
+        }
+        Atomics.wait(ctrl, C_JOB_SEQ, seq, closeAt - now);
+      } else {
+        closeAt = null;
+        Atomics.wait(ctrl, C_JOB_SEQ, seq);
+      }
     }
   }
   // ANCHOR_END: take-job
@@ -477,16 +554,28 @@ function serve(init) {
   // ANCHOR: serve-loop
   post({ type: 'ready', index });
   for (;;) {
-    runThread(takeJob());
-    // Too many idle workers: this one closes instead of waiting.
-    if (Atomics.load(ctrl, C_IDLE) >= run.maxIdle) break;
+    const tid = takeJob();
+    if (tid === -1) {
+      // The run ended while this worker waited for a job.
+      post({ type: 'released', index });
+      return true;
+    }
+    // Too many idle workers for too long: this one closes.
+    if (tid === -2) break;
+    runThread(tid);
   }
-  // The last call into the utility instance frees its stack and TLS block.
-  enterUtil(ctrl);
+  // The last call into the utility instance frees its stack and TLS block; unless the run
+  // is ending: then this worker, which holds nothing of the run, is released instead (as
+  // `enterUtil` would park it, and the end of the run would wait for it in vain).
+  if (!enterUtil(ctrl)) {
+    post({ type: 'released', index });
+    return true;
+  }
   u.__wbindgen_thread_destroy();
   leaveUtil(ctrl);
   post({ type: 'closed', index });
   closePort();
+  return false;
   // ANCHOR_END: serve-loop
 }
 

@@ -68,7 +68,7 @@ pub fn variant_name(debug: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SessionError {
     /// `traceStart` was called twice in one utility instance.
-    #[error("a tracing session is already running in this utility instance; every run needs a fresh utility module instance (the JS runtime starts one per run)")]
+    #[error("a tracing session is already running in this utility memory; the previous run's session must be disposed of (traceDispose) before the next run starts")]
     AlreadyStarted,
     /// A call that needs a session came before `traceStart`.
     #[error("no tracing session is running: call traceStart first")]

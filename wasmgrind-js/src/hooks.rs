@@ -9,14 +9,57 @@
 //! [`ThreadCtx`] lives in the instance's TLS.
 
 use std::cell::RefCell;
-use std::sync::OnceLock;
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use wasmgrind_core::trace::Op;
 
+use crate::error::SessionError;
 use crate::session::{Session, ThreadCtx};
 
-/// The session of this utility memory, shared by all its instances.
-pub static SESSION: OnceLock<Session> = OnceLock::new();
+/// The session of this utility memory's current run, shared by all its instances; null
+/// before the first run's `traceStart` and after [`dispose_session`]. A manager that runs
+/// one run after the other on the same utility memory (wasmgrind.js keeps its workers for
+/// the next run) installs a new session for each.
+static SESSION: AtomicPtr<Session> = AtomicPtr::new(ptr::null_mut());
+
+/// The current run's session, if one is installed.
+pub fn current_session() -> Option<&'static Session> {
+    // SAFETY: a non-null pointer comes from `Box::into_raw` in `install_session`, and the
+    // box is freed only by `dispose_session`, whose caller guarantees that nothing uses
+    // the session any more.
+    unsafe { SESSION.load(Ordering::Acquire).as_ref() }
+}
+
+/// Installs `session` as the current run's; refuses (and drops it) if a session is
+/// installed already: the previous run's must be disposed of first.
+pub fn install_session(session: Session) -> Result<(), SessionError> {
+    let new = Box::into_raw(Box::new(session));
+    match SESSION.compare_exchange(ptr::null_mut(), new, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => Ok(()),
+        Err(_) => {
+            // SAFETY: `new` came from `Box::into_raw` just above and was not published.
+            drop(unsafe { Box::from_raw(new) });
+            Err(SessionError::AlreadyStarted)
+        }
+    }
+}
+
+/// Frees the current session, if any, and installs none.
+///
+/// The runtime calls it (`traceDispose`) only when nothing can use the session any more:
+/// every thread of the run ended (no utility instance holds a [`ThreadCtx`]), its
+/// analysis worker returned from `analysisRun`, and the manager is done with the trace.
+/// The `&'static Session` references handed out by [`current_session`] must all be dead
+/// by then.
+pub fn dispose_session() {
+    let old = SESSION.swap(ptr::null_mut(), Ordering::AcqRel);
+    if !old.is_null() {
+        // SAFETY: `old` came from `Box::into_raw` in `install_session`, it is no longer
+        // reachable through SESSION, and (the contract above) nothing else refers to it.
+        drop(unsafe { Box::from_raw(old) });
+    }
+}
 
 thread_local! {
     /// The recording context of the thread this utility instance serves.
@@ -28,7 +71,7 @@ fn with_ctx(f: impl FnOnce(&ThreadCtx)) {
     CURRENT.with(|c| match &*c.borrow() {
         Some(ctx) => f(ctx),
         None => {
-            if let Some(s) = SESSION.get() {
+            if let Some(s) = current_session() {
                 s.count_unattributed();
             }
         }
@@ -173,4 +216,35 @@ pub extern "C" fn wgrind_join_wait(child: i32, loc: i32) {
 #[no_mangle]
 pub extern "C" fn wgrind_join(child: u32, loc: i32) {
     with_ctx(|c| c.join(child, u32::try_from(loc).ok()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::Config;
+
+    /// The only test that installs sessions (they are process-wide).
+    #[test]
+    fn runs_one_after_the_other_each_install_dispose_and_stop_their_own_session() {
+        assert!(current_session().is_none());
+        for run in 0..3 {
+            install_session(Session::new(Config::new(4), Vec::new()).unwrap()).unwrap();
+            // A second session while one is installed is refused.
+            let again = install_session(Session::new(Config::new(4), Vec::new()).unwrap());
+            assert!(
+                matches!(again, Err(SessionError::AlreadyStarted)),
+                "run {run}"
+            );
+            let s = current_session().expect("installed");
+            assert!(!s.is_stopping());
+            // Stopping takes the session's own park lock: with one lock for all sessions the
+            // second run's stop would wait forever for the lock the first run's stop kept.
+            s.stop();
+            assert!(s.is_stopping());
+            dispose_session();
+            assert!(current_session().is_none());
+        }
+        // Nothing to dispose of: nothing happens.
+        dispose_session();
+    }
 }

@@ -38,7 +38,7 @@ use wasmgrind_core::trace::{export, ExportOptions, Trace};
 
 pub use entry::{check_entry as check_entry_rs, EntryError};
 use error::{Failure, SessionError};
-use hooks::{CURRENT, SESSION};
+use hooks::{current_session, dispose_session, install_session, CURRENT};
 use session::{Config, Session};
 use stream::Chunk;
 
@@ -54,9 +54,7 @@ fn set(obj: &Object, key: &str, value: &JsValue) {
 }
 
 fn session() -> JsResult<&'static Session> {
-    SESSION
-        .get()
-        .ok_or_else(|| fail("SessionError", SessionError::NotStarted))
+    current_session().ok_or_else(|| fail("SessionError", SessionError::NotStarted))
 }
 
 /// Makes V8 see other threads' `memory.grow` before the operations it bounds-checks
@@ -324,9 +322,16 @@ pub fn trace_start(
     };
     let session = Session::new(config, locations).map_err(|e| fail("SessionError", e))?;
     session.set_modules(original, patched);
-    SESSION
-        .set(session)
-        .map_err(|_| fail("SessionError", SessionError::AlreadyStarted))
+    install_session(session).map_err(|e| fail("SessionError", e))
+}
+
+/// Frees the finished run's session (its trace, the detectors' state) so that the next
+/// run on this utility memory can `traceStart` its own. The runtime calls it once every
+/// thread of the run ended, its analysis worker returned, and the trace was finished:
+/// nothing may use the session afterwards.
+#[wasm_bindgen(js_name = traceDispose)]
+pub fn trace_dispose() {
+    dispose_session();
 }
 
 /// A chunk as JS sees it: `{ index, events, rapidbin, std, native, timeline }`, the three

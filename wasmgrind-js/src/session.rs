@@ -334,6 +334,8 @@ pub struct Session {
     slots: Box<[Slot]>,
     locks: LockTable,
     stopping: AtomicU32,
+    /// Held for good by [`Session::stop`]: a thread that locks it waits forever.
+    park_lock: Mutex<()>,
     /// Hook calls that came from a thread without a thread id (never expected).
     unattributed: AtomicU64,
     /// The original module and the patched one, for `file:line` in reports.
@@ -421,6 +423,7 @@ impl Session {
             slots: (0..max_threads).map(|_| Slot::default()).collect(),
             locks: LockTable::new(LOCK_TABLE_SIZE),
             stopping: AtomicU32::new(0),
+            park_lock: Mutex::new(()),
             unattributed: AtomicU64::new(0),
             modules: OnceLock::new(),
             stripes: (0..ATOMIC_STRIPES).map(|_| AtomicU32::new(0)).collect(),
@@ -501,8 +504,20 @@ impl Session {
     pub fn stop(&self) {
         // Take the park lock once, before any thread can see the flag and wait on it.
         if self.stopping.load(SeqCst) == 0 {
-            std::mem::forget(PARK_LOCK.lock());
+            std::mem::forget(self.park_lock.lock());
             self.stopping.store(1, SeqCst);
+        }
+    }
+
+    /// Parks the calling thread for good: the runtime terminates it. It waits on this
+    /// session's park lock, which [`Session::stop`] took and never releases; the wait
+    /// (`memory.atomic.wait32` on WebAssembly) allocates nothing and holds nothing. (The
+    /// lock is the session's, not a global one, so that the next session on the same
+    /// utility memory can stop its own run; a run with a parked thread is never followed
+    /// by another on its memory: its manager is terminated.)
+    pub fn park(&self) -> ! {
+        loop {
+            let _guard = self.park_lock.lock();
         }
     }
 
@@ -823,24 +838,12 @@ impl Reanalysis {
     }
 }
 
-/// Held for good by [`Session::stop`]: a thread that locks it waits forever.
-static PARK_LOCK: Mutex<()> = Mutex::new(());
-
-/// Parks the calling thread for good: the runtime terminates it. It waits on a lock that
-/// [`Session::stop`] took and never releases; the wait (`memory.atomic.wait32` on
-/// WebAssembly) allocates nothing and holds nothing.
-pub fn park() -> ! {
-    loop {
-        let _guard = PARK_LOCK.lock();
-    }
-}
-
 #[inline]
 fn enter(session: &Session, slot: &Slot) {
     slot.busy.store(1, SeqCst);
     if session.stopping.load(SeqCst) != 0 {
         slot.busy.store(0, SeqCst);
-        park();
+        session.park();
     }
 }
 
@@ -989,7 +992,7 @@ impl ThreadCtx {
                 // The holder may have trapped inside its bracket: the run is ending then.
                 if c.session.is_stopping() {
                     leave(c.slot);
-                    park();
+                    c.session.park();
                 }
                 std::hint::spin_loop();
             }
@@ -1440,7 +1443,7 @@ impl ThreadCtx {
                 return;
             }
             if self.session.is_stopping() {
-                park();
+                self.session.park();
             }
             std::hint::spin_loop();
         }
