@@ -2,6 +2,7 @@
 
 mod memops;
 mod rewrite;
+mod sample;
 mod scan;
 
 pub use wasmgrind_core::location::{Location, LocationId};
@@ -11,7 +12,8 @@ pub use wasmgrind_core::location::{Location, LocationId};
 /// Its payload is three little-endian `u32`s: the format version (1), flags (bit 0: the
 /// memory hooks are imported; bit 1: so is `mem_atomic_value`; bit 2: the C allocator's
 /// and libc's thread entry points are wrapped, and `heap_malloc`, `heap_free_unsized`
-/// and the `pthread_*` hooks are imported) and
+/// and the `pthread_*` hooks are imported; bit 3: plain accesses are sampled, see
+/// [`InstrumentConfig::sampling`]) and
 /// the number of entries of the location table.
 pub const INSTRUMENT_SECTION: &str = "wasmgrind.instrument";
 
@@ -40,7 +42,27 @@ pub struct InstrumentConfig {
     /// `wasmgrind.mem_atomic_value`, for lock recognition. Only with
     /// [`memory_tracing`](InstrumentConfig::memory_tracing). Default `false`.
     pub atomic_values: bool,
+    /// Sample the plain accesses instead of tracing every one: each code site (a
+    /// function's body outside its loops, or one loop) traces its first
+    /// [`SAMPLE_ALWAYS`] executions in a thread (a call, or an iteration of the loop),
+    /// then fewer and fewer, down to one execution in [`SAMPLE_MAX_SKIP`]` + 1` (the
+    /// adaptive, per-site rate of LiteRace). Atomic accesses, waits, notifies and the
+    /// accesses of libc's synchronization functions are always traced, so the
+    /// happens-before order stays exact and a race between two traced accesses is a real
+    /// race; a race is missed when one of its accesses was not sampled, which is likely in
+    /// code that runs often. Only with
+    /// [`memory_tracing`](InstrumentConfig::memory_tracing). Default `false`: every access
+    /// is traced.
+    pub sampling: bool,
 }
+
+/// A sampled code site traces this many executions in each thread before its rate falls
+/// (see [`InstrumentConfig::sampling`]).
+pub const SAMPLE_ALWAYS: u32 = sample::ALWAYS;
+
+/// The most executions a sampled code site skips between two traced ones (see
+/// [`InstrumentConfig::sampling`]).
+pub const SAMPLE_MAX_SKIP: u32 = sample::MAX_SKIP;
 
 impl Default for InstrumentConfig {
     fn default() -> Self {
@@ -49,6 +71,7 @@ impl Default for InstrumentConfig {
             validate: true,
             validate_output: false,
             atomic_values: false,
+            sampling: false,
         }
     }
 }

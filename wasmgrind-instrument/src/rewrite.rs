@@ -16,6 +16,7 @@ use wasmparser::{
 };
 
 use crate::memops::{classify, MemOp, Shape, Val};
+use crate::sample::{self, Sites};
 use crate::scan::{EntryKind, Scan};
 use crate::{InstrumentConfig, InstrumentError, INSTRUMENT_SECTION, MAX_FUNCTION_SIZE, MAX_LOCALS};
 
@@ -43,6 +44,12 @@ pub(crate) fn rewrite(
     scan: Scan,
 ) -> Result<(Vec<u8>, Vec<Location>), InstrumentError> {
     let mut r = Rewriter::new(wasm, config, scan);
+    if config.memory_tracing && config.sampling {
+        let s = &r.scan;
+        let sites = Sites::find(wasm, s, |f| s.traced(f), |f| s.is_libc_sync(f))
+            .map_err(|e| into_error(e.into()))?;
+        r.sites = Some(sites);
+    }
     let mut module = Module::new();
     r.parse_core_module(&mut module, Parser::new(0), wasm)
         .map_err(into_error)?;
@@ -211,12 +218,16 @@ fn value_hook(
     s.i32_const(loc).call(hook);
 }
 
+/// The `i32` slot of [`Locals`] that holds whether the current execution is sampled.
+const SAMPLE_FLAG: usize = 4;
+
 /// Fresh locals of the function being rewritten, allocated on first use.
 struct Locals {
     /// Index of the first fresh local.
     base: u32,
     /// `slots[type][n]`: index of the n-th fresh local of that type, or `u32::MAX`.
-    slots: [[u32; 4]; 5],
+    /// Slot 4 of `i32` is the sampling flag ([`SAMPLE_FLAG`]).
+    slots: [[u32; 5]; 5],
     /// Types of the fresh locals, in index order.
     types: Vec<Val>,
 }
@@ -224,7 +235,7 @@ struct Locals {
 impl Locals {
     fn reset(&mut self, base: u32) {
         self.base = base;
-        self.slots = [[u32::MAX; 4]; 5];
+        self.slots = [[u32::MAX; 5]; 5];
         self.types.clear();
     }
 
@@ -288,6 +299,22 @@ struct Rewriter<'a> {
     body_out: Vec<u8>,
     locals: Locals,
     allocs: Option<OperatorsReaderAllocations>,
+    /// The sampled sites, with [`InstrumentConfig::sampling`].
+    sites: Option<Sites>,
+    /// Whether the sites' globals were emitted.
+    globals_done: bool,
+    /// The local that says whether the current execution of the function being rewritten
+    /// is sampled, when it is traced and sampled.
+    sample_flag: Option<u32>,
+    /// Blocks (`block`, `loop`, `if`, `try`, `try_table`) of the input seen so far in the
+    /// function being rewritten.
+    blocks_seen: u32,
+    /// For every block the rewrite inserted into the function being rewritten: how many
+    /// of the input's blocks come before it.
+    inserted: Vec<u32>,
+    /// `(input function index, inserted)` of every function with inserted blocks, in
+    /// order: the name section's label names are numbered by block, so theirs move.
+    label_shifts: Vec<(u32, Vec<u32>)>,
 }
 
 impl<'a> Rewriter<'a> {
@@ -383,11 +410,34 @@ impl<'a> Rewriter<'a> {
             body_out: Vec::new(),
             locals: Locals {
                 base: 0,
-                slots: [[u32::MAX; 4]; 5],
+                slots: [[u32::MAX; 5]; 5],
                 types: Vec::new(),
             },
             allocs: Some(OperatorsReaderAllocations::default()),
+            sites: None,
+            globals_done: false,
+            sample_flag: None,
+            blocks_seen: 0,
+            inserted: Vec::new(),
+            label_shifts: Vec::new(),
             scan,
+        }
+    }
+
+    /// Appends the globals of the sampled sites, two per site (see [`sample`]).
+    fn append_site_globals(&mut self, globals: &mut wasm_encoder::GlobalSection) {
+        if self.globals_done {
+            return;
+        }
+        self.globals_done = true;
+        let count = self.sites.as_ref().map_or(0, |s| s.count);
+        let ty = wasm_encoder::GlobalType {
+            val_type: wasm_encoder::ValType::I32,
+            mutable: true,
+            shared: false,
+        };
+        for _ in 0..2 * u64::from(count) {
+            globals.global(ty, &wasm_encoder::ConstExpr::i32_const(0));
         }
     }
 
@@ -705,10 +755,8 @@ impl<'a> Rewriter<'a> {
         }
         // Below `func_imports + defined`, which the scan computed without overflow.
         let func_index = self.scan.func_imports + defined;
-        let trace = self.memory_tracing
-            && func_index < self.scan.patch.0
-            && self.scan.allocator.binary_search(&func_index).is_err();
-        let promote = trace && self.scan.libc_sync.binary_search(&func_index).is_ok();
+        let trace = self.memory_tracing && self.scan.traced(func_index);
+        let promote = trace && self.scan.is_libc_sync(func_index);
         // Calls from the C allocator itself (`realloc` calling `malloc`) are its own, and
         // so are the calls of libc's thread functions (`pthread_detach` joining).
         let from = Caller {
@@ -743,10 +791,33 @@ impl<'a> Rewriter<'a> {
         let ops_start = reader.original_position() as usize;
         let mut out = std::mem::take(&mut self.ops_out);
         out.clear();
+        // With sampling, the body's site decides when the function is entered.
+        self.sample_flag = None;
+        self.blocks_seen = 0;
+        self.inserted.clear();
+        let mut loops = 0u32;
+        if let (true, Some(sites)) = (trace, &self.sites) {
+            let flag = self.locals.get(Val::I32, SAMPLE_FLAG);
+            self.sample_flag = Some(flag);
+            if let Some(site) = sites.site(defined, 0) {
+                let (skip, taken) = sites.globals(site);
+                let tmp = self.locals.get(Val::I32, 0);
+                sample::decide(&mut sink(&mut out), skip, taken, flag, tmp);
+                self.inserted.push(0);
+            }
+        }
         let mut copy_from = ops_start;
         while !reader.eof() {
             let start = reader.original_position() as usize;
             let op = reader.read()?;
+            if let Operator::Block { .. }
+            | Operator::Loop { .. }
+            | Operator::If { .. }
+            | Operator::Try { .. }
+            | Operator::TryTable { .. } = op
+            {
+                self.blocks_seen += 1;
+            }
             match op {
                 Operator::Call { function_index: f }
                 | Operator::ReturnCall { function_index: f } => {
@@ -803,6 +874,22 @@ impl<'a> Rewriter<'a> {
                         copy_from = end;
                     }
                 }
+                Operator::Loop { .. } if self.sample_flag.is_some() => {
+                    // With sampling, a loop's site decides at the start of every iteration.
+                    loops += 1;
+                    let site = self.sites.as_ref().and_then(|s| s.site(defined, loops));
+                    if let (Some(site), Some(flag), Some(sites)) =
+                        (site, self.sample_flag, &self.sites)
+                    {
+                        let end = reader.original_position() as usize;
+                        out.extend_from_slice(&wasm[copy_from..end]);
+                        let (skip, taken) = sites.globals(site);
+                        let tmp = self.locals.get(Val::I32, 0);
+                        sample::decide(&mut sink(&mut out), skip, taken, flag, tmp);
+                        self.inserted.push(self.blocks_seen);
+                        copy_from = end;
+                    }
+                }
                 _ if trace => {
                     if let Some(m) = classify(&op) {
                         if let Some(&memory) = m.memories.iter().find(|m| **m != 0) {
@@ -833,6 +920,10 @@ impl<'a> Rewriter<'a> {
         }
         out.extend_from_slice(&wasm[copy_from..body_end]);
         self.allocs = Some(reader.into_allocations());
+        if !self.inserted.is_empty() {
+            self.label_shifts
+                .push((func_index, std::mem::take(&mut self.inserted)));
+        }
 
         let mut body_out = std::mem::take(&mut self.body_out);
         body_out.clear();
@@ -890,6 +981,21 @@ impl<'a> Rewriter<'a> {
         } else {
             abi::ACCESS_PLAIN
         };
+        // With sampling, a plain access calls its hook only in a sampled execution.
+        let gate = self.sample_flag.filter(|_| sample::sampled(m));
+        if gate.is_some() || matches!(m.shape, Shape::Cmpxchg(..)) {
+            self.inserted.push(self.blocks_seen);
+        }
+        let open = |out: &mut Vec<u8>| {
+            if let Some(flag) = gate {
+                sink(out).local_get(flag).if_(BlockType::Empty);
+            }
+        };
+        let close = |out: &mut Vec<u8>| {
+            if gate.is_some() {
+                sink(out).end();
+            }
+        };
         let l = &mut self.locals;
         let a = l.get(Val::I32, 0);
         // `mem_atomic_begin(addr)` before an atomic access whose address is in `a`.
@@ -905,7 +1011,9 @@ impl<'a> Rewriter<'a> {
                 sink(out).local_tee(a);
                 atomic_begin(out);
                 out.extend_from_slice(raw);
+                open(out);
                 hook(out, read, a, off, w, kind, loc);
+                close(out);
             }
             Shape::Store(t) => {
                 let v = l.get(t, 1);
@@ -918,7 +1026,9 @@ impl<'a> Rewriter<'a> {
                     let new = Operand::Local(v, t);
                     value_hook(out, value, a, off, abi::VALUE_STORE, old, new, m.width, loc);
                 }
+                open(out);
                 hook(out, write, a, off, w, kind, loc);
+                close(out);
             }
             Shape::Rmw(t) => {
                 let v = l.get(t, 1);
@@ -944,7 +1054,9 @@ impl<'a> Rewriter<'a> {
                 let v = l.get(Val::V128, 1);
                 sink(out).local_set(v).local_tee(a).local_get(v);
                 out.extend_from_slice(raw);
+                open(out);
                 hook(out, read, a, off, w, kind, loc);
+                close(out);
             }
             Shape::Cmpxchg(t, mask) => {
                 let expected = l.get(t, 1);
@@ -1036,10 +1148,12 @@ impl<'a> Rewriter<'a> {
                     .local_get(second)
                     .local_get(n);
                 out.extend_from_slice(raw);
+                open(out);
                 if m.shape == Shape::Copy {
                     hook(out, read, second, 0, Width::Local(n), kind, loc);
                 }
                 hook(out, write, a, 0, Width::Local(n), kind, loc);
+                close(out);
             }
         }
     }
@@ -1191,6 +1305,7 @@ impl Reencode for Rewriter<'_> {
         self.usage = Cow::Borrowed("referenced by `ref.func` in a global initializer");
         utils::parse_global_section(self, globals, section)?;
         self.usage = Cow::Borrowed(OTHER_USE);
+        self.append_site_globals(globals);
         Ok(())
     }
 
@@ -1308,7 +1423,28 @@ impl Reencode for Rewriter<'_> {
                 names.functions(&out);
             }
             wasmparser::Name::Local(map) => names.locals(&self.indirect_names(map)?),
-            wasmparser::Name::Label(map) => names.labels(&self.indirect_names(map)?),
+            wasmparser::Name::Label(map) => {
+                let mut out = wasm_encoder::IndirectNameMap::new();
+                for naming in map {
+                    let naming = naming?;
+                    let Some(index) = self.remap_name(naming.index) else {
+                        continue;
+                    };
+                    // Blocks the rewrite inserted move the function's later labels up.
+                    let inserted = self
+                        .label_shifts
+                        .binary_search_by_key(&naming.index, |(f, _)| *f)
+                        .map_or(&[][..], |i| &self.label_shifts[i].1[..]);
+                    let mut labels = NameMap::new();
+                    for label in naming.names {
+                        let label = label?;
+                        let before = inserted.partition_point(|&k| k <= label.index) as u32;
+                        labels.append(label.index.saturating_add(before), label.name);
+                    }
+                    out.append(index, &labels);
+                }
+                names.labels(&out)
+            }
             other => utils::parse_custom_name_subsection(self, names, other)?,
         }
         Ok(())
@@ -1329,6 +1465,30 @@ impl Reencode for Rewriter<'_> {
                 module.section(&types);
             }
         }
+        // With sampling, the sites' globals need a global section; a module without one
+        // gets one before the first section that follows where it belongs.
+        if !self.globals_done
+            && !matches!(
+                before,
+                Some(
+                    SectionId::Type
+                        | SectionId::Import
+                        | SectionId::Function
+                        | SectionId::Table
+                        | SectionId::Memory
+                        | SectionId::Tag
+                        | SectionId::Global
+                        | SectionId::Custom
+                )
+            )
+            && self.sites.as_ref().is_some_and(|s| !s.has_global_section)
+        {
+            let mut globals = wasm_encoder::GlobalSection::new();
+            self.append_site_globals(&mut globals);
+            if !globals.is_empty() {
+                module.section(&globals);
+            }
+        }
         // Likewise for the import section and the hooks.
         if !self.imports_done && !matches!(before, Some(SectionId::Type | SectionId::Import)) {
             let mut imports = ImportSection::new();
@@ -1342,7 +1502,8 @@ impl Reencode for Rewriter<'_> {
             data.extend_from_slice(&1u32.to_le_bytes());
             let flags = u32::from(self.memory_tracing)
                 | u32::from(self.value_type.is_some()) << 1
-                | u32::from(self.wrap_types.is_some()) << 2;
+                | u32::from(self.wrap_types.is_some()) << 2
+                | u32::from(self.sites.is_some()) << 3;
             data.extend_from_slice(&flags.to_le_bytes());
             data.extend_from_slice(&(self.locations.len() as u32).to_le_bytes());
             module.section(&CustomSection {

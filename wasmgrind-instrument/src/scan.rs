@@ -58,6 +58,19 @@ pub(crate) struct Scan {
     pub types: Vec<Option<(Vec<wasmparser::ValType>, Vec<wasmparser::ValType>)>>,
 }
 
+impl Scan {
+    /// Whether function `f`'s memory accesses are traced (with memory tracing on): it is
+    /// neither injected by the patcher nor a function of the guest's allocator.
+    pub fn traced(&self, f: u32) -> bool {
+        f < self.patch.0 && self.allocator.binary_search(&f).is_err()
+    }
+
+    /// Whether function `f` is a libc synchronization function.
+    pub fn is_libc_sync(&self, f: u32) -> bool {
+        self.libc_sync.binary_search(&f).is_ok()
+    }
+}
+
 /// An entry point of the C allocator or of libc's threads that the instrumenter wraps so
 /// that its allocations and frees (`heap_malloc` / `heap_free_unsized`) and its thread
 /// creations, joins and detaches (`pthread_created` / `pthread_joined` /

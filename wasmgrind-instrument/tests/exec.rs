@@ -579,3 +579,109 @@ fn the_wrappers_report_allocations_frees_and_thread_joins() {
         ]
     );
 }
+
+/// The executions that a sampled site traces, as [`InstrumentConfig::sampling`]
+/// documents them: the first `SAMPLE_ALWAYS`, then one after skipping
+/// `min(taken / SAMPLE_ALWAYS, SAMPLE_MAX_SKIP)` (`taken`: the ones traced so far).
+///
+/// [`InstrumentConfig::sampling`]: wasmgrind_instrument::InstrumentConfig::sampling
+fn sampled_executions(executions: u32, skip: &mut u32, taken: &mut u32) -> u32 {
+    let mut traced = 0;
+    for _ in 0..executions {
+        if *skip > 0 {
+            *skip -= 1;
+        } else {
+            *taken += 1;
+            traced += 1;
+            *skip = (*taken / wasmgrind_instrument::SAMPLE_ALWAYS)
+                .min(wasmgrind_instrument::SAMPLE_MAX_SKIP);
+        }
+    }
+    traced
+}
+
+/// With sampling, a loop traces the iterations its schedule picks, carried over from one
+/// call to the next; a function body traces the calls its own schedule picks; atomic
+/// accesses are always traced; results are unchanged.
+#[test]
+fn sampling_traces_the_executions_its_schedule_picks() {
+    let module = r#"
+(module
+  (memory (export "memory") 1 1 shared)
+  (func (export "sum") (param $p i32) (param $n i32) (result i32)
+    (local $s i32)
+    (loop $l
+      local.get $s
+      local.get $p
+      i32.load
+      i32.add
+      local.set $s
+      local.get $p
+      i32.const 4
+      i32.add
+      local.set $p
+      local.get $n
+      i32.const 1
+      i32.sub
+      local.tee $n
+      br_if $l)
+    local.get $s)
+  (func (export "touch") (param $p i32) (result i32)
+    local.get $p
+    i32.const 1
+    i32.store
+    local.get $p
+    i32.atomic.load)
+  (@custom "wasmgrind.patch" "\02\00\00\00\00\00\00\00")
+)
+"#;
+    let input = wat(module);
+    let cfg = wasmgrind_instrument::InstrumentConfig {
+        sampling: true,
+        validate_output: true,
+        ..wasmgrind_instrument::InstrumentConfig::default()
+    };
+    let out = wasmgrind_instrument::instrument(&input, &cfg).unwrap();
+    // Memory is zero until `touch` stores 1 at 60000; the sums read its one page.
+    let mut calls = vec![r#"["sum", [0, 5000]]"#.to_string()];
+    calls.push(r#"["sum", [0, 16000]]"#.to_string());
+    for _ in 0..30 {
+        calls.push(r#"["touch", [60000]]"#.to_string());
+    }
+    calls.push(r#"["sum", [59996, 2]]"#.to_string());
+    let result = run_node(&out.wasm, "sampling", &format!("[{}]", calls.join(",")));
+    let result = result.as_array().unwrap();
+    let count = |i: usize, kind: &str, atomic: i64| {
+        result[i]["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e[0] == kind && e[3] == atomic)
+            .count() as u32
+    };
+    let (mut skip, mut taken) = (0, 0);
+    let first = sampled_executions(5000, &mut skip, &mut taken);
+    assert_eq!(count(0, "r", 0), first);
+    assert!(first < 5000 / 4, "{first} of 5000 iterations were traced");
+    assert_eq!(
+        count(1, "r", 0),
+        sampled_executions(16000, &mut skip, &mut taken)
+    );
+    let (mut touch_skip, mut touch_taken) = (0, 0);
+    for i in 0..30 {
+        assert_eq!(
+            count(2 + i, "w", 0),
+            sampled_executions(1, &mut touch_skip, &mut touch_taken),
+            "touch call {i}"
+        );
+        assert_eq!(count(2 + i, "r", 1), 1, "the atomic load of touch call {i}");
+        assert_eq!(result[2 + i]["result"], 1);
+    }
+    // The loop's schedule went on from where the earlier calls left it.
+    let last = 2 + 30;
+    assert_eq!(
+        count(last, "r", 0),
+        sampled_executions(2, &mut skip, &mut taken)
+    );
+    assert_eq!(result[last]["result"], 1);
+}

@@ -5,7 +5,8 @@
 //! A fixture is instrumented with memory tracing on; a line `;; modes: trace notrace`
 //! adds a second golden file `<name>.notrace.wat` with memory tracing off, and a line
 //! `;; modes: trace values` one named `<name>.values.wat` with the atomic value hook
-//! (lock recognition) on.
+//! (lock recognition) on, and `;; modes: trace sampled` one named `<name>.sampled.wat`
+//! with sampling on.
 
 mod common;
 
@@ -20,6 +21,7 @@ enum Mode {
     Trace,
     NoTrace,
     Values,
+    Sampled,
 }
 
 fn render(fixture: &str, mode: Mode) -> String {
@@ -27,12 +29,13 @@ fn render(fixture: &str, mode: Mode) -> String {
     let input = wat_file(&path);
     assert_valid(&input, fixture);
     let trace = !matches!(mode, Mode::NoTrace);
-    let out = if let Mode::Values = mode {
+    let out = if let Mode::Values | Mode::Sampled = mode {
         let cfg = wasmgrind_instrument::InstrumentConfig {
             memory_tracing: true,
             validate: false,
             validate_output: false,
-            atomic_values: true,
+            atomic_values: matches!(mode, Mode::Values),
+            sampling: matches!(mode, Mode::Sampled),
         };
         let out = wasmgrind_instrument::instrument(&input, &cfg).unwrap();
         assert_valid(&out.wasm, fixture);
@@ -93,6 +96,9 @@ fn fixtures_match_golden_output() {
         }
         if source.contains(";; modes: trace values") {
             modes.push((Mode::Values, format!("{stem}.values.wat")));
+        }
+        if source.contains(";; modes: trace sampled") {
+            modes.push((Mode::Sampled, format!("{stem}.sampled.wat")));
         }
         for (mode, golden) in modes {
             let actual = render(fixture, mode);

@@ -58,6 +58,9 @@ Options:
   --env NAME=VALUE     an environment variable of a wasi program (repeatable; none by default)
   --no-memory-trace    record forks, joins and locks only, no memory accesses (faster; no race
                        detection, and no recognition of std's Mutex words in wasi programs)
+  --sample             record only a sample of the plain memory accesses (much faster on
+                       memory-heavy programs): every race reported is real, but a race whose
+                       accesses were not sampled is missed; not with --no-memory-trace
   --report-only        look for races and deadlocks without writing the trace (about a third
                        faster with memory tracing): DIR gets report.txt and report.json only,
                        and there is nothing for \`analyze\`; not with --max-trace-bytes
@@ -180,6 +183,9 @@ function parse(argv) {
       case '--report-only':
         options.exportTrace = false;
         break;
+      case '--sample':
+        options.sampling = true;
+        break;
       case '--timeout':
         options.timeout = atMost(number(value(), 'number of seconds'), Math.floor(MAX_TIMEOUT_MS / 1000), ' seconds') * 1000;
         break;
@@ -229,6 +235,9 @@ function parse(argv) {
       `\`run\` needs <module.wasm> and, unless it is a wasi program (which runs \`_start\`), ` +
         `<function>; got ${positional.length} argument(s)${positional.length > 2 ? ' (the program\'s own arguments go after `--`)' : ''}`,
     );
+  }
+  if (options.sampling === true && options.memoryTrace === false) {
+    throw new UsageError('--sample samples the memory accesses, which --no-memory-trace does not record: give one of them');
   }
   if (options.exportTrace === false && options.maxTraceBytes !== undefined) {
     throw new UsageError('--max-trace-bytes limits the trace files, which --report-only does not write');

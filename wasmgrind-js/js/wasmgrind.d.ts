@@ -5,6 +5,16 @@ export interface WasmgrindOptions {
   /** Record every memory access (address, width, atomic). Default `true`. */
   memoryTrace?: boolean;
   /**
+   * Sample the plain memory accesses instead of recording every one: each code site (a
+   * function's body outside its loops, or one loop) records its first 8 executions in a
+   * thread, then fewer and fewer, down to one in 1000. Atomics, waits, locks, forks and
+   * joins are always recorded, so every race reported is real, but a race is missed when
+   * one of its accesses was not sampled, which is likely in code that runs often. The
+   * report then starts with a note that says so, and `findings.sampled` is `true`. Needs
+   * `memoryTrace` and `trace`. Default `false`: every access is recorded.
+   */
+  sampling?: boolean;
+  /**
    * Instrument and record at all; `false` runs the patched module untraced, and then
    * `onChunk`, `timeline`, `maxEvents` and `maxTraceBytes` are usage errors. Default `true`.
    */
@@ -206,6 +216,8 @@ export interface Findings {
   counts: { races: number; potential_deadlocks: number; deadlocks: number };
   /** Why the search for potential deadlocks stopped early, if it did. */
   deadlock_search_incomplete: string | null;
+  /** Present and `true` when the run sampled its memory accesses (option `sampling`). */
+  sampled?: true;
 }
 
 /**

@@ -63,6 +63,18 @@ import { createOutputChannel, outputReader } from './wasi.js';
 export const DEFAULT_OPTIONS = Object.freeze({
   /** Record every memory access (reads and writes with address and width). */
   memoryTrace: true,
+  /**
+   * Sample the plain memory accesses instead of recording every one (LiteRace-style: each
+   * code site, a function's body outside its loops or one loop, records its first 8
+   * executions in a thread, a call or an iteration, then fewer and fewer, down to one in
+   * 1000). Atomics, waits, locks, forks and joins are always recorded, so every race
+   * reported is real; a race is missed when one of its two accesses was not sampled, which
+   * is likely in code that runs often. For long memory-heavy runs whose full trace would
+   * be too slow. The report says the run was sampled, and `findings.sampled` is true.
+   * Needs `memoryTrace`. Default `false`: every access is recorded and the reports are
+   * exact.
+   */
+  sampling: false,
   /** Instrument and record at all. `false` runs the patched module untraced. */
   trace: true,
   /** Stack size in bytes of every thread but the first (a multiple of 16, >= 4096). */
@@ -160,6 +172,12 @@ export const DEFAULT_OPTIONS = Object.freeze({
    */
   signal: null,
 });
+
+/** The first line of the report of a run with `sampling`. */
+export const SAMPLED_NOTE =
+  'Sampled run (option `sampling`): only some plain memory accesses were recorded. Every race ' +
+  'reported is real, but a race is missed when one of its accesses was not sampled, which is ' +
+  'likely in code that runs often; run without sampling for an exact report.\n';
 
 /** Stack size of the utility module's instances (a multiple of 64 KiB). */
 const UTIL_STACK_SIZE = 1 << 20;
@@ -344,6 +362,9 @@ function checkOptions(options) {
   }
   if (!Number.isInteger(out.workers) || out.workers < 0 || out.workers > MAX_WORKERS) {
     problems.push(`option \`workers\` must be an integer from 0 to ${MAX_WORKERS}, not ${out.workers}`);
+  }
+  if (out.sampling === true && (out.memoryTrace === false || out.trace === false)) {
+    problems.push(`option \`sampling\` needs \`memoryTrace\` and \`trace\` (it samples the recorded memory accesses)`);
   }
   if (out.recognizeLocks === true && out.memoryTrace === false) {
     problems.push('option `recognizeLocks` needs `memoryTrace` (it reads the values of the atomics)');
@@ -1025,7 +1046,7 @@ async function prepare(session, binary, functionName, opts, sink, programName) {
   let wasm = patched;
   let locations = '[]';
   if (opts.trace) {
-    const out = glue.instrument(patched, opts.memoryTrace, opts.memoryTrace && recognizeLocks);
+    const out = glue.instrument(patched, opts.memoryTrace, opts.memoryTrace && recognizeLocks, opts.memoryTrace && opts.sampling);
     wasm = out.wasm;
     locations = out.locations;
   }
@@ -1841,6 +1862,10 @@ class Session {
       timeline: null,
       timelineEnd: this.opts.timeline ? t.timelineEnd : null,
     };
+    if (this.opts.memoryTrace && this.opts.sampling) {
+      trace.findings.sampled = true;
+      trace.report = SAMPLED_NOTE + trace.report;
+    }
     if (this.collected !== null) {
       const c = this.collected;
       this.collected = null;

@@ -96,16 +96,20 @@ pub fn default_stack_size() -> u32 {
 
 /// Instruments a patched module (`wasmgrind-instrument`). Returns
 /// `{ wasm: Uint8Array, locations: string }`, the location table as JSON. `atomic_values`
-/// (optional, default false) adds the `mem_atomic_value` hook that lock recognition needs.
+/// (optional, default false) adds the `mem_atomic_value` hook that lock recognition needs;
+/// `sampling` (optional, default false) samples the plain accesses
+/// (`InstrumentConfig::sampling`).
 #[wasm_bindgen]
 pub fn instrument(
     wasm: &[u8],
     memory_tracing: bool,
     atomic_values: Option<bool>,
+    sampling: Option<bool>,
 ) -> JsResult<Object> {
     let config = wasmgrind_instrument::InstrumentConfig {
         memory_tracing,
         atomic_values: atomic_values.unwrap_or(false),
+        sampling: sampling.unwrap_or(false),
         ..Default::default()
     };
     let out =

@@ -727,21 +727,26 @@ fn check_patch(input: &[u8], stats: &mut Stats) -> std::result::Result<Option<Ve
     }
 }
 
-/// Instruments `input` with memory tracing on and off, each with and without
-/// validation.
+/// Instruments `input` with memory tracing on (with and without sampling) and off, each
+/// with and without validation.
 fn check_instrument(
     input: &[u8],
     stats: &mut Stats,
     what: &str,
 ) -> std::result::Result<(), Failure> {
     let mut input_valid: Option<bool> = None;
-    for memory_tracing in [true, false] {
-        let tracing = if memory_tracing { "on" } else { "off" };
+    for (memory_tracing, sampling) in [(true, false), (true, true), (false, false)] {
+        let tracing = match (memory_tracing, sampling) {
+            (true, false) => "on",
+            (true, true) => "on, sampled",
+            _ => "off",
+        };
         let config = InstrumentConfig {
             memory_tracing,
             validate: true,
             validate_output: true,
             atomic_values: memory_tracing,
+            sampling,
         };
         let result = guarded(|| instrument(input, &config)).map_err(|p| {
             fail(format!(
@@ -796,6 +801,7 @@ fn check_instrument(
             validate: false,
             validate_output: false,
             atomic_values: memory_tracing,
+            sampling,
         };
         let result = guarded(|| instrument(input, &unchecked)).map_err(|p| {
             fail(format!(

@@ -45,6 +45,7 @@ pub fn instrument_checked(wasm: &[u8], memory_tracing: bool, what: &str) -> Inst
         validate: false,
         validate_output: false,
         atomic_values: false,
+        sampling: false,
     };
     let out = instrument(wasm, &cfg).unwrap_or_else(|e| panic!("{what}: {e}"));
     assert_valid(&out.wasm, what);

@@ -25,7 +25,7 @@
     local.get 4
     local.get 2
     i32.eq
-    if $done
+    if ;; label = @1
       local.get 1
       i32.const 1024
       local.get 4
@@ -48,8 +48,8 @@
     end
     i32.eqz
     br_if 0
-    block $again
-      loop ;; label = @2
+    block $done
+      loop $again
         local.get $m
         i32.const 2
         local.set 2
@@ -73,7 +73,7 @@
         i32.const 1
         call 1
         i32.eqz
-        br_if $again
+        br_if $done
         local.get $m
         i32.const 2
         i64.const -1
@@ -102,7 +102,7 @@
         i32.const 2
         call 3
         drop
-        br 0 (;@2;)
+        br $again
       end
     end
   )

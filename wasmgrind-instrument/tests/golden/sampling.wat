@@ -1,0 +1,111 @@
+(module
+  (type (;0;) (func (param i32 i32)))
+  (type (;1;) (func (param i32) (result i32)))
+  (type (;2;) (func (param i32 i32 i32 i32)))
+  (type (;3;) (func (param i32)))
+  (import "wasmgrind" "mem_read" (func (;0;) (type 2) (param i32 i32 i32 i32)))
+  (import "wasmgrind" "mem_write" (func (;1;) (type 2) (param i32 i32 i32 i32)))
+  (import "wasmgrind" "mem_atomic_begin" (func (;2;) (type 3) (param i32)))
+  (memory (;0;) 1 1 shared)
+  (global $g (;0;) (mut i32) i32.const 0)
+  (func $f (;3;) (type 0) (param $p i32) (param $n i32)
+    (local i32 i32 i32)
+    local.get $p
+    local.tee 2
+    i32.load
+    local.get 2
+    i32.const 4
+    i32.const 0
+    i32.const 0
+    call 0
+    drop
+    loop $outer
+      local.get $p
+      i32.const 7
+      local.set 3
+      local.tee 2
+      local.get 3
+      i32.store offset=4
+      local.get 2
+      i32.const 4
+      i32.add
+      i32.const 4
+      i32.const 0
+      i32.const 1
+      call 1
+      loop $inner
+        block ;; label = @3
+          local.get $p
+          local.get $p
+          i32.const 8
+          local.set 4
+          local.set 3
+          local.tee 2
+          local.get 3
+          local.get 4
+          memory.copy
+          local.get 3
+          local.get 4
+          i32.const 0
+          i32.const 2
+          call 0
+          local.get 2
+          local.get 4
+          i32.const 0
+          i32.const 2
+          call 1
+        end
+        local.get $n
+        i32.const 1
+        i32.sub
+        local.tee $n
+        br_if $inner
+      end
+      local.get $p
+      local.tee 2
+      local.get 2
+      call 2
+      i32.atomic.load
+      local.get 2
+      i32.const 4
+      i32.const 1
+      i32.const 3
+      call 0
+      br_if $outer
+    end
+    loop $count
+      global.get $g
+      i32.const 1
+      i32.add
+      global.set $g
+      global.get $g
+      i32.const 100
+      i32.lt_u
+      br_if $count
+    end
+  )
+  (func $atomic_only (;4;) (type 1) (param $p i32) (result i32)
+    (local i32 i32)
+    local.get $p
+    i32.const 1
+    local.set 2
+    local.tee 1
+    local.get 1
+    call 2
+    local.get 2
+    i32.atomic.rmw.add
+    local.get 1
+    i32.const 4
+    i32.const 2
+    i32.const 4
+    call 1
+  )
+  (@custom "wasmgrind.patch" (after code) "\05\00\00\00\00\00\00\00")
+  (@custom "wasmgrind.instrument" (after code) "\01\00\00\00\01\00\00\00\05\00\00\00")
+)
+;; locations (id: func_index func_name +code_offset instr)
+;; 0: 0 f +0x5 i32.load
+;; 1: 0 f +0xf i32.store offset=4
+;; 2: 0 f +0x1c memory.copy
+;; 3: 0 f +0x2d i32.atomic.load
+;; 4: 1 atomic_only +0x4d i32.atomic.rmw.add
