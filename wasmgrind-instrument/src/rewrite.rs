@@ -5,8 +5,9 @@ use std::borrow::Cow;
 
 use wasm_encoder::reencode::{utils, Error, Reencode};
 use wasm_encoder::{
-    BlockType, CodeSection, CustomSection, DataSection, Encode, EntityType, ExportSection,
-    ImportSection, InstructionSink, Module, NameMap, NameSection, SectionId, TypeSection,
+    BlockType, BranchHint, CodeSection, CustomSection, DataSection, Encode, EntityType,
+    ExportSection, ImportSection, InstructionSink, Module, NameMap, NameSection, SectionId,
+    TypeSection,
 };
 use wasmgrind_core::abi::{self, FuncSig};
 use wasmgrind_core::location::Location;
@@ -61,7 +62,46 @@ pub(crate) fn rewrite(
             }
         }
     }
-    Ok((module.finish(), locations))
+    let mut wasm_out = module.finish();
+    if !r.hints.is_empty() {
+        wasm_out = with_branch_hints(wasm_out, &r.hints).map_err(|e| into_error(e.into()))?;
+    }
+    Ok((wasm_out, locations))
+}
+
+/// `wasm` with the custom section `metadata.code.branch_hint` of `hints` before its code
+/// section, where the branch hinting proposal puts it (the hints are known only once the
+/// code is written).
+fn with_branch_hints(
+    wasm: Vec<u8>,
+    hints: &wasm_encoder::BranchHints,
+) -> Result<Vec<u8>, wasmparser::BinaryReaderError> {
+    let mut code_at = None;
+    for payload in Parser::new(0).parse_all(&wasm) {
+        if let wasmparser::Payload::CodeSectionStart {
+            unchecked_range: range,
+            ..
+        } = payload?
+        {
+            // The section's id and its size (wasm-encoder writes it in the fewest bytes).
+            let (start, end) = (range.start as usize, range.end as usize);
+            let mut header = Vec::new();
+            (end - start).encode(&mut header);
+            code_at = Some(start - header.len() - 1);
+            break;
+        }
+    }
+    let Some(at) = code_at else {
+        return Ok(wasm);
+    };
+    // The custom section's size, name and contents; its id first.
+    let mut section = vec![SectionId::Custom as u8];
+    hints.encode(&mut section);
+    let mut out = Vec::with_capacity(wasm.len() + section.len());
+    out.extend_from_slice(&wasm[..at]);
+    out.extend_from_slice(&section);
+    out.extend_from_slice(&wasm[at..]);
+    Ok(out)
 }
 
 fn into_error(e: Error<InstrumentError>) -> InstrumentError {
@@ -218,6 +258,30 @@ fn value_hook(
     s.i32_const(loc).call(hook);
 }
 
+/// What [`Rewriter::emit_ops`] rewrites.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Region {
+    /// A whole function body.
+    Whole,
+    /// The copy of a split loop's body that a sampled iteration runs: its plain accesses
+    /// call their hooks without a check.
+    Sampled,
+    /// The copy that the other iterations run: no memory hooks at all.
+    Plain,
+}
+
+/// What [`Rewriter::emit_ops`] needs to know of the function being rewritten.
+#[derive(Clone, Copy)]
+struct FuncCtx {
+    func_index: u32,
+    defined: u32,
+    /// Its memory accesses are traced.
+    trace: bool,
+    /// Its plain loads and stores are traced as atomic ones.
+    promote: bool,
+    from: Caller,
+}
+
 /// The `i32` slot of [`Locals`] that holds whether the current execution is sampled.
 const SAMPLE_FLAG: usize = 4;
 
@@ -315,7 +379,19 @@ struct Rewriter<'a> {
     /// `(input function index, inserted)` of every function with inserted blocks, in
     /// order: the name section's label names are numbered by block, so theirs move.
     label_shifts: Vec<(u32, Vec<u32>)>,
+    /// `(code offset, location)` of the instructions of the sampled copy of the loop body
+    /// being split, whose plain copy passes the same locations.
+    split_locs: Vec<(usize, i32)>,
+    /// Branch hints of the function being rewritten: `(offset in its operators, hint)`.
+    body_hints: Vec<(usize, u32)>,
+    /// The branch hints of the output, by function, for `metadata.code.branch_hint`.
+    hints: wasm_encoder::BranchHints,
 }
+
+/// A branch hint: the `if` is rarely taken.
+const HINT_UNLIKELY: u32 = 0;
+/// A branch hint: the `if` is usually taken.
+const HINT_LIKELY: u32 = 1;
 
 impl<'a> Rewriter<'a> {
     fn new(wasm: &'a [u8], config: &InstrumentConfig, scan: Scan) -> Self {
@@ -420,6 +496,9 @@ impl<'a> Rewriter<'a> {
             blocks_seen: 0,
             inserted: Vec::new(),
             label_shifts: Vec::new(),
+            split_locs: Vec::new(),
+            body_hints: Vec::new(),
+            hints: wasm_encoder::BranchHints::new(),
             scan,
         }
     }
@@ -723,6 +802,23 @@ impl<'a> Rewriter<'a> {
         Ok(())
     }
 
+    /// The location of the instruction at `offset`: a new one, except in the plain copy of
+    /// a split loop body, which passes the locations of the sampled copy.
+    fn location(&mut self, func_index: u32, offset: usize, instr: String, region: Region) -> i32 {
+        match region {
+            Region::Whole => self.add_location(func_index, offset, instr),
+            Region::Sampled => {
+                let loc = self.add_location(func_index, offset, instr);
+                self.split_locs.push((offset, loc));
+                loc
+            }
+            Region::Plain => match self.split_locs.iter().find(|(o, _)| *o == offset) {
+                Some(&(_, loc)) => loc,
+                None => self.add_location(func_index, offset, instr),
+            },
+        }
+    }
+
     fn add_location(&mut self, func_index: u32, offset: usize, instr: String) -> i32 {
         // The code section is shorter than 2^32 bytes (its size is a u32) and every
         // location is a different instruction of at least two bytes, so neither the id
@@ -795,6 +891,8 @@ impl<'a> Rewriter<'a> {
         self.sample_flag = None;
         self.blocks_seen = 0;
         self.inserted.clear();
+        self.body_hints.clear();
+        self.split_locs.clear();
         let mut loops = 0u32;
         if let (true, Some(sites)) = (trace, &self.sites) {
             let flag = self.locals.get(Val::I32, SAMPLE_FLAG);
@@ -802,123 +900,19 @@ impl<'a> Rewriter<'a> {
             if let Some(site) = sites.site(defined, 0) {
                 let (skip, taken) = sites.globals(site);
                 let tmp = self.locals.get(Val::I32, 0);
-                sample::decide(&mut sink(&mut out), skip, taken, flag, tmp);
+                let at = sample::decide(&mut out, skip, taken, flag, tmp);
+                self.body_hints.push((at, HINT_LIKELY));
                 self.inserted.push(0);
             }
         }
-        let mut copy_from = ops_start;
-        while !reader.eof() {
-            let start = reader.original_position() as usize;
-            let op = reader.read()?;
-            if let Operator::Block { .. }
-            | Operator::Loop { .. }
-            | Operator::If { .. }
-            | Operator::Try { .. }
-            | Operator::TryTable { .. } = op
-            {
-                self.blocks_seen += 1;
-            }
-            match op {
-                Operator::Call { function_index: f }
-                | Operator::ReturnCall { function_index: f } => {
-                    let is_call = matches!(op, Operator::Call { .. });
-                    let end = reader.original_position() as usize;
-                    if let Some((_, sig)) = self.located(f) {
-                        out.extend_from_slice(&wasm[copy_from..start]);
-                        let mut instr = String::with_capacity(12 + sig.name.len());
-                        instr.push_str(if is_call { "call " } else { "return_call " });
-                        instr.push_str(sig.name);
-                        let loc = self.add_location(func_index, start, instr);
-                        sink(&mut out).i32_const(loc);
-                        out.extend_from_slice(&wasm[start..end]);
-                        copy_from = end;
-                    } else if self.added != 0 && f >= self.scan.func_imports {
-                        let to = match self.wrapper(f, Some(from)) {
-                            Some(w) => w,
-                            None => self.remap(f, || {
-                                format!(
-                                    "called by function {func_index} at code offset {:#x}",
-                                    start as u64 - self.code_start
-                                )
-                            })?,
-                        };
-                        out.extend_from_slice(&wasm[copy_from..start]);
-                        if is_call {
-                            sink(&mut out).call(to);
-                        } else {
-                            sink(&mut out).return_call(to);
-                        }
-                        copy_from = end;
-                    }
-                }
-                Operator::RefFunc { function_index: f } => {
-                    if let Some((_, sig)) = self.located(f) {
-                        return Err(user(InstrumentError::LocatedImportReferenced {
-                            name: sig.name,
-                            usage: format!("referenced by `ref.func` in function {func_index}"),
-                        }));
-                    }
-                    if self.added != 0 && f >= self.scan.func_imports {
-                        // A reference keeps the original function: the declaration that
-                        // `ref.func` needs names it.
-                        let to = self.remap(f, || {
-                            format!(
-                                "referenced by `ref.func` in function {func_index} at code \
-                                 offset {:#x}",
-                                start as u64 - self.code_start
-                            )
-                        })?;
-                        let end = reader.original_position() as usize;
-                        out.extend_from_slice(&wasm[copy_from..start]);
-                        sink(&mut out).ref_func(to);
-                        copy_from = end;
-                    }
-                }
-                Operator::Loop { .. } if self.sample_flag.is_some() => {
-                    // With sampling, a loop's site decides at the start of every iteration.
-                    loops += 1;
-                    let site = self.sites.as_ref().and_then(|s| s.site(defined, loops));
-                    if let (Some(site), Some(flag), Some(sites)) =
-                        (site, self.sample_flag, &self.sites)
-                    {
-                        let end = reader.original_position() as usize;
-                        out.extend_from_slice(&wasm[copy_from..end]);
-                        let (skip, taken) = sites.globals(site);
-                        let tmp = self.locals.get(Val::I32, 0);
-                        sample::decide(&mut sink(&mut out), skip, taken, flag, tmp);
-                        self.inserted.push(self.blocks_seen);
-                        copy_from = end;
-                    }
-                }
-                _ if trace => {
-                    if let Some(m) = classify(&op) {
-                        if let Some(&memory) = m.memories.iter().find(|m| **m != 0) {
-                            return Err(user(InstrumentError::MultiMemory {
-                                func_index,
-                                code_offset: (start as u64 - self.code_start) as u32,
-                                memory,
-                            }));
-                        }
-                        let end = reader.original_position() as usize;
-                        out.extend_from_slice(&wasm[copy_from..start]);
-                        let mut instr = String::with_capacity(24);
-                        m.write_text(&mut instr);
-                        let loc = self.add_location(func_index, start, instr);
-                        // A plain load or store of a libc synchronization function is
-                        // traced as an atomic one.
-                        let m = if promote && matches!(m.shape, Shape::Load | Shape::Store(_)) {
-                            MemOp { atomic: true, ..m }
-                        } else {
-                            m
-                        };
-                        self.emit_access(&mut out, &m, &wasm[start..end], loc);
-                        copy_from = end;
-                    }
-                }
-                _ => {}
-            }
-        }
-        out.extend_from_slice(&wasm[copy_from..body_end]);
+        let ctx = FuncCtx {
+            func_index,
+            defined,
+            trace,
+            promote,
+            from,
+        };
+        self.emit_ops(&mut reader, &mut out, &ctx, Region::Whole, &mut loops)?;
         self.allocs = Some(reader.into_allocations());
         if !self.inserted.is_empty() {
             self.label_shifts
@@ -954,6 +948,19 @@ impl<'a> Rewriter<'a> {
                 i = j;
             }
         }
+        if !self.body_hints.is_empty() {
+            // Offsets from the start of the body: its locals come first.
+            let base = body_out.len();
+            if let Some(index) = self.remap_name(func_index) {
+                self.hints.function_hints(
+                    index,
+                    self.body_hints.iter().map(|&(at, hint)| BranchHint {
+                        branch_func_offset: (base + at) as u32,
+                        branch_hint_value: hint,
+                    }),
+                );
+            }
+        }
         body_out.extend_from_slice(&out);
         if body_out.len() > MAX_FUNCTION_SIZE {
             return Err(user(InstrumentError::FunctionTooLarge {
@@ -967,8 +974,197 @@ impl<'a> Rewriter<'a> {
         Ok(())
     }
 
+    /// Rewrites the operators of `reader` into `out`: all of them (`Region::Whole`), or
+    /// one copy of the body of a split loop, up to the loop's `end` (consumed, not
+    /// written). `loops` counts the loops of the function.
+    fn emit_ops(
+        &mut self,
+        reader: &mut OperatorsReader<'_>,
+        out: &mut Vec<u8>,
+        ctx: &FuncCtx,
+        region: Region,
+        loops: &mut u32,
+    ) -> Result<()> {
+        let wasm = self.wasm;
+        let FuncCtx {
+            func_index,
+            defined,
+            trace,
+            promote,
+            from,
+        } = *ctx;
+        let mut copy_from = reader.original_position() as usize;
+        // Blocks open in the copy of a loop body, which ends at the `end` at depth 0.
+        let mut nest = 0u32;
+        while !reader.eof() {
+            let start = reader.original_position() as usize;
+            let op = reader.read()?;
+            if let Operator::Block { .. }
+            | Operator::Loop { .. }
+            | Operator::If { .. }
+            | Operator::Try { .. }
+            | Operator::TryTable { .. } = op
+            {
+                nest += 1;
+                if region == Region::Plain {
+                    // The plain copy's blocks are all new.
+                    self.inserted.push(self.blocks_seen);
+                } else {
+                    self.blocks_seen += 1;
+                }
+            }
+            match op {
+                Operator::End if region != Region::Whole => {
+                    if nest == 0 {
+                        out.extend_from_slice(&wasm[copy_from..start]);
+                        return Ok(());
+                    }
+                    nest -= 1;
+                }
+                // In a copy of a loop body, which the `if` of its copies wraps, a branch to
+                // a label outside the copy goes one block further.
+                Operator::Br { relative_depth: d } if region != Region::Whole && d >= nest => {
+                    out.extend_from_slice(&wasm[copy_from..start]);
+                    sink(out).br(d + 1);
+                    copy_from = reader.original_position() as usize;
+                }
+                Operator::BrIf { relative_depth: d } if region != Region::Whole && d >= nest => {
+                    out.extend_from_slice(&wasm[copy_from..start]);
+                    sink(out).br_if(d + 1);
+                    copy_from = reader.original_position() as usize;
+                }
+                Operator::BrTable { targets } if region != Region::Whole => {
+                    let shift = |d: u32| if d >= nest { d + 1 } else { d };
+                    let labels = targets
+                        .targets()
+                        .map(|t| t.map(shift))
+                        .collect::<std::result::Result<Vec<u32>, _>>()?;
+                    out.extend_from_slice(&wasm[copy_from..start]);
+                    sink(out).br_table(labels, shift(targets.default()));
+                    copy_from = reader.original_position() as usize;
+                }
+                Operator::Call { function_index: f }
+                | Operator::ReturnCall { function_index: f } => {
+                    let is_call = matches!(op, Operator::Call { .. });
+                    let end = reader.original_position() as usize;
+                    if let Some((_, sig)) = self.located(f) {
+                        out.extend_from_slice(&wasm[copy_from..start]);
+                        let mut instr = String::with_capacity(12 + sig.name.len());
+                        instr.push_str(if is_call { "call " } else { "return_call " });
+                        instr.push_str(sig.name);
+                        let loc = self.location(func_index, start, instr, region);
+                        sink(out).i32_const(loc);
+                        out.extend_from_slice(&wasm[start..end]);
+                        copy_from = end;
+                    } else if self.added != 0 && f >= self.scan.func_imports {
+                        let to = match self.wrapper(f, Some(from)) {
+                            Some(w) => w,
+                            None => self.remap(f, || {
+                                format!(
+                                    "called by function {func_index} at code offset {:#x}",
+                                    start as u64 - self.code_start
+                                )
+                            })?,
+                        };
+                        out.extend_from_slice(&wasm[copy_from..start]);
+                        if is_call {
+                            sink(out).call(to);
+                        } else {
+                            sink(out).return_call(to);
+                        }
+                        copy_from = end;
+                    }
+                }
+                Operator::RefFunc { function_index: f } => {
+                    if let Some((_, sig)) = self.located(f) {
+                        return Err(user(InstrumentError::LocatedImportReferenced {
+                            name: sig.name,
+                            usage: format!("referenced by `ref.func` in function {func_index}"),
+                        }));
+                    }
+                    if self.added != 0 && f >= self.scan.func_imports {
+                        // A reference keeps the original function: the declaration that
+                        // `ref.func` needs names it.
+                        let to = self.remap(f, || {
+                            format!(
+                                "referenced by `ref.func` in function {func_index} at code \
+                                 offset {:#x}",
+                                start as u64 - self.code_start
+                            )
+                        })?;
+                        let end = reader.original_position() as usize;
+                        out.extend_from_slice(&wasm[copy_from..start]);
+                        sink(out).ref_func(to);
+                        copy_from = end;
+                    }
+                }
+                Operator::Loop { blockty } if self.sample_flag.is_some() => {
+                    // With sampling, a loop's site decides at the start of every iteration.
+                    *loops += 1;
+                    let site = self.sites.as_ref().and_then(|s| s.site(defined, *loops));
+                    if let (Some(site), Some(flag), Some(sites)) =
+                        (site, self.sample_flag, &self.sites)
+                    {
+                        let end = reader.original_position() as usize;
+                        out.extend_from_slice(&wasm[copy_from..end]);
+                        let (skip, taken) = sites.globals(site);
+                        let split = sites.split(defined, *loops);
+                        let tmp = self.locals.get(Val::I32, 0);
+                        let at = sample::decide(out, skip, taken, flag, tmp);
+                        self.body_hints.push((at, HINT_LIKELY));
+                        self.inserted.push(self.blocks_seen);
+                        copy_from = end;
+                        if split {
+                            // The body twice: traced in a sampled iteration, else as it was.
+                            let bt = self.block_type(blockty)?;
+                            sink(out).local_get(flag);
+                            self.body_hints.push((out.len(), HINT_UNLIKELY));
+                            sink(out).if_(bt);
+                            self.inserted.push(self.blocks_seen);
+                            let mut plain = reader.clone();
+                            self.emit_ops(reader, out, ctx, Region::Sampled, loops)?;
+                            sink(out).else_();
+                            self.emit_ops(&mut plain, out, ctx, Region::Plain, loops)?;
+                            sink(out).end().end();
+                            copy_from = reader.original_position() as usize;
+                        }
+                    }
+                }
+                _ if trace && region != Region::Plain => {
+                    if let Some(m) = classify(&op) {
+                        if let Some(&memory) = m.memories.iter().find(|m| **m != 0) {
+                            return Err(user(InstrumentError::MultiMemory {
+                                func_index,
+                                code_offset: (start as u64 - self.code_start) as u32,
+                                memory,
+                            }));
+                        }
+                        let end = reader.original_position() as usize;
+                        out.extend_from_slice(&wasm[copy_from..start]);
+                        let mut instr = String::with_capacity(24);
+                        m.write_text(&mut instr);
+                        let loc = self.location(func_index, start, instr, region);
+                        // A plain load or store of a libc synchronization function is
+                        // traced as an atomic one.
+                        let m = if promote && matches!(m.shape, Shape::Load | Shape::Store(_)) {
+                            MemOp { atomic: true, ..m }
+                        } else {
+                            m
+                        };
+                        self.emit_access(out, &m, &wasm[start..end], loc, region);
+                        copy_from = end;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let body_end = reader.original_position() as usize;
+        out.extend_from_slice(&wasm[copy_from..body_end]);
+        Ok(())
+    }
+
     /// Emits the instrumented form of memory instruction `m`, whose encoding is `raw`.
-    fn emit_access(&mut self, out: &mut Vec<u8>, m: &MemOp, raw: &[u8], loc: i32) {
+    fn emit_access(&mut self, out: &mut Vec<u8>, m: &MemOp, raw: &[u8], loc: i32, region: Region) {
         let read = self.scan.func_imports;
         let write = read + 1;
         let begin = read + 2;
@@ -982,13 +1178,20 @@ impl<'a> Rewriter<'a> {
             abi::ACCESS_PLAIN
         };
         // With sampling, a plain access calls its hook only in a sampled execution.
-        let gate = self.sample_flag.filter(|_| sample::sampled(m));
+        // (The sampled copy of a split loop body runs only in sampled iterations.)
+        let gate = self
+            .sample_flag
+            .filter(|_| region != Region::Sampled && sample::sampled(m));
         if gate.is_some() || matches!(m.shape, Shape::Cmpxchg(..)) {
             self.inserted.push(self.blocks_seen);
         }
+        // Where the check's `if` is, for its branch hint.
+        let gate_at = std::cell::Cell::new(None);
         let open = |out: &mut Vec<u8>| {
             if let Some(flag) = gate {
-                sink(out).local_get(flag).if_(BlockType::Empty);
+                sink(out).local_get(flag);
+                gate_at.set(Some(out.len()));
+                sink(out).if_(BlockType::Empty);
             }
         };
         let close = |out: &mut Vec<u8>| {
@@ -1155,6 +1358,9 @@ impl<'a> Rewriter<'a> {
                 hook(out, write, a, 0, Width::Local(n), kind, loc);
                 close(out);
             }
+        }
+        if let Some(at) = gate_at.get() {
+            self.body_hints.push((at, HINT_UNLIKELY));
         }
     }
 }

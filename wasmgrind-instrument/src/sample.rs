@@ -46,6 +46,8 @@ pub(crate) struct Sites {
     pub first: Vec<u32>,
     /// The site of every slot, or `u32::MAX` for none.
     pub slots: Vec<u32>,
+    /// Whether the loop of every slot is split (see [`Sites::split`]).
+    pub splits: Vec<bool>,
     /// Number of sites.
     pub count: u32,
     /// Index of the first site's first global: the input's globals come before them.
@@ -59,6 +61,8 @@ pub(crate) struct Sites {
 struct Frame {
     /// The slot of the innermost enclosing loop, or of the body.
     slot: usize,
+    /// Whether the frame is that loop's.
+    is_loop: bool,
 }
 
 impl Sites {
@@ -72,6 +76,7 @@ impl Sites {
     ) -> Result<Sites, wasmparser::BinaryReaderError> {
         let mut sites = Sites::default();
         let mut used: Vec<bool> = Vec::new();
+        let mut splits: Vec<bool> = Vec::new();
         let mut frames: Vec<Frame> = Vec::new();
         for payload in wasmparser::Parser::new(0).parse_all(wasm) {
             let body = match payload? {
@@ -94,13 +99,15 @@ impl Sites {
             let defined = sites.first.len() as u32;
             sites.first.push(used.len() as u32);
             used.push(false);
+            splits.push(false);
             let func_index = scan.func_imports.saturating_add(defined);
             if !traced(func_index) {
                 continue;
             }
             let promote = promoted(func_index);
-            Self::walk(&body, promote, &mut used, &mut frames)?;
+            Self::walk(&body, promote, &mut used, &mut splits, &mut frames)?;
         }
+        sites.splits = splits;
         sites.slots = used
             .iter()
             .map(|&u| {
@@ -119,32 +126,71 @@ impl Sites {
         body: &FunctionBody<'_>,
         promote: bool,
         used: &mut Vec<bool>,
+        splits: &mut Vec<bool>,
         frames: &mut Vec<Frame>,
     ) -> Result<(), wasmparser::BinaryReaderError> {
         frames.clear();
         frames.push(Frame {
             slot: used.len() - 1,
+            is_loop: false,
         });
+        // The enclosing loops of an instruction that a split copy cannot hold are not split.
+        let keep_whole = |frames: &[Frame], splits: &mut [bool]| {
+            for f in frames.iter().filter(|f| f.is_loop) {
+                splits[f.slot] = false;
+            }
+        };
         let mut ops = body.get_operators_reader()?;
         while !ops.eof() {
             let op = ops.read()?;
             match op {
                 Operator::Loop { .. } => {
+                    // A loop with a loop inside is not split: its plain copy would run the
+                    // inner loop without its decisions.
+                    keep_whole(frames, splits);
                     used.push(false);
+                    splits.push(true);
                     frames.push(Frame {
                         slot: used.len() - 1,
+                        is_loop: true,
                     });
                 }
-                Operator::Block { .. }
-                | Operator::If { .. }
-                | Operator::Try { .. }
-                | Operator::TryTable { .. } => {
+                Operator::Block { .. } | Operator::If { .. } => {
                     let slot = frames.last().map_or(usize::MAX, |f| f.slot);
-                    frames.push(Frame { slot });
+                    frames.push(Frame {
+                        slot,
+                        is_loop: false,
+                    });
                 }
-                Operator::End | Operator::Delegate { .. } => {
+                Operator::Try { .. } | Operator::TryTable { .. } => {
+                    keep_whole(frames, splits);
+                    let slot = frames.last().map_or(usize::MAX, |f| f.slot);
+                    frames.push(Frame {
+                        slot,
+                        is_loop: false,
+                    });
+                }
+                Operator::End => {
                     frames.pop();
                 }
+                // Instructions with labels other than `br`, `br_if` and `br_table`: the split
+                // does not renumber them.
+                Operator::Delegate { .. } => {
+                    frames.pop();
+                    keep_whole(frames, splits);
+                }
+                Operator::Catch { .. }
+                | Operator::CatchAll
+                | Operator::Rethrow { .. }
+                | Operator::BrOnNull { .. }
+                | Operator::BrOnNonNull { .. }
+                | Operator::BrOnCast { .. }
+                | Operator::BrOnCastFail { .. }
+                | Operator::BrOnCastDescEq { .. }
+                | Operator::BrOnCastDescEqFail { .. }
+                | Operator::Resume { .. }
+                | Operator::ResumeThrow { .. }
+                | Operator::ResumeThrowRef { .. } => keep_whole(frames, splits),
                 _ => {
                     if let Some(m) = classify(&op) {
                         let promoted = promote && matches!(m.shape, Shape::Load | Shape::Store(_));
@@ -160,6 +206,23 @@ impl Sites {
             }
         }
         Ok(())
+    }
+
+    /// Whether the `n`-th loop (from 1) of defined function `defined` is split: a site
+    /// without a loop inside it, nor an instruction whose labels the split does not
+    /// renumber. Its body is written twice, inside `if` on the iteration's decision: a copy
+    /// whose plain accesses call their hooks without a check for the sampled iterations,
+    /// and the original code for the others, so that an iteration that is not sampled
+    /// runs no hook call at all (a call in a hot loop, even one not taken, costs the
+    /// engine's code more than the check).
+    pub(crate) fn split(&self, defined: u32, n: u32) -> bool {
+        self.site(defined, n).is_some()
+            && self
+                .first
+                .get(defined as usize)
+                .and_then(|&f| self.splits.get(f as usize + n as usize))
+                .copied()
+                .unwrap_or(false)
     }
 
     /// The globals (`skip`, `taken`) of site `site`.
@@ -185,9 +248,12 @@ impl Sites {
 }
 
 /// Emits the decision of a site whose globals are `skip` and `taken`: sets local `flag` to
-/// 1 if this execution is sampled, else to 0. `tmp` is an `i32` local free here.
-pub(crate) fn decide(s: &mut InstructionSink<'_>, skip: u32, taken: u32, flag: u32, tmp: u32) {
-    s.global_get(skip)
+/// 1 if this execution is sampled, else to 0. `tmp` is an `i32` local free here. Returns
+/// the offset in `out` of its `if`, which is taken when the execution is skipped.
+pub(crate) fn decide(out: &mut Vec<u8>, skip: u32, taken: u32, flag: u32, tmp: u32) -> usize {
+    InstructionSink::new(out).global_get(skip);
+    let at = out.len();
+    InstructionSink::new(out)
         .if_(BlockType::Result(wasm_encoder::ValType::I32))
         // Skipped: one fewer to skip.
         .global_get(skip)
@@ -215,4 +281,5 @@ pub(crate) fn decide(s: &mut InstructionSink<'_>, skip: u32, taken: u32, flag: u
         .i32_const(1)
         .end()
         .local_set(flag);
+    at
 }

@@ -45,13 +45,15 @@ let nodeShimLoaded = null;
  * so in Node the runtime turns the baseline compiler off (`--no-liftoff`, a process-wide V8
  * flag that only changes how WebAssembly is compiled). Browsers are left as they are.
  * It also gives the workers a larger first young generation (`enlargeYoungGeneration` in
- * node_shim.js), so that the many that a run starts at once boot without collections.
+ * node_shim.js), so that the many that a run starts at once boot without collections, and
+ * lets V8 read the branch hints of a sampled module (`enableBranchHints`).
  */
 export async function configureEngine() {
   if (!isNode || engineConfigured) return;
   engineConfigured = true;
   const shim = await nodeShim();
   shim.disableLiftoff();
+  shim.enableBranchHints();
   shim.enlargeYoungGeneration();
 }
 // V8 flags are meant to be set before the engine runs: `wasmgrind()` sets these once, in

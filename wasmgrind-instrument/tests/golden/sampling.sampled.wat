@@ -17,6 +17,7 @@
   (func $f (;3;) (type 0) (param $p i32) (param $n i32)
     (local i32 i32 i32 i32)
     global.get 1
+    (@metadata.code.branch_hint "\01")
     if (result i32) ;; label = @1
       global.get 1
       i32.const 1
@@ -46,6 +47,7 @@
     local.tee 3
     i32.load
     local.get 2
+    (@metadata.code.branch_hint "\00")
     if ;; label = @1
       local.get 3
       i32.const 4
@@ -56,6 +58,7 @@
     drop
     loop $outer
       global.get 3
+      (@metadata.code.branch_hint "\01")
       if (result i32) ;; label = @2
         global.get 3
         i32.const 1
@@ -88,6 +91,7 @@
       local.get 4
       i32.store offset=4
       local.get 2
+      (@metadata.code.branch_hint "\00")
       if ;; label = @2
         local.get 3
         i32.const 4
@@ -99,6 +103,7 @@
       end
       loop $inner
         global.get 5
+        (@metadata.code.branch_hint "\01")
         if (result i32) ;; label = @3
           global.get 5
           i32.const 1
@@ -124,18 +129,19 @@
           i32.const 1
         end
         local.set 2
-        block ;; label = @3
-          local.get $p
-          local.get $p
-          i32.const 8
-          local.set 5
-          local.set 4
-          local.tee 3
-          local.get 4
-          local.get 5
-          memory.copy
-          local.get 2
-          if ;; label = @4
+        local.get 2
+        (@metadata.code.branch_hint "\00")
+        if ;; label = @3
+          block ;; label = @4
+            local.get $p
+            local.get $p
+            i32.const 8
+            local.set 5
+            local.set 4
+            local.tee 3
+            local.get 4
+            local.get 5
+            memory.copy
             local.get 4
             local.get 5
             i32.const 0
@@ -146,13 +152,29 @@
             i32.const 0
             i32.const 2
             call 1
+            local.get $n
+            br_table 0 (;@4;) $inner $outer
           end
+          local.get $n
+          i32.const 1
+          i32.sub
+          local.tee $n
+          br_if $inner
+        else
+          block ;; label = @4
+            local.get $p
+            local.get $p
+            i32.const 8
+            memory.copy
+            local.get $n
+            br_table 0 (;@4;) $inner $outer
+          end
+          local.get $n
+          i32.const 1
+          i32.sub
+          local.tee $n
+          br_if $inner
         end
-        local.get $n
-        i32.const 1
-        i32.sub
-        local.tee $n
-        br_if $inner
       end
       local.get $p
       local.tee 3
@@ -200,5 +222,5 @@
 ;; 0: 0 f +0x5 i32.load
 ;; 1: 0 f +0xf i32.store offset=4
 ;; 2: 0 f +0x1c memory.copy
-;; 3: 0 f +0x2d i32.atomic.load
-;; 4: 1 atomic_only +0x4d i32.atomic.rmw.add
+;; 3: 0 f +0x34 i32.atomic.load
+;; 4: 1 atomic_only +0x54 i32.atomic.rmw.add

@@ -54,6 +54,8 @@
           i32.const 0
           i32.const 2
           call 1
+          local.get $n
+          br_table 0 (;@3;) $inner $outer
         end
         local.get $n
         i32.const 1
@@ -107,5 +109,5 @@
 ;; 0: 0 f +0x5 i32.load
 ;; 1: 0 f +0xf i32.store offset=4
 ;; 2: 0 f +0x1c memory.copy
-;; 3: 0 f +0x2d i32.atomic.load
-;; 4: 1 atomic_only +0x4d i32.atomic.rmw.add
+;; 3: 0 f +0x34 i32.atomic.load
+;; 4: 1 atomic_only +0x54 i32.atomic.rmw.add

@@ -13,6 +13,7 @@
     (local $s i32) (local i32 i32)
     loop $l
       global.get 0
+      (@metadata.code.branch_hint "\01")
       if (result i32) ;; label = @2
         global.get 0
         i32.const 1
@@ -38,29 +39,45 @@
         i32.const 1
       end
       local.set 3
-      local.get $s
-      local.get $p
-      local.tee 4
-      i32.load
       local.get 3
+      (@metadata.code.branch_hint "\00")
       if ;; label = @2
+        local.get $s
+        local.get $p
+        local.tee 4
+        i32.load
         local.get 4
         i32.const 4
         i32.const 0
         i32.const 0
         call 0
+        i32.add
+        local.set $s
+        local.get $p
+        i32.const 4
+        i32.add
+        local.set $p
+        local.get $n
+        i32.const 1
+        i32.sub
+        local.tee $n
+        br_if $l
+      else
+        local.get $s
+        local.get $p
+        i32.load
+        i32.add
+        local.set $s
+        local.get $p
+        i32.const 4
+        i32.add
+        local.set $p
+        local.get $n
+        i32.const 1
+        i32.sub
+        local.tee $n
+        br_if $l
       end
-      i32.add
-      local.set $s
-      local.get $p
-      i32.const 4
-      i32.add
-      local.set $p
-      local.get $n
-      i32.const 1
-      i32.sub
-      local.tee $n
-      br_if $l
     end
     local.get $s
   )
