@@ -22,7 +22,8 @@
 // deadlock) must be the manifest's (tests/findings.mjs).
 //
 // Then PROTOCOL scenarios run once more by the messages of pkg/wgrind_worker.js itself,
-// posted from the page to a worker it starts, without `wasmgrind()`; and the example's
+// posted from the page to a worker it starts, without `wasmgrind()`; SAMPLED scenarios
+// run once more with `sampling: true` (same findings, marked sampled); and the example's
 // form runs its default module and function (a data race) when its button is clicked,
 // and must show the race's report.
 //
@@ -203,6 +204,13 @@ function streamProblems(r) {
 
 /** Scenarios that also run by wgrind_worker.js's messages, without `wasmgrind()`. */
 const PROTOCOL = ['mutex_counter', 'child_trap'];
+
+/**
+ * Scenarios that also run with `sampling: true` (Chromium reads the branch hints of the
+ * sampled module): a race in code that runs a few times per thread, which sampling keeps,
+ * and plain accesses ordered by a barrier, which it must not report.
+ */
+const SAMPLED = ['mixed_width_race', 'barrier_rounds'];
 
 /**
  * What is wrong with what the example page shows after the run `r` (of
@@ -487,6 +495,33 @@ async function main() {
       }
       if (stopped) break;
       const wrong = judge(name, p.expected, r);
+      const time = `${r.ms.toFixed(0)} ms`;
+      if (wrong.length === 0) {
+        passed++;
+        console.log(`ok   ${label} (${p.expected.outcome}: ${describe(r, p.expected)}; ${time})`);
+      } else {
+        failed++;
+        console.log(`FAIL ${label} (expected ${p.expected.outcome}; ${time})`);
+        for (const w of wrong) console.log(`     ${w.replace(/\n/g, '\n     ')}`);
+      }
+    }
+    const sampled = preflightOnly ? [] : SAMPLED.filter((n) => only === null || only.includes(n));
+    for (const name of sampled) {
+      if (stopped) break;
+      const p = findScenario(manifest, name);
+      const label = `${p.guest}::${name} sampled (sampling: true)`;
+      let r;
+      try {
+        r = await page.evaluate(
+          ([url, fn, opts]) => globalThis.wgTest.runExample(url, fn, opts),
+          [`/target/guests/${p.file}`, name, { sampling: true }],
+        );
+      } catch (e) {
+        r = { ok: false, ms: 0, error: { name: 'DriverError', message: e.message } };
+      }
+      if (stopped) break;
+      const wrong = judge(name, p.expected, r);
+      if (r.ok && r.findings?.sampled !== true) wrong.push(`findings.sampled is ${r.findings?.sampled}, expected true`);
       const time = `${r.ms.toFixed(0)} ms`;
       if (wrong.length === 0) {
         passed++;

@@ -2,7 +2,7 @@
 //!
 //! Every input goes through `wasmgrind_patch::patch` (with its validation on and off) and
 //! `wasmgrind_instrument::instrument` (on every module the patcher accepts, with memory
-//! tracing on and off, each with its validation on and off). A failure is
+//! tracing on, on with sampling, and off, each with its validation on and off). A failure is
 //!
 //! - a panic (the worker is built with overflow checks, so an overflow is one);
 //! - an `Ok` output that does not validate (wasmparser, threads enabled);
