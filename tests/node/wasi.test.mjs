@@ -219,8 +219,11 @@ test('2,000 threads spawned and joined one after the other leave the memory flat
 });
 
 test('more threads at once than maxThreads: thread-spawn fails and std reports it', async () => {
-  // spawn_join starts 4 threads before joining any; 3 ids leave room for 2.
-  const { error } = await fail(['spawn_join'], { maxThreads: 3 });
+  // spawn_held keeps 4 threads alive at once (a barrier that main reaches after its last
+  // spawn); 3 ids leave room for 2, whatever the timing.
+  const { result } = await run(['spawn_held']);
+  assert.equal(result.stdout, 'sum: 10\n');
+  const { error } = await fail(['spawn_held'], { maxThreads: 3 });
   assert.equal(error.rustPanic, true);
   assert.match(error.stderr, /failed to spawn thread/);
 });

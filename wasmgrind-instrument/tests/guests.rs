@@ -396,3 +396,86 @@ fn guests_with_atomic_values_have_one_value_site_per_atomic_write() {
         assert!(expected > 0, "{name}: the guest has atomic writes");
     }
 }
+
+/// With sampling, every guest validates, has the location table it has without sampling
+/// (a split loop's two copies share their locations), and every branch hint of its
+/// `metadata.code.branch_hint` section names an `if` of its function, in increasing order.
+#[test]
+fn sampled_guests_keep_their_locations_and_hint_only_ifs() {
+    for (name, original) in guests() {
+        let patched = wasmgrind_patch::patch(&original, &wasmgrind_patch::PatchConfig::default())
+            .unwrap_or_else(|e| panic!("{name}: patching failed: {e}"));
+        let full = wasmgrind_instrument::instrument(&patched, &config(true))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let cfg = wasmgrind_instrument::InstrumentConfig {
+            sampling: true,
+            ..wasmgrind_instrument::InstrumentConfig::default()
+        };
+        let out = wasmgrind_instrument::instrument(&patched, &cfg)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_valid(&out.wasm, &name);
+        assert_eq!(out.locations, full.locations, "{name}: the location table");
+        // The offsets of every `if` of every defined function, from the start of its body.
+        let mut ifs: Vec<Vec<u32>> = Vec::new();
+        let mut hints: Vec<(u32, Vec<u32>)> = Vec::new();
+        let mut func_imports = 0;
+        for payload in Parser::new(0).parse_all(&out.wasm) {
+            match payload.unwrap() {
+                Payload::ImportSection(s) => {
+                    for import in s.into_imports() {
+                        if let TypeRef::Func(_) = import.unwrap().ty {
+                            func_imports += 1;
+                        }
+                    }
+                }
+                Payload::CustomSection(c) => {
+                    if let wasmparser::KnownCustom::BranchHints(reader) = c.as_known() {
+                        assert!(
+                            ifs.is_empty(),
+                            "{name}: the branch hints must come before the code section"
+                        );
+                        for f in reader {
+                            let f = f.unwrap();
+                            let offsets = f.hints.into_iter().map(|h| h.unwrap().func_offset);
+                            hints.push((f.func, offsets.collect()));
+                        }
+                    }
+                }
+                Payload::CodeSectionEntry(body) => {
+                    let start = body.range().start;
+                    let mut ops = body.get_operators_reader().unwrap();
+                    let mut at = Vec::new();
+                    while !ops.eof() {
+                        let pos = ops.original_position();
+                        if let Operator::If { .. } = ops.read().unwrap() {
+                            at.push((pos - start) as u32);
+                        }
+                    }
+                    ifs.push(at);
+                }
+                _ => {}
+            }
+        }
+        assert!(
+            !hints.is_empty(),
+            "{name}: a sampled guest has branch hints"
+        );
+        for (func, offsets) in &hints {
+            let at = &ifs[(func - func_imports) as usize];
+            assert!(
+                offsets.windows(2).all(|w| w[0] < w[1]),
+                "{name}: function {func}'s hints are not in order"
+            );
+            for o in offsets {
+                assert!(
+                    at.binary_search(o).is_ok(),
+                    "{name}: function {func}'s hint at {o} names no `if`"
+                );
+            }
+        }
+        assert!(
+            hints.windows(2).all(|w| w[0].0 < w[1].0),
+            "{name}: functions out of order"
+        );
+    }
+}

@@ -464,6 +464,9 @@ export class WasmgrindError extends Error {
 /** The default options. */
 export const DEFAULT_OPTIONS: Readonly<Required<WasmgrindOptions>>;
 
+/** The first line of the report of a run with `sampling` (it ends with a newline). */
+export const SAMPLED_NOTE: string;
+
 /**
  * Runs the exported function `functionName` (no parameters, no results) of the module
  * `binary` with real threads and records what every thread did. `binary` is a path (Node),

@@ -18,6 +18,10 @@ const SCENARIOS: &[(&str, &str)] = &[
         "spawns 4 threads that each print a line, joins them, prints the sum of their results",
     ),
     (
+        "spawn_held",
+        "spawns 4 threads that all wait at a std Barrier with main, so that 5 threads are alive at once, then joins them",
+    ),
+    (
         "child_trap",
         "a child thread traps (an explicit unreachable) while main joins it",
     ),
@@ -67,6 +71,7 @@ fn main() {
     match name.as_str() {
         "hello" => hello(&args),
         "spawn_join" => spawn_join(),
+        "spawn_held" => spawn_held(),
         "child_trap" => child_trap(),
         "child_panic" => child_panic(),
         "child_exit" => child_exit(),
@@ -112,6 +117,24 @@ fn spawn_join() {
             })
         })
         .collect();
+    let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    println!("sum: {sum}");
+}
+
+/// 4 threads that cannot end before all 4 were spawned: each waits at a barrier that main
+/// reaches only after its last spawn.
+fn spawn_held() {
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(5));
+    let handles: Vec<_> = (1..=4u64)
+        .map(|i| {
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                i
+            })
+        })
+        .collect();
+    barrier.wait();
     let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
     println!("sum: {sum}");
 }
