@@ -126,6 +126,17 @@ test('the CLI: --sample reports a race, says it sampled, and exits 66; not with 
     const saved = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
     assert.equal(saved.sampled, true);
     checkFindings(saved, m.guests.races.scenarios.mixed_width_race, 'report.json');
+    // `analyze` finds the race in the sampled trace again, and says it is sampled.
+    out = await runNode([cliPath, 'analyze', dir]);
+    assert.equal(out.code, 66, out.stderr);
+    assert.ok(out.stderr.startsWith(SAMPLED_NOTE), out.stderr);
+    // A full run's report.json says nothing of sampling, and neither does its `analyze`.
+    out = await runNode([cliPath, 'run', races, 'mixed_width_race', '--out', dir]);
+    assert.equal(out.code, 66, out.stderr);
+    assert.equal(JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')).sampled, undefined);
+    out = await runNode([cliPath, 'analyze', dir]);
+    assert.equal(out.code, 66, out.stderr);
+    assert.ok(!out.stderr.includes(SAMPLED_NOTE.trim()), out.stderr);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

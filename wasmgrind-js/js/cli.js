@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { wasmgrind, programNameOf, MAX_TIMEOUT_MS } from './wasmgrind.js';
+import { wasmgrind, programNameOf, MAX_TIMEOUT_MS, SAMPLED_NOTE } from './wasmgrind.js';
 
 // ANCHOR: help
 const HELP = `\
@@ -45,7 +45,8 @@ then goes to stderr, so that stdout is the program's. \`proc_exit\` (\`std::proc
 from any thread ends the run with that exit code.
 
 \`analyze\` runs the detectors again on the trace.wgtrace and locations.json in DIR and
-prints the reports, with the deadlock the run ended in (if it did) from DIR's report.json;
+prints the reports, with the deadlock the run ended in (if it did) from DIR's report.json
+(and, for a --sample run, the note that the trace is a sample);
 with --module (the module that was run) they name source lines. A --module whose
 function names are not those of the module that was run is a usage error.
 
@@ -536,22 +537,31 @@ function moduleMismatch(glue, module, locations) {
 }
 
 /**
- * The deadlock the run in `dir` ended in, as `TraceAnalysis.finish` takes it, or
- * undefined. It is the runtime's view of the threads at the end, not an event, so the
- * trace cannot show it: it comes from the run's report.json (a run removes an earlier
- * run's, so it is this run's). A report.json that cannot be read is said, not fatal.
+ * What the trace in `dir` cannot show, from the run's report.json (a run removes an
+ * earlier run's, so it is this run's): `deadlock`, the deadlock the run ended in, as
+ * `TraceAnalysis.finish` takes it, or undefined (it is the runtime's view of the threads
+ * at the end, not an event), and `sampled`, whether the run sampled its memory accesses
+ * (`--sample`). A report.json that cannot be read is said, not fatal.
  */
-async function savedDeadlock(dir) {
+async function savedReport(dir) {
   const path = join(dir, 'report.json');
   let saved;
   try {
     saved = JSON.parse(await readFile(path, 'utf8'));
   } catch (e) {
     if (e.code !== 'ENOENT') {
-      process.stderr.write(`wasmgrind: note: cannot read ${path} (${e.code || e.message}): a deadlock the run ended in is not shown\n`);
+      process.stderr.write(
+        `wasmgrind: note: cannot read ${path} (${e.code || e.message}): a deadlock the run ended in is not shown, ` +
+          'nor whether it was sampled\n',
+      );
     }
-    return undefined;
+    return { deadlock: undefined, sampled: false };
   }
+  return { deadlock: savedDeadlock(saved), sampled: saved?.sampled === true };
+}
+
+/** The deadlock of a run's report.json, as `TraceAnalysis.finish` takes it, or undefined. */
+function savedDeadlock(saved) {
   const d = saved && saved.deadlock;
   if (!d || !Array.isArray(d.threads)) return undefined;
   const threads = d.threads.map((t) => ({
@@ -589,6 +599,7 @@ async function analyze(args) {
     throw cannotRead('trace.wgtrace', e);
   }
   let r;
+  let saved;
   try {
     let locations;
     try {
@@ -627,13 +638,15 @@ async function analyze(args) {
       if (bytesRead === 0) break;
       analysis.feed(block.subarray(0, bytesRead));
     }
-    r = analysis.finish(original, glue.defaultStackSize(), await savedDeadlock(args.dir));
+    saved = await savedReport(args.dir);
+    r = analysis.finish(original, glue.defaultStackSize(), saved.deadlock);
     analysis.free();
   } finally {
     await nativeFile.close();
   }
   const findings = JSON.parse(r.findings);
-  process.stderr.write(r.report);
+  // A sampled run's trace holds only the accesses it sampled: its report says so again.
+  process.stderr.write(saved.sampled ? SAMPLED_NOTE + r.report : r.report);
   return found(findings) ? EXIT_FOUND : 0;
 }
 
