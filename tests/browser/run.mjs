@@ -442,6 +442,26 @@ async function main() {
   cleanup = close;
   let passed = 0;
   let failed = 0;
+  /** `wgTest[method](url of file, fn, ...args)` on the page; a driver failure is the run's error. */
+  const onPage = async (method, file, fn, ...args) => {
+    try {
+      return await page.evaluate(([m, url, f, a]) => globalThis.wgTest[m](url, f, ...a), [method, `/target/guests/${file}`, fn, args]);
+    } catch (e) {
+      return { ok: false, ms: 0, error: { name: 'DriverError', message: e.message } };
+    }
+  };
+  /** Counts one check and prints `ok <label> (<passedText>)` or FAIL with what is `wrong`. */
+  const count = (label, wrong, passedText, failedText) => {
+    if (wrong.length === 0) {
+      passed++;
+      console.log(`ok   ${label} (${passedText})`);
+      return true;
+    }
+    failed++;
+    console.log(`FAIL ${label} (${failedText})`);
+    for (const w of wrong) console.log(`     ${w.replace(/\n/g, '\n     ')}`);
+    return false;
+  };
   try {
     // The first guest of the run (assertPreflight looks in /target/guests/).
     const firstWasi = Object.values(manifest.wasi_guests ?? {})[0]?.file;
@@ -455,17 +475,8 @@ async function main() {
     if (preflightOnly) plan.length = 0;
     for (const p of plan) {
       if (stopped) break;
-      const options = {};
       const label = `${p.guest}::${p.name}`;
-      let r;
-      try {
-        r = await page.evaluate(
-          ([url, fn, opts]) => globalThis.wgTest.runExample(url, fn, opts),
-          [`/target/guests/${p.file}`, p.name, options],
-        );
-      } catch (e) {
-        r = { ok: false, ms: 0, error: { name: 'DriverError', message: e.message } };
-      }
+      const r = await onPage('runExample', p.file, p.name, {});
       if (stopped) break;
       const wrong = [...judge(p.name, p.expected, r), ...shownProblems(r)];
       const time = `${r.ms.toFixed(0)} ms`;
@@ -484,53 +495,22 @@ async function main() {
       if (stopped) break;
       const p = findScenario(manifest, name);
       const label = `${p.guest}::${name} by wgrind_worker.js's messages`;
-      let r;
-      try {
-        r = await page.evaluate(
-          ([url, fn, opts, ms]) => globalThis.wgTest.run(url, fn, opts, ms),
-          [`/target/guests/${p.file}`, name, {}, RUN_WATCHDOG_MS],
-        );
-      } catch (e) {
-        r = { ok: false, ms: 0, error: { name: 'DriverError', message: e.message } };
-      }
+      const r = await onPage('run', p.file, name, {}, RUN_WATCHDOG_MS);
       if (stopped) break;
-      const wrong = judge(name, p.expected, r);
       const time = `${r.ms.toFixed(0)} ms`;
-      if (wrong.length === 0) {
-        passed++;
-        console.log(`ok   ${label} (${p.expected.outcome}: ${describe(r, p.expected)}; ${time})`);
-      } else {
-        failed++;
-        console.log(`FAIL ${label} (expected ${p.expected.outcome}; ${time})`);
-        for (const w of wrong) console.log(`     ${w.replace(/\n/g, '\n     ')}`);
-      }
+      count(label, judge(name, p.expected, r), `${p.expected.outcome}: ${describe(r, p.expected)}; ${time}`, `expected ${p.expected.outcome}; ${time}`);
     }
     const sampled = preflightOnly ? [] : SAMPLED.filter((n) => only === null || only.includes(n));
     for (const name of sampled) {
       if (stopped) break;
       const p = findScenario(manifest, name);
       const label = `${p.guest}::${name} sampled (sampling: true)`;
-      let r;
-      try {
-        r = await page.evaluate(
-          ([url, fn, opts]) => globalThis.wgTest.runExample(url, fn, opts),
-          [`/target/guests/${p.file}`, name, { sampling: true }],
-        );
-      } catch (e) {
-        r = { ok: false, ms: 0, error: { name: 'DriverError', message: e.message } };
-      }
+      const r = await onPage('runExample', p.file, name, { sampling: true });
       if (stopped) break;
       const wrong = judge(name, p.expected, r);
       if (r.ok && r.findings?.sampled !== true) wrong.push(`findings.sampled is ${r.findings?.sampled}, expected true`);
       const time = `${r.ms.toFixed(0)} ms`;
-      if (wrong.length === 0) {
-        passed++;
-        console.log(`ok   ${label} (${p.expected.outcome}: ${describe(r, p.expected)}; ${time})`);
-      } else {
-        failed++;
-        console.log(`FAIL ${label} (expected ${p.expected.outcome}; ${time})`);
-        for (const w of wrong) console.log(`     ${w.replace(/\n/g, '\n     ')}`);
-      }
+      count(label, wrong, `${p.expected.outcome}: ${describe(r, p.expected)}; ${time}`, `expected ${p.expected.outcome}; ${time}`);
     }
     if (!preflightOnly && !stopped && (only === null || only.includes('form'))) {
       let wrong;
@@ -623,26 +603,10 @@ async function main() {
       if (stopped) break;
       const p = findScenario(manifest, name);
       const label = `${p.guest}::${name} streamed`;
-      let r;
-      try {
-        r = await page.evaluate(
-          ([url, fn, opts]) => globalThis.wgTest.runStreamed(url, fn, opts),
-          [`/target/guests/${p.file}`, name, { chunkEvents: STREAM_CHUNK_EVENTS }],
-        );
-      } catch (e) {
-        r = { ok: false, ms: 0, error: { name: 'DriverError', message: e.message } };
-      }
+      const r = await onPage('runStreamed', p.file, name, { chunkEvents: STREAM_CHUNK_EVENTS });
       if (stopped) break;
-      const wrong = [...judge(name, p.expected, r), ...streamProblems(r)];
       const time = `${r.ms.toFixed(0)} ms`;
-      if (wrong.length === 0) {
-        passed++;
-        console.log(`ok   ${label} (${describe(r, p.expected)} in ${r.chunks} chunks; ${time})`);
-      } else {
-        failed++;
-        console.log(`FAIL ${label} (${time})`);
-        for (const w of wrong) console.log(`     ${w.replace(/\n/g, '\n     ')}`);
-      }
+      count(label, [...judge(name, p.expected, r), ...streamProblems(r)], `${describe(r, p.expected)} in ${r.chunks} chunks; ${time}`, time);
     }
   } finally {
     await close();

@@ -149,6 +149,27 @@ export function checkFindings(report, s, what) {
   assert.deepEqual(problems, [], `${what}: ${problems.join('\n')}`);
 }
 
+/**
+ * A wasi program's run (`r`, its result, or `err`, its error) in the shape that
+ * `wasiOutcomeProblems` (tests/findings.mjs) judges, as the browser tests shape it.
+ */
+export function wasiOutcome(r, err) {
+  return r
+    ? {
+        ok: true,
+        exitCode: r.exitCode,
+        stdout: r.stdout,
+        stderr: r.stderr,
+        forks: r.threads.forks,
+        forkJoinConsistency: r.forkJoinConsistency,
+        findings: r.findings,
+      }
+    : {
+        ok: false,
+        error: { kind: err.kind, message: err.message, stdout: err.stdout, stderr: err.stderr, findings: err.findings },
+      };
+}
+
 /** Runs `node` with `args` and resolves to `{ code, stdout, stderr, ms }`. */
 export async function runNode(args, { timeoutMs = 120_000, cwd = root } = {}) {
   const { spawn } = await import('node:child_process');

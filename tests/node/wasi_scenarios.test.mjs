@@ -4,7 +4,7 @@
 
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadRuntime, manifest, guestPath, parseStd, checkRapidBin, checkTrace } from './helpers.mjs';
+import { loadRuntime, manifest, guestPath, parseStd, checkRapidBin, checkTrace, wasiOutcome } from './helpers.mjs';
 import { wasiOutcomeProblems } from '../findings.mjs';
 
 const { wasmgrind } = await loadRuntime();
@@ -38,21 +38,7 @@ for (const [guest, g] of Object.entries(m.wasi_guests ?? {})) {
           err = e;
         }
         // The outcome, output, threads and findings, judged as the browser tests judge them.
-        const shaped = r
-          ? {
-              ok: true,
-              exitCode: r.exitCode,
-              stdout: r.stdout,
-              stderr: r.stderr,
-              forks: r.threads.forks,
-              forkJoinConsistency: r.forkJoinConsistency,
-              findings: r.findings,
-            }
-          : {
-              ok: false,
-              error: { kind: err.kind, message: err.message, stdout: err.stdout, stderr: err.stderr, findings: err.findings },
-            };
-        assert.deepEqual(wasiOutcomeProblems(s, shaped), [], `${name}: ${err ? err.stack : r.status}`);
+        assert.deepEqual(wasiOutcomeProblems(s, wasiOutcome(r, err)), [], `${name}: ${err ? err.stack : r.status}`);
         // What only Node checks: the status, the whole trace, the deadlock's report.
         if (r) assert.equal(r.status, s.outcome === 'exit' ? 'exit' : 'ok', `${name}: ${r.status}`);
         if (err && s.outcome === 'deadlock') assert.match(err.report, /WARNING: deadlock/);

@@ -282,16 +282,12 @@ struct FuncCtx {
     from: Caller,
 }
 
-/// The `i32` slot of [`Locals`] that holds whether the current execution is sampled.
-const SAMPLE_FLAG: usize = 4;
-
 /// Fresh locals of the function being rewritten, allocated on first use.
 struct Locals {
     /// Index of the first fresh local.
     base: u32,
     /// `slots[type][n]`: index of the n-th fresh local of that type, or `u32::MAX`.
-    /// Slot 4 of `i32` is the sampling flag ([`SAMPLE_FLAG`]).
-    slots: [[u32; 5]; 5],
+    slots: [[u32; 4]; 5],
     /// Types of the fresh locals, in index order.
     types: Vec<Val>,
 }
@@ -299,17 +295,21 @@ struct Locals {
 impl Locals {
     fn reset(&mut self, base: u32) {
         self.base = base;
-        self.slots = [[u32::MAX; 5]; 5];
+        self.slots = [[u32::MAX; 4]; 5];
         self.types.clear();
     }
 
     fn get(&mut self, ty: Val, slot: usize) -> u32 {
-        let s = &mut self.slots[ty as usize][slot];
-        if *s == u32::MAX {
-            *s = self.base.wrapping_add(self.types.len() as u32);
-            self.types.push(ty);
+        if self.slots[ty as usize][slot] == u32::MAX {
+            self.slots[ty as usize][slot] = self.fresh(ty);
         }
-        *s
+        self.slots[ty as usize][slot]
+    }
+
+    /// A fresh local of its own (a site's sampling flag).
+    fn fresh(&mut self, ty: Val) -> u32 {
+        self.types.push(ty);
+        self.base.wrapping_add(self.types.len() as u32 - 1)
     }
 }
 
@@ -367,9 +367,15 @@ struct Rewriter<'a> {
     sites: Option<Sites>,
     /// Whether the sites' globals were emitted.
     globals_done: bool,
-    /// The local that says whether the current execution of the function being rewritten
-    /// is sampled, when it is traced and sampled.
+    /// Whether the function being rewritten is traced with sampling.
+    sampling_fn: bool,
+    /// The local that says whether the current execution of the innermost site (the
+    /// function's body, or the innermost loop with a site) is sampled: each site has one
+    /// of its own, so the code after a loop goes by its own site's decision.
     sample_flag: Option<u32>,
+    /// The `sample_flag` of the code around every open block of the function being
+    /// rewritten, restored at the block's `end`.
+    flag_stack: Vec<Option<u32>>,
     /// Blocks (`block`, `loop`, `if`, `try`, `try_table`) of the input seen so far in the
     /// function being rewritten.
     blocks_seen: u32,
@@ -486,13 +492,15 @@ impl<'a> Rewriter<'a> {
             body_out: Vec::new(),
             locals: Locals {
                 base: 0,
-                slots: [[u32::MAX; 5]; 5],
+                slots: [[u32::MAX; 4]; 5],
                 types: Vec::new(),
             },
             allocs: Some(OperatorsReaderAllocations::default()),
             sites: None,
             globals_done: false,
+            sampling_fn: false,
             sample_flag: None,
+            flag_stack: Vec::new(),
             blocks_seen: 0,
             inserted: Vec::new(),
             label_shifts: Vec::new(),
@@ -889,13 +897,16 @@ impl<'a> Rewriter<'a> {
         out.clear();
         // With sampling, the body's site decides when the function is entered.
         self.sample_flag = None;
+        self.sampling_fn = false;
+        self.flag_stack.clear();
         self.blocks_seen = 0;
         self.inserted.clear();
         self.body_hints.clear();
         self.split_locs.clear();
         let mut loops = 0u32;
         if let (true, Some(sites)) = (trace, &self.sites) {
-            let flag = self.locals.get(Val::I32, SAMPLE_FLAG);
+            self.sampling_fn = true;
+            let flag = self.locals.fresh(Val::I32);
             self.sample_flag = Some(flag);
             if let Some(site) = sites.site(defined, 0) {
                 let (skip, taken) = sites.globals(site);
@@ -1006,6 +1017,9 @@ impl<'a> Rewriter<'a> {
             | Operator::TryTable { .. } = op
             {
                 nest += 1;
+                if region == Region::Whole && self.sampling_fn {
+                    self.flag_stack.push(self.sample_flag);
+                }
                 if region == Region::Plain {
                     // The plain copy's blocks are all new.
                     self.inserted.push(self.blocks_seen);
@@ -1014,6 +1028,14 @@ impl<'a> Rewriter<'a> {
                 }
             }
             match op {
+                // The end of a block: the code after it goes by the decision around it.
+                Operator::End | Operator::Delegate { .. }
+                    if region == Region::Whole && self.sampling_fn =>
+                {
+                    if let Some(flag) = self.flag_stack.pop() {
+                        self.sample_flag = flag;
+                    }
+                }
                 Operator::End if region != Region::Whole => {
                     if nest == 0 {
                         out.extend_from_slice(&wasm[copy_from..start]);
@@ -1098,13 +1120,14 @@ impl<'a> Rewriter<'a> {
                         copy_from = end;
                     }
                 }
-                Operator::Loop { blockty } if self.sample_flag.is_some() => {
-                    // With sampling, a loop's site decides at the start of every iteration.
+                Operator::Loop { blockty } if self.sampling_fn && region == Region::Whole => {
+                    // With sampling, a loop's site decides at the start of every iteration,
+                    // into a flag of its own.
                     *loops += 1;
                     let site = self.sites.as_ref().and_then(|s| s.site(defined, *loops));
-                    if let (Some(site), Some(flag), Some(sites)) =
-                        (site, self.sample_flag, &self.sites)
-                    {
+                    if let (Some(site), Some(sites)) = (site, &self.sites) {
+                        let flag = self.locals.fresh(Val::I32);
+                        self.sample_flag = Some(flag);
                         let end = reader.original_position() as usize;
                         out.extend_from_slice(&wasm[copy_from..end]);
                         let (skip, taken) = sites.globals(site);
@@ -1127,10 +1150,14 @@ impl<'a> Rewriter<'a> {
                             self.emit_ops(&mut plain, out, ctx, Region::Plain, loops)?;
                             sink(out).end().end();
                             copy_from = reader.original_position() as usize;
+                            // The sampled copy consumed the loop's `end`.
+                            if let Some(flag) = self.flag_stack.pop() {
+                                self.sample_flag = flag;
+                            }
                         }
                     }
                 }
-                _ if trace && region != Region::Plain => {
+                _ if trace => {
                     if let Some(m) = classify(&op) {
                         if let Some(&memory) = m.memories.iter().find(|m| **m != 0) {
                             return Err(user(InstrumentError::MultiMemory {
@@ -1139,18 +1166,25 @@ impl<'a> Rewriter<'a> {
                                 memory,
                             }));
                         }
-                        let end = reader.original_position() as usize;
-                        out.extend_from_slice(&wasm[copy_from..start]);
-                        let mut instr = String::with_capacity(24);
-                        m.write_text(&mut instr);
-                        let loc = self.location(func_index, start, instr, region);
                         // A plain load or store of a libc synchronization function is
                         // traced as an atomic one.
-                        let m = if promote && matches!(m.shape, Shape::Load | Shape::Store(_)) {
+                        let promoted = promote && matches!(m.shape, Shape::Load | Shape::Store(_));
+                        let traced = if promoted {
                             MemOp { atomic: true, ..m }
                         } else {
                             m
                         };
+                        // The plain copy of a split loop body leaves its plain accesses as
+                        // they are; the rest (atomics, waits) are always traced.
+                        if region == Region::Plain && sample::sampled(&traced) {
+                            continue;
+                        }
+                        let end = reader.original_position() as usize;
+                        out.extend_from_slice(&wasm[copy_from..start]);
+                        let mut instr = String::with_capacity(24);
+                        m.write_text(&mut instr);
+                        let m = traced;
+                        let loc = self.location(func_index, start, instr, region);
                         self.emit_access(out, &m, &wasm[start..end], loc, region);
                         copy_from = end;
                     }

@@ -632,7 +632,23 @@ fn sampling_traces_the_executions_its_schedule_picks() {
     i32.store
     local.get $p
     i32.atomic.load)
-  (@custom "wasmgrind.patch" "\02\00\00\00\00\00\00\00")
+  (func (export "spin") (param $p i32) (param $n i32)
+    (loop $l
+      local.get $p
+      i32.const 1
+      i32.store offset=4
+      local.get $p
+      i32.atomic.load offset=12
+      drop
+      local.get $n
+      i32.const 1
+      i32.sub
+      local.tee $n
+      br_if $l)
+    local.get $p
+    i32.const 2
+    i32.store offset=8)
+  (@custom "wasmgrind.patch" "\03\00\00\00\00\00\00\00")
 )
 "#;
     let input = wat(module);
@@ -649,6 +665,9 @@ fn sampling_traces_the_executions_its_schedule_picks() {
         calls.push(r#"["touch", [60000]]"#.to_string());
     }
     calls.push(r#"["sum", [59996, 2]]"#.to_string());
+    for _ in 0..12 {
+        calls.push(r#"["spin", [1000, 20]]"#.to_string());
+    }
     let result = run_node(&out.wasm, "sampling", &format!("[{}]", calls.join(",")));
     let result = result.as_array().unwrap();
     let count = |i: usize, kind: &str, atomic: i64| {
@@ -684,4 +703,36 @@ fn sampling_traces_the_executions_its_schedule_picks() {
         sampled_executions(2, &mut skip, &mut taken)
     );
     assert_eq!(result[last]["result"], 1);
+    // `spin`'s loop is split: its atomic load is traced in every iteration, sampled or
+    // not, its store in the sampled ones; the store after the loop goes by the decisions
+    // of the function's body, not by the loop's last one.
+    let (mut loop_skip, mut loop_taken, mut body_skip, mut body_taken) = (0, 0, 0, 0);
+    let site = |i: usize, offset: u64, kind: &str, atomic: i64| {
+        result[i]["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e[0] == kind && e[1] == 1000 + offset && e[3] == atomic)
+            .count() as u32
+    };
+    for call in 0..12 {
+        let i = last + 1 + call;
+        assert_eq!(
+            site(i, 12, "r", 1),
+            20,
+            "spin call {call}: every atomic load"
+        );
+        let stores = sampled_executions(20, &mut loop_skip, &mut loop_taken);
+        assert_eq!(
+            site(i, 4, "w", 0),
+            stores,
+            "spin call {call}: the loop's stores"
+        );
+        let after = sampled_executions(1, &mut body_skip, &mut body_taken);
+        assert_eq!(
+            site(i, 8, "w", 0),
+            after,
+            "spin call {call}: the store after the loop"
+        );
+    }
 }

@@ -15,7 +15,7 @@
   (global (;5;) (mut i32) i32.const 0)
   (global (;6;) (mut i32) i32.const 0)
   (func $f (;3;) (type 0) (param $p i32) (param $n i32)
-    (local i32 i32 i32 i32)
+    (local i32 i32 i32 i32 i32 i32)
     global.get 1
     (@metadata.code.branch_hint "\01")
     if (result i32) ;; label = @1
@@ -83,14 +83,14 @@
         global.set 3
         i32.const 1
       end
-      local.set 2
+      local.set 4
       local.get $p
       i32.const 7
-      local.set 4
+      local.set 5
       local.tee 3
-      local.get 4
+      local.get 5
       i32.store offset=4
-      local.get 2
+      local.get 4
       (@metadata.code.branch_hint "\00")
       if ;; label = @2
         local.get 3
@@ -128,33 +128,48 @@
           global.set 5
           i32.const 1
         end
-        local.set 2
-        local.get 2
+        local.set 6
+        local.get 6
         (@metadata.code.branch_hint "\00")
         if ;; label = @3
           block ;; label = @4
             local.get $p
             local.get $p
             i32.const 8
+            local.set 7
             local.set 5
-            local.set 4
             local.tee 3
-            local.get 4
             local.get 5
+            local.get 7
             memory.copy
-            local.get 4
             local.get 5
+            local.get 7
             i32.const 0
             i32.const 2
             call 0
             local.get 3
-            local.get 5
+            local.get 7
             i32.const 0
             i32.const 2
             call 1
             local.get $n
             br_table 0 (;@4;) $inner $outer
           end
+          local.get $p
+          local.tee 3
+          local.get 3
+          i32.const 8
+          i32.add
+          call 2
+          i32.atomic.load offset=8
+          local.get 3
+          i32.const 8
+          i32.add
+          i32.const 4
+          i32.const 1
+          i32.const 3
+          call 0
+          drop
           local.get $n
           i32.const 1
           i32.sub
@@ -169,6 +184,21 @@
             local.get $n
             br_table 0 (;@4;) $inner $outer
           end
+          local.get $p
+          local.tee 3
+          local.get 3
+          i32.const 8
+          i32.add
+          call 2
+          i32.atomic.load offset=8
+          local.get 3
+          i32.const 8
+          i32.add
+          i32.const 4
+          i32.const 1
+          i32.const 3
+          call 0
+          drop
           local.get $n
           i32.const 1
           i32.sub
@@ -184,7 +214,7 @@
       local.get 3
       i32.const 4
       i32.const 1
-      i32.const 3
+      i32.const 4
       call 0
       br_if $outer
     end
@@ -212,15 +242,16 @@
     local.get 2
     i32.const 4
     i32.const 2
-    i32.const 4
+    i32.const 5
     call 1
   )
   (@custom "wasmgrind.patch" (after code) "\05\00\00\00\00\00\00\00")
-  (@custom "wasmgrind.instrument" (after code) "\01\00\00\00\09\00\00\00\05\00\00\00")
+  (@custom "wasmgrind.instrument" (after code) "\01\00\00\00\09\00\00\00\06\00\00\00")
 )
 ;; locations (id: func_index func_name +code_offset instr)
 ;; 0: 0 f +0x5 i32.load
 ;; 1: 0 f +0xf i32.store offset=4
 ;; 2: 0 f +0x1c memory.copy
-;; 3: 0 f +0x34 i32.atomic.load
-;; 4: 1 atomic_only +0x54 i32.atomic.rmw.add
+;; 3: 0 f +0x2a i32.atomic.load offset=8
+;; 4: 0 f +0x3b i32.atomic.load
+;; 5: 1 atomic_only +0x5b i32.atomic.rmw.add

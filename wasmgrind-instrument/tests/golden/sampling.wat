@@ -57,6 +57,21 @@
           local.get $n
           br_table 0 (;@3;) $inner $outer
         end
+        local.get $p
+        local.tee 2
+        local.get 2
+        i32.const 8
+        i32.add
+        call 2
+        i32.atomic.load offset=8
+        local.get 2
+        i32.const 8
+        i32.add
+        i32.const 4
+        i32.const 1
+        i32.const 3
+        call 0
+        drop
         local.get $n
         i32.const 1
         i32.sub
@@ -71,7 +86,7 @@
       local.get 2
       i32.const 4
       i32.const 1
-      i32.const 3
+      i32.const 4
       call 0
       br_if $outer
     end
@@ -99,15 +114,16 @@
     local.get 1
     i32.const 4
     i32.const 2
-    i32.const 4
+    i32.const 5
     call 1
   )
   (@custom "wasmgrind.patch" (after code) "\05\00\00\00\00\00\00\00")
-  (@custom "wasmgrind.instrument" (after code) "\01\00\00\00\01\00\00\00\05\00\00\00")
+  (@custom "wasmgrind.instrument" (after code) "\01\00\00\00\01\00\00\00\06\00\00\00")
 )
 ;; locations (id: func_index func_name +code_offset instr)
 ;; 0: 0 f +0x5 i32.load
 ;; 1: 0 f +0xf i32.store offset=4
 ;; 2: 0 f +0x1c memory.copy
-;; 3: 0 f +0x34 i32.atomic.load
-;; 4: 1 atomic_only +0x54 i32.atomic.rmw.add
+;; 3: 0 f +0x2a i32.atomic.load offset=8
+;; 4: 0 f +0x3b i32.atomic.load
+;; 5: 1 atomic_only +0x5b i32.atomic.rmw.add

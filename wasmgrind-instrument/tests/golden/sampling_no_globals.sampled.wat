@@ -10,7 +10,7 @@
   (global (;1;) (mut i32) i32.const 0)
   (export "sum" (func $sum))
   (func $sum (;3;) (type 0) (param $p i32) (param $n i32) (result i32)
-    (local $s i32) (local i32 i32)
+    (local $s i32) (local i32 i32 i32)
     loop $l
       global.get 0
       (@metadata.code.branch_hint "\01")
@@ -24,29 +24,29 @@
         global.get 1
         i32.const 1
         i32.add
-        local.tee 4
+        local.tee 5
         global.set 1
-        local.get 4
+        local.get 5
         i32.const 8
         i32.div_u
-        local.tee 4
+        local.tee 5
         i32.const 999
-        local.get 4
+        local.get 5
         i32.const 999
         i32.lt_u
         select
         global.set 0
         i32.const 1
       end
-      local.set 3
-      local.get 3
+      local.set 4
+      local.get 4
       (@metadata.code.branch_hint "\00")
       if ;; label = @2
         local.get $s
         local.get $p
-        local.tee 4
+        local.tee 5
         i32.load
-        local.get 4
+        local.get 5
         i32.const 4
         i32.const 0
         i32.const 0
