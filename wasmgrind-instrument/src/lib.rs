@@ -20,6 +20,9 @@ pub const INSTRUMENT_SECTION: &str = "wasmgrind.instrument";
 /// Largest number of locals per function that engines accept (the JS API limit).
 pub const MAX_LOCALS: u64 = 50_000;
 
+/// Most globals that engines accept in a module (the JS API limit).
+pub const MAX_GLOBALS: u64 = 1_000_000;
+
 /// Largest function body, in bytes, that engines accept (the JS API limit).
 pub const MAX_FUNCTION_SIZE: usize = 7_654_321;
 
@@ -192,6 +195,19 @@ pub enum InstrumentError {
         func_index: u32,
         /// Its body size after instrumentation.
         size: usize,
+    },
+    /// With [`InstrumentConfig::sampling`], the module would have more globals than engines
+    /// accept: two per sampled code site.
+    #[error(
+        "sampling needs two globals for each of the module's {sites} sampled code sites \
+         (function bodies and loops with plain memory accesses), {globals} globals in all, \
+         more than the {MAX_GLOBALS} engines accept: instrument without sampling"
+    )]
+    TooManyGlobals {
+        /// The sampled code sites.
+        sites: u32,
+        /// The globals the module would have.
+        globals: u64,
     },
     /// A function or type index would not fit in 32 bits once renumbered: the memory
     /// hooks are imported before the module's own functions, which all move up by 3.

@@ -49,6 +49,13 @@ pub(crate) fn rewrite(
         let s = &r.scan;
         let sites = Sites::find(wasm, s, |f| s.traced(f), |f| s.is_libc_sync(f))
             .map_err(|e| into_error(e.into()))?;
+        let globals = u64::from(sites.global_base) + 2 * u64::from(sites.count);
+        if globals > crate::MAX_GLOBALS {
+            return Err(InstrumentError::TooManyGlobals {
+                sites: sites.count,
+                globals,
+            });
+        }
         r.sites = Some(sites);
     }
     let mut module = Module::new();

@@ -16,7 +16,8 @@ use wasmparser::{FunctionBody, Operator};
 use crate::memops::{classify, MemOp, Shape};
 use crate::scan::Scan;
 
-/// An execution of a site is sampled while `taken < ALWAYS` (the first ones in a thread).
+/// A site samples its first `ALWAYS` executions in a thread: after its `taken`-th sampled
+/// one it skips `taken / ALWAYS` executions, none while `taken < ALWAYS`.
 pub(crate) const ALWAYS: u32 = 8;
 
 /// After its `taken`-th sampled execution a site skips `min(taken / ALWAYS, MAX_SKIP)`

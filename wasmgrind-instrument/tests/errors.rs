@@ -371,3 +371,75 @@ fn invalid_input() {
     };
     assert!(instrument(&wasm, &cfg).is_ok());
 }
+
+/// Sampling adds two globals per sampled code site; past the engines' limit of globals
+/// the error says how many and what to do, rather than writing a module no engine takes.
+#[test]
+fn sampling_past_the_engines_globals_limit_is_refused() {
+    use wasm_encoder::{
+        CodeSection, ConstExpr, CustomSection, Function, FunctionSection, GlobalSection,
+        GlobalType, MemorySection, MemoryType, Module, TypeSection, ValType,
+    };
+    let build = |globals: u32| {
+        let mut m = Module::new();
+        let mut types = TypeSection::new();
+        types.ty().function([], [ValType::I32]);
+        m.section(&types);
+        let mut funcs = FunctionSection::new();
+        funcs.function(0);
+        m.section(&funcs);
+        let mut memory = MemorySection::new();
+        memory.memory(MemoryType {
+            minimum: 1,
+            maximum: Some(1),
+            memory64: false,
+            shared: true,
+            page_size_log2: None,
+        });
+        m.section(&memory);
+        let mut g = GlobalSection::new();
+        let ty = GlobalType {
+            val_type: ValType::I32,
+            mutable: false,
+            shared: false,
+        };
+        for _ in 0..globals {
+            g.global(ty, &ConstExpr::i32_const(0));
+        }
+        m.section(&g);
+        let mut code = CodeSection::new();
+        let mut f = Function::new([]);
+        // i32.const 0, i32.load, end
+        f.raw([0x41, 0x00, 0x28, 0x02, 0x00, 0x0b]);
+        code.function(&f);
+        m.section(&code);
+        m.section(&CustomSection {
+            name: "wasmgrind.patch".into(),
+            data: [1u8, 0, 0, 0, 0, 0, 0, 0][..].into(),
+        });
+        m.finish()
+    };
+    let cfg = InstrumentConfig {
+        sampling: true,
+        validate: false,
+        ..InstrumentConfig::default()
+    };
+    // 999,998 globals and the body's two: just at the limit.
+    let at_limit = instrument(&build(999_998), &cfg).unwrap();
+    assert_valid(&at_limit.wasm, "a module at the limit");
+    let e = err(&build(999_999), &cfg);
+    assert_eq!(
+        e,
+        InstrumentError::TooManyGlobals {
+            sites: 1,
+            globals: 1_000_001
+        }
+    );
+    assert!(e.to_string().contains("instrument without sampling"), "{e}");
+    // Without sampling the module gets no globals, and is instrumented.
+    let full = InstrumentConfig {
+        validate: false,
+        ..InstrumentConfig::default()
+    };
+    instrument(&build(999_999), &full).unwrap();
+}
