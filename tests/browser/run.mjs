@@ -206,8 +206,8 @@ function streamProblems(r) {
 const PROTOCOL = ['mutex_counter', 'child_trap'];
 
 /**
- * Scenarios that also run with `sampling: true` (Chromium reads the branch hints of the
- * sampled module): a race in code that runs a few times per thread, which sampling keeps,
+ * Scenarios that also run with `sampling: true` (the sampled module, with its branch
+ * hints, in Chromium): a race in code that runs a few times per thread, which sampling keeps,
  * and plain accesses ordered by a barrier, which it must not report.
  */
 const SAMPLED = ['mixed_width_race', 'barrier_rounds'];

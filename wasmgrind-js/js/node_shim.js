@@ -20,8 +20,9 @@ export function disableLiftoff() {
 /**
  * Lets V8 use the branch hints (`metadata.code.branch_hint`) that the instrumenter writes
  * with sampling: the code of a hook call that a sampled run rarely makes is then laid out
- * and register-allocated as cold. Node.js 20's V8 reads them only behind this flag
- * (Chromium reads them anyway); a module without hints is compiled as before.
+ * and register-allocated as cold. Node.js 20's V8 reads them only behind this flag (an
+ * engine that does not read them ignores the section); a module without hints is
+ * compiled as before.
  */
 export function enableBranchHints() {
   setFlagsFromString('--experimental-wasm-branch-hinting');
