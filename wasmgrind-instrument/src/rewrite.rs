@@ -70,45 +70,15 @@ pub(crate) fn rewrite(
         }
     }
     let mut wasm_out = module.finish();
-    if !r.hints.is_empty() {
-        wasm_out = with_branch_hints(wasm_out, &r.hints).map_err(|e| into_error(e.into()))?;
+    if let (false, Some(at)) = (r.hints.is_empty(), r.code_at) {
+        // The hints are known once the code is written, and go before it (where the branch
+        // hinting proposal puts them): the custom section's id, then its size, name and
+        // contents.
+        let mut section = vec![SectionId::Custom as u8];
+        r.hints.encode(&mut section);
+        wasm_out.splice(at..at, section);
     }
     Ok((wasm_out, locations))
-}
-
-/// `wasm` with the custom section `metadata.code.branch_hint` of `hints` before its code
-/// section, where the branch hinting proposal puts it (the hints are known only once the
-/// code is written).
-fn with_branch_hints(
-    wasm: Vec<u8>,
-    hints: &wasm_encoder::BranchHints,
-) -> Result<Vec<u8>, wasmparser::BinaryReaderError> {
-    let mut code_at = None;
-    for payload in Parser::new(0).parse_all(&wasm) {
-        if let wasmparser::Payload::CodeSectionStart {
-            unchecked_range: range,
-            ..
-        } = payload?
-        {
-            // The section's id and its size (wasm-encoder writes it in the fewest bytes).
-            let (start, end) = (range.start as usize, range.end as usize);
-            let mut header = Vec::new();
-            (end - start).encode(&mut header);
-            code_at = Some(start - header.len() - 1);
-            break;
-        }
-    }
-    let Some(at) = code_at else {
-        return Ok(wasm);
-    };
-    // The custom section's size, name and contents; its id first.
-    let mut section = vec![SectionId::Custom as u8];
-    hints.encode(&mut section);
-    let mut out = Vec::with_capacity(wasm.len() + section.len());
-    out.extend_from_slice(&wasm[..at]);
-    out.extend_from_slice(&section);
-    out.extend_from_slice(&wasm[at..]);
-    Ok(out)
 }
 
 fn into_error(e: Error<InstrumentError>) -> InstrumentError {
@@ -374,15 +344,14 @@ struct Rewriter<'a> {
     sites: Option<Sites>,
     /// Whether the sites' globals were emitted.
     globals_done: bool,
-    /// Whether the function being rewritten is traced with sampling.
-    sampling_fn: bool,
     /// The local that says whether the current execution of the innermost site (the
     /// function's body, or the innermost loop with a site) is sampled: each site has one
-    /// of its own, so the code after a loop goes by its own site's decision.
+    /// of its own, so the code after a loop goes by its own site's decision. `None`: the
+    /// function being rewritten is not sampled.
     sample_flag: Option<u32>,
     /// The `sample_flag` of the code around every open block of the function being
     /// rewritten, restored at the block's `end`.
-    flag_stack: Vec<Option<u32>>,
+    flag_stack: Vec<u32>,
     /// Blocks (`block`, `loop`, `if`, `try`, `try_table`) of the input seen so far in the
     /// function being rewritten.
     blocks_seen: u32,
@@ -399,6 +368,8 @@ struct Rewriter<'a> {
     body_hints: Vec<(usize, u32)>,
     /// The branch hints of the output, by function, for `metadata.code.branch_hint`.
     hints: wasm_encoder::BranchHints,
+    /// Where the output's code section starts, for the branch hints, which go before it.
+    code_at: Option<usize>,
 }
 
 /// A branch hint: the `if` is rarely taken.
@@ -505,7 +476,6 @@ impl<'a> Rewriter<'a> {
             allocs: Some(OperatorsReaderAllocations::default()),
             sites: None,
             globals_done: false,
-            sampling_fn: false,
             sample_flag: None,
             flag_stack: Vec::new(),
             blocks_seen: 0,
@@ -514,6 +484,7 @@ impl<'a> Rewriter<'a> {
             split_locs: Vec::new(),
             body_hints: Vec::new(),
             hints: wasm_encoder::BranchHints::new(),
+            code_at: None,
             scan,
         }
     }
@@ -904,7 +875,6 @@ impl<'a> Rewriter<'a> {
         out.clear();
         // With sampling, the body's site decides when the function is entered.
         self.sample_flag = None;
-        self.sampling_fn = false;
         self.flag_stack.clear();
         self.blocks_seen = 0;
         self.inserted.clear();
@@ -912,7 +882,6 @@ impl<'a> Rewriter<'a> {
         self.split_locs.clear();
         let mut loops = 0u32;
         if let (true, Some(sites)) = (trace, &self.sites) {
-            self.sampling_fn = true;
             let flag = self.locals.fresh(Val::I32);
             self.sample_flag = Some(flag);
             if let Some(site) = sites.site(defined, 0) {
@@ -1024,8 +993,8 @@ impl<'a> Rewriter<'a> {
             | Operator::TryTable { .. } = op
             {
                 nest += 1;
-                if region == Region::Whole && self.sampling_fn {
-                    self.flag_stack.push(self.sample_flag);
+                if let (Region::Whole, Some(flag)) = (region, self.sample_flag) {
+                    self.flag_stack.push(flag);
                 }
                 if region == Region::Plain {
                     // The plain copy's blocks are all new.
@@ -1037,10 +1006,10 @@ impl<'a> Rewriter<'a> {
             match op {
                 // The end of a block: the code after it goes by the decision around it.
                 Operator::End | Operator::Delegate { .. }
-                    if region == Region::Whole && self.sampling_fn =>
+                    if region == Region::Whole && self.sample_flag.is_some() =>
                 {
                     if let Some(flag) = self.flag_stack.pop() {
-                        self.sample_flag = flag;
+                        self.sample_flag = Some(flag);
                     }
                 }
                 Operator::End if region != Region::Whole => {
@@ -1127,7 +1096,9 @@ impl<'a> Rewriter<'a> {
                         copy_from = end;
                     }
                 }
-                Operator::Loop { blockty } if self.sampling_fn && region == Region::Whole => {
+                Operator::Loop { blockty }
+                    if self.sample_flag.is_some() && region == Region::Whole =>
+                {
                     // With sampling, a loop's site decides at the start of every iteration,
                     // into a flag of its own.
                     *loops += 1;
@@ -1159,7 +1130,7 @@ impl<'a> Rewriter<'a> {
                             copy_from = reader.original_position() as usize;
                             // The sampled copy consumed the loop's `end`.
                             if let Some(flag) = self.flag_stack.pop() {
-                                self.sample_flag = flag;
+                                self.sample_flag = Some(flag);
                             }
                         }
                     }
@@ -1757,6 +1728,9 @@ impl Reencode for Rewriter<'_> {
                 name: Cow::Borrowed(INSTRUMENT_SECTION),
                 data: Cow::Owned(data),
             });
+        }
+        if before == Some(SectionId::Code) {
+            self.code_at = Some(module.len());
         }
         Ok(())
     }
