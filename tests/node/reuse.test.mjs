@@ -5,9 +5,10 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   loadRuntime,
@@ -186,4 +187,47 @@ test('kept workers do not keep a Node.js process alive', async () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+// The utility module is compiled by the first call's manager, not by the calling thread: a
+// package without it fails there, with an error that names the file and the fix, and
+// nothing hangs; a call after one that compiled it gets it from the calling thread.
+test('a package without its utility module fails with an error that names it and the fix', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wasmgrind-no-utility-'));
+  try {
+    const copy = join(dir, 'pkg');
+    cpSync(pkgDir, copy, { recursive: true });
+    rmSync(join(copy, 'wasmgrind_js_bg.wasm'));
+    const script =
+      `import { wasmgrind } from ${JSON.stringify(pathToFileURL(join(copy, 'wasmgrind.js')).href)};\n` +
+      `for (let i = 0; i < 2; i++) {\n` +
+      `  const e = await wasmgrind(${JSON.stringify(guestPath(locks.file))}, 'mutex_counter', {}).then(() => null, (e) => e);\n` +
+      `  console.log(JSON.stringify({ kind: e?.kind, message: e?.message }));\n` +
+      `}\n`;
+    writeFileSync(join(dir, 'missing.mjs'), script);
+    const { code, stdout, stderr } = await runNode([join(dir, 'missing.mjs')], { timeoutMs: 60_000 });
+    assert.equal(code, 0, stderr);
+    const answers = stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(answers.length, 2, stdout);
+    for (const a of answers) {
+      assert.equal(a.kind, 'RuntimeError', a.message);
+      assert.match(a.message, /cannot load Wasmgrind's utility module .*wasmgrind_js_bg\.wasm/);
+      assert.match(a.message, /cargo xtask dist/);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('later calls run with the utility module the first call compiled', async () => {
+  await closeIdleWorkers();
+  const file = guestPath(locks.file);
+  // Two calls at once: neither has the module yet, so both managers compile it; then one
+  // more, which the calling thread gives the module (its manager is a new one, since the
+  // first two ended theirs).
+  const both = await Promise.all([wasmgrind(file, 'mutex_counter', {}), wasmgrind(file, 'mutex_counter', {})]);
+  await closeIdleWorkers();
+  const third = await wasmgrind(file, 'mutex_counter', {});
+  for (const [i, r] of [...both, third].entries()) checkResult(r, 'mutex_counter', `call ${i + 1}`);
+  await closeIdleWorkers();
 });

@@ -590,7 +590,10 @@ export async function wasmgrind(binary, functionName, options) {
   const source = managerReads(binary);
   const bytes = source === null ? await loadBinary(binary) : null;
   await configureEngine();
-  const utilModule = await utilityModule();
+  // The utility module compiled by an earlier call's manager, else null: the manager then
+  // fetches and compiles it itself and sends it here for the next calls (on a page's main
+  // thread, reading and compiling its 3 MB took 15 to 25 ms of the first call).
+  const utilModule = compiledUtilityModule;
   // ANCHOR: manager-worker
   // The manager of an earlier run that kept its workers, else a new one.
   const proxy =
@@ -749,6 +752,10 @@ export async function wasmgrind(binary, functionName, options) {
     // ANCHOR: caller-messages
     proxy.onMessage((m) => {
       lastHeard = performance.now();
+      if (m.utilModule !== undefined) {
+        if (m.utilModule instanceof WebAssembly.Module) compiledUtilityModule ??= m.utilModule;
+        return;
+      }
       if (m.started !== undefined) {
         clearTimeout(backstop);
         if (!done) backstop = arm();
@@ -807,7 +814,7 @@ export async function wasmgrind(binary, functionName, options) {
         output: typeof onOutput === 'function',
         programName,
         started: true,
-        utilModule,
+        ...(utilModule === null ? { sendUtilModule: true } : { utilModule }),
       },
       bytes === null ? [] : [bytes.buffer],
     );
@@ -855,11 +862,13 @@ export async function closeIdleWorkers() {
 const NODE_WORKER_SCRIPT = './worker.cjs';
 
 /**
- * The utility module, compiled once per calling thread and handed to every run's manager
- * (which hands it to its workers). A compiled module that is posted to a worker keeps its
- * code, so what the engine compiled lazily in one run (with `--no-liftoff` in Node.js,
- * optimized code for every function on its first call: about 0.4 s for the patcher and
- * the instrumenter) is ready in the next. A failed compile is not kept.
+ * The utility module, compiled once per thread that compiles it (a run's manager) and
+ * handed to that run's workers. The manager of the first `wasmgrind()` call of a thread
+ * sends it to the calling thread (`compiledUtilityModule`), which hands it to the managers
+ * of later calls. A compiled module that is posted to a worker keeps its code, so what the
+ * engine compiled lazily in one run (with `--no-liftoff` in Node.js, optimized code for
+ * every function on its first call: about 0.4 s for the patcher and the instrumenter) is
+ * ready in the next. A failed compile is not kept.
  */
 function utilityModule() {
   const url = new URL('./wasmgrind_js_bg.wasm', import.meta.url);
@@ -876,6 +885,12 @@ function utilityModule() {
   return utilityModulePromise;
 }
 let utilityModulePromise = null;
+
+/**
+ * The utility module as the manager of this thread's first `wasmgrind()` call compiled
+ * it (its `{ utilModule }` message), or null before that.
+ */
+let compiledUtilityModule = null;
 
 /** A function name is a non-empty string, or missing (wasi modules: `_start`). */
 function checkFunctionName(functionName) {
@@ -950,7 +965,8 @@ const hex = (n) => `0x${(n >>> 0).toString(16)}`;
  * `hooks.programName` is its argv[0], `hooks.onStarted()` is called when the module is
  * prepared and the function starts, `hooks.onStoppable(stop)` gets a function that stops
  * the run, `hooks.onStopping()` is called when the run was stopped from outside,
- * `hooks.utilModule` is the compiled utility module to use (else it is compiled here), and
+ * `hooks.utilModule` is the compiled utility module to use (else it is compiled here and
+ * handed to `hooks.onUtilModule(module)`, as soon as it is compiled), and
  * `hooks.onReusable()` is called before the result is returned when this thread may run
  * the next run (its workers and utility memory were kept for it; see keptWorkers).
  */
@@ -964,6 +980,7 @@ export async function runSession(binary, functionName, options, hooks = {}) {
   // ANCHOR: run-session
   const session = new Session(opts, functionName, typeof hooks.onOutput === 'function' ? hooks.onOutput : null);
   if (hooks.utilModule instanceof WebAssembly.Module) session.utilModule = hooks.utilModule;
+  else if (typeof hooks.onUtilModule === 'function') session.onUtilModule = hooks.onUtilModule;
   // The caller may stop the run from now on (wgrind_worker.js's `{ stop: true }`).
   hooks.onStoppable?.(() => session.settle({ type: 'stopped' }));
   session.prestart(opts.workers > 0 ? opts.workers : 1 + opts.spareWorkers);
@@ -991,7 +1008,11 @@ async function prepare(session, binary, functionName, opts, sink, programName) {
   // 1. The utility module, on a shared memory of its own: the caller's compiled module
   // when `wasmgrind()` started the run (see utilityModule), else compiled here.
   const glue = await import('./wasmgrind_js.js');
-  const utilModule = session.utilModule ?? (await utilityModule());
+  let utilModule = session.utilModule;
+  if (utilModule === null) {
+    utilModule = await utilityModule();
+    session.onUtilModule?.(utilModule);
+  }
   // A manager's later runs find the instance of its first run (see keptWorkers).
   const later = utilityStarted;
   const u = glue.initSync({ module: utilModule, thread_stack_size: UTIL_STACK_SIZE });
@@ -1244,6 +1265,8 @@ class Session {
     });
     /** The compiled utility module given by the caller (runSession's hooks), or null. */
     this.utilModule = null;
+    /** Called with the utility module when this run compiled it itself (hooks), or null. */
+    this.onUtilModule = null;
     /**
      * The analysis worker (see `startAnalysis`): `{ handle, closed }` once started,
      * else null; `analysisFailed` says why it failed, if it did.

@@ -17,7 +17,10 @@
 // text, bytes } }` messages (see `onOutput` in wasmgrind.d.ts); `programName` is its
 // argv[0] (default: `main.wasm`). With `started: true`, a `{ started: true }` message says
 // when the module is prepared and the function starts: the run's `timeout` counts from
-// there.
+// there. `utilModule` is Wasmgrind's compiled utility module (`wasmgrind_js_bg.wasm`), if
+// the caller has it; without it this worker fetches and compiles it, and with
+// `sendUtilModule: true` sends it back as `{ utilModule }` (a WebAssembly.Module) to be
+// given to the next runs.
 // One worker serves one run at a time. An answer with `reusable: true` (a run that ended
 // cleanly, with a utility memory that is not too large) means that the worker kept its
 // thread workers and may be given the next run, which then starts without booting new
@@ -135,6 +138,9 @@ async function onRun(msg) {
     if (typeof msg.programName === 'string') hooks.programName = msg.programName;
     // The caller's compiled utility module, with the code compiled in its earlier runs.
     if (msg.utilModule instanceof WebAssembly.Module) hooks.utilModule = msg.utilModule;
+    // Else it is compiled here; with `sendUtilModule: true` it goes to the caller as soon
+    // as it is, for the runs that follow (`wasmgrind()` compiles nothing on its thread).
+    else if (msg.sendUtilModule === true) hooks.onUtilModule = (m) => post({ utilModule: m });
     // With `started: true`, the caller is told when the function starts: it times its
     // backstop from there, as the run's timeout counts.
     if (msg.started === true) hooks.onStarted = () => post({ started: true });
