@@ -78,9 +78,14 @@ test('bad options are rejected with the option named', async () => {
   assert.match(err.message, /unknown option `timout`/);
   err = await rejection(wasmgrind(basics(), 'spawn_join', { memoryTrace: 'yes' }));
   assert.match(err.message, /`memoryTrace` must be a boolean/);
+  // The stack size's rule is checked with the other options (before the module is read),
+  // and every problem is named at once, the function name's too.
   err = await rejection(wasmgrind(basics(), 'spawn_join', { stackSize: 1000 }));
-  assert.equal(err.kind, 'PatchError');
-  assert.match(err.message, /invalid stack size 1000/);
+  assert.equal(err.kind, 'UsageError', err.message);
+  assert.match(err.message, /option `stackSize` must be a multiple of 16 and at least 4096 \(bytes\), not 1000/);
+  err = await rejection(wasmgrind(join(outDir, 'no-such.wasm'), '', { stackSize: 4100, timeout: -1 }));
+  assert.equal(err.kind, 'UsageError', err.message);
+  assert.match(err.message, /^3 problems: \(1\) the function name must be a non-empty string.*`timeout`.*`stackSize`/);
   // The names of an object's prototype are no options, and an array is no options object.
   err = await rejection(wasmgrind(basics(), 'spawn_join', { constructor: 1, hasOwnProperty: () => 1 }));
   assert.match(err.message, /unknown option `constructor`.*unknown option `hasOwnProperty`/);
@@ -119,6 +124,25 @@ test('aborting the signal stops the run with a Stopped error that says what the 
   assert.match(early.message, /not started: its signal was aborted already/);
   const bad = await rejection(wasmgrind(failures(), 'deadlock', { signal: 5 }));
   assert.match(bad.message, /option `signal` must be an AbortSignal or null/);
+});
+
+test('aborting the signal while the module is read (a stream that stalls) stops the call', { timeout: 30_000 }, async () => {
+  // A Response whose body sends the magic bytes and then nothing: reading it never ends.
+  const stalled = () =>
+    new Response(
+      new ReadableStream({
+        start(c) {
+          c.enqueue(new Uint8Array([0, 0x61, 0x73, 0x6d]));
+        },
+      }),
+    );
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 200);
+  const started = performance.now();
+  const err = await rejection(wasmgrind(stalled(), 'run', { signal: controller.signal }));
+  assert.equal(err.kind, 'Stopped', err.message);
+  assert.match(err.message, /not started: it was stopped by its caller \(its signal was aborted\) while its module was read/);
+  assert.ok(performance.now() - started < 5_000, 'it stopped at once');
 });
 
 test('the caller\'s bytes are left intact', async () => {

@@ -96,7 +96,7 @@ test(
     assert.equal(out.code, 1, out.stderr);
     assert.match(
       out.stderr,
-      /wasmgrind: error: the trace reached 1000 events, the limit set by --max-events \(maxEvents\); raise it or record less \(--sample or --no-memory-trace\)/,
+      /wasmgrind: error: the trace reached 1000 events, the limit set by --max-events \(maxEvents\); raise it or record less \(--sample or --no-memory-trace; sampling: true or memoryTrace: false\)/,
     );
     assert.doesNotMatch(out.stderr, /Recorder::|with_capacity/);
     const { native } = checkFiles(dir);

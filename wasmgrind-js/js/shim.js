@@ -103,7 +103,7 @@ export async function readUrl(url) {
   if (isNode && url.protocol === 'file:') return (await nodeShim()).readBytes(url);
   const response = await fetch(url);
   if (!response.ok) {
-    throw new Error(`cannot fetch ${url}: HTTP ${response.status} ${response.statusText}`);
+    throw new Error(`cannot fetch ${url}: HTTP ${[response.status, response.statusText].filter((x) => x !== '').join(' ')}`);
   }
   return new Uint8Array(await response.arrayBuffer());
 }

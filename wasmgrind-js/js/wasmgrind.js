@@ -56,6 +56,7 @@ import {
   T_FREE,
   T_PENDING,
   T_RUNNING,
+  T_DONE,
 } from './shim.js';
 import { createOutputChannel, outputReader } from './wasi.js';
 
@@ -260,15 +261,28 @@ export const MAX_TIMEOUT_MS = 2 ** 31 - 1 - ANSWER_GRACE_MS;
 
 /**
  * The options with the defaults filled in. Throws one `UsageError` that names every wrong
- * option at once.
+ * option at once, and the function name's problem with them (see functionNameProblems).
  */
-function checkOptions(options) {
-  if (options === undefined || options === null) return { ...DEFAULT_OPTIONS };
+function checkOptions(options, functionName) {
+  const problems = functionNameProblems(functionName);
+  const fail = () => {
+    if (problems.length === 1) throw new WasmgrindError('UsageError', problems[0]);
+    if (problems.length > 1) {
+      const what = problems.some((p) => p.startsWith('the function name'))
+        ? `${problems.length} problems`
+        : `${problems.length} options are wrong`;
+      throw new WasmgrindError('UsageError', `${what}: ${problems.map((p, i) => `(${i + 1}) ${p}`).join('; ')}`);
+    }
+  };
+  if (options === undefined || options === null) {
+    fail();
+    return { ...DEFAULT_OPTIONS };
+  }
   if (typeof options !== 'object' || Array.isArray(options)) {
-    throw new WasmgrindError('UsageError', `options must be an object, not ${Array.isArray(options) ? 'an array' : typeof options}`);
+    problems.push(`options must be an object, not ${Array.isArray(options) ? 'an array' : typeof options}`);
+    fail();
   }
   const out = { ...DEFAULT_OPTIONS };
-  const problems = [];
   for (const [key, value] of Object.entries(options)) {
     // Own keys only: `constructor` or `hasOwnProperty` are no options either.
     if (!Object.hasOwn(DEFAULT_OPTIONS, key)) {
@@ -357,6 +371,11 @@ function checkOptions(options) {
   positive('maxTraceBytes', Number.MAX_SAFE_INTEGER, true);
   positive('chunkEvents', 2 ** 31);
   positive('stackSize', 2 ** 31);
+  // The patcher's rule (wasmgrind_patch::PatchError::InvalidStackSize), checked here with
+  // the other options rather than after the module was read and patched.
+  if (Number.isInteger(out.stackSize) && out.stackSize > 0 && (out.stackSize < 4096 || out.stackSize % 16 !== 0)) {
+    problems.push(`option \`stackSize\` must be a multiple of 16 and at least 4096 (bytes), not ${out.stackSize}`);
+  }
   if (!Number.isInteger(out.spareWorkers) || out.spareWorkers < 0 || out.spareWorkers > 64) {
     problems.push(`option \`spareWorkers\` must be an integer from 0 to 64, not ${out.spareWorkers}`);
   }
@@ -386,10 +405,7 @@ function checkOptions(options) {
   if (out.exportTrace === false && out.maxTraceBytes !== Infinity) {
     problems.push('option `maxTraceBytes` needs `exportTrace` (without it the trace has no bytes)');
   }
-  if (problems.length === 1) throw new WasmgrindError('UsageError', problems[0]);
-  if (problems.length > 1) {
-    throw new WasmgrindError('UsageError', `${problems.length} options are wrong: ${problems.map((p, i) => `(${i + 1}) ${p}`).join('; ')}`);
-  }
+  fail();
   return out;
 }
 
@@ -430,7 +446,13 @@ async function loadBinary(binary) {
   if (typeof SharedArrayBuffer !== 'undefined' && binary instanceof SharedArrayBuffer) return new Uint8Array(binary).slice();
   // A fetch's Response (not read yet) or a Blob (a File from an <input type=file>).
   if (typeof Response !== 'undefined' && binary instanceof Response) {
-    if (!binary.ok) throw new WasmgrindError('UsageError', `cannot read the module: the response is HTTP ${binary.status} ${binary.statusText} (${binary.url})`);
+    if (!binary.ok) {
+      const status = [binary.status, binary.statusText].filter((x) => x !== '').join(' ');
+      throw new WasmgrindError(
+        'UsageError',
+        `cannot read the module: the response is HTTP ${status}${binary.url ? ` (${binary.url})` : ''}`,
+      );
+    }
     // A body can be read once: a used Response (read already, or given to another call)
     // is a UsageError that says so.
     const where = binary.url ? `the Response of ${binary.url}` : 'the Response';
@@ -577,8 +599,7 @@ export async function wasmgrind(binary, functionName, options) {
         '(see the book\'s chapter "Running in a browser")',
     );
   }
-  checkFunctionName(functionName);
-  const { onChunk, onOutput, signal, ...opts } = checkOptions(options);
+  const { onChunk, onOutput, signal, ...opts } = checkOptions(options, functionName);
   const stream = typeof onChunk === 'function';
   if (signal !== null && signal.aborted) {
     throw new WasmgrindError('Stopped', 'the run was not started: its signal was aborted already');
@@ -588,7 +609,8 @@ export async function wasmgrind(binary, functionName, options) {
   // fetch arrives in pieces on the thread that reads it, and on a page's main thread a
   // module of a few megabytes kept it busy for 15 ms and more per call.
   const source = managerReads(binary);
-  const bytes = source === null ? await loadBinary(binary) : null;
+  // Reading may take as long as the server or stream takes: the signal stops it too.
+  const bytes = source === null ? await untilAborted(loadBinary(binary), signal) : null;
   await configureEngine();
   // The utility module compiled by an earlier call's manager, else null: the manager then
   // fetches and compiles it itself and sends it here for the next calls (on a page's main
@@ -829,6 +851,12 @@ export async function wasmgrind(binary, functionName, options) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * How long a run whose timeout came just after a thread ended it waits for that thread's
+ * message to the manager, which then decides the outcome (see Session.run).
+ */
+const ENDING_GRACE_MS = 1000;
+
 /** Whether this thread (a manager) instantiated the utility module for a run already. */
 let utilityStarted = false;
 
@@ -892,12 +920,13 @@ let utilityModulePromise = null;
  */
 let compiledUtilityModule = null;
 
-/** A function name is a non-empty string, or missing (wasi modules: `_start`). */
-function checkFunctionName(functionName) {
-  if (functionName === undefined || functionName === null) return;
+/** A function name is a non-empty string, or missing (wasi modules: `_start`): else its problem. */
+function functionNameProblems(functionName) {
+  if (functionName === undefined || functionName === null) return [];
   if (typeof functionName !== 'string' || functionName === '') {
-    throw new WasmgrindError('UsageError', 'the function name must be a non-empty string (or missing: `_start` of a wasi module)');
+    return ['the function name must be a non-empty string (or missing: `_start` of a wasi module)'];
   }
+  return [];
 }
 
 /**
@@ -971,8 +1000,7 @@ const hex = (n) => `0x${(n >>> 0).toString(16)}`;
  * the next run (its workers and utility memory were kept for it; see keptWorkers).
  */
 export async function runSession(binary, functionName, options, hooks = {}) {
-  checkFunctionName(functionName);
-  const { onChunk: _ignored, onOutput: _alsoIgnored, signal: _notHere, ...opts } = checkOptions(options);
+  const { onChunk: _ignored, onOutput: _alsoIgnored, signal: _notHere, ...opts } = checkOptions(options, functionName);
   const started = performance.now();
   // The first thread workers boot (a new thread, engine and scripts: tens of milliseconds
   // of CPU time each) in parallel with everything below; they get the modules once the
@@ -1001,9 +1029,44 @@ export async function runSession(binary, functionName, options, hooks = {}) {
   // ANCHOR_END: run-session
 }
 
+/** The error of a run stopped by its caller before its module was read. */
+function stoppedWhileReading() {
+  return new WasmgrindError(
+    'Stopped',
+    'the run was not started: it was stopped by its caller (its signal was aborted) while its module was read',
+  );
+}
+
+/**
+ * `promise`, or a rejection with a `Stopped` error as soon as `signal` is aborted (the
+ * work behind `promise` is left to finish on its own; its outcome is ignored).
+ */
+function untilAborted(promise, signal) {
+  if (signal === null) return promise;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(stoppedWhileReading());
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
 /** Steps 1 to 6 of a run: everything before the first thread runs. */
 async function prepare(session, binary, functionName, opts, sink, programName) {
-  const bytes = await loadBinary(binary);
+  // A stop that comes while the module is read (a URL whose server stalls) ends the wait.
+  const stopped = session.outcome.then((o) =>
+    o.type === 'stopped' ? Promise.reject(stoppedWhileReading()) : new Promise(() => {}),
+  );
+  const bytes = await Promise.race([loadBinary(binary), stopped]);
 
   // 1. The utility module, on a shared memory of its own: the caller's compiled module
   // when `wasmgrind()` started the run (see utilityModule), else compiled here.
@@ -1396,9 +1459,24 @@ class Session {
     this.onStarted?.();
     Atomics.store(ctrl, C_NEXT_TID, 1);
     const outcome = this.outcome;
-    const timer = Number.isFinite(this.opts.timeout)
-      ? setTimeout(() => this.settle({ type: 'timeout' }), this.opts.timeout)
-      : undefined;
+    // A thread that ended the run (thread 0 returned or failed, a thread called proc_exit)
+    // just before the timeout has its message to this manager on the way: that message,
+    // not the timeout, decides the outcome (it comes within milliseconds; at most
+    // ENDING_GRACE_MS are waited for it).
+    const ending = () =>
+      Atomics.load(v.status, 0) >= T_DONE || Atomics.load(ctrl, C_FIRST_ERROR) !== 0;
+    let graceUntil = null;
+    const onTimeout = () => {
+      if (ending()) {
+        graceUntil ??= performance.now() + ENDING_GRACE_MS;
+        if (performance.now() < graceUntil) {
+          timer = setTimeout(onTimeout, 5);
+          return;
+        }
+      }
+      this.settle({ type: 'timeout' });
+    };
+    let timer = Number.isFinite(this.opts.timeout) ? setTimeout(onTimeout, this.opts.timeout) : undefined;
     const watchdog = this.opts.trace ? setInterval(() => this.watchDeadlock(), DEADLOCK_POLL_MS) : undefined;
     const printer = setInterval(() => this.drainOutput(false), OUTPUT_MS);
     // ANCHOR: first-job
@@ -2032,7 +2110,7 @@ class Session {
       err = new WasmgrindError(
         outcome.type === 'timeout' ? 'Timeout' : 'Stopped',
         `the run of \`${this.functionName}\` ${why}; ` +
-          `${unfinished.length} thread(s) were still running and were stopped:\n${lines.join('\n')}`,
+          `${unfinished.length} thread(s) had not finished and were stopped:\n${lines.join('\n')}`,
         { threads: states },
       );
       if (this.opts.trace && this.glue.traceLockTableOverflowed()) {

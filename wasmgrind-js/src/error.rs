@@ -102,7 +102,8 @@ pub enum LimitError {
     /// The recorder refused events beyond `maxEvents`.
     #[error(
         "the trace reached {events} events, the limit set by --max-events (maxEvents); raise \
-         it or record less (--sample or --no-memory-trace)"
+         it or record less (--sample or --no-memory-trace; sampling: true or \
+         memoryTrace: false)"
     )]
     MaxEvents {
         /// The events in the trace: the limit.
@@ -112,7 +113,7 @@ pub enum LimitError {
     #[error(
         "the trace reached {events} events and {bytes} bytes, more than the limit of {limit} \
          bytes set by --max-trace-bytes (maxTraceBytes); raise it or record less \
-         (--sample or --no-memory-trace)"
+         (--sample or --no-memory-trace; sampling: true or memoryTrace: false)"
     )]
     MaxTraceBytes {
         /// The events in the trace.
@@ -154,7 +155,8 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "the trace reached 16777216 events, the limit set by --max-events (maxEvents); \
-             raise it or record less (--sample or --no-memory-trace)"
+             raise it or record less (--sample or --no-memory-trace; sampling: true or \
+             memoryTrace: false)"
         );
         let f = Failure::new("LimitError", &e);
         assert_eq!(f.variant, "MaxEvents");
