@@ -168,6 +168,19 @@ test('spawn_join: four std threads print, return values and are joined', async (
   assert.deepEqual(result.detached, []);
 });
 
+// The joins of a wasi program come from the wrappers of libc's pthread_join, which a
+// locks-only run (no memory tracing) has too: the deadlock predictor orders threads by them.
+test('with and without memory tracing, every std thread joined is a join in the trace', async () => {
+  for (const memoryTrace of [true, false]) {
+    const { result } = await run(['spawn_join'], { memoryTrace });
+    const lines = result.std.split('\n');
+    const count = (op) => lines.filter((l) => l.split('|')[1]?.startsWith(`${op}(`)).length;
+    assert.equal(count('fork'), 4, `memoryTrace ${memoryTrace}: forks`);
+    assert.equal(count('join'), 4, `memoryTrace ${memoryTrace}: joins`);
+    assert.equal(result.forkJoinConsistency, null, `memoryTrace ${memoryTrace}`);
+  }
+});
+
 test('a trap in a child thread fails the run with the thread and its output so far', async () => {
   const { error, output } = await fail(['child_trap']);
   assert.equal(error.kind, 'Trap');

@@ -415,9 +415,14 @@ impl<'a> Rewriter<'a> {
             )
         });
         // The C allocator is wrapped when it exists and the module does not report its
-        // allocations itself.
-        let wrap_types = (config.memory_tracing
-            && !scan.reports_allocations
+        // allocations itself. Without memory tracing nothing needs the allocations, but a
+        // wasi program's joins still come from libc's thread entry points: only those
+        // are wrapped then (the deadlock predictor orders threads by fork and join).
+        let mut scan = scan;
+        if !config.memory_tracing {
+            scan.entries.retain(|e| e.1.is_pthread());
+        }
+        let wrap_types = ((!config.memory_tracing || !scan.reports_allocations)
             && !scan.entries.is_empty())
         .then(|| {
             (
@@ -646,20 +651,21 @@ impl<'a> Rewriter<'a> {
                 let value = EntityType::Function(self.new_type_index(v)?);
                 imports.import(abi::IMPORT_MODULE, abi::MEM_ATOMIC_VALUE.name, value);
             }
-            if let Some((alloc, free)) = self.wrap_types {
-                let alloc = EntityType::Function(self.new_type_index(alloc)?);
-                imports.import(abi::IMPORT_MODULE, abi::HEAP_MALLOC.name, alloc);
-                // `heap_free_unsized` and the thread hooks all take one `i32`.
-                let one = EntityType::Function(self.new_type_index(free)?);
-                for hook in [
-                    abi::HEAP_FREE_UNSIZED,
-                    abi::PTHREAD_CREATED,
-                    abi::PTHREAD_JOINED,
-                    abi::PTHREAD_DETACHED,
-                ] {
-                    debug_assert_eq!(hook.params, abi::HEAP_FREE_UNSIZED.params);
-                    imports.import(abi::IMPORT_MODULE, hook.name, one);
-                }
+        }
+        // With memory tracing off, too: the thread functions' wrappers need them.
+        if let Some((alloc, free)) = self.wrap_types {
+            let alloc = EntityType::Function(self.new_type_index(alloc)?);
+            imports.import(abi::IMPORT_MODULE, abi::HEAP_MALLOC.name, alloc);
+            // `heap_free_unsized` and the thread hooks all take one `i32`.
+            let one = EntityType::Function(self.new_type_index(free)?);
+            for hook in [
+                abi::HEAP_FREE_UNSIZED,
+                abi::PTHREAD_CREATED,
+                abi::PTHREAD_JOINED,
+                abi::PTHREAD_DETACHED,
+            ] {
+                debug_assert_eq!(hook.params, abi::HEAP_FREE_UNSIZED.params);
+                imports.import(abi::IMPORT_MODULE, hook.name, one);
             }
         }
         self.imports_done = true;

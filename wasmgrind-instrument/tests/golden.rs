@@ -2,11 +2,11 @@
 //! wasmprinter, followed by its location table, and compared with `tests/golden/`.
 //! Run with `BLESS=1` to rewrite the golden files after an intended change.
 //!
-//! A fixture is instrumented with memory tracing on; a line `;; modes: trace notrace`
-//! adds a second golden file `<name>.notrace.wat` with memory tracing off, and a line
-//! `;; modes: trace values` one named `<name>.values.wat` with the atomic value hook
-//! (lock recognition) on, and `;; modes: trace sampled` one named `<name>.sampled.wat`
-//! with sampling on.
+//! A fixture is instrumented with memory tracing on; its line `;; modes: trace` may name
+//! more modes after `trace`, each with a golden file of its own: `notrace` adds
+//! `<name>.notrace.wat` with memory tracing off, `values` one named `<name>.values.wat`
+//! with the atomic value hook (lock recognition) on, and `sampled` one named
+//! `<name>.sampled.wat` with sampling on (`;; modes: trace values notrace`: both).
 
 mod common;
 
@@ -90,15 +90,21 @@ fn fixtures_match_golden_output() {
     for fixture in &fixtures {
         let stem = fixture.trim_end_matches(".wat");
         let source = fs::read_to_string(crate_dir().join("tests/fixtures").join(fixture)).unwrap();
+        // The words after `;; modes: trace` on the fixture's modes line.
+        let extra: Vec<&str> = source
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(";; modes: trace"))
+            .map(|rest| rest.split_whitespace().collect())
+            .unwrap_or_default();
         let mut modes = vec![(Mode::Trace, format!("{stem}.wat"))];
-        if source.contains(";; modes: trace notrace") {
-            modes.push((Mode::NoTrace, format!("{stem}.notrace.wat")));
-        }
-        if source.contains(";; modes: trace values") {
-            modes.push((Mode::Values, format!("{stem}.values.wat")));
-        }
-        if source.contains(";; modes: trace sampled") {
-            modes.push((Mode::Sampled, format!("{stem}.sampled.wat")));
+        for word in extra {
+            let mode = match word {
+                "notrace" => Mode::NoTrace,
+                "values" => Mode::Values,
+                "sampled" => Mode::Sampled,
+                other => panic!("{fixture}: unknown mode `{other}` on its `;; modes:` line"),
+            };
+            modes.push((mode, format!("{stem}.{word}.wat")));
         }
         for (mode, golden) in modes {
             let actual = render(fixture, mode);
