@@ -30,6 +30,15 @@ test('usage errors exit 2 with the problem on stderr', async () => {
   out = await runNode([cliPath, 'run', 'a.wasm', 'f', '--timeout', 'soon']);
   assert.equal(out.code, 2);
   assert.match(out.stderr, /--timeout needs a positive number of seconds/);
+  // Every problem at once (a wrong option's value is not taken for an argument), and the
+  // spelling with `=` gets a hint.
+  out = await runNode([cliPath, 'run', 'a.wasm', '--timeout', '0', '--max-threads', '0', '--out=x']);
+  assert.equal(out.code, 2);
+  assert.match(
+    out.stderr,
+    /3 problems: \(1\) --timeout needs a positive .*; \(2\) --max-threads needs a positive integer.*; \(3\) unknown option `--out=x` \(write `--out x`\)/,
+  );
+  assert.equal(out.stderr.trim().split('\n').length, 1, out.stderr);
 });
 
 test('bad input gives one line on stderr and the documented exit code', async () => {
@@ -402,6 +411,60 @@ test('analyze --module with a module that was not run is a usage error', async (
     const right = await runNode([cliPath, 'analyze', dir, '--module', guestPath(m.guests.locks.file)]);
     assert.equal(right.code, 66, right.stderr);
     assert.match(right.stderr, /locks\/src\/lib\.rs:\d+/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// Wasmgrind's utility module, which analyzes and exports the trace, has at most 4 GiB of
+// memory: a run or a trace that needs more fails with an error that says so and how to
+// record less, not with a bare `unreachable`.
+test('a run whose trace fills the utility memory fails with OutOfMemory and names what to do', async () => {
+  const wasm = join(guestsDir, 'wasi', 'runtime_checks.wasm');
+  const dir = mkdtempSync(join(tmpdir(), 'wasmgrind-cli-oom-'));
+  try {
+    // 24 MiB read byte by byte: 25M variables, more than the trace's export can hold.
+    const full = await runNode([cliPath, 'run', wasm, '--out', join(dir, 'full'), '--', 'sum_bytes', '24'], {
+      timeoutMs: 180_000,
+    });
+    assert.equal(full.code, 1, full.stderr);
+    assert.equal(full.stdout.trim().split('\n')[0], String(24 << 20));
+    assert.match(full.stderr, /wasmgrind: error: Wasmgrind's utility module ran out of memory: /);
+    assert.match(full.stderr, /record less, with `--report-only` .* `--sample` .* `--no-memory-trace`/);
+    assert.doesNotMatch(full.stderr, /unreachable/);
+    // What it says works.
+    const reportOnly = await runNode(
+      [cliPath, 'run', wasm, '--report-only', '--out', join(dir, 'report'), '--', 'sum_bytes', '24'],
+      { timeoutMs: 180_000 },
+    );
+    assert.equal(reportOnly.code, 0, reportOnly.stderr);
+    assert.match(reportOnly.stderr, /found: +0 data race\(s\), 0 potential deadlock\(s\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('analyze of a trace whose accesses need more than the utility memory exits 1 and says so', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wasmgrind-cli-oom-'));
+  try {
+    // Wasmgrind's own format (wasmgrind_core::trace::native): a 24-byte header and one
+    // 20-byte record, a write of 4 GiB less 16 bytes at address 0 by thread 0 (such a
+    // width is what a damaged file may hold).
+    const bytes = Buffer.alloc(24 + 20);
+    bytes.write('WGTRACE\0', 0, 'latin1');
+    bytes.writeUInt32LE(1, 8);
+    bytes.writeBigUInt64LE(1n, 16);
+    bytes.writeUInt32LE(0, 24);
+    bytes.writeUInt8(4, 28);
+    bytes.writeUInt32LE(0, 32);
+    bytes.writeUInt32LE(0xfffffff0, 36);
+    bytes.writeUInt32LE(0xffffffff, 40);
+    writeFileSync(join(dir, 'trace.wgtrace'), bytes);
+    writeFileSync(join(dir, 'locations.json'), '[]');
+    const out = await runNode([cliPath, 'analyze', dir], { timeoutMs: 180_000 });
+    assert.equal(out.code, 1, out.stderr);
+    assert.match(out.stderr, /Wasmgrind's utility module ran out of memory: .* It was analyzing .*trace\.wgtrace/);
+    assert.doesNotMatch(out.stderr, /unreachable/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { wasmgrind, programNameOf, MAX_TIMEOUT_MS, SAMPLED_NOTE } from './wasmgrind.js';
+import { utilityTrapCause } from './shim.js';
 
 // ANCHOR: help
 const HELP = `\
@@ -146,106 +147,137 @@ function parse(argv) {
   const dashes = rest.indexOf('--');
   const programArgs = dashes < 0 ? [] : rest.slice(dashes + 1);
   if (dashes >= 0) rest = rest.slice(0, dashes);
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i];
-    const value = () => {
-      if (i + 1 >= rest.length) throw new UsageError(`${a} needs a value`);
-      return rest[++i];
-    };
-    const number = (v, what) => {
-      const n = Number(v);
-      if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${a} needs a positive ${what}, not \`${v}\``);
-      return n;
-    };
-    const integer = (v) => {
-      const n = number(v, 'integer');
-      if (!Number.isSafeInteger(n)) throw new UsageError(`${a} needs a positive integer, not \`${v}\``);
-      return n;
-    };
-    const atMost = (n, max, unit) => {
-      if (n > max) throw new UsageError(`${a} must be at most ${max}${unit}, not ${n}`);
-      return n;
-    };
-    switch (a) {
-      case '--out':
-        out = value();
-        if (out === '') throw new UsageError('--out needs a directory, not an empty string');
-        break;
-      case '--env': {
-        const v = value();
-        const eq = v.indexOf('=');
-        if (eq <= 0) throw new UsageError(`--env needs NAME=VALUE, not \`${v}\``);
-        env[v.slice(0, eq)] = v.slice(eq + 1);
-        break;
-      }
-      case '--no-memory-trace':
-        options.memoryTrace = false;
-        break;
-      case '--report-only':
-        options.exportTrace = false;
-        break;
-      case '--sample':
-        options.sampling = true;
-        break;
-      case '--timeout':
-        options.timeout = atMost(number(value(), 'number of seconds'), Math.floor(MAX_TIMEOUT_MS / 1000), ' seconds') * 1000;
-        break;
-      case '--stack-size':
-        options.stackSize = integer(value());
-        if (options.stackSize % 16 !== 0 || options.stackSize < 4096) {
-          throw new UsageError(`--stack-size must be a multiple of 16 of at least 4096 bytes, not ${options.stackSize}`);
-        }
-        atMost(options.stackSize, 2 ** 31, ' bytes');
-        break;
-      case '--max-threads':
-        options.maxThreads = atMost(integer(value()), 1 << 20, '');
-        break;
-      case '--max-events':
-        options.maxEvents = integer(value());
-        break;
-      case '--max-trace-bytes':
-        options.maxTraceBytes = integer(value());
-        break;
-      case '--chunk-events':
-        options.chunkEvents = atMost(integer(value()), 2 ** 31, '');
-        break;
-      case '--atomics-as-locks':
-        options.atomicsAsLocks = true;
-        break;
-      case '--lock-requests':
-        options.lockRequests = true;
-        break;
-      case '--timeline':
-        timeline = value();
-        if (timeline === '') throw new UsageError('--timeline needs a file name, not an empty string');
-        options.timeline = true;
-        break;
-      case '--recognize-locks':
-        options.recognizeLocks = true;
-        break;
-      case '--no-recognize-locks':
-        options.recognizeLocks = false;
-        break;
-      default:
-        if (a.startsWith('-')) throw new UsageError(`unknown option \`${a}\``);
-        positional.push(a);
+  // Every wrong option is named, not only the first.
+  const problems = [];
+  const state = { positional, options, env, setOut: (o) => (out = o), setTimeline: (t) => (timeline = t) };
+  for (const cursor = { i: 0 }; cursor.i < rest.length; cursor.i++) {
+    try {
+      parseRunOption(rest, cursor, state);
+    } catch (e) {
+      if (!(e instanceof UsageError)) throw e;
+      problems.push(e.message);
     }
   }
   if (positional.length < 1 || positional.length > 2) {
-    throw new UsageError(
+    problems.push(
       `\`run\` needs <module.wasm> and, unless it is a wasi program (which runs \`_start\`), ` +
         `<function>; got ${positional.length} argument(s)${positional.length > 2 ? ' (the program\'s own arguments go after `--`)' : ''}`,
     );
   }
   if (options.sampling === true && options.memoryTrace === false) {
-    throw new UsageError('--sample samples the memory accesses, which --no-memory-trace does not record: give one of them');
+    problems.push('--sample samples the memory accesses, which --no-memory-trace does not record: give one of them');
   }
   if (options.exportTrace === false && options.maxTraceBytes !== undefined) {
-    throw new UsageError('--max-trace-bytes limits the trace files, which --report-only does not write');
+    problems.push('--max-trace-bytes limits the trace files, which --report-only does not write');
+  }
+  if (problems.length === 1) throw new UsageError(problems[0]);
+  if (problems.length > 1) {
+    throw new UsageError(`${problems.length} problems: ${problems.map((p, i) => `(${i + 1}) ${p}`).join('; ')}`);
   }
   if (programArgs.length > 0) options.args = programArgs;
   if (Object.keys(env).length > 0) options.env = env;
   return { command: 'run', module: positional[0], fn: positional[1], out, timeline, options };
+}
+
+/**
+ * Parses the argument of `run` at `rest[cursor.i]` (and an option's value, which moves
+ * `cursor.i` on) into `state`. Throws a UsageError for a wrong one.
+ */
+function parseRunOption(rest, cursor, state) {
+  const { positional, options, env } = state;
+  const a = rest[cursor.i];
+  const value = () => {
+    if (cursor.i + 1 >= rest.length) throw new UsageError(`${a} needs a value`);
+    return rest[++cursor.i];
+  };
+  const number = (v, what) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${a} needs a positive ${what}, not \`${v}\``);
+    return n;
+  };
+  const integer = (v) => {
+    const n = number(v, 'integer');
+    if (!Number.isSafeInteger(n)) throw new UsageError(`${a} needs a positive integer, not \`${v}\``);
+    return n;
+  };
+  const atMost = (n, max, unit) => {
+    if (n > max) throw new UsageError(`${a} must be at most ${max}${unit}, not ${n}`);
+    return n;
+  };
+  switch (a) {
+    case '--out': {
+      const out = value();
+      if (out === '') throw new UsageError('--out needs a directory, not an empty string');
+      state.setOut(out);
+      break;
+    }
+    case '--env': {
+      const v = value();
+      const eq = v.indexOf('=');
+      if (eq <= 0) throw new UsageError(`--env needs NAME=VALUE, not \`${v}\``);
+      env[v.slice(0, eq)] = v.slice(eq + 1);
+      break;
+    }
+    case '--no-memory-trace':
+      options.memoryTrace = false;
+      break;
+    case '--report-only':
+      options.exportTrace = false;
+      break;
+    case '--sample':
+      options.sampling = true;
+      break;
+    case '--timeout':
+      options.timeout = atMost(number(value(), 'number of seconds'), Math.floor(MAX_TIMEOUT_MS / 1000), ' seconds') * 1000;
+      break;
+    case '--stack-size':
+      options.stackSize = integer(value());
+      if (options.stackSize % 16 !== 0 || options.stackSize < 4096) {
+        throw new UsageError(`--stack-size must be a multiple of 16 of at least 4096 bytes, not ${options.stackSize}`);
+      }
+      atMost(options.stackSize, 2 ** 31, ' bytes');
+      break;
+    case '--max-threads':
+      options.maxThreads = atMost(integer(value()), 1 << 20, '');
+      break;
+    case '--max-events':
+      options.maxEvents = integer(value());
+      break;
+    case '--max-trace-bytes':
+      options.maxTraceBytes = integer(value());
+      break;
+    case '--chunk-events':
+      options.chunkEvents = atMost(integer(value()), 2 ** 31, '');
+      break;
+    case '--atomics-as-locks':
+      options.atomicsAsLocks = true;
+      break;
+    case '--lock-requests':
+      options.lockRequests = true;
+      break;
+    case '--timeline': {
+      const timeline = value();
+      if (timeline === '') throw new UsageError('--timeline needs a file name, not an empty string');
+      state.setTimeline(timeline);
+      options.timeline = true;
+      break;
+    }
+    case '--recognize-locks':
+      options.recognizeLocks = true;
+      break;
+    case '--no-recognize-locks':
+      options.recognizeLocks = false;
+      break;
+    default:
+      if (a.startsWith('-')) {
+        // `--timeout=5`: the value goes after a space.
+        const eq = a.indexOf('=');
+        throw new UsageError(
+          eq > 0 ? `unknown option \`${a}\` (write \`${a.slice(0, eq)} ${a.slice(eq + 1)}\`)` : `unknown option \`${a}\``,
+        );
+      }
+      positional.push(a);
+  }
 }
 
 /** Writes all of `bytes` at `position` (null: the current position) of a file handle. */
@@ -584,7 +616,7 @@ async function analyze(args) {
       `cannot read ${join(args.dir, name)} (${e.code || e.message}); is ${args.dir} the --out directory of \`wasmgrind run\`?`,
     );
   const wasm = await readFile(new URL('./wasmgrind_js_bg.wasm', import.meta.url));
-  glue.initSync({ module: new WebAssembly.Module(wasm) });
+  const utility = glue.initSync({ module: new WebAssembly.Module(wasm) });
   let nativeFile;
   try {
     nativeFile = await open(join(args.dir, 'trace.wgtrace'), 'r');
@@ -641,6 +673,17 @@ async function analyze(args) {
     saved = await savedReport(args.dir);
     r = analysis.finish(original, glue.defaultStackSize(), saved.deadlock);
     analysis.free();
+  } catch (e) {
+    // A trap of the utility module: what it left of its cause (out of memory, a panic).
+    const cause = e instanceof WebAssembly.RuntimeError ? utilityTrapCause(glue, utility.memory) : null;
+    if (cause === null) throw e;
+    throw new Error(
+      cause.outOfMemory
+        ? `${cause.head} It was analyzing ${join(args.dir, 'trace.wgtrace')}, whose accesses need more state than ` +
+            'that: the race detector keeps 8 bytes per byte accessed (is the file damaged? an access of a huge size ' +
+            'needs that much)'
+        : cause.message,
+    );
   } finally {
     await nativeFile.close();
   }

@@ -108,6 +108,43 @@ export async function readUrl(url) {
   return new Uint8Array(await response.arrayBuffer());
 }
 
+/**
+ * What a trap of Wasmgrind's utility module left of its cause (see `failure.rs` of the
+ * crate): a failed allocation (its memory is full) or a panic's message, as
+ * `{ outOfMemory, message }` with a message that says what to do, or null when it left
+ * nothing. `glue` is the module's bindings (wasmgrind_js.js), `memory` its memory.
+ */
+export function utilityTrapCause(glue, memory) {
+  const recordLess =
+    'The race detector keeps 8 bytes of state per byte the program accessed, and the trace a variable per ' +
+    'address: record less, with `--report-only` (`exportTrace: false`: the findings without the trace), ' +
+    '`--sample` (`sampling: true`) or `--no-memory-trace` (`memoryTrace: false`)';
+  try {
+    const failed = glue.failedAllocation();
+    if (failed >= 0) {
+      const mib = Math.round(memory.buffer.byteLength / 2 ** 20);
+      const head =
+        `Wasmgrind's utility module ran out of memory: an allocation of ${failed} bytes failed with its memory at ` +
+        `${mib} MiB (a WebAssembly memory holds at most 4096 MiB).`;
+      return { outOfMemory: true, head, message: `${head} ${recordLess}` };
+    }
+    const len = glue.panicMessageLen();
+    if (len > 0) {
+      const text = readString(memory, glue.panicMessagePtr(), len);
+      // A collection of 2 GiB or more (wasm32's limit) is too much memory as well.
+      if (text.startsWith('capacity overflow')) {
+        const head = "Wasmgrind's utility module ran out of memory: it needed a collection of 2 GiB or more.";
+        return { outOfMemory: true, head, message: `${head} ${recordLess}` };
+      }
+      const head = `Wasmgrind's utility module failed (a bug of Wasmgrind: please report it with this message): ${text}`;
+      return { outOfMemory: false, head, message: head };
+    }
+  } catch {
+    // Bindings of a utility module without these functions, or a memory that is gone.
+  }
+  return null;
+}
+
 /** The bytes of a path in Node (relative to the working directory). */
 export async function readPath(path) {
   return (await nodeShim()).readBytes(path);

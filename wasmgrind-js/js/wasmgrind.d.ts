@@ -415,7 +415,9 @@ export class WasmgrindError extends Error {
    * `Stopped` (the `signal` was aborted),
    * `DeadlockError`, `LimitError`, `FormatError`, `SessionError`, `StopFailed`,
    * `WorkerError`, `ChunkError` (the `onChunk` callback failed), `OutputError` (the
-   * `onOutput` callback threw or its promise rejected).
+   * `onOutput` callback threw or its promise rejected), `OutOfMemory` (Wasmgrind's utility
+   * module, which analyzes and exports the trace, filled its memory: 4 GiB at most; the
+   * message says how to record less).
    */
   kind: string;
   /** `LimitError`: the events in the trace when the limit was reached. */

@@ -41,6 +41,7 @@ import {
   startWorker,
   readUrl,
   readPath,
+  utilityTrapCause,
   controlViews,
   controlBytes,
   STATE_NAMES,
@@ -1277,8 +1278,15 @@ function concat(parts) {
 }
 
 /** A `WasmgrindError` for an error thrown by the utility module (which has `kind`, `variant`). */
-function utilityError(e) {
+function utilityError(e, session = null) {
   if (e instanceof WasmgrindError) return e;
+  // A trap of the utility module: what it left of its cause, if anything.
+  if (e instanceof WebAssembly.RuntimeError && session?.glue && session.util) {
+    const cause = utilityTrapCause(session.glue, session.util.memory);
+    if (cause !== null) {
+      return new WasmgrindError(cause.outOfMemory ? 'OutOfMemory' : 'RuntimeError', cause.message, { cause: e });
+    }
+  }
   const props = e && e.variant !== undefined ? { variant: e.variant } : {};
   return new WasmgrindError((e && e.kind) || 'RuntimeError', String((e && e.message) || e), props);
 }
@@ -1387,11 +1395,11 @@ class Session {
     const entry = { handle: null, closed: false, finished: false, initPosted: false };
     this.analysis = entry;
     this.reserveUtil(1);
-    const fail = (message) => {
+    const fail = (message, outOfMemory = false) => {
       if (this.analysisFailed !== null || entry.closed) return;
       this.analysisFailed = message;
       this.crashes.push(message);
-      this.settle({ type: 'crashed', message });
+      this.settle({ type: 'crashed', message, outOfMemory });
     };
     startWorker(
       () => new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'wasmgrind-analysis' }),
@@ -1409,7 +1417,7 @@ class Session {
             entry.closed = true;
             entry.finished = true;
           }
-          else if (m.type === 'crashed') fail(`the analysis worker crashed: ${m.message}`);
+          else if (m.type === 'crashed') fail(`the analysis worker crashed: ${m.message}`, m.outOfMemory === true);
         });
         handle.onError((e) => fail(`the analysis worker failed: ${e.message}`));
         this.attached.then(() => {
@@ -1524,7 +1532,7 @@ class Session {
         }
         chunk = this.glue.traceDrain(this.opts.chunkEvents);
       } catch (e) {
-        this.settle({ type: 'broken', error: utilityError(e) });
+        this.settle({ type: 'broken', error: utilityError(e, this) });
         return;
       }
       if (chunk !== undefined) {
@@ -1740,7 +1748,7 @@ class Session {
       case 'crashed': {
         const message = `thread worker ${m.index} crashed: ${m.message}`;
         this.crashes.push(message);
-        this.settle({ type: 'crashed', message });
+        this.settle({ type: 'crashed', message, outOfMemory: m.outOfMemory === true });
         break;
       }
       default:
@@ -2009,7 +2017,7 @@ class Session {
       try {
         trace = await this.finishTrace(outcome.type === 'deadlock' ? outcome.cycle : undefined);
       } catch (e) {
-        traceError = utilityError(e);
+        traceError = utilityError(e, this);
       }
     }
     if (this.keeping !== null && !(await this.analysisFinished())) this.dropKept();
@@ -2124,7 +2132,8 @@ class Session {
     } else if (outcome.type === 'broken') {
       err = outcome.error;
     } else {
-      err = new WasmgrindError('WorkerError', outcome.message);
+      // A worker's utility instance that ran out of memory is not the worker's fault.
+      err = new WasmgrindError(outcome.outOfMemory ? 'OutOfMemory' : 'WorkerError', outcome.message);
     }
     if (traceError !== null) {
       // Two things went wrong: the run, and then the end of its trace. Both are told.

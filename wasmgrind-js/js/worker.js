@@ -52,6 +52,7 @@ import {
   isNode,
   nodeShim,
   readString,
+  utilityTrapCause,
   controlViews,
   parkForever,
   C_NEXT_TID,
@@ -71,7 +72,18 @@ import {
   T_DONE,
   T_FAILED,
 } from './shim.js';
-import { analysisRun, initSync, statusCodes, threadBegin, threadEnd, threadExit, traceIgnore } from './wasmgrind_js.js';
+import {
+  analysisRun,
+  failedAllocation,
+  initSync,
+  panicMessageLen,
+  panicMessagePtr,
+  statusCodes,
+  threadBegin,
+  threadEnd,
+  threadExit,
+  traceIgnore,
+} from './wasmgrind_js.js';
 import { ERRNO, ProcExit, outputWriter, wasiImports } from './wasi.js';
 
 
@@ -133,8 +145,18 @@ function handle(init) {
     if (init.type === 'analyze') analyze(init);
     else if (serve(init)) nextMessage().then(handle);
   } catch (e) {
-    // A bug of the runtime itself (not of the guest): report it and stop.
-    post({ type: 'crashed', index: init.index, message: String((e && e.stack) || e) });
+    // A bug of the runtime itself (not of the guest), or its utility module out of memory:
+    // report it (with what the utility module left of its cause) and stop.
+    const cause =
+      e instanceof WebAssembly.RuntimeError && init.util
+        ? utilityTrapCause({ failedAllocation, panicMessageLen, panicMessagePtr }, init.util.memory)
+        : null;
+    post({
+      type: 'crashed',
+      index: init.index,
+      message: cause !== null ? cause.message : String((e && e.stack) || e),
+      outOfMemory: cause !== null && cause.outOfMemory,
+    });
     if (init.control instanceof SharedArrayBuffer) parkForever(new Int32Array(init.control, 0, 16));
   }
 }

@@ -26,6 +26,7 @@
 
 pub mod entry;
 pub mod error;
+pub mod failure;
 pub mod hooks;
 pub mod session;
 pub mod stream;
@@ -41,6 +42,11 @@ use error::{Failure, SessionError};
 use hooks::{current_session, dispose_session, install_session, CURRENT};
 use session::{Config, Session};
 use stream::Chunk;
+
+/// The system allocator, which remembers an allocation it could not make (see [`failure`]).
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: failure::FailureAllocator = failure::FailureAllocator;
 
 type JsResult<T> = Result<T, JsValue>;
 
@@ -309,6 +315,7 @@ pub fn trace_start(
     timeline: Option<bool>,
     export_trace: Option<bool>,
 ) -> JsResult<()> {
+    failure::install_panic_hook();
     let locations: Vec<Location> = serde_json::from_str(locations_json)
         .map_err(|e| fail("SessionError", SessionError::BadLocations(e.to_string())))?;
     let config = Config {
@@ -375,6 +382,7 @@ pub fn trace_drain(max_events: u32) -> JsResult<JsValue> {
 /// (in short timed waits), so only a worker calls it.
 #[wasm_bindgen(js_name = analysisRun)]
 pub fn analysis_run() -> JsResult<()> {
+    failure::install_panic_hook();
     session()?.offload().run();
     Ok(())
 }
@@ -649,6 +657,7 @@ impl TraceAnalysis {
     /// An analysis of a trace whose locations index `locations_json` (the location table).
     #[wasm_bindgen(constructor)]
     pub fn new(locations_json: &str) -> JsResult<TraceAnalysis> {
+        failure::install_panic_hook();
         let locations: Vec<Location> = serde_json::from_str(locations_json)
             .map_err(|e| fail("SessionError", SessionError::BadLocations(e.to_string())))?;
         Ok(TraceAnalysis {

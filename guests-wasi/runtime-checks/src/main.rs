@@ -57,6 +57,10 @@ const SCENARIOS: &[(&str, &str)] = &[
         "no_files",
         "opens a file and reads stdin: both fail or end cleanly (no files, no preopens)",
     ),
+    (
+        "sum_bytes",
+        "a child thread fills a buffer of MB mebibytes (second argument, default 1) and sums it byte by byte",
+    ),
 ];
 
 fn main() {
@@ -87,6 +91,13 @@ fn main() {
         "ordered_output" => ordered_output(),
         "binary_output" => binary_output(),
         "abandoned_lock" => abandoned_lock(),
+        "sum_bytes" => {
+            let mb: usize = args.get(2).map_or(1, |c| {
+                c.parse()
+                    .unwrap_or_else(|_| panic!("the size must be a number, not {c:?}"))
+            });
+            sum_bytes(mb)
+        }
         other => {
             eprintln!("unknown scenario {other:?}; run without arguments for the list");
             std::process::exit(2);
@@ -106,6 +117,19 @@ fn hello(args: &[String]) {
         write!(out, "{i} ").unwrap();
     }
     writeln!(out, "done").unwrap();
+}
+
+/// One byte-wide access per byte of `mb` MiB, each a variable of the trace: the state of
+/// the trace's analysis and export grows with them (a run with tens of MiB fills the
+/// utility module's memory).
+fn sum_bytes(mb: usize) {
+    let sum = std::thread::spawn(move || {
+        let buffer = vec![1u8; mb << 20];
+        buffer.iter().map(|&b| u64::from(b)).sum::<u64>()
+    })
+    .join()
+    .unwrap();
+    println!("{sum}");
 }
 
 fn spawn_join() {
