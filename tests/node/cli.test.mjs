@@ -119,6 +119,13 @@ test('--no-memory-trace writes a trace without memory accesses', async () => {
     const metadata = JSON.parse(readFileSync(join(dir, 'trace.json'), 'utf8'));
     assert.equal(metadata.counts.variables, 0);
     assert.equal(metadata.counts.events, 6);
+    // The report says what such a run cannot find, and so does `analyze` of it.
+    assert.match(out.stderr, /^Locks-only run \(`--no-memory-trace`, `memoryTrace: false`\): .*no data race can be found/m);
+    assert.doesNotMatch(out.stderr, /nothing was checked/);
+    assert.equal(JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')).locksOnly, 'locks');
+    const again = await runNode([cliPath, 'analyze', dir]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /^Locks-only run /m);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -178,6 +178,10 @@ test('with and without memory tracing, every std thread joined is a join in the 
     assert.equal(count('fork'), 4, `memoryTrace ${memoryTrace}: forks`);
     assert.equal(count('join'), 4, `memoryTrace ${memoryTrace}: joins`);
     assert.equal(result.forkJoinConsistency, null, `memoryTrace ${memoryTrace}`);
+    // Without memory tracing nothing of a std program was checked: its report says so.
+    assert.equal(result.findings.locksOnly, memoryTrace ? undefined : 'nothing');
+    if (memoryTrace) assert.doesNotMatch(result.report, /Locks-only run/);
+    else assert.match(result.report, /^Locks-only run .*\n.*nothing was checked; run with memory tracing/);
   }
 });
 

@@ -4,7 +4,14 @@
 import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { wasmgrind, programNameOf, MAX_TIMEOUT_MS, SAMPLED_NOTE } from './wasmgrind.js';
+import {
+  wasmgrind,
+  programNameOf,
+  MAX_TIMEOUT_MS,
+  SAMPLED_NOTE,
+  LOCKS_ONLY_NOTE,
+  LOCKS_ONLY_WASI_NOTE,
+} from './wasmgrind.js';
 import { utilityTrapCause } from './shim.js';
 
 // ANCHOR: help
@@ -587,9 +594,13 @@ async function savedReport(dir) {
           'nor whether it was sampled\n',
       );
     }
-    return { deadlock: undefined, sampled: false };
+    return { deadlock: undefined, sampled: false, locksOnly: null };
   }
-  return { deadlock: savedDeadlock(saved), sampled: saved?.sampled === true };
+  return {
+    deadlock: savedDeadlock(saved),
+    sampled: saved?.sampled === true,
+    locksOnly: typeof saved?.locksOnly === 'string' ? saved.locksOnly : null,
+  };
 }
 
 /** The deadlock of a run's report.json, as `TraceAnalysis.finish` takes it, or undefined. */
@@ -689,7 +700,11 @@ async function analyze(args) {
   }
   const findings = JSON.parse(r.findings);
   // A sampled run's trace holds only the accesses it sampled: its report says so again.
-  process.stderr.write(saved.sampled ? SAMPLED_NOTE + r.report : r.report);
+  // So does a locks-only run's (no memory accesses: no race can be found).
+  const notes =
+    (saved.sampled ? SAMPLED_NOTE : '') +
+    (saved.locksOnly !== null ? LOCKS_ONLY_NOTE + (saved.locksOnly === 'nothing' ? LOCKS_ONLY_WASI_NOTE : '') : '');
+  process.stderr.write(notes + r.report);
   return found(findings) ? EXIT_FOUND : 0;
 }
 

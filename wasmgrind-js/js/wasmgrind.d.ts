@@ -218,6 +218,13 @@ export interface Findings {
   deadlock_search_incomplete: string | null;
   /** Present and `true` when the run sampled its memory accesses (option `sampling`). */
   sampled?: true;
+  /**
+   * Present when the run did not trace memory (`memoryTrace: false`): no data race can be
+   * found. `'locks'`: potential deadlocks were predicted from the locks that were recorded;
+   * `'nothing'`: a wasi program, whose std locks are recognized from its memory accesses,
+   * so nothing was checked. The report starts with a note that says so.
+   */
+  locksOnly?: 'locks' | 'nothing';
 }
 
 /**
@@ -468,6 +475,10 @@ export const DEFAULT_OPTIONS: Readonly<Required<WasmgrindOptions>>;
 
 /** The first line of the report of a run with `sampling` (it ends with a newline). */
 export const SAMPLED_NOTE: string;
+/** The first line of the report of a run without memory tracing (`findings.locksOnly`). */
+export const LOCKS_ONLY_NOTE: string;
+/** The line a wasi program's locks-only report adds (`findings.locksOnly === 'nothing'`). */
+export const LOCKS_ONLY_WASI_NOTE: string;
 
 /**
  * Runs the exported function `functionName` (no parameters, no results) of the module

@@ -181,6 +181,18 @@ export const SAMPLED_NOTE =
   'reported is real, but a race is missed when one of its accesses was not sampled, which is ' +
   'likely in code that runs often; run without sampling for an exact report.\n';
 
+/**
+ * The first line of the report of a run without memory tracing (`memoryTrace: false`,
+ * `--no-memory-trace`), and what a wasi program adds: its std locks are recognized from
+ * its memory accesses, so none were recorded.
+ */
+export const LOCKS_ONLY_NOTE =
+  'Locks-only run (`--no-memory-trace`, `memoryTrace: false`): memory accesses were not recorded, so no data race can be ' +
+  'found; potential deadlocks are predicted from the locks that were recorded.\n';
+export const LOCKS_ONLY_WASI_NOTE =
+  "This program's std locks (futex words) are recognized from its memory accesses, so none were recorded " +
+  'either: nothing was checked; run with memory tracing to check it.\n';
+
 /** Stack size of the utility module's instances (a multiple of 64 KiB). */
 const UTIL_STACK_SIZE = 1 << 20;
 /** Utility memory one thread worker's instance takes: its stack, TLS block and slack. */
@@ -1974,6 +1986,11 @@ class Session {
     if (this.opts.memoryTrace && this.opts.sampling) {
       trace.findings.sampled = true;
       trace.report = SAMPLED_NOTE + trace.report;
+    }
+    if (!this.opts.memoryTrace) {
+      const wasi = this.abi === 'wasi';
+      trace.findings.locksOnly = wasi ? 'nothing' : 'locks';
+      trace.report = LOCKS_ONLY_NOTE + (wasi ? LOCKS_ONLY_WASI_NOTE : '') + trace.report;
     }
     if (this.collected !== null) {
       const c = this.collected;
