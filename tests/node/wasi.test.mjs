@@ -283,9 +283,24 @@ test('output of many threads arrives whole and in order, across the channel fill
   assert.equal(output.stdout, text);
 });
 
-test('a wasmgrind-ABI module still needs a function name', async () => {
+test('a wasmgrind-ABI module still needs a function name; the error lists the ones it can run', async () => {
   const basics = guestPath(manifest().guests.basics.file);
-  await assert.rejects(wasmgrind(basics), (e) => e.kind === 'UsageError' && /name the function to run/.test(e.message));
+  await assert.rejects(
+    wasmgrind(basics),
+    (e) =>
+      e.kind === 'UsageError' &&
+      /name the function to run: .*; the functions it can run: .*`spawn_join`/.test(e.message) &&
+      !/`__/.test(e.message),
+  );
+  // A module that is not built for Wasmgrind at all: its problems, not a function name.
+  const noMemory = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+  await assert.rejects(wasmgrind(noMemory), (e) => e.kind === 'PatchError' && /the module has no memory/.test(e.message));
+  // A component (layer 1): what to build instead.
+  const component = new Uint8Array([0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0]);
+  await assert.rejects(
+    wasmgrind(component),
+    (e) => e.kind === 'PatchError' && /this is a component .* build a std program for `wasm32-wasip1-threads`/.test(e.message),
+  );
 });
 
 test('untraced, a wasi module runs unpatched too', async () => {

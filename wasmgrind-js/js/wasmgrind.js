@@ -1115,10 +1115,21 @@ async function prepare(session, binary, functionName, opts, sink, programName) {
   }
   if (functionName === undefined || functionName === null) {
     if (abi !== 'wasi') {
+      // What is wrong with the module comes first (the patcher names every problem): a
+      // module that is not built for Wasmgrind has no function worth naming.
+      glue.patch(bytes, opts.stackSize, true);
+      // The functions it can run, from the error for a name no module exports.
+      let runnable = '';
+      try {
+        glue.checkEntry(bytes, '\u0000');
+      } catch (e) {
+        const m = /exported functions without parameters and results: (.*)$/.exec(String(e && e.message));
+        if (m !== null) runnable = `; the functions it can run: ${m[1]}`;
+      }
       throw new WasmgrindError(
         'UsageError',
         'name the function to run: the module uses the wasmgrind ABI (it imports no WASI ' +
-          'functions), so it has no `_start` to run by default',
+          `functions), so it has no \`_start\` to run by default${runnable}`,
       );
     }
     functionName = '_start';

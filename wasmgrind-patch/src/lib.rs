@@ -123,7 +123,10 @@ fn check_encoding(encoding: Encoding) -> Result<(), PatchError> {
     match encoding {
         Encoding::Module => Ok(()),
         Encoding::Component => Err(PatchError::Unsupported(
-            "this is a component, not a core module: patch the core module inside it".into(),
+            "this is a component (a `wasm32-wasip2` build, say), not a core module: Wasmgrind runs core \
+             modules; build a std program for `wasm32-wasip1-threads`, or a guest of the wasmgrind ABI \
+             for `wasm32-unknown-unknown` (see the book's guide for guests)"
+                .into(),
         )),
     }
 }
