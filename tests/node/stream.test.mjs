@@ -271,6 +271,8 @@ test('a run whose onChunk never finishes still stops when its signal is aborted'
   assert.equal(err.kind, 'Stopped', err.message);
   assert.match(err.message, /onChunk had not finished chunk 0, so \d+ later chunk\(s\) were not delivered/);
   assert.ok(err.trace, 'the trace so far is attached');
+  // As on every failed run, the findings so far are on the error itself too.
+  assert.ok(err.findings && Array.isArray(err.findings.races), 'the findings are attached');
   assert.ok(performance.now() - started < 10_000, 'it stopped at once');
 });
 

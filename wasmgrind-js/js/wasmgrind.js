@@ -809,14 +809,23 @@ export async function wasmgrind(binary, functionName, options) {
         reusable = m.reusable === true;
         if (signal?.aborted && chunksOut > 0) {
           // Stopped by its caller while onChunk still works on a chunk, after the function
-          // returned: the run is stopped all the same, and does not wait for onChunk.
+          // returned: the run is stopped all the same, and does not wait for onChunk. The
+          // error has what any failed run's has (the findings, the output, ...), and the
+          // result as its trace.
+          const trace = lazyTrace(m.result);
+          const props = { trace };
+          for (const key of ANSWER_FIELDS) {
+            if (key !== 'trace' && key !== 'threads' && trace[key] !== undefined && trace[key] !== null) {
+              props[key] = trace[key];
+            }
+          }
           finish(
             reject,
             new WasmgrindError(
               'Stopped',
               `the run of \`${functionName ?? '_start'}\` was stopped by its caller (its signal was aborted) after the ` +
                 `function had returned; ${undelivered()}`,
-              { trace: lazyTrace(m.result) },
+              props,
             ),
           );
         } else {
