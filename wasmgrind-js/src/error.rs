@@ -87,6 +87,15 @@ pub enum SessionError {
     /// The trace handed to `encodeTrace` does not parse.
     #[error("the trace is not valid JSON of a Wasmgrind trace (`{{\"events\": [...], \"locations\": [...]}}`): {0}")]
     BadTrace(String),
+    /// A saved trace (`cli.js analyze`) holds an event that no run records: the file is
+    /// damaged, or its location table is another run's.
+    #[error("event {index} of the trace {problem}: the trace file is damaged, or the location table (locations.json) is not the one of its run")]
+    DamagedTrace {
+        /// The event's index in the trace (from 0).
+        index: u64,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The thread limit is zero or too large.
     #[error("invalid thread limit {0}: it must be between 1 and 1048576")]
     BadThreadLimit(u32),

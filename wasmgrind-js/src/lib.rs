@@ -661,8 +661,8 @@ impl TraceAnalysis {
         let locations: Vec<Location> = serde_json::from_str(locations_json)
             .map_err(|e| fail("SessionError", SessionError::BadLocations(e.to_string())))?;
         Ok(TraceAnalysis {
+            inner: Some(session::Reanalysis::with_locations(locations.len())),
             locations,
-            inner: Some(session::Reanalysis::new()),
         })
     }
 

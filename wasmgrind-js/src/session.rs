@@ -790,6 +790,10 @@ pub struct Reanalysis {
     decoder: native::Decoder,
     analyzer: Analyzer,
     scratch: Vec<Event>,
+    /// The length of the location table, when known: no event names a location past it.
+    locations: Option<usize>,
+    /// The events decoded so far.
+    seen: u64,
 }
 
 impl Reanalysis {
@@ -801,13 +805,47 @@ impl Reanalysis {
         Reanalysis::default()
     }
 
+    /// A reanalysis of a trace whose location table has `len` entries: an event that
+    /// names a location past them is an error.
+    pub fn with_locations(len: usize) -> Reanalysis {
+        Reanalysis {
+            locations: Some(len),
+            ..Reanalysis::default()
+        }
+    }
+
     /// Decodes and analyzes the next bytes of the trace. Fails with a `TraceError` when
-    /// they are not a valid trace.
+    /// they are not a valid trace, and a `SessionError` (`DamagedTrace`) for an event that
+    /// no run records: a thread id at or past [`MAX_THREAD_LIMIT`], a location past the
+    /// table (see [`Reanalysis::with_locations`]).
     pub fn feed(&mut self, bytes: &[u8]) -> Result<(), Failure> {
         self.scratch.clear();
         self.decoder
             .feed(bytes, &mut self.scratch)
             .map_err(|e| Failure::new("TraceError", &e))?;
+        for (i, e) in self.scratch.iter().enumerate() {
+            let problem = if e.thread >= MAX_THREAD_LIMIT {
+                format!(
+                    "has the thread id {}, past any run's (at most {MAX_THREAD_LIMIT} threads)",
+                    e.thread
+                )
+            } else {
+                match (e.location, self.locations) {
+                    (Some(l), Some(len)) if l as usize >= len => {
+                        format!("names location {l}, but the location table has {len} entries")
+                    }
+                    _ => continue,
+                }
+            };
+            return Err(Failure::new(
+                "SessionError",
+                &SessionError::DamagedTrace {
+                    index: self.seen + i as u64,
+                    problem,
+                },
+            ));
+        }
+        self.seen += self.scratch.len() as u64;
         self.analyzer.events(&self.scratch);
         self.scratch.clear();
         Ok(())
@@ -1494,6 +1532,48 @@ impl ThreadCtx {
 mod tests {
     use super::*;
     use wasmgrind_core::trace::Event;
+
+    #[test]
+    fn a_saved_trace_with_an_event_no_run_records_is_named_damaged() {
+        let ok = Event::new(
+            0,
+            Op::Write {
+                addr: 64,
+                width: 4,
+                atomic: false,
+            },
+            Some(0),
+        );
+        let cases = [
+            (
+                Event::new(0x8000_0000, Op::End, None),
+                "event 1 of the trace has the thread id 2147483648, past any run's",
+            ),
+            (
+                Event::new(1, Op::Fork { child: 2 }, Some(7)),
+                "event 1 of the trace names location 7, but the location table has 2 entries",
+            ),
+        ];
+        for (bad, message) in cases {
+            let bytes = native::encode(&[ok, bad]);
+            let mut r = Reanalysis::with_locations(2);
+            let e = r.feed(&bytes).unwrap_err();
+            assert_eq!(e.kind, "SessionError");
+            assert_eq!(e.variant, "DamagedTrace");
+            assert!(e.message.starts_with(message), "{}", e.message);
+            assert!(
+                e.message.contains("damaged, or the location table"),
+                "{}",
+                e.message
+            );
+        }
+        // Without a location table only thread ids are checked; a good trace passes.
+        let bytes = native::encode(&[ok, Event::new(1, Op::Fork { child: 2 }, Some(7))]);
+        assert!(Reanalysis::new().feed(&bytes).is_ok());
+        assert!(Reanalysis::with_locations(1)
+            .feed(&native::encode(&[ok]))
+            .is_ok());
+    }
 
     fn config(max_threads: u32) -> Config {
         Config {

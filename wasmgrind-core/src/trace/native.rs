@@ -141,7 +141,7 @@ pub enum NativeError {
         bytes: usize,
     },
     /// A record has an op tag that is not in the table.
-    #[error("unknown op tag {tag} at event {event} (known tags are 0 to 9)")]
+    #[error("unknown op tag {tag} at event {event} (known tags are 0 to {TAG_NOT_A_LOCK})")]
     UnknownOp {
         /// Position of the event (0-based).
         event: u64,
