@@ -16,7 +16,10 @@
 //! The summary names the innermost position in the program's own code: it passes over
 //! inlined frames of Rust's standard library and of `wasmgrind-guest` (an access inside an
 //! inlined `ptr::write_volatile` is summarized at the user's line that called it), and
-//! falls back to the wasm function itself.
+//! falls back to the wasm function itself. A race is summarized at its current access; a
+//! deadlock, whose sites are alike, at the first site that has a position of the
+//! program's own (a std `Mutex::lock_contended` called out of line has none), else at the
+//! first site.
 //!
 //! ```text
 //! ==================
@@ -476,7 +479,7 @@ fn write_race(out: &mut String, race: &RaceReport) {
     write_access(out, &race.previous, true);
     out.push('\n');
     write_seen(out, race.count, race.other_locations);
-    write_summary(out, "data race", race.current.frame.as_ref());
+    write_summary(out, "data race", [race.current.frame.as_ref()]);
     out.push_str(SEPARATOR);
     out.push('\n');
 }
@@ -532,7 +535,10 @@ fn write_potential_deadlock(out: &mut String, deadlock: &PotentialDeadlockReport
     write_summary(
         out,
         "potential deadlock (lock-order inversion)",
-        deadlock.edges.first().and_then(|e| e.next_at.as_ref()),
+        deadlock
+            .edges
+            .iter()
+            .flat_map(|e| [e.next_at.as_ref(), e.held_at.as_ref()]),
     );
     out.push_str(SEPARATOR);
     out.push('\n');
@@ -576,10 +582,7 @@ fn write_live_deadlock(out: &mut String, deadlock: &LiveDeadlockReport) {
     write_summary(
         out,
         &what,
-        deadlock
-            .threads
-            .first()
-            .and_then(|t| t.requested_at.as_ref()),
+        deadlock.threads.iter().map(|t| t.requested_at.as_ref()),
     );
     out.push_str(SEPARATOR);
     out.push('\n');
@@ -648,21 +651,40 @@ fn source(file: Option<&str>, line: Option<u32>, column: Option<u32>) -> Option<
     Some(s)
 }
 
-/// `SUMMARY: Wasmgrind: <what> <file:line> in <function>`, at the innermost inlined
-/// position that is the program's own (see [`is_library`]), else at the wasm function.
-fn write_summary(out: &mut String, what: &str, frame: Option<&Frame>) {
+/// The innermost position of `frame` that is the program's own (see [`is_library`]): an
+/// inlined function's or the wasm function's own; `None` when all of it is library code.
+fn own_position(frame: &Frame) -> Option<(Option<&str>, Option<&str>, Option<u32>)> {
+    let own = |file: Option<&str>| file.is_some_and(|file| !is_library(file));
+    if let Some(i) = frame.inlined.iter().find(|i| own(i.file.as_deref())) {
+        return Some((i.function.as_deref(), i.file.as_deref(), i.line));
+    }
+    own(frame.file.as_deref()).then_some((
+        frame.function.as_deref(),
+        frame.file.as_deref(),
+        frame.line,
+    ))
+}
+
+/// `SUMMARY: Wasmgrind: <what> <file:line> in <function>`, at the first of `frames` (the
+/// sites of the finding, most telling first) that has a position of the program's own
+/// (see [`own_position`]), else at the first frame's wasm function.
+fn write_summary<'a>(
+    out: &mut String,
+    what: &str,
+    frames: impl IntoIterator<Item = Option<&'a Frame>>,
+) {
+    let frames: Vec<&Frame> = frames.into_iter().flatten().collect();
     let _ = write!(out, "SUMMARY: Wasmgrind: {what}");
-    match frame {
+    match frames.first() {
         None => out.push_str(" <unknown location>"),
-        Some(frame) => {
-            let own = frame
-                .inlined
+        Some(&first) => {
+            let (frame, (function, file, line)) = frames
                 .iter()
-                .find(|i| i.file.as_deref().is_some_and(|file| !is_library(file)));
-            let (function, file, line) = match own {
-                Some(i) => (i.function.as_deref(), i.file.as_deref(), i.line),
-                _ => (frame.function.as_deref(), frame.file.as_deref(), frame.line),
-            };
+                .find_map(|&f| own_position(f).map(|p| (f, p)))
+                .unwrap_or((
+                    first,
+                    (first.function.as_deref(), first.file.as_deref(), first.line),
+                ));
             match source(file, line, None) {
                 Some(source) => {
                     let _ = write!(out, " {source}");
@@ -711,7 +733,72 @@ fn capitalize(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::is_library;
+    use super::{is_library, write_summary};
+    use crate::analysis::symbolize::{Frame, InlinedFrame};
+
+    fn frame(function: &str, file: &str, line: u32, inlined: &[(&str, &str, u32)]) -> Frame {
+        Frame {
+            function: Some(function.into()),
+            raw_function: None,
+            file: Some(file.into()),
+            line: Some(line),
+            column: None,
+            code_offset: 0x10,
+            instr: "call".into(),
+            inlined: inlined
+                .iter()
+                .map(|&(function, file, line)| InlinedFrame {
+                    function: Some(function.into()),
+                    file: Some(file.into()),
+                    line: Some(line),
+                    column: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_summary_names_the_first_site_in_the_programs_own_code() {
+        let std = frame(
+            "lock_contended",
+            "library/std/src/sys/sync/mutex/futex.rs",
+            61,
+            &[],
+        );
+        let inlined = frame(
+            "std::rt::lang_start",
+            "library/std/src/rt.rs",
+            9,
+            &[
+                ("lock", "library/std/src/sync/poison/mutex.rs", 492),
+                ("{closure#0}", "src/main.rs", 7),
+            ],
+        );
+        let own = frame("app::run", "src/main.rs", 12, &[]);
+        let summary = |frames: Vec<Option<&Frame>>| {
+            let mut out = String::new();
+            write_summary(&mut out, "x", frames);
+            out
+        };
+        // An own position inlined into a library function is the program's.
+        assert_eq!(
+            summary(vec![Some(&std), Some(&inlined)]),
+            "SUMMARY: Wasmgrind: x src/main.rs:7 in {closure#0}\n"
+        );
+        assert_eq!(
+            summary(vec![None, Some(&std), Some(&own)]),
+            "SUMMARY: Wasmgrind: x src/main.rs:12 in app::run\n"
+        );
+        // Library code everywhere: the first site, as it is.
+        assert_eq!(
+            summary(vec![Some(&std)]),
+            "SUMMARY: Wasmgrind: x library/std/src/sys/sync/mutex/futex.rs:61 in lock_contended\n"
+        );
+        assert_eq!(
+            summary(vec![None]),
+            "SUMMARY: Wasmgrind: x <unknown location>\n"
+        );
+    }
 
     #[test]
     fn the_standard_library_and_wasi_libc_are_library_code() {
