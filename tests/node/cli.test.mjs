@@ -217,6 +217,8 @@ test('Ctrl-C stops the run and writes what it recorded, with exit 130', async ()
     const again = await runNode([cliPath, 'analyze', dir]);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stderr, /Wasmgrind: found 0 data races, 0 potential deadlocks/);
+    // It says that the run was stopped and its trace ends there.
+    assert.match(again.stderr, /^The run ended with Stopped: .*was stopped by its caller.*\nIts trace holds what was recorded until then\./m);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

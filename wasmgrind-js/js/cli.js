@@ -594,12 +594,14 @@ async function savedReport(dir) {
           'nor whether it was sampled\n',
       );
     }
-    return { deadlock: undefined, sampled: false, locksOnly: null };
+    return { deadlock: undefined, sampled: false, locksOnly: null, runError: null };
   }
+  const runError = saved?.runError;
   return {
     deadlock: savedDeadlock(saved),
     sampled: saved?.sampled === true,
     locksOnly: typeof saved?.locksOnly === 'string' ? saved.locksOnly : null,
+    runError: typeof runError?.kind === 'string' && typeof runError?.message === 'string' ? runError : null,
   };
 }
 
@@ -700,8 +702,12 @@ async function analyze(args) {
   }
   const findings = JSON.parse(r.findings);
   // A sampled run's trace holds only the accesses it sampled: its report says so again.
-  // So does a locks-only run's (no memory accesses: no race can be found).
+  // So does a locks-only run's (no memory accesses: no race can be found), and a run that
+  // failed (a timeout, Ctrl-C) says that its trace ends where the run was stopped.
   const notes =
+    (saved.runError !== null
+      ? `The run ended with ${saved.runError.kind}: ${saved.runError.message}\nIts trace holds what was recorded until then.\n`
+      : '') +
     (saved.sampled ? SAMPLED_NOTE : '') +
     (saved.locksOnly !== null ? LOCKS_ONLY_NOTE + (saved.locksOnly === 'nothing' ? LOCKS_ONLY_WASI_NOTE : '') : '');
   process.stderr.write(notes + r.report);
@@ -806,6 +812,8 @@ async function main(argv) {
     if (e.others) for (const o of e.others) process.stderr.write(`wasmgrind: also: ${o}\n`);
     if (e.trace) {
       if (e.trace.report) process.stderr.write(e.trace.report);
+      // report.json keeps how the run ended, for `analyze` to say it again.
+      if (e.trace.findings) e.trace.findings.runError = { kind: e.kind, message: oneLine(e.message) };
       const paths = await files.finish(e.trace);
       process.stderr.write(
         reportOnly
@@ -826,7 +834,10 @@ async function main(argv) {
   const lines = [
     wasi
       ? `wasmgrind: \`${fn}\` of ${args.module} ${
-          result.exitCode === 0 && result.exitThread === 0 ? 'returned' : `exited with code ${result.exitCode}`
+          result.exitCode === 0 && result.exitThread === 0
+            ? 'returned'
+            : // proc_exit's code is unsigned: `exit(-1)` is 4294967295 (the process's status is its low byte).
+              `exited with code ${result.exitCode}${result.exitCode > 0x7fffffff ? ` (${result.exitCode | 0})` : ''}`
         }${result.exitThread !== 0 ? ` (proc_exit in thread ${result.exitThread})` : ''}`
       : `wasmgrind: \`${fn}\` of ${args.module} returned`,
   ];
