@@ -75,7 +75,11 @@ test('a missing file is rejected with the path', async () => {
 test('bad options are rejected with the option named', async () => {
   let err = await rejection(wasmgrind(basics(), 'spawn_join', { timout: 5 }));
   assert.equal(err.kind, 'UsageError');
-  assert.match(err.message, /unknown option `timout`/);
+  assert.match(err.message, /unknown option `timout` \(did you mean `timeout`\?\) \(the options are .*\btimeout\b/);
+  // Several unknown ones: the list of the options comes once.
+  err = await rejection(wasmgrind(basics(), 'spawn_join', { memorytrace: false, bogusOption: 1 }));
+  assert.match(err.message, /unknown option `memorytrace` \(did you mean `memoryTrace`\?\); \(2\) unknown option `bogusOption` \(the options are /);
+  assert.equal(err.message.match(/the options are/g).length, 1);
   err = await rejection(wasmgrind(basics(), 'spawn_join', { memoryTrace: 'yes' }));
   assert.match(err.message, /`memoryTrace` must be a boolean/);
   // The stack size's rule is checked with the other options (before the module is read),

@@ -296,10 +296,13 @@ function checkOptions(options, functionName) {
     fail();
   }
   const out = { ...DEFAULT_OPTIONS };
+  let unknown = 0;
   for (const [key, value] of Object.entries(options)) {
     // Own keys only: `constructor` or `hasOwnProperty` are no options either.
     if (!Object.hasOwn(DEFAULT_OPTIONS, key)) {
-      problems.push(`unknown option \`${key}\` (the options are ${Object.keys(DEFAULT_OPTIONS).join(', ')})`);
+      const near = nearestOption(key);
+      problems.push(`unknown option \`${key}\`${near === null ? '' : ` (did you mean \`${near}\`?)`}`);
+      unknown++;
       continue;
     }
     if (value === undefined) continue;
@@ -418,8 +421,38 @@ function checkOptions(options, functionName) {
   if (out.exportTrace === false && out.maxTraceBytes !== Infinity) {
     problems.push('option `maxTraceBytes` needs `exportTrace` (without it the trace has no bytes)');
   }
+  // The list of the options once, after the last unknown one.
+  if (unknown > 0) {
+    const last = problems.findLastIndex((p) => p.startsWith('unknown option'));
+    problems[last] += ` (the options are ${Object.keys(DEFAULT_OPTIONS).join(', ')})`;
+  }
   fail();
   return out;
+}
+
+/** The option whose name is nearest to `key` (case aside, at most 2 edits away), or null. */
+function nearestOption(key) {
+  const distance = (a, b) => {
+    let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      const cur = [i];
+      for (let j = 1; j <= b.length; j++) {
+        cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      }
+      prev = cur;
+    }
+    return prev[b.length];
+  };
+  let best = null;
+  let bestDistance = 3;
+  for (const name of Object.keys(DEFAULT_OPTIONS)) {
+    const d = distance(key.toLowerCase(), name.toLowerCase());
+    if (d < bestDistance) {
+      best = name;
+      bestDistance = d;
+    }
+  }
+  return best;
 }
 
 function isUrlLike(s) {
