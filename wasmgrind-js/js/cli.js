@@ -812,8 +812,11 @@ async function main(argv) {
     if (e.others) for (const o of e.others) process.stderr.write(`wasmgrind: also: ${o}\n`);
     if (e.trace) {
       if (e.trace.report) process.stderr.write(e.trace.report);
-      // report.json keeps how the run ended, for `analyze` to say it again.
-      if (e.trace.findings) e.trace.findings.runError = { kind: e.kind, message: oneLine(e.message) };
+      // report.json keeps how the run ended, for `analyze` to say it again (a deadlock is
+      // in the report already, as its finding).
+      if (e.trace.findings && e.kind !== 'DeadlockError') {
+        e.trace.findings.runError = { kind: e.kind, message: oneLine(e.message) };
+      }
       const paths = await files.finish(e.trace);
       process.stderr.write(
         reportOnly
