@@ -365,6 +365,9 @@ pub struct Session {
 /// What a wasi-threads thread created by `pthread_create` is, for its join.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PthreadState {
+    /// Forked, and its creator's `pthread_create` has not returned yet: it may become
+    /// joinable, so an end of it before then records no `End` (it is `EndedUnjoined`).
+    Creating,
     /// Running, and a `pthread_join` may wait for it: its end is that join.
     Joinable,
     /// Ended, not joined yet: no `End` was recorded, a `pthread_join` records its
@@ -372,7 +375,7 @@ enum PthreadState {
     /// records the old one's `End` first.
     EndedUnjoined,
     /// Ended, and its `End` is recorded (it was not created by `pthread_create`, or was
-    /// detached, or ended before its creator's `pthread_create` returned).
+    /// detached).
     Ended,
 }
 
@@ -1399,6 +1402,9 @@ impl ThreadCtx {
             let generation = p.generation.entry(child).or_default();
             *generation += 1;
             c.last_forked.set(Some((child, *generation)));
+            // Until its creator's `pthread_create` returns (if it is a pthread): a thread
+            // that ends before then is joined later all the same.
+            p.state.insert(child, PthreadState::Creating);
             c.record(Op::Fork { child }, loc);
         });
     }
@@ -1423,12 +1429,20 @@ impl ThreadCtx {
         };
         self.guarded(|c| {
             let mut p = c.session.pthreads.lock().unwrap_or_else(|p| p.into_inner());
-            // The child may have ended already (and recorded its `End`), or even been
-            // followed by a new thread of its id: then it is nobody's to join.
+            // The child may have ended already (it recorded no `End`: its join will), or
+            // even been followed by a new thread of its id: then it is nobody's to join.
             let current = p.generation.get(&child).copied().unwrap_or(0) == generation;
-            if current && !p.state.contains_key(&child) {
+            let state = p.state.get(&child).copied();
+            if current
+                && matches!(
+                    state,
+                    Some(PthreadState::Creating | PthreadState::EndedUnjoined)
+                )
+            {
                 p.handles.insert(handle, (child, generation));
-                p.state.insert(child, PthreadState::Joinable);
+                if state == Some(PthreadState::Creating) {
+                    p.state.insert(child, PthreadState::Joinable);
+                }
             }
         });
     }
@@ -1513,8 +1527,12 @@ impl ThreadCtx {
         self.guarded(|c| {
             c.settle_swap();
             let mut p = c.session.pthreads.lock().unwrap_or_else(|p| p.into_inner());
-            if p.state.get(&c.tid) == Some(&PthreadState::Joinable) {
-                // A joinable pthread: its join will record its end.
+            if matches!(
+                p.state.get(&c.tid),
+                Some(PthreadState::Joinable | PthreadState::Creating)
+            ) {
+                // A joinable pthread (or one whose creator's `pthread_create` has not
+                // returned yet): its join will record its end.
                 p.state.insert(c.tid, PthreadState::EndedUnjoined);
             } else {
                 c.record(Op::End, None);
@@ -2054,8 +2072,8 @@ mod tests {
         t0.pthread_created(0x500);
         s.begin_thread(1).unwrap().exit();
         t0.pthread_done(0x500, false, None);
-        // Ended before `pthread_create` returned: its own `End`, and its join is no
-        // event.
+        // Ended before `pthread_create` returned: still its join's `Join`, and no `End`
+        // (the thread was joinable all along; std's short threads often end that soon).
         t0.fork(2, None);
         s.begin_thread(2).unwrap().exit();
         t0.pthread_created(0x600);
@@ -2090,7 +2108,7 @@ mod tests {
                 (0, fork(1)),
                 (0, join(1)),
                 (0, fork(2)),
-                (2, Op::End),
+                (0, join(2)),
                 (0, fork(3)),
                 (3, Op::End),
                 (0, fork(3)),
