@@ -4,7 +4,8 @@
 //! What it shows:
 //!
 //! - every thread as a track (its `tid` is the runtime's thread id), with a slice for the
-//!   thread's life, from its first event to its last;
+//!   thread's life, from its first event to its last (a thread that recorded nothing of
+//!   its own, in a locks-only trace say, from its fork to its join, or to the end);
 //! - every lock hold as a slice inside it, from the acquire to the release (named by the
 //!   lock's address; a hold that lasts to the end of the trace ends there);
 //! - a fork as a flow arrow from the spawning thread to the child's first event, and a
@@ -59,8 +60,8 @@ pub struct TimelineWriter {
     order: Vec<u32>,
     held: HashMap<(u32, Lock), (u64, Option<LocationId>)>,
     first_at: HashMap<(u32, LocationId), u64>,
-    /// Flow ids of forks whose child has not run yet.
-    forked: HashMap<u32, u64>,
+    /// Flow ids and positions of the forks whose child has not run yet.
+    forked: HashMap<u32, (u64, u64)>,
     next_flow: u64,
 }
 
@@ -111,6 +112,11 @@ impl TimelineWriter {
                     if let Some(old) = self.lives.remove(&child) {
                         self.life_slice(child, old, out);
                     }
+                    // A thread of that id that recorded nothing (locks only, say) lived
+                    // from its fork to this one.
+                    if let Some(old) = self.silent_life(child, at) {
+                        self.life_slice(child, old, out);
+                    }
                     self.push(
                         json!({"name": format!("spawn thread {child}"), "cat": "thread",
                                "ph": "X", "pid": 1, "tid": e.thread, "ts": at, "dur": 1,
@@ -118,7 +124,7 @@ impl TimelineWriter {
                         out,
                     );
                     let id = self.flow_id();
-                    self.forked.insert(child, id);
+                    self.forked.insert(child, (id, at));
                     self.push(
                         json!({"name": "fork", "cat": "fork", "ph": "s", "id": id,
                                "pid": 1, "tid": e.thread, "ts": at}),
@@ -126,6 +132,10 @@ impl TimelineWriter {
                     );
                 }
                 Op::Join { child } => {
+                    // A child that recorded nothing lived from its fork to its join.
+                    if let Some(life) = self.silent_life(child, at) {
+                        self.lives.insert(child, life);
+                    }
                     self.push(
                         json!({"name": format!("join thread {child}"), "cat": "thread",
                                "ph": "X", "pid": 1, "tid": e.thread, "ts": at, "dur": 1,
@@ -216,6 +226,14 @@ impl TimelineWriter {
             }
         }
         let mut lives: Vec<_> = self.lives.drain().collect();
+        // Children that recorded nothing and were not joined: from their fork to the end.
+        let mut silent: Vec<u32> = self.forked.keys().copied().collect();
+        silent.sort_unstable();
+        for child in silent {
+            if let Some(life) = self.silent_life(child, end.saturating_sub(1)) {
+                lives.push((child, life));
+            }
+        }
         lives.sort_unstable_by_key(|&(t, l)| (l.first, t));
         for (thread, life) in lives {
             self.life_slice(thread, life, out);
@@ -272,7 +290,7 @@ impl TimelineWriter {
             first: at,
             last: at,
             accesses: 0,
-            fork_flow: forked.remove(&thread),
+            fork_flow: forked.remove(&thread).map(|(id, _)| id),
         });
         if life.first == at && !self.order.contains(&thread) {
             self.order.push(thread);
@@ -281,6 +299,25 @@ impl TimelineWriter {
         if access {
             life.accesses += 1;
         }
+    }
+
+    /// The life of `child` if it was forked and recorded no event of its own: from its
+    /// fork to `until` (its join, the next fork of its id, the end of the trace), so that
+    /// it has its track and its fork arrow its end. Takes the pending fork.
+    fn silent_life(&mut self, child: u32, until: u64) -> Option<Life> {
+        if self.lives.contains_key(&child) {
+            return None;
+        }
+        let (id, from) = self.forked.remove(&child)?;
+        if !self.order.contains(&child) {
+            self.order.push(child);
+        }
+        Some(Life {
+            first: from,
+            last: until.max(from),
+            accesses: 0,
+            fork_flow: Some(id),
+        })
     }
 
     /// The slice of one life of `thread`, and the child's end of its fork's flow arrow,
@@ -570,5 +607,61 @@ mod tests {
         assert!(cycle
             .iter()
             .all(|e| e["name"].as_str().unwrap().starts_with("lock-order cycle")));
+    }
+
+    /// Threads that record nothing (a locks-only trace of threads without locks, a trace
+    /// cut by a limit) still get their track, and every fork and join arrow both ends.
+    #[test]
+    fn threads_without_events_get_a_track_and_whole_arrows() {
+        let ev = |t, op| Event::new(t, op, None);
+        let events = vec![
+            ev(0, Op::Fork { child: 1 }),
+            ev(0, Op::Fork { child: 2 }),
+            ev(0, Op::Join { child: 1 }),
+            // Thread 2's id is forked again before thread 2 ran or was joined.
+            ev(0, Op::Fork { child: 2 }),
+            // Thread 3 is forked and never runs nor is joined before the end.
+            ev(0, Op::Fork { child: 3 }),
+            ev(0, Op::Join { child: 2 }),
+        ];
+        let t = timeline(&events, 2);
+        for tid in [0, 1, 2, 3] {
+            let names = find(&t, |e| {
+                e["ph"] == "M" && e["name"] == "thread_name" && e["tid"] == tid
+            });
+            assert_eq!(names.len(), 1, "a track for thread {tid}");
+        }
+        // Thread 1 from its fork (0) to its join (2); thread 2 twice; thread 3 to the end.
+        let lives = |tid: u32| -> Vec<(u64, u64)> {
+            let mut v: Vec<(u64, u64)> = find(&t, |e| {
+                e["cat"] == "thread"
+                    && e["ph"] == "X"
+                    && e["tid"] == tid
+                    && e["name"] == format!("thread {tid}")
+            })
+            .iter()
+            .map(|e| (e["ts"].as_u64().unwrap(), e["dur"].as_u64().unwrap()))
+            .collect();
+            v.sort_unstable();
+            v
+        };
+        assert_eq!(lives(1), vec![(0, 3)]);
+        assert_eq!(lives(2), vec![(1, 3), (3, 3)]);
+        assert_eq!(lives(3), vec![(4, 2)]);
+        for cat in ["fork", "join"] {
+            let mut starts: Vec<u64> = find(&t, |e| e["cat"] == cat && e["ph"] == "s")
+                .iter()
+                .map(|e| e["id"].as_u64().unwrap())
+                .collect();
+            let mut ends: Vec<u64> = find(&t, |e| e["cat"] == cat && e["ph"] == "f")
+                .iter()
+                .map(|e| e["id"].as_u64().unwrap())
+                .collect();
+            starts.sort_unstable();
+            ends.sort_unstable();
+            assert_eq!(starts, ends, "every {cat} arrow has both ends");
+        }
+        assert_eq!(find(&t, |e| e["cat"] == "fork" && e["ph"] == "s").len(), 4);
+        assert_eq!(find(&t, |e| e["cat"] == "join" && e["ph"] == "s").len(), 2);
     }
 }
