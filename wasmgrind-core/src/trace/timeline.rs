@@ -7,7 +7,9 @@
 //!   thread's life, from its first event to its last (a thread that recorded nothing of
 //!   its own, in a locks-only trace say, from its fork to its join, or to the end);
 //! - every lock hold as a slice inside it, from the acquire to the release (named by the
-//!   lock's address; a hold that lasts to the end of the trace ends there);
+//!   lock's address; a hold that lasts to the end of the trace ends there). Slices on a
+//!   track must nest: a hold that outlives one taken before it (take A, take B, release
+//!   A) is drawn as two slices, cut where the earlier one ends;
 //! - a fork as a flow arrow from the spawning thread to the child's first event, and a
 //!   join as a flow arrow from the child's last event to the joining thread;
 //! - the findings of the detectors as instant events: a data race on both threads, at the
@@ -58,7 +60,8 @@ pub struct TimelineWriter {
     lives: HashMap<u32, Life>,
     /// Threads in the order they first appeared, for the track names.
     order: Vec<u32>,
-    held: HashMap<(u32, Lock), (u64, Option<LocationId>)>,
+    /// The locks each thread holds, in the order it took them: `(lock, since, acquired at)`.
+    held: HashMap<u32, Vec<(Lock, u64, Option<LocationId>)>>,
     first_at: HashMap<(u32, LocationId), u64>,
     /// Flow ids and positions of the forks whose child has not run yet.
     forked: HashMap<u32, (u64, u64)>,
@@ -99,13 +102,12 @@ impl TimelineWriter {
             }
             match e.op {
                 Op::Acquire { lock } => {
-                    self.held.insert((e.thread, lock), (at, e.location));
+                    self.held
+                        .entry(e.thread)
+                        .or_default()
+                        .push((lock, at, e.location));
                 }
-                Op::Release { lock } => {
-                    if let Some((from, acquired_at)) = self.held.remove(&(e.thread, lock)) {
-                        self.lock_slice(e.thread, lock, from, at, acquired_at, out);
-                    }
-                }
+                Op::Release { lock } => self.release(e.thread, lock, at, out),
                 Op::Fork { child } => {
                     // A thread id may be used again once its thread ended: the new thread
                     // is a new life on the same track.
@@ -170,9 +172,13 @@ impl TimelineWriter {
     pub fn finish(mut self, report: &Report, out: &mut String) {
         self.open(out);
         let end = self.position;
-        let mut open: Vec<_> = self.held.drain().collect();
-        open.sort_unstable_by_key(|&((t, l), (from, _))| (from, t, l));
-        for ((thread, lock), (from, acquired_at)) in open {
+        let mut open: Vec<_> = self
+            .held
+            .drain()
+            .flat_map(|(t, stack)| stack.into_iter().map(move |(l, from, at)| (t, l, from, at)))
+            .collect();
+        open.sort_unstable_by_key(|&(t, l, from, _)| (from, t, l));
+        for (thread, lock, from, acquired_at) in open {
             let last = self.lives.get(&thread).map_or(end, |l| l.last);
             self.lock_slice(thread, lock, from, last.max(from), acquired_at, out);
         }
@@ -336,6 +342,29 @@ impl TimelineWriter {
                 out,
             );
         }
+    }
+
+    /// `thread` releases `lock` at `at`: the slice of its hold. Slices on a track must
+    /// nest, and holds need not (take A, take B, release A): the holds taken after this
+    /// one and still held are cut here, each into a slice that ends with this one's and a
+    /// new one from here on.
+    fn release(&mut self, thread: u32, lock: Lock, at: u64, out: &mut String) {
+        let Some(stack) = self.held.get_mut(&thread) else {
+            return;
+        };
+        let Some(i) = stack.iter().rposition(|&(l, _, _)| l == lock) else {
+            return;
+        };
+        let (_, from, acquired_at) = stack.remove(i);
+        let mut cut = Vec::new();
+        for hold in &mut stack[i..] {
+            cut.push(*hold);
+            hold.1 = at;
+        }
+        for (inner, since, inner_at) in cut {
+            self.lock_slice(thread, inner, since, at, inner_at, out);
+        }
+        self.lock_slice(thread, lock, from, at, acquired_at, out);
     }
 
     fn lock_slice(
@@ -663,5 +692,54 @@ mod tests {
         }
         assert_eq!(find(&t, |e| e["cat"] == "fork" && e["ph"] == "s").len(), 4);
         assert_eq!(find(&t, |e| e["cat"] == "join" && e["ph"] == "s").len(), 2);
+    }
+
+    /// Holds released out of order (take A, take B, release A: rayon's sleep does it)
+    /// still give slices that nest on the thread's track, as viewers need: B is cut where
+    /// A ends.
+    #[test]
+    fn holds_released_out_of_order_give_nested_slices() {
+        let ev = |op| Event::new(0, op, None);
+        let events = vec![
+            ev(Op::Acquire { lock: 0xa }),
+            ev(Op::Acquire { lock: 0xb }),
+            ev(Op::Acquire { lock: 0xc }),
+            ev(Op::Release { lock: 0xa }),
+            ev(Op::Release { lock: 0xc }),
+            ev(Op::Release { lock: 0xb }),
+        ];
+        let t = timeline(&events, 1);
+        let mut slices: Vec<(String, u64, u64)> =
+            find(&t, |e| e["cat"] == "lock" && e["ph"] == "X")
+                .iter()
+                .map(|e| {
+                    let ts = e["ts"].as_u64().unwrap();
+                    (
+                        e["name"].as_str().unwrap().to_string(),
+                        ts,
+                        ts + e["dur"].as_u64().unwrap(),
+                    )
+                })
+                .collect();
+        slices.sort_unstable_by_key(|s| (s.1, std::cmp::Reverse(s.2)));
+        let name = |l: u32| format!("lock {l:#x}");
+        assert_eq!(
+            slices,
+            vec![
+                (name(0xa), 0, 3),
+                (name(0xb), 1, 3),
+                (name(0xc), 2, 3),
+                (name(0xb), 3, 5),
+                (name(0xc), 3, 4),
+            ]
+        );
+        // Any two slices nest or do not overlap.
+        for x in &slices {
+            for y in &slices {
+                let nested = (x.1 <= y.1 && y.2 <= x.2) || (y.1 <= x.1 && x.2 <= y.2);
+                let apart = x.2 <= y.1 || y.2 <= x.1;
+                assert!(nested || apart, "{x:?} and {y:?} overlap");
+            }
+        }
     }
 }
