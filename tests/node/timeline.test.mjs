@@ -78,6 +78,6 @@ test('a data race is marked on both racing threads', async () => {
   assert.ok(races.every((e) => e.name.startsWith('data race on 0x')));
   assert.deepEqual(
     races.map((e) => e.name).sort(),
-    r.findings.races.flatMap((f) => Array(2).fill(`data race on 0x${f.addr.toString(16)} (${f.count} times)`)).sort(),
+    r.findings.races.flatMap((f) => Array(2).fill(`data race on 0x${f.addr.toString(16)} (${f.count} ${f.count === 1 ? 'time' : 'times'})`)).sort(),
   );
 });

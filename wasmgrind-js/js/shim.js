@@ -77,7 +77,13 @@ export async function startWorker(create, script, name) {
   let onError = () => {};
   w.onerror = (e) => {
     e.preventDefault?.();
-    onError(new Error(e.message || `worker ${name} failed to load or threw`));
+    onError(
+      new Error(
+        e.message ||
+          `worker ${name} failed to load or threw (is its script served, as JavaScript, with the ` +
+            '`Cross-Origin-Embedder-Policy: require-corp` header the page has?)',
+      ),
+    );
   };
   w.onmessageerror = () => onError(new Error(`worker ${name} received a message it cannot read`));
   return {

@@ -183,7 +183,8 @@ impl TimelineWriter {
             self.lock_slice(thread, lock, from, last.max(from), acquired_at, out);
         }
         for race in &report.races {
-            let name = format!("data race on {:#x} ({} times)", race.addr, race.count);
+            let times = if race.count == 1 { "time" } else { "times" };
+            let name = format!("data race on {:#x} ({} {times})", race.addr, race.count);
             let args = json!({
                 "current": self.access_text(&race.current),
                 "previous": self.access_text(&race.previous),
