@@ -717,6 +717,8 @@ export async function wasmgrind(binary, functionName, options) {
     // period; an `onChunk` that finishes nothing for that long is named as the cause.
     let lastHeard = performance.now();
     let chunksOut = 0;
+    // Whether the manager said that the function started (its module is prepared).
+    let startedSeen = false;
     const arm = (ms = opts.timeout + ANSWER_GRACE_MS) =>
       Number.isFinite(opts.timeout) ? setTimeout(onBackstop, ms) : undefined;
     const onBackstop = () => {
@@ -735,9 +737,14 @@ export async function wasmgrind(binary, functionName, options) {
             ? `the onChunk callback did not finish chunk ${nextChunk} within ${ANSWER_GRACE_MS} ms, ` +
                 `${opts.timeout + ANSWER_GRACE_MS} ms or more after the function started (the timeout plus ` +
                 `${ANSWER_GRACE_MS} ms); the run was stopped`
-            : `the Wasmgrind manager did not answer within ${opts.timeout + ANSWER_GRACE_MS} ms ` +
+            : startedSeen
+              ? `the Wasmgrind manager did not answer within ${opts.timeout + ANSWER_GRACE_MS} ms ` +
                 `(the timeout plus ${ANSWER_GRACE_MS} ms) of starting the function, and sent nothing for the ` +
-                `last ${ANSWER_GRACE_MS} ms; it was terminated`,
+                `last ${ANSWER_GRACE_MS} ms; it was terminated`
+              : `the module was not prepared (read, patched, instrumented, compiled) within ` +
+                `${opts.timeout + ANSWER_GRACE_MS} ms (the timeout plus ${ANSWER_GRACE_MS} ms), and the function ` +
+                'never started; the manager was terminated (a module URL whose server does not answer ends ' +
+                'this way: `signal` stops such a call at once)',
         ),
       );
     };
@@ -825,6 +832,7 @@ export async function wasmgrind(binary, functionName, options) {
         return;
       }
       if (m.started !== undefined) {
+        startedSeen = true;
         clearTimeout(backstop);
         if (!done) backstop = arm();
         return;
