@@ -441,6 +441,14 @@ test('a run whose trace fills the utility memory fails with OutOfMemory and name
     assert.match(full.stderr, /wasmgrind: error: Wasmgrind's utility module ran out of memory: /);
     assert.match(full.stderr, /record less, with `--report-only` .* `--sample` .* `--no-memory-trace`/);
     assert.doesNotMatch(full.stderr, /unreachable/);
+    // Out of memory while the manager drains the trace (one chunk for all events): the
+    // same error, and the run ends (finishing the trace after that once waited for ever).
+    const drain = await runNode(
+      [cliPath, 'run', wasm, '--chunk-events', '2147483648', '--out', join(dir, 'drain'), '--', 'sum_bytes', '48'],
+      { timeoutMs: 120_000 },
+    );
+    assert.equal(drain.code, 1, drain.stderr);
+    assert.match(drain.stderr, /wasmgrind: error: Wasmgrind's utility module ran out of memory: /);
     // What it says works.
     const reportOnly = await runNode(
       [cliPath, 'run', wasm, '--report-only', '--out', join(dir, 'report'), '--', 'sum_bytes', '24'],

@@ -1412,6 +1412,13 @@ class Session {
     /** Called with the utility module when this run compiled it itself (hooks), or null. */
     this.onUtilModule = null;
     /**
+     * Whether the utility module trapped during the run (out of memory, a panic): its
+     * locks may be held for good, so the end of the run does not call into the trace.
+     */
+    this.utilityTrapped = false;
+    /** Whether a crash of a worker was its utility instance running out of memory. */
+    this.crashOutOfMemory = false;
+    /**
      * The analysis worker (see `startAnalysis`): `{ handle, closed }` once started,
      * else null; `analysisFailed` says why it failed, if it did.
      */
@@ -1472,6 +1479,7 @@ class Session {
       if (this.analysisFailed !== null || entry.closed) return;
       this.analysisFailed = message;
       this.crashes.push(message);
+      if (outOfMemory) this.crashOutOfMemory = true;
       this.settle({ type: 'crashed', message, outOfMemory });
     };
     startWorker(
@@ -1490,7 +1498,11 @@ class Session {
             entry.closed = true;
             entry.finished = true;
           }
-          else if (m.type === 'crashed') fail(`the analysis worker crashed: ${m.message}`, m.outOfMemory === true);
+          else if (m.type === 'crashed') {
+            // Its utility instance trapped: the trace is not to be touched again.
+            if (m.trapped === true) this.utilityTrapped = true;
+            fail(`the analysis worker crashed: ${m.message}`, m.outOfMemory === true);
+          }
         });
         handle.onError((e) => fail(`the analysis worker failed: ${e.message}`));
         this.attached.then(() => {
@@ -1605,6 +1617,7 @@ class Session {
         }
         chunk = this.glue.traceDrain(this.opts.chunkEvents);
       } catch (e) {
+        if (e instanceof WebAssembly.RuntimeError) this.utilityTrapped = true;
         this.settle({ type: 'broken', error: utilityError(e, this) });
         return;
       }
@@ -1819,8 +1832,10 @@ class Session {
         this.checkFailure();
         break;
       case 'crashed': {
+        if (m.trapped === true) this.utilityTrapped = true;
         const message = `thread worker ${m.index} crashed: ${m.message}`;
         this.crashes.push(message);
+        if (m.outOfMemory === true) this.crashOutOfMemory = true;
         this.settle({ type: 'crashed', message, outOfMemory: m.outOfMemory === true });
         break;
       }
@@ -2091,6 +2106,14 @@ class Session {
         `the run ended, but after ${QUIESCE_MS} ms there were still ${stuck}, so the trace cannot be read safely` +
           (this.crashes.length > 0 ? `; runtime errors: ${this.crashes.join('; ')}` : ''),
       );
+    } else if (this.utilityTrapped) {
+      // The utility module trapped (out of memory, a panic) and may have left its locks
+      // held: the trace is not touched again (finishing it would wait for ever).
+      traceError = new WasmgrindError(
+        'RuntimeError',
+        `the trace cannot be finished: Wasmgrind's utility module failed during the run` +
+          (this.crashes.length > 0 ? ` (${this.crashes.join('; ')})` : ''),
+      );
     } else {
       try {
         trace = await this.finishTrace(outcome.type === 'deadlock' ? outcome.cycle : undefined);
@@ -2102,10 +2125,10 @@ class Session {
     await this.terminateAnalysis();
     // ANCHOR_END: end
     // A limit reached at the very end, before the pump saw it, fails the run too.
-    const limit = this.opts.trace ? this.glue.traceLimit() : null;
+    const limit = this.opts.trace && !this.utilityTrapped ? this.glue.traceLimit() : null;
 
     if (outcome.type === 'exit' && this.crashes.length > 0) {
-      outcome = { type: 'crashed', message: this.crashes.join('; ') };
+      outcome = { type: 'crashed', message: this.crashes.join('; '), outOfMemory: this.crashOutOfMemory };
     }
     if (outcome.type === 'exit' && limit !== null) outcome = { type: 'limit' };
     if (outcome.type === 'exit') {

@@ -156,6 +156,8 @@ function handle(init) {
       index: init.index,
       message: cause !== null ? cause.message : String((e && e.stack) || e),
       outOfMemory: cause !== null && cause.outOfMemory,
+      // A trap of the utility instance (the runtime's own code here): its locks may be held.
+      trapped: e instanceof WebAssembly.RuntimeError,
     });
     if (init.control instanceof SharedArrayBuffer) parkForever(new Int32Array(init.control, 0, 16));
   }
@@ -491,7 +493,15 @@ function serve(init) {
       if (!wasi) ex.__wasmgrind_thread_destroy(0, 0);
     } catch (e) {
       if (e instanceof ProcExit) exitCode = e.code;
-      else failure = describe(e);
+      // A trap of the utility module in a hook the target called (it ran out of memory,
+      // it panicked) is the runtime's failure, not the program's, and may have left the
+      // recorder's locks held: nothing here calls into it again (see `handle`).
+      else if (
+        e instanceof WebAssembly.RuntimeError &&
+        utilityTrapCause({ failedAllocation, panicMessageLen, panicMessagePtr }, util.memory) !== null
+      ) {
+        throw e;
+      } else failure = describe(e);
     }
     // ANCHOR_END: run-thread
     // A wasi thread that finished records its end: nobody joins it through the runtime,

@@ -69,6 +69,12 @@ pub fn failed_allocation() -> f64 {
     }
 }
 
+/// Forgets a failed allocation that was handled (a `try_reserve` that failed and said
+/// so), so that it is not taken for the cause of a later trap.
+pub fn clear_failed_allocation() {
+    FAILED.store(0, SeqCst);
+}
+
 /// Bytes of a panic's message that are kept.
 pub const MESSAGE_BYTES: usize = 1024;
 

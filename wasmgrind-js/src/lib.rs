@@ -212,6 +212,8 @@ pub fn validate(wasm: &[u8]) -> JsResult<()> {
 pub fn reserve_heap(bytes: u32) -> JsResult<()> {
     let mut block: Vec<u8> = Vec::new();
     block.try_reserve_exact(bytes as usize).map_err(|e| {
+        // Handled here: no cause of a later trap.
+        failure::clear_failed_allocation();
         Failure {
             kind: "SessionError",
             variant: "ReserveFailed".into(),
@@ -316,6 +318,8 @@ pub fn trace_start(
     export_trace: Option<bool>,
 ) -> JsResult<()> {
     failure::install_panic_hook();
+    // A run's traps are its own: nothing an earlier run of this memory handled.
+    failure::clear_failed_allocation();
     let locations: Vec<Location> = serde_json::from_str(locations_json)
         .map_err(|e| fail("SessionError", SessionError::BadLocations(e.to_string())))?;
     let config = Config {

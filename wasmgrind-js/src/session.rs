@@ -1396,6 +1396,23 @@ impl ThreadCtx {
         self.guarded(|c| {
             c.settle_swap();
             let mut p = c.session.pthreads.lock().unwrap_or_else(|p| p.into_inner());
+            // This thread's previous child got no `pthread_created` (a raw `thread-spawn`,
+            // C11's `thrd_create`, a wasmgrind-ABI thread): no `pthread_join` records its
+            // end, so it ends by itself, and if it ended already its `End` comes now.
+            if let Some((prev, prev_generation)) = c.last_forked.take() {
+                if p.generation.get(&prev) == Some(&prev_generation) {
+                    match p.state.get(&prev) {
+                        Some(PthreadState::Creating) => {
+                            p.state.remove(&prev);
+                        }
+                        Some(PthreadState::EndedUnjoined) => {
+                            c.record_for(prev, Op::End);
+                            p.state.insert(prev, PthreadState::Ended);
+                        }
+                        _ => {}
+                    }
+                }
+            }
             if p.state.remove(&child) == Some(PthreadState::EndedUnjoined) {
                 c.record_for(child, Op::End);
             }
@@ -2126,6 +2143,37 @@ mod tests {
                 .collect::<Vec<_>>(),
         );
         assert!(check.is_ok(), "{check:?}");
+    }
+
+    /// A thread that no `pthread_created` names (C11's `thrd_create`, a raw
+    /// `thread-spawn`) ends by itself: when its creator forks again, an end it had before
+    /// is recorded, and a later end records its `End` at once.
+    #[test]
+    fn a_thread_without_pthread_created_still_records_its_end() {
+        let s = session(4);
+        let t0 = s.begin_thread(0).unwrap();
+        t0.fork(1, None);
+        s.begin_thread(1).unwrap().exit();
+        t0.fork(2, None);
+        t0.fork(3, None);
+        s.begin_thread(2).unwrap().exit();
+        let events: Vec<(u32, Op)> = s
+            .recorder
+            .finish()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.thread, e.op))
+            .collect();
+        assert_eq!(
+            events,
+            vec![
+                (0, Op::Fork { child: 1 }),
+                (1, Op::End),
+                (0, Op::Fork { child: 2 }),
+                (0, Op::Fork { child: 3 }),
+                (2, Op::End),
+            ]
+        );
     }
 
     #[test]
