@@ -117,8 +117,9 @@ export async function readUrl(url) {
 /**
  * What a trap of Wasmgrind's utility module left of its cause (see `failure.rs` of the
  * crate): a failed allocation (its memory is full) or a panic's message, as
- * `{ outOfMemory, message }` with a message that says what to do, or null when it left
- * nothing. `glue` is the module's bindings (wasmgrind_js.js), `memory` its memory.
+ * `{ outOfMemory, head, message }` (`head`: what happened; `message`: that and what to
+ * do), or null when it left nothing. `glue` is the module's bindings (wasmgrind_js.js),
+ * `memory` its memory.
  */
 export function utilityTrapCause(glue, memory) {
   const recordLess =
