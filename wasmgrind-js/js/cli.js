@@ -8,9 +8,7 @@ import {
   wasmgrind,
   programNameOf,
   MAX_TIMEOUT_MS,
-  SAMPLED_NOTE,
-  LOCKS_ONLY_NOTE,
-  LOCKS_ONLY_WASI_NOTE,
+  findingsNotes,
 } from './wasmgrind.js';
 import { utilityTrapCause } from './shim.js';
 
@@ -594,13 +592,13 @@ async function savedReport(dir) {
           'nor whether it was sampled\n',
       );
     }
-    return { deadlock: undefined, sampled: false, locksOnly: null, runError: null };
+    return { deadlock: undefined, notes: '', runError: null };
   }
   const runError = saved?.runError;
   return {
     deadlock: savedDeadlock(saved),
-    sampled: saved?.sampled === true,
-    locksOnly: typeof saved?.locksOnly === 'string' ? saved.locksOnly : null,
+    // What the run did not record (sampled, locks-only), as its report said.
+    notes: findingsNotes(saved),
     runError: typeof runError?.kind === 'string' && typeof runError?.message === 'string' ? runError : null,
   };
 }
@@ -708,8 +706,7 @@ async function analyze(args) {
     (saved.runError !== null
       ? `The run ended with ${saved.runError.kind}: ${saved.runError.message}\nIts trace holds what was recorded until then.\n`
       : '') +
-    (saved.sampled ? SAMPLED_NOTE : '') +
-    (saved.locksOnly !== null ? LOCKS_ONLY_NOTE + (saved.locksOnly === 'nothing' ? LOCKS_ONLY_WASI_NOTE : '') : '');
+    saved.notes;
   process.stderr.write(notes + r.report);
   return found(findings) ? EXIT_FOUND : 0;
 }

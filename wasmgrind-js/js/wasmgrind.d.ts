@@ -475,10 +475,11 @@ export const DEFAULT_OPTIONS: Readonly<Required<WasmgrindOptions>>;
 
 /** The first line of the report of a run with `sampling` (it ends with a newline). */
 export const SAMPLED_NOTE: string;
-/** The first line of the report of a run without memory tracing (`findings.locksOnly`). */
-export const LOCKS_ONLY_NOTE: string;
-/** The line a wasi program's locks-only report adds (`findings.locksOnly === 'nothing'`). */
-export const LOCKS_ONLY_WASI_NOTE: string;
+/**
+ * The notes a report starts with for what its run did not record: `SAMPLED_NOTE` for
+ * `findings.sampled`, and the locks-only note for `findings.locksOnly` (empty if neither).
+ */
+export function findingsNotes(findings: Findings | null | undefined): string;
 
 /**
  * Runs the exported function `functionName` (no parameters, no results) of the module

@@ -186,12 +186,24 @@ export const SAMPLED_NOTE =
  * `--no-memory-trace`), and what a wasi program adds: its std locks are recognized from
  * its memory accesses, so none were recorded.
  */
-export const LOCKS_ONLY_NOTE =
+const LOCKS_ONLY_NOTE =
   'Locks-only run (`--no-memory-trace`, `memoryTrace: false`): memory accesses were not recorded, so no data race can be ' +
   'found; potential deadlocks are predicted from the locks that were recorded.\n';
-export const LOCKS_ONLY_WASI_NOTE =
+const LOCKS_ONLY_WASI_NOTE =
   "This program's std locks (futex words) are recognized from its memory accesses, so none were recorded " +
   'either: nothing was checked; run with memory tracing to check it.\n';
+
+/**
+ * The notes a report starts with for what its run did not record, from its findings
+ * (`sampled`, `locksOnly`; a saved run's report.json): SAMPLED_NOTE, the locks-only note.
+ */
+export function findingsNotes(findings) {
+  let notes = findings?.sampled === true ? SAMPLED_NOTE : '';
+  if (findings?.locksOnly === 'locks' || findings?.locksOnly === 'nothing') {
+    notes += LOCKS_ONLY_NOTE + (findings.locksOnly === 'nothing' ? LOCKS_ONLY_WASI_NOTE : '');
+  }
+  return notes;
+}
 
 /** Stack size of the utility module's instances (a multiple of 64 KiB). */
 const UTIL_STACK_SIZE = 1 << 20;
@@ -1168,18 +1180,12 @@ async function prepare(session, binary, functionName, opts, sink, programName) {
       // What is wrong with the module comes first (the patcher names every problem): a
       // module that is not built for Wasmgrind has no function worth naming.
       glue.patch(bytes, opts.stackSize, true);
-      // The functions it can run, from the error for a name no module exports.
-      let runnable = '';
-      try {
-        glue.checkEntry(bytes, '\u0000');
-      } catch (e) {
-        const m = /exported functions without parameters and results: (.*)$/.exec(String(e && e.message));
-        if (m !== null) runnable = `; the functions it can run: ${m[1]}`;
-      }
+      const runnable = glue.runnableFunctions(bytes).map((n) => `\`${n}\``);
       throw new WasmgrindError(
         'UsageError',
         'name the function to run: the module uses the wasmgrind ABI (it imports no WASI ' +
-          `functions), so it has no \`_start\` to run by default${runnable}`,
+          'functions), so it has no `_start` to run by default; the functions it can run: ' +
+          (runnable.length > 0 ? runnable.join(', ') : 'none'),
       );
     }
     functionName = '_start';
@@ -2059,15 +2065,9 @@ class Session {
       timeline: null,
       timelineEnd: this.opts.timeline ? t.timelineEnd : null,
     };
-    if (this.opts.memoryTrace && this.opts.sampling) {
-      trace.findings.sampled = true;
-      trace.report = SAMPLED_NOTE + trace.report;
-    }
-    if (!this.opts.memoryTrace) {
-      const wasi = this.abi === 'wasi';
-      trace.findings.locksOnly = wasi ? 'nothing' : 'locks';
-      trace.report = LOCKS_ONLY_NOTE + (wasi ? LOCKS_ONLY_WASI_NOTE : '') + trace.report;
-    }
+    if (this.opts.memoryTrace && this.opts.sampling) trace.findings.sampled = true;
+    if (!this.opts.memoryTrace) trace.findings.locksOnly = this.abi === 'wasi' ? 'nothing' : 'locks';
+    trace.report = findingsNotes(trace.findings) + trace.report;
     if (this.collected !== null) {
       const c = this.collected;
       this.collected = null;

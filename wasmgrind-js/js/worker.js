@@ -86,6 +86,9 @@ import {
 } from './wasmgrind_js.js';
 import { ERRNO, ProcExit, outputWriter, wasiImports } from './wasi.js';
 
+/** What a trap of this worker's utility instance left of its cause (see utilityTrapCause). */
+const UTILITY_FAILURE = { failedAllocation, panicMessageLen, panicMessagePtr };
+
 
 /** A guest's call of `wasmgrind.panic`: thrown to unwind the thread. */
 class GuestPanic extends Error {
@@ -149,7 +152,7 @@ function handle(init) {
     // report it (with what the utility module left of its cause) and stop.
     const cause =
       e instanceof WebAssembly.RuntimeError && init.util
-        ? utilityTrapCause({ failedAllocation, panicMessageLen, panicMessagePtr }, init.util.memory)
+        ? utilityTrapCause(UTILITY_FAILURE, init.util.memory)
         : null;
     post({
       type: 'crashed',
@@ -498,7 +501,7 @@ function serve(init) {
       // recorder's locks held: nothing here calls into it again (see `handle`).
       else if (
         e instanceof WebAssembly.RuntimeError &&
-        utilityTrapCause({ failedAllocation, panicMessageLen, panicMessagePtr }, util.memory) !== null
+        utilityTrapCause(UTILITY_FAILURE, util.memory) !== null
       ) {
         throw e;
       } else failure = describe(e);

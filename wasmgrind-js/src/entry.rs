@@ -110,67 +110,100 @@ pub fn module_abi(wasm: &[u8]) -> Result<Abi, EntryError> {
     Ok(Abi::Wasmgrind)
 }
 
-/// Checks that `wasm` exports a function `name` of type `() -> ()`.
-pub fn check_entry(wasm: &[u8], name: &str) -> Result<(), EntryError> {
-    let parse = |e: wasmparser::BinaryReaderError| EntryError::Parse(e.to_string());
-    // (params, results) of every type index; non-function types are None.
-    let mut types: Vec<Option<(Vec<ValType>, Vec<ValType>)>> = Vec::new();
-    // Type index of every function, imports first.
-    let mut funcs: Vec<u32> = Vec::new();
-    let mut exports: Vec<(String, ExternalKind, u32)> = Vec::new();
-    for payload in Parser::new(0).parse_all(wasm) {
-        match payload.map_err(parse)? {
-            Payload::TypeSection(reader) => {
-                for group in reader {
-                    for sub in group.map_err(parse)?.into_types() {
-                        types.push(match &sub.composite_type.inner {
-                            CompositeInnerType::Func(f) => {
-                                Some((f.params().to_vec(), f.results().to_vec()))
-                            }
-                            _ => None,
-                        });
+/// The parts of a module that say what it exports and with which types.
+struct Exports {
+    /// (params, results) of every type index; non-function types are None.
+    types: Vec<Option<(Vec<ValType>, Vec<ValType>)>>,
+    /// Type index of every function, imports first.
+    funcs: Vec<u32>,
+    /// Every export: its name, kind and index.
+    exports: Vec<(String, ExternalKind, u32)>,
+}
+
+impl Exports {
+    fn read(wasm: &[u8]) -> Result<Exports, EntryError> {
+        let parse = |e: wasmparser::BinaryReaderError| EntryError::Parse(e.to_string());
+        let mut out = Exports {
+            types: Vec::new(),
+            funcs: Vec::new(),
+            exports: Vec::new(),
+        };
+        for payload in Parser::new(0).parse_all(wasm) {
+            match payload.map_err(parse)? {
+                Payload::TypeSection(reader) => {
+                    for group in reader {
+                        for sub in group.map_err(parse)?.into_types() {
+                            out.types.push(match &sub.composite_type.inner {
+                                CompositeInnerType::Func(f) => {
+                                    Some((f.params().to_vec(), f.results().to_vec()))
+                                }
+                                _ => None,
+                            });
+                        }
                     }
                 }
-            }
-            Payload::ImportSection(reader) => {
-                for import in reader.into_imports() {
-                    if let TypeRef::Func(ty) = import.map_err(parse)?.ty {
-                        funcs.push(ty);
+                Payload::ImportSection(reader) => {
+                    for import in reader.into_imports() {
+                        if let TypeRef::Func(ty) = import.map_err(parse)?.ty {
+                            out.funcs.push(ty);
+                        }
                     }
                 }
-            }
-            Payload::FunctionSection(reader) => {
-                for ty in reader {
-                    funcs.push(ty.map_err(parse)?);
+                Payload::FunctionSection(reader) => {
+                    for ty in reader {
+                        out.funcs.push(ty.map_err(parse)?);
+                    }
                 }
-            }
-            Payload::ExportSection(reader) => {
-                for export in reader {
-                    let export = export.map_err(parse)?;
-                    exports.push((export.name.to_string(), export.kind, export.index));
+                Payload::ExportSection(reader) => {
+                    for export in reader {
+                        let export = export.map_err(parse)?;
+                        out.exports
+                            .push((export.name.to_string(), export.kind, export.index));
+                    }
                 }
+                Payload::CodeSectionStart { .. } => break,
+                _ => {}
             }
-            Payload::CodeSectionStart { .. } => break,
-            _ => {}
         }
+        Ok(out)
     }
-    let sig = |func: u32| -> Option<&(Vec<ValType>, Vec<ValType>)> {
-        let ty = *funcs.get(func as usize)?;
-        types.get(ty as usize)?.as_ref()
-    };
-    let Some((_, kind, index)) = exports.iter().find(|(n, _, _)| n == name) else {
-        let candidates = exports
+
+    /// The (params, results) of function `func`.
+    fn sig(&self, func: u32) -> Option<&(Vec<ValType>, Vec<ValType>)> {
+        let ty = *self.funcs.get(func as usize)?;
+        self.types.get(ty as usize)?.as_ref()
+    }
+
+    /// The exported functions Wasmgrind can run: `() -> ()`, and not named `__…` (the
+    /// toolchain's and the runtime's own).
+    fn runnable(&self) -> Vec<String> {
+        self.exports
             .iter()
             .filter(|(n, k, i)| {
                 *k == ExternalKind::Func
                     && !n.starts_with("__")
-                    && sig(*i).is_some_and(|(p, r)| p.is_empty() && r.is_empty())
+                    && self
+                        .sig(*i)
+                        .is_some_and(|(p, r)| p.is_empty() && r.is_empty())
             })
             .map(|(n, _, _)| n.clone())
-            .collect();
+            .collect()
+    }
+}
+
+/// The exported functions of `wasm` that Wasmgrind can run (`() -> ()`, not named
+/// `__…`), in export order.
+pub fn runnable_functions(wasm: &[u8]) -> Result<Vec<String>, EntryError> {
+    Ok(Exports::read(wasm)?.runnable())
+}
+
+/// Checks that `wasm` exports a function `name` of type `() -> ()`.
+pub fn check_entry(wasm: &[u8], name: &str) -> Result<(), EntryError> {
+    let module = Exports::read(wasm)?;
+    let Some((_, kind, index)) = module.exports.iter().find(|(n, _, _)| n == name) else {
         return Err(EntryError::UnknownExport {
             name: name.to_string(),
-            candidates,
+            candidates: module.runnable(),
         });
     };
     let kind_text = match kind {
@@ -187,7 +220,7 @@ pub fn check_entry(wasm: &[u8], name: &str) -> Result<(), EntryError> {
             kind,
         });
     }
-    match sig(*index) {
+    match module.sig(*index) {
         Some((p, r)) if p.is_empty() && r.is_empty() => Ok(()),
         Some((p, r)) => Err(EntryError::NotParameterless {
             name: name.to_string(),

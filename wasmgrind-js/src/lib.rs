@@ -140,6 +140,13 @@ pub fn check_entry(wasm: &[u8], name: &str) -> JsResult<()> {
     entry::check_entry(wasm, name).map_err(|e| fail("EntryError", e))
 }
 
+/// The exported functions of `wasm` that Wasmgrind can run (`() -> ()`, not named
+/// `__…`), in export order.
+#[wasm_bindgen(js_name = runnableFunctions)]
+pub fn runnable_functions(wasm: &[u8]) -> JsResult<Vec<String>> {
+    entry::runnable_functions(wasm).map_err(|e| fail("EntryError", e))
+}
+
 /// The thread ABI of `wasm`, from its imports: `'wasi'` (wasi-threads and WASI preview1:
 /// the module is not patched) or `'wasmgrind'` (see [`entry::module_abi`]).
 #[wasm_bindgen(js_name = moduleAbi)]

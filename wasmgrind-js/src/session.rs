@@ -1633,6 +1633,16 @@ mod tests {
         Box::leak(Box::new(Session::new(config(max), table()).unwrap()))
     }
 
+    /// Finishes `s`'s trace: each event as its thread and op.
+    fn finished_ops(s: &Session) -> Vec<(u32, Op)> {
+        s.recorder
+            .finish()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.thread, e.op))
+            .collect()
+    }
+
     #[test]
     fn records_in_order_with_thread_ids() {
         let s = session(4);
@@ -2055,13 +2065,7 @@ mod tests {
         t1.malloc(0x100, 40);
         t0.free_unsized(0x100);
         t0.free_unsized(0x200);
-        let events: Vec<(u32, Op)> = s
-            .recorder
-            .finish()
-            .unwrap()
-            .into_iter()
-            .map(|e| (e.thread, e.op))
-            .collect();
+        let events = finished_ops(s);
         assert_eq!(
             events,
             vec![
@@ -2112,13 +2116,7 @@ mod tests {
         t0.pthread_created(0x900);
         t0.pthread_done(0x900, true, None);
         s.begin_thread(2).unwrap().exit();
-        let events: Vec<(u32, Op)> = s
-            .recorder
-            .finish()
-            .unwrap()
-            .into_iter()
-            .map(|e| (e.thread, e.op))
-            .collect();
+        let events = finished_ops(s);
         assert_eq!(
             events,
             vec![
@@ -2157,13 +2155,7 @@ mod tests {
         t0.fork(2, None);
         t0.fork(3, None);
         s.begin_thread(2).unwrap().exit();
-        let events: Vec<(u32, Op)> = s
-            .recorder
-            .finish()
-            .unwrap()
-            .into_iter()
-            .map(|e| (e.thread, e.op))
-            .collect();
+        let events = finished_ops(s);
         assert_eq!(
             events,
             vec![
@@ -2187,13 +2179,7 @@ mod tests {
         let child = std::thread::spawn(move || s.begin_thread(1).unwrap().exit());
         t0.pthread_done(0x500, false, None);
         child.join().unwrap();
-        let ops: Vec<(u32, Op)> = s
-            .recorder
-            .finish()
-            .unwrap()
-            .into_iter()
-            .map(|e| (e.thread, e.op))
-            .collect();
+        let ops = finished_ops(s);
         assert_eq!(
             ops,
             vec![(0, Op::Fork { child: 1 }), (0, Op::Join { child: 1 })]
